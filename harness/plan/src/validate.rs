@@ -1,0 +1,293 @@
+//! Semantic checks: what a well-formed plan file may still get wrong.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use crate::addresses::{in_lab_network, LAB_BROADCAST, LAB_NETWORK};
+use crate::error::Problem;
+use crate::model::{FaultKind, Plan, Step};
+use crate::Spanned;
+
+/// The only plan version this smbchaos reads.
+pub const PLAN_VERSION: u32 = 1;
+
+/// Longest node name: node names become parts of interface and namespace names.
+pub const MAX_NODE_NAME_LEN: usize = 15;
+
+/// Share names smb.conf gives a meaning of its own.
+const RESERVED_SHARE_NAMES: [&str; 3] = ["global", "homes", "printers"];
+/// Characters Windows and Samba refuse in a share name.
+const BAD_SHARE_CHARS: &str = "\"/\\[]:|<>+=;,?*";
+const MAX_SHARE_NAME_LEN: usize = 80;
+
+/// Every semantic problem of `plan`, in file order (problems without a location last).
+/// `servers_at` is where `topology.servers` is written, if known.
+pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+
+    if plan.version.value != PLAN_VERSION {
+        problems.push(Problem::at(
+            &plan.version,
+            format!(
+                "unsupported plan version {}; this smbchaos reads version {PLAN_VERSION}",
+                plan.version.value
+            ),
+        ));
+    }
+
+    if !valid_plan_name(&plan.name) {
+        problems.push(Problem::at(
+            &plan.name,
+            format!(
+                "plan name `{}` cannot be used as a directory name; use letters, digits, `.`, `_` and `-` (not `.` or `..`)",
+                plan.name.value
+            ),
+        ));
+    }
+
+    if plan.topology.servers.is_empty() {
+        let (line, column) = servers_at.unwrap_or((0, 0));
+        problems.push(Problem::new(
+            line,
+            column,
+            "a plan must have at least one server",
+        ));
+    }
+
+    // Node names: servers and clients share one namespace.
+    let nodes: Vec<(&Spanned<String>, Option<&Spanned<Ipv4Addr>>)> = plan
+        .topology
+        .servers
+        .iter()
+        .map(|s| (&s.name, s.address.as_ref()))
+        .chain(
+            plan.topology
+                .clients
+                .iter()
+                .map(|c| (&c.name, c.address.as_ref())),
+        )
+        .collect();
+    let mut seen_names: BTreeMap<&str, &Spanned<String>> = BTreeMap::new();
+    for &(name, _) in &nodes {
+        if name.is_empty() {
+            problems.push(Problem::at(
+                name,
+                format!("empty node name; {NODE_NAME_RULE}"),
+            ));
+        } else if !valid_node_name(name) {
+            problems.push(Problem::at(
+                name,
+                format!("invalid node name `{}`; {NODE_NAME_RULE}", name.value),
+            ));
+        }
+        if let Some(first) = seen_names.get(name.as_str()) {
+            problems.push(Problem::at(
+                name,
+                format!("duplicate node name `{}`{}", name.value, first_at(first)),
+            ));
+        } else {
+            seen_names.insert(name, name);
+        }
+    }
+
+    // Addresses.
+    let mut seen_addresses: BTreeMap<Ipv4Addr, &Spanned<String>> = BTreeMap::new();
+    for &(name, address) in &nodes {
+        let Some(address) = address else { continue };
+        let a = address.value;
+        if !in_lab_network(a) {
+            problems.push(Problem::at(
+                address,
+                format!("address {a} is outside the lab network 198.18.0.0/15"),
+            ));
+        } else if a == LAB_NETWORK {
+            problems.push(Problem::at(
+                address,
+                format!("address {a} is the network address of 198.18.0.0/15"),
+            ));
+        } else if a == LAB_BROADCAST {
+            problems.push(Problem::at(
+                address,
+                format!("address {a} is the broadcast address of 198.18.0.0/15"),
+            ));
+        }
+        if let Some(first) = seen_addresses.get(&a) {
+            problems.push(Problem::at(
+                address,
+                format!("address {a} is already used by node `{}`", first.value),
+            ));
+        } else {
+            seen_addresses.insert(a, name);
+        }
+    }
+
+    // Shares, per server.
+    for server in &plan.topology.servers {
+        let mut seen: BTreeMap<String, &Spanned<String>> = BTreeMap::new();
+        for share in &server.shares {
+            let name = &share.name;
+            if let Some(reserved) = RESERVED_SHARE_NAMES
+                .iter()
+                .find(|r| r.eq_ignore_ascii_case(name))
+            {
+                problems.push(Problem::at(
+                    name,
+                    format!("share name `{}` is reserved in smb.conf (`[{reserved}]`); choose another name", name.value),
+                ));
+            } else if !valid_share_name(name) {
+                problems.push(Problem::at(
+                    name,
+                    format!("invalid share name `{}`; {SHARE_NAME_RULE}", name.value),
+                ));
+            }
+            // smb.conf section names are case-insensitive.
+            let key = name.to_lowercase();
+            if let Some(first) = seen.get(&key) {
+                problems.push(Problem::at(
+                    name,
+                    format!(
+                        "duplicate share name `{}` on server `{}`{}",
+                        name.value,
+                        server.name.value,
+                        first_at(first)
+                    ),
+                ));
+            } else {
+                seen.insert(key, name);
+            }
+        }
+    }
+
+    // Workload steps.
+    let server_names: Vec<&str> = plan
+        .topology
+        .servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    let client_names: Vec<&str> = plan
+        .topology
+        .clients
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let clients_are = if client_names.is_empty() {
+        "the plan has no clients".to_string()
+    } else {
+        format!("clients are: {}", client_names.join(", "))
+    };
+    for step in &plan.workload.steps {
+        match step {
+            Step::Exec(exec) => {
+                let client = &exec.client;
+                if client_names.contains(&client.as_str()) {
+                    continue;
+                }
+                let message = if server_names.contains(&client.as_str()) {
+                    format!(
+                        "`{}` is a server, but an exec step runs on a client; {clients_are}",
+                        client.value
+                    )
+                } else {
+                    format!("unknown client `{}`; {clients_are}", client.value)
+                };
+                problems.push(Problem::at(client, message));
+            }
+        }
+    }
+
+    // Faults.
+    let all_nodes: Vec<&str> = server_names.iter().chain(&client_names).copied().collect();
+    for fault in &plan.faults {
+        let node = &fault.node;
+        let kind = kind_name(fault.kind);
+        if client_names.contains(&node.as_str()) && !server_names.contains(&node.as_str()) {
+            if fault.kind != FaultKind::Pause {
+                problems.push(Problem::at(
+                    node,
+                    format!(
+                        "a `{kind}` fault acts on a server's smbd, and `{}` is a client",
+                        node.value
+                    ),
+                ));
+            }
+        } else if !server_names.contains(&node.as_str()) {
+            let nodes_are = if all_nodes.is_empty() {
+                "the plan has no nodes".to_string()
+            } else {
+                format!("nodes are: {}", all_nodes.join(", "))
+            };
+            problems.push(Problem::at(
+                node,
+                format!("unknown node `{}`; {nodes_are}", node.value),
+            ));
+        }
+        if let Some(hold) = &fault.hold {
+            if fault.kind == FaultKind::Restart {
+                problems.push(Problem::at(
+                    hold,
+                    "a `restart` fault has no heal, so it takes no `for`",
+                ));
+            } else if hold.is_zero() {
+                problems.push(Problem::at(hold, "`for` must be longer than 0s"));
+            }
+        }
+    }
+
+    problems.sort_by_key(|p| (p.line == 0, p.line, p.column));
+    problems
+}
+
+const NODE_NAME_RULE: &str =
+    "a node name is a lowercase letter followed by at most 14 lowercase letters, digits or `-`";
+
+const SHARE_NAME_RULE: &str = "a share name has 1 to 80 characters, does not start with `.` or a space, \
+     does not end with a space, and has no control characters or any of \" / \\ [ ] : | < > + = ; , ? *";
+
+fn first_at<T>(first: &Spanned<T>) -> String {
+    match first.location() {
+        Some((line, column)) => format!(" (first defined at line {line}, column {column})"),
+        None => String::new(),
+    }
+}
+
+fn kind_name(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Kill => "kill",
+        FaultKind::Stop => "stop",
+        FaultKind::Pause => "pause",
+        FaultKind::Restart => "restart",
+    }
+}
+
+/// `[a-z][a-z0-9-]{0,14}`
+pub fn valid_node_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_NODE_NAME_LEN
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `[A-Za-z0-9._-]+`, and not `.` or `..`.
+pub fn valid_plan_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// A usable smb.conf section name that is also a safe directory name (reserved names aside).
+pub fn valid_share_name(name: &str) -> bool {
+    let count = name.chars().count();
+    (1..=MAX_SHARE_NAME_LEN).contains(&count)
+        && !name.starts_with(['.', ' '])
+        && !name.ends_with(' ')
+        && !name
+            .chars()
+            .any(|c| c.is_control() || BAD_SHARE_CHARS.contains(c))
+}
