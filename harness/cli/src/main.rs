@@ -1,1 +1,343 @@
-fn main(){}
+//! The `smbchaos` command line. Errors are reported here with their context; the libraries
+//! return typed errors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use smbchaos::events::{Event, Events, Phase};
+use smbchaos::runner::{self, RunOptions};
+use smbchaos::verdict::Outcome;
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Parser)]
+#[command(name = "smbchaos", version, about = "Fault-injection harness for SMB clients and servers")]
+struct Cli {
+    /// More logging (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run plans (files, or directories searched for *.yaml) and judge them.
+    Run(RunArgs),
+    /// Check plans without running them.
+    Validate { #[arg(required = true)] plans: Vec<PathBuf> },
+    /// Re-judge a stored run from its history, with no lab.
+    Check { results_dir: PathBuf },
+    /// Bring up and hold a plan's lab.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
+    /// Report each capability the harness uses, present or missing, with the fix.
+    Doctor,
+    /// Reclaim everything a crashed or killed run left behind.
+    Clean {
+        /// Also reclaim runs whose owning process is still alive.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the JSON Schema of plan files.
+    Schema,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[arg(required = true)]
+    plans: Vec<PathBuf>,
+    /// Where results go: <DIR>/<plan>/<timestamp>/.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Bring the plan's topology up, print how to reach it, hold it until Ctrl-C.
+    Up {
+        plan: PathBuf,
+        /// Tear down as soon as every server is ready (for timing).
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("smbchaos: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run(args) => run(args, cli.quiet).await,
+        Command::Validate { plans } => validate(&plans),
+        Command::Check { results_dir } => check(&results_dir),
+        Command::Lab { command: LabCommand::Up { plan, once } } => lab_up(&plan, once).await,
+        Command::Doctor => doctor(),
+        Command::Clean { force } => clean(force),
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&plan::json_schema())?);
+            Ok(0)
+        }
+    }
+}
+
+/// Expand directories into the *.yaml plans under them (sorted), keep files as given.
+fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("read {}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "schema") {
+                    walk(&path, out)?;
+                }
+            } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut out)?;
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, plan::Plan, String)>> {
+    let mut plans = Vec::new();
+    let mut errors = Vec::new();
+    for path in plan_files(paths)? {
+        match plan::load(&path) {
+            Ok(p) => {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                plans.push((path, p, text));
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("invalid plan(s):\n{}", errors.join("\n"));
+    }
+    Ok(plans)
+}
+
+fn validate(paths: &[PathBuf]) -> Result<u8> {
+    let mut bad = 0;
+    for path in plan_files(paths)? {
+        match plan::load(&path) {
+            Ok(_) => println!("{}: ok", path.display()),
+            Err(e) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    Ok(if bad == 0 { 0 } else { 1 })
+}
+
+/// Stop on SIGINT or SIGTERM. Dropping the run future drops the lab, which tears it down.
+async fn interrupted() -> &'static str {
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
+    preflight()?;
+    let plans = load_all(&args.plans)?;
+    let mut worst = Outcome::Pass;
+    for (path, plan, text) in plans {
+        let (events, rx) = Events::channel();
+        let reporter = tokio::spawn(report(rx, quiet));
+        let options = RunOptions { results_root: args.results.clone() };
+        let result = tokio::select! {
+            r = runner::run(&plan, &text, &options, &events) => r,
+            sig = interrupted() => {
+                drop(events);
+                let _ = reporter.await;
+                eprintln!("smbchaos: {sig}: lab torn down; {} left incomplete under {}", plan.name.value, args.results.display());
+                return Ok(130);
+            }
+        };
+        drop(events);
+        let _ = reporter.await;
+        let outcome = match result {
+            Ok(done) => {
+                for j in &done.verdict.checkers {
+                    if j.outcome != Outcome::Pass {
+                        println!("    {}: {:?} (expected {}): {}", j.result.checker, j.outcome, j.expected, j.result.explanation);
+                    }
+                }
+                println!("{}: {} ({})", path.display(), label(done.verdict.outcome), done.results.display());
+                done.verdict.outcome
+            }
+            Err(e) => {
+                println!("{}: ERROR: {e}", path.display());
+                Outcome::Unknown
+            }
+        };
+        worst = match (worst, outcome) {
+            (Outcome::Fail, _) | (_, Outcome::Fail) => Outcome::Fail,
+            (Outcome::Unknown, _) | (_, Outcome::Unknown) => Outcome::Unknown,
+            _ => Outcome::Pass,
+        };
+    }
+    Ok(worst.exit_code() as u8)
+}
+
+fn label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "PASS",
+        Outcome::Fail => "FAIL",
+        Outcome::Unknown => "UNKNOWN",
+    }
+}
+
+/// Plain log lines; the terminal progress bar renders the same events.
+async fn report(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, quiet: bool) {
+    while let Some(event) = rx.recv().await {
+        if quiet {
+            continue;
+        }
+        match event {
+            Event::Started { plan, results, .. } => eprintln!("[{plan}] results in {}", results.display()),
+            Event::Phase(p) if p != Phase::LabUp => eprintln!("  phase {p:?}"),
+            Event::Phase(_) => eprintln!("  bringing the lab up"),
+            Event::LabReady { run_id, took } => eprintln!("  lab {run_id} ready in {:.2} s", took.as_secs_f64()),
+            Event::Op { process, f, node, kind, status } => {
+                eprintln!("  op p{process} {f} on {node}: {kind:?}{}", status.map(|s| format!(" ({s})")).unwrap_or_default())
+            }
+            Event::Fault { f, node, healed } => {
+                eprintln!("  fault {f} {node} {}", if healed { "healed" } else { "started" })
+            }
+            Event::Finished { .. } => {}
+        }
+    }
+}
+
+/// Missing required capabilities are errors before anything starts.
+fn preflight() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        bail!("smbchaos run needs root (network namespaces, netlink, cgroups): run it with sudo");
+    }
+    for (what, path, fix) in [
+        ("smbd", lab::samba::SMBD, "apt-get install samba"),
+        ("the cgroup v1 freezer", "/sys/fs/cgroup/freezer/cgroup.procs", "mount -t cgroup -o freezer freezer /sys/fs/cgroup/freezer"),
+    ] {
+        if !Path::new(path).exists() {
+            bail!("{what} is missing ({path}): {fix}");
+        }
+    }
+    Ok(())
+}
+
+fn check(dir: &Path) -> Result<u8> {
+    let plan = plan::load(&dir.join(smbchaos::results::PLAN))?;
+    let verdict = runner::check(dir, &plan)?;
+    for j in &verdict.checkers {
+        println!("{}: {:?} (valid {:?}, expected {}): {}", j.result.checker, j.outcome, j.result.valid, j.expected, j.result.explanation);
+    }
+    println!("{}", label(verdict.outcome));
+    Ok(verdict.outcome.exit_code() as u8)
+}
+
+async fn lab_up(path: &Path, once: bool) -> Result<u8> {
+    preflight()?;
+    let plan = plan::load(path)?;
+    let started = Instant::now();
+    let lab = lab::Lab::up(&plan, lab::LabOptions::default()).await.context("bringing the lab up")?;
+    let took = started.elapsed();
+    println!("lab {} of plan {} ready in {:.3} s", lab.run_id(), plan.name.value, took.as_secs_f64());
+    for node in lab.nodes() {
+        println!("  {:<15} {:<15} {:?}  netns {}", node.name, node.address, node.role, node.ns.name());
+    }
+    let (user, password) = lab.credentials();
+    if let (Some(client), Some(server)) = (plan.topology.clients.first(), plan.topology.servers.first()) {
+        let share = server.shares.first().map(|s| s.name.value.as_str()).unwrap_or("share");
+        println!("reach it:");
+        println!(
+            "  ip netns exec {} smbclient //{}/{share} -U '{user}%{password}' -c ls",
+            lab.netns_name(&client.name.value)?,
+            lab.address(&server.name.value)
+        );
+    }
+    if !once {
+        println!("Ctrl-C (or SIGTERM) tears it down.");
+        let sig = interrupted().await;
+        eprintln!("{sig}: tearing the lab down");
+    }
+    lab.down().await?;
+    Ok(0)
+}
+
+fn doctor() -> Result<u8> {
+    let checks = smbchaos::doctor::checks();
+    let mut missing_required = false;
+    for c in &checks {
+        let mark = if c.present { "ok     " } else if c.required { "MISSING" } else { "missing" };
+        println!("{mark} {:<24} {}", c.name, c.detail);
+        if !c.present {
+            println!("        {:<24} fix: {}", "", c.fix);
+            missing_required |= c.required;
+        }
+    }
+    Ok(if missing_required { 1 } else { 0 })
+}
+
+fn clean(force: bool) -> Result<u8> {
+    let report = lab::clean(force)?;
+    for (run, done) in &report.reclaimed {
+        println!(
+            "reclaimed run {run}: {} process(es), namespaces [{}]",
+            done.processes,
+            done.namespaces.join(", ")
+        );
+    }
+    for orphan in &report.orphans {
+        println!("removed orphan {orphan}");
+    }
+    for live in &report.live {
+        println!("left run {} alone: its owner (pid {}) is still running; --force takes it", live.run_id, live.owner_pid);
+    }
+    if report.reclaimed.is_empty() && report.orphans.is_empty() {
+        println!("nothing to clean");
+    }
+    Ok(0)
+}

@@ -1,1 +1,304 @@
+//! The lab: a plan's topology brought up for real. Each node is a network namespace with one
+//! link to a switch that lives in a namespace of its own; servers run the Debian `smbd`.
+//! Nothing is created in the host's root namespace, and no lab namespace has a default route.
+//!
+//! Every resource is recorded in a run-state file before it is made; tearing a lab down and
+//! `smbchaos clean` are the same operation (`RunState::reclaim`).
 
+pub mod cgroup;
+pub mod links;
+pub mod netns;
+pub mod probe;
+pub mod process;
+pub mod runstate;
+pub mod samba;
+pub mod sockdiag;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rand::distr::{Alphanumeric, SampleString};
+
+pub use cgroup::Freezer;
+pub use netns::NetNs;
+pub use runstate::{clean, CleanReport, RunState};
+pub use samba::SambaServer;
+
+/// Node directories (smb.conf, Samba state, shares, logs) live under here, one per run.
+pub const LAB_DIR_ROOT: &str = "/var/tmp/smbchaos";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("{context}: {source}")]
+    Sys { context: String, source: nix::errno::Errno },
+    #[error("{context}: {source}")]
+    Netlink { context: String, source: rtnetlink::Error },
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("no node named `{0}` in this lab")]
+    NoSuchNode(String),
+    #[error("server {node} did not become ready: {detail}")]
+    NotReady { node: String, detail: String },
+    #[error("server {node} died while starting: {detail}")]
+    ServerDied { node: String, detail: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl LabError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        LabError::Io { context: context.into(), source }
+    }
+    pub fn sys(context: impl Into<String>, source: nix::errno::Errno) -> Self {
+        LabError::Sys { context: context.into(), source }
+    }
+    pub fn netlink(context: impl Into<String>, source: rtnetlink::Error) -> Self {
+        LabError::Netlink { context: context.into(), source }
+    }
+}
+
+/// How to bring a lab up.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Short id carried by every resource of the run; random when `None`.
+    pub run_id: Option<String>,
+}
+
+impl LabOptions {
+    pub fn for_test(_name: &str) -> Self {
+        LabOptions { run_id: None }
+    }
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions { run_id: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+}
+
+/// One host of the lab.
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    pub address: Ipv4Addr,
+    pub ns: Arc<NetNs>,
+    pub freezer: Freezer,
+    /// Present on server nodes.
+    pub samba: Option<tokio::sync::Mutex<SambaServer>>,
+    /// Scratch directory of this node (client work files, exec output).
+    pub dir: PathBuf,
+}
+
+pub struct Lab {
+    run_id: String,
+    dir: PathBuf,
+    state: Mutex<RunState>,
+    nodes: BTreeMap<String, Node>,
+    user: String,
+    password: String,
+    torn_down: bool,
+}
+
+impl Lab {
+    /// Build the plan's topology, start every server and wait until each answers NEGOTIATE.
+    /// On any failure, whatever was made is torn down before the error returns.
+    pub async fn up(plan: &plan::Plan, options: LabOptions) -> Result<Lab, LabError> {
+        let run_id = options.run_id.unwrap_or_else(new_run_id);
+        let dir = Path::new(LAB_DIR_ROOT).join(&run_id);
+        let state = RunState::create(&run_id, &plan.name, &dir)?;
+        let mut lab = Lab {
+            run_id,
+            dir,
+            state: Mutex::new(state),
+            nodes: BTreeMap::new(),
+            user: samba::UNIX_USER.to_string(),
+            password: Alphanumeric.sample_string(&mut rand::rng(), 20),
+            torn_down: false,
+        };
+        match lab.build(plan).await {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                if let Err(down) = lab.teardown() {
+                    tracing::error!("tearing down the half-built lab failed too: {down}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn build(&mut self, plan: &plan::Plan) -> Result<(), LabError> {
+        let addresses = plan::addresses(plan);
+        let switch = self.create_netns("sw")?;
+        let switch_nl = links::handle_in(&switch)?;
+        links::create_switch(&switch_nl).await?;
+
+        let servers = plan.topology.servers.iter().map(|s| (s.name.value.as_str(), Role::Server));
+        let clients = plan.topology.clients.iter().map(|c| (c.name.value.as_str(), Role::Client));
+        for (name, role) in servers.chain(clients) {
+            let ns = Arc::new(self.create_netns(name)?);
+            let freezer = Freezer::create(&self.run_id, name)?;
+            self.state.lock().expect("state lock").record_cgroup(freezer.path())?;
+            let address = addresses[name];
+            links::plug(&switch_nl, name, &ns, address).await?;
+            let node_dir = self.dir.join(name);
+            std::fs::create_dir_all(node_dir.join("work"))
+                .map_err(|e| LabError::io(format!("create {}", node_dir.display()), e))?;
+            self.nodes.insert(
+                name.to_string(),
+                Node { name: name.to_string(), role, address, ns, freezer, samba: None, dir: node_dir },
+            );
+        }
+        // Servers start concurrently: readiness is what takes the time.
+        let mut starting = Vec::new();
+        for server in &plan.topology.servers {
+            let node = &self.nodes[&server.name.value];
+            let config = samba::SambaConfig {
+                global: &server.global,
+                shares: server.shares.iter().map(|s| (s.name.value.as_str(), &s.options)).collect(),
+            };
+            let mut samba = SambaServer::prepare(
+                &node.name,
+                node.address,
+                node.ns.clone(),
+                node.freezer.clone(),
+                node.dir.clone(),
+                &config,
+                &self.user,
+                &self.password,
+            )
+            .await?;
+            let name = node.name.clone();
+            starting.push(async move { samba.start().await.map(|()| (name, samba)) });
+        }
+        for result in futures::future::join_all(starting).await {
+            let (name, samba) = result?;
+            self.nodes.get_mut(&name).expect("node").samba = Some(tokio::sync::Mutex::new(samba));
+        }
+        Ok(())
+    }
+
+    /// Record, then create, the namespace `sc-<run id>-<suffix>`.
+    fn create_netns(&self, suffix: &str) -> Result<NetNs, LabError> {
+        let name = format!("{}{}-{suffix}", runstate::NETNS_PREFIX, self.run_id);
+        self.state.lock().expect("state lock").record_netns(&name)?;
+        NetNs::create(&name)
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn node(&self, name: &str) -> Result<&Node, LabError> {
+        self.nodes.get(name).ok_or_else(|| LabError::NoSuchNode(name.to_string()))
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    /// The address of a node. Panics on an unknown name (plans are validated before a lab
+    /// exists, so a wrong name here is a programming error).
+    pub fn address(&self, node: &str) -> Ipv4Addr {
+        self.nodes[node].address
+    }
+
+    /// The Samba user and this run's password.
+    pub fn credentials(&self) -> (&str, &str) {
+        (&self.user, &self.password)
+    }
+
+    /// The network namespace name of a node, as `ip netns exec` takes it.
+    pub fn netns_name(&self, node: &str) -> Result<&str, LabError> {
+        Ok(self.node(node)?.ns.name())
+    }
+
+    /// A TCP connection made from inside node `from`.
+    pub async fn connect(&self, from: &str, target: SocketAddr) -> Result<tokio::net::TcpStream, LabError> {
+        samba::connect_in(&self.node(from)?.ns, target).await
+    }
+
+    /// Reset (RST) every established TCP connection of `node` on local port `port`, the way a
+    /// failover does: the kernel aborts the sockets, the peer sees ECONNRESET.
+    pub async fn reset_tcp(&self, node: &str, port: u16) -> Result<Vec<sockdiag::Reset>, LabError> {
+        let ns = self.node(node)?.ns.clone();
+        let filter = sockdiag::TcpFilter { local_port: Some(port), ..Default::default() };
+        tokio::task::spawn_blocking(move || sockdiag::destroy(&ns, filter))
+            .await
+            .map_err(|e| LabError::Other(e.to_string()))?
+    }
+
+    /// A command that runs inside `node` (its namespace and its cgroup).
+    pub fn command(&self, node: &str, program: &str) -> Result<tokio::process::Command, LabError> {
+        let node = self.node(node)?;
+        process::command_in(&node.ns, &node.freezer, program)
+    }
+
+    /// The Samba server of a server node.
+    pub fn server(&self, name: &str) -> Result<&tokio::sync::Mutex<SambaServer>, LabError> {
+        self.node(name)?.samba.as_ref().ok_or_else(|| LabError::NoSuchNode(format!("{name} (server)")))
+    }
+
+    /// Copy every server's logs and smb.conf into `dest/<node>/`.
+    pub fn collect_logs(&self, dest: &Path) -> Result<(), LabError> {
+        for node in self.nodes.values().filter(|n| n.role == Role::Server) {
+            let to = dest.join(&node.name);
+            std::fs::create_dir_all(&to).map_err(|e| LabError::io(format!("create {}", to.display()), e))?;
+            let _ = std::fs::copy(node.dir.join("smb.conf"), to.join("smb.conf"));
+            if let Ok(entries) = std::fs::read_dir(node.dir.join("log")) {
+                for entry in entries.flatten().filter(|e| e.path().is_file()) {
+                    let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tear everything down: every process killed, every namespace and cgroup removed, the
+    /// lab directory and the run-state file deleted.
+    pub async fn down(mut self) -> Result<(), LabError> {
+        for node in self.nodes.values() {
+            if let Some(samba) = &node.samba {
+                let _ = samba.lock().await.kill().await;
+            }
+        }
+        let result = self.teardown();
+        self.torn_down = true;
+        result
+    }
+
+    fn teardown(&mut self) -> Result<(), LabError> {
+        self.torn_down = true;
+        let state = self.state.lock().expect("state lock").clone();
+        state.reclaim().map(|_| ())
+    }
+}
+
+impl Drop for Lab {
+    /// A lab dropped without `down` (a panic, an early return) still leaves nothing behind.
+    fn drop(&mut self) {
+        if !self.torn_down {
+            if let Err(e) = self.teardown() {
+                tracing::error!(run = %self.run_id, "lab teardown failed: {e}; run `smbchaos clean`");
+            }
+        }
+    }
+}
+
+fn new_run_id() -> String {
+    let n: u32 = rand::random();
+    format!("{:06x}", n & 0xff_ffff)
+}

@@ -1,0 +1,170 @@
+//! The history: one JSONL file of ops and faults, Jepsen's model. Every op is an `invoke`
+//! followed by `ok`, `fail` or `info` (outcome unknown). Each record is written with a single
+//! `write` as it happens, so a killed run still leaves a readable history.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpType {
+    Invoke,
+    Ok,
+    Fail,
+    Info,
+}
+
+/// Who performed an op: a workload process (a number) or the nemesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Process {
+    Worker(u64),
+    Named(String),
+}
+
+impl Process {
+    pub fn nemesis() -> Process {
+        Process::Named("nemesis".into())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Position in the history (0-based); op ids in verdicts are these.
+    pub index: u64,
+    /// Nanoseconds since the run's monotonic clock started.
+    pub time_ns: u64,
+    pub process: Process,
+    #[serde(rename = "type")]
+    pub kind: OpType,
+    /// The operation: `exec`, or a fault kind (`kill`, `pause`, ...).
+    pub f: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub value: serde_json::Value,
+    /// NTSTATUS name, exit status or error text of a `fail`/`info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// What a writer is asked to append; index and time are stamped on write.
+pub struct Entry {
+    pub process: Process,
+    pub kind: OpType,
+    pub f: String,
+    pub node: Option<String>,
+    pub value: serde_json::Value,
+    pub status: Option<String>,
+}
+
+pub struct HistoryWriter {
+    inner: Mutex<(File, u64)>,
+    epoch: Instant,
+}
+
+impl HistoryWriter {
+    pub fn create(path: &Path, epoch: Instant) -> std::io::Result<HistoryWriter> {
+        let file = OpenOptions::new().create_new(true).append(true).open(path)?;
+        Ok(HistoryWriter { inner: Mutex::new((file, 0)), epoch })
+    }
+
+    /// Append one record; returns its index.
+    pub fn append(&self, entry: Entry) -> std::io::Result<u64> {
+        let mut guard = self.inner.lock().expect("history lock");
+        let (file, next) = &mut *guard;
+        let record = Record {
+            index: *next,
+            time_ns: self.epoch.elapsed().as_nanos() as u64,
+            process: entry.process,
+            kind: entry.kind,
+            f: entry.f,
+            node: entry.node,
+            value: entry.value,
+            status: entry.status,
+        };
+        let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        file.write_all(&line)?;
+        *next += 1;
+        Ok(record.index)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{file}: {source}")]
+    Io { file: String, source: std::io::Error },
+    #[error("{file}:{line}: {message}")]
+    Parse { file: String, line: usize, message: String },
+}
+
+/// Read a stored history. A torn last line (the run was killed mid-write) is ignored; any
+/// other malformed line is an error naming its line.
+pub fn read(path: &Path) -> Result<Vec<Record>, ReadError> {
+    let file_name = path.display().to_string();
+    let file = File::open(path).map_err(|e| ReadError::Io { file: file_name.clone(), source: e })?;
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|e| ReadError::Io { file: file_name.clone(), source: e })?;
+    let mut records = Vec::with_capacity(lines.len());
+    let last = lines.len();
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => records.push(r),
+            Err(_) if n + 1 == last => break,
+            Err(e) => {
+                return Err(ReadError::Parse { file: file_name, line: n + 1, message: e.to_string() })
+            }
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_tolerates_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let w = HistoryWriter::create(&path, Instant::now()).unwrap();
+        for kind in [OpType::Invoke, OpType::Ok] {
+            w.append(Entry {
+                process: Process::Worker(0),
+                kind,
+                f: "exec".into(),
+                node: Some("c1".into()),
+                value: serde_json::json!({"run": "true"}),
+                status: None,
+            })
+            .unwrap();
+        }
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"index\":2,\"ti").unwrap();
+        let records = read(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].kind, OpType::Ok);
+        assert_eq!(records[1].index, 1);
+        assert!(records[0].time_ns <= records[1].time_ns);
+    }
+
+    #[test]
+    fn a_malformed_middle_line_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        std::fs::write(&path, "garbage\n{}\n").unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:1: ", path.display())), "{err}");
+    }
+}

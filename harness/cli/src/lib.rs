@@ -1,0 +1,11 @@
+//! smbchaos: plan → lab → workload and nemesis → history → checkers → verdict → results.
+
+pub mod checker;
+pub mod doctor;
+pub mod events;
+pub mod history;
+pub mod nemesis;
+pub mod results;
+pub mod runner;
+pub mod verdict;
+pub mod workload;

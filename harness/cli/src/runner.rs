@@ -1,0 +1,128 @@
+//! One plan, end to end: plan → lab → workload and nemesis → history → heal verified →
+//! checkers → verdict → results. Emits events; never prints.
+
+use std::path::{Path, PathBuf};
+
+use lab::{Lab, LabOptions};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::events::{Event, Events, Phase};
+use crate::history::{self, HistoryWriter};
+use crate::results::{self, Environment, ResultsDir, Status};
+use crate::verdict::{self, Verdict};
+use crate::{nemesis, workload};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("results directory {path}: {source}")]
+    Results { path: PathBuf, source: std::io::Error },
+    #[error("lab: {0}")]
+    Lab(#[from] lab::LabError),
+    #[error("workload: {0}")]
+    Workload(std::io::Error),
+    #[error(transparent)]
+    Nemesis(#[from] nemesis::NemesisError),
+    #[error(transparent)]
+    History(#[from] history::ReadError),
+}
+
+pub struct RunOptions {
+    pub results_root: PathBuf,
+}
+
+pub struct Finished {
+    pub verdict: Verdict,
+    pub results: PathBuf,
+}
+
+/// Run one validated plan. `plan_text` is stored with the results as the plan that ran.
+pub async fn run(plan: &plan::Plan, plan_text: &str, options: &RunOptions, events: &Events) -> Result<Finished, RunError> {
+    let dir = ResultsDir::create(&options.results_root, &plan.name.value)
+        .map_err(|source| RunError::Results { path: options.results_root.clone(), source })?;
+    let io = |source| RunError::Results { path: dir.path.clone(), source };
+    std::fs::write(dir.file(results::PLAN), plan_text).map_err(io)?;
+    let status = |complete, outcome, error: Option<String>, run_id: &str| Status {
+        complete,
+        outcome,
+        error,
+        run_id: run_id.to_string(),
+    };
+    dir.write_status(&status(false, None, None, "")).map_err(io)?;
+    events.send(Event::Started {
+        plan: plan.name.value.clone(),
+        results: dir.path.clone(),
+        planned: nemesis::planned(plan),
+    });
+
+    let result = run_in(plan, &dir, events).await;
+    let (run_id, outcome) = match &result {
+        Ok((run_id, verdict)) => (run_id.as_str(), Ok(verdict.outcome)),
+        Err(e) => ("", Err(e.to_string())),
+    };
+    match outcome {
+        Ok(o) => dir.write_status(&status(true, Some(o), None, run_id)).map_err(io)?,
+        Err(e) => dir.write_status(&status(false, None, Some(e), run_id)).map_err(io)?,
+    }
+    let (_, verdict) = result?;
+    events.send(Event::Finished { outcome: verdict.outcome, results: dir.path.clone() });
+    Ok(Finished { verdict, results: dir.path })
+}
+
+async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<(String, Verdict), RunError> {
+    let io = |source| RunError::Results { path: dir.path.clone(), source };
+    let epoch = Instant::now();
+    let history = HistoryWriter::create(&dir.file(results::HISTORY), epoch.into_std()).map_err(io)?;
+    let mechanisms = if plan.faults.is_empty() { vec![] } else { vec!["signals".into(), "cgroup-freezer".into()] };
+    dir.write_json(results::ENVIRONMENT, &Environment::probe(plan.seed, mechanisms)).map_err(io)?;
+
+    events.send(Event::Phase(Phase::LabUp));
+    let lab = Lab::up(plan, LabOptions::default()).await?;
+    events.send(Event::LabReady { run_id: lab.run_id().to_string(), took: epoch.elapsed() });
+
+    events.send(Event::Phase(Phase::Workload));
+    let start = Instant::now();
+    let (done_tx, done_rx) = watch::channel(false);
+    let work = async {
+        let r = workload::run(&lab, plan, &history, events).await;
+        let _ = done_tx.send(true);
+        r
+    };
+    let (work, faults) = tokio::join!(work, nemesis::run(&lab, plan, start, done_rx, &history, events));
+    events.send(Event::Phase(Phase::Heal));
+    let verified = verify_servers(&lab).await;
+
+    lab.collect_logs(&dir.file(results::LOGS))?;
+    events.send(Event::Phase(Phase::LabDown));
+    let run_id = lab.run_id().to_string();
+    lab.down().await?;
+    faults?;
+    verified?;
+    work.map_err(RunError::Workload)?;
+
+    events.send(Event::Phase(Phase::Check));
+    let verdict = check(&dir.path, plan)?;
+    Ok((run_id, verdict))
+}
+
+/// After the last heal every server must answer NEGOTIATE again; a heal that did not take
+/// fails the run loudly.
+async fn verify_servers(lab: &Lab) -> Result<(), RunError> {
+    for node in lab.nodes() {
+        if let Some(samba) = &node.samba {
+            samba.lock().await.wait_ready().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Judge a stored run: read its history file and plan's expectations, write verdict.json.
+/// `smbchaos check` calls this too, with no lab.
+pub fn check(results_dir: &Path, plan: &plan::Plan) -> Result<Verdict, RunError> {
+    let records = history::read(&results_dir.join(results::HISTORY))?;
+    let verdict = verdict::judge(&records, &plan.expect);
+    ResultsDir { path: results_dir.to_path_buf() }
+        .write_verdict(&verdict)
+        .map_err(|source| RunError::Results { path: results_dir.to_path_buf(), source })?;
+    Ok(verdict)
+}

@@ -1,0 +1,94 @@
+//! The lab's wire: one bridge in the switch namespace, one veth pair per node
+//! (switch end named after the node, node end `eth0`), built over rtnetlink.
+
+use std::net::Ipv4Addr;
+
+use futures::TryStreamExt;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
+
+use crate::netns::NetNs;
+use crate::LabError;
+
+/// Every node's address is on-link for every other: one flat /15, no gateway, no default route.
+pub const LAB_PREFIX_LEN: u8 = 15;
+pub const BRIDGE: &str = "br0";
+pub const NODE_IF: &str = "eth0";
+
+/// An rtnetlink handle whose socket lives in `ns`.
+pub fn handle_in(ns: &NetNs) -> Result<Handle, LabError> {
+    // The socket must be made inside `ns`; registering it with the reactor needs the runtime.
+    let runtime = tokio::runtime::Handle::current();
+    let (conn, handle) = ns.run(move || {
+        let _enter = runtime.enter();
+        let (conn, handle, _) =
+            rtnetlink::new_connection().map_err(|e| LabError::io("open rtnetlink socket", e))?;
+        Ok((conn, handle))
+    })?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+pub async fn index_of(handle: &Handle, name: &str) -> Result<u32, LabError> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(link)) => Ok(link.header.index),
+        Ok(None) => Err(LabError::Other(format!("no interface {name}"))),
+        Err(e) => Err(LabError::netlink(format!("find interface {name}"), e)),
+    }
+}
+
+pub async fn set_up(handle: &Handle, name: &str) -> Result<(), LabError> {
+    let index = index_of(handle, name).await?;
+    handle
+        .link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(|e| LabError::netlink(format!("set {name} up"), e))
+}
+
+/// Create the switch: bridge `br0`, up.
+pub async fn create_switch(switch: &Handle) -> Result<(), LabError> {
+    switch
+        .link()
+        .add(LinkBridge::new(BRIDGE).up().build())
+        .execute()
+        .await
+        .map_err(|e| LabError::netlink("create bridge", e))?;
+    set_up(switch, "lo").await
+}
+
+/// Plug a node into the switch: a veth pair made in one request, its peer born inside the
+/// node's namespace as `eth0`, the switch end enslaved to the bridge.
+pub async fn plug(
+    switch: &Handle,
+    node_name: &str,
+    node_ns: &NetNs,
+    address: Ipv4Addr,
+) -> Result<(), LabError> {
+    let bridge = index_of(switch, BRIDGE).await?;
+    let peer = LinkUnspec::new_with_name(NODE_IF).setns_by_fd(node_ns.raw_fd()).build();
+    let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(node_name.to_string())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .controller(bridge)
+        .up()
+        .build();
+    switch
+        .link()
+        .add(veth)
+        .execute()
+        .await
+        .map_err(|e| LabError::netlink(format!("create link for {node_name}"), e))?;
+
+    let node = handle_in(node_ns)?;
+    set_up(&node, "lo").await?;
+    let eth = index_of(&node, NODE_IF).await?;
+    node.address()
+        .add(eth, address.into(), LAB_PREFIX_LEN)
+        .execute()
+        .await
+        .map_err(|e| LabError::netlink(format!("address {address} on {node_name}"), e))?;
+    set_up(&node, NODE_IF).await
+}
