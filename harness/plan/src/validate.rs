@@ -159,18 +159,8 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     }
 
     // Workload steps.
-    let server_names: Vec<&str> = plan
-        .topology
-        .servers
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
-    let client_names: Vec<&str> = plan
-        .topology
-        .clients
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
+    let server_names = unique(plan.topology.servers.iter().map(|s| s.name.as_str()));
+    let client_names = unique(plan.topology.clients.iter().map(|c| c.name.as_str()));
     let clients_are = if client_names.is_empty() {
         "the plan has no clients".to_string()
     } else {
@@ -197,7 +187,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     }
 
     // Faults.
-    let all_nodes: Vec<&str> = server_names.iter().chain(&client_names).copied().collect();
+    let all_nodes = unique(server_names.iter().chain(&client_names).copied());
     for fault in &plan.faults {
         let node = &fault.node;
         let kind = kind_name(fault.kind);
@@ -243,6 +233,17 @@ const NODE_NAME_RULE: &str =
 
 const SHARE_NAME_RULE: &str = "a share name has 1 to 80 characters, does not start with `.` or a space, \
      does not end with a space, and has no control characters or any of \" / \\ [ ] : | < > + = ; , ? *";
+
+/// The names in order, each once.
+fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for name in names {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
 
 fn first_at<T>(first: &Spanned<T>) -> String {
     match first.location() {
