@@ -54,7 +54,7 @@ pub fn checks() -> Vec<Check> {
     let _ = in_probe("tc", &["qdisc", "del", "dev", "lo", "root"]);
     let netem = in_probe("tc", &["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"]);
     out.push(check("kernel netem", netem.is_ok(), netem.err().unwrap_or_else(|| "netem qdisc accepted".into()),
-        "not needed: smbchaos impairs links (latency, loss, jitter, duplication, reordering) in its own userspace wire instead of sch_netem",
+        "not required: smbchaos never relies on sch_netem; link impairments (latency, loss, jitter, duplication, reordering) belong to its userspace wire (TAP forwarding)",
         false));
     let tun = std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun");
     out.push(check("TUN/TAP", tun.is_ok(), tun.err().map(|e| format!("/dev/net/tun: {e}")).unwrap_or_else(|| "/dev/net/tun opens".into()),
@@ -70,7 +70,7 @@ pub fn checks() -> Vec<Check> {
         ("Samba smbd", lab::samba::SMBD, "--version", "apt-get install samba", true),
         ("smbclient", "smbclient", "--version", "apt-get install smbclient", false),
         ("smbtorture", "smbtorture", "--version", "apt-get install samba-testsuite", false),
-        ("CTDB", "ctdbd", "--version", "apt-get install ctdb", false),
+        ("CTDB", "/usr/bin/ctdb", "version", "apt-get install ctdb", false),
     ] {
         let v = version(program, flag);
         out.push(check(name, !v.is_empty(), if v.is_empty() { format!("{program} not found") } else { v }, fix, required));

@@ -12,6 +12,14 @@ use smbchaos::runner::{self, RunOptions};
 use smbchaos::verdict::Outcome;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// Like eprintln!, but a closed stderr (a reader that went away) is not a reason to panic.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "smbchaos", version, about = "Fault-injection harness for SMB clients and servers")]
 struct Cli {
@@ -86,7 +94,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("smbchaos: error: {e:#}");
+            note!("smbchaos: error: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -163,7 +171,7 @@ fn validate(paths: &[PathBuf]) -> Result<u8> {
             Ok(_) => println!("{}: ok", path.display()),
             Err(e) => {
                 bad += 1;
-                eprintln!("{e}");
+                note!("{e}");
             }
         }
     }
@@ -192,7 +200,7 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
             sig = interrupted() => {
                 drop(events);
                 let _ = reporter.await;
-                eprintln!("smbchaos: {sig}: lab torn down; {} left incomplete under {}", plan.name.value, args.results.display());
+                note!("smbchaos: {sig}: lab torn down; {} left incomplete under {}", plan.name.value, args.results.display());
                 return Ok(130);
             }
         };
@@ -237,15 +245,15 @@ async fn report(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, quiet: bool
             continue;
         }
         match event {
-            Event::Started { plan, results, .. } => eprintln!("[{plan}] results in {}", results.display()),
-            Event::Phase(p) if p != Phase::LabUp => eprintln!("  phase {p:?}"),
-            Event::Phase(_) => eprintln!("  bringing the lab up"),
-            Event::LabReady { run_id, took } => eprintln!("  lab {run_id} ready in {:.2} s", took.as_secs_f64()),
+            Event::Started { plan, results, .. } => note!("[{plan}] results in {}", results.display()),
+            Event::Phase(p) if p != Phase::LabUp => note!("  phase {p:?}"),
+            Event::Phase(_) => note!("  bringing the lab up"),
+            Event::LabReady { run_id, took } => note!("  lab {run_id} ready in {:.2} s", took.as_secs_f64()),
             Event::Op { process, f, node, kind, status } => {
-                eprintln!("  op p{process} {f} on {node}: {kind:?}{}", status.map(|s| format!(" ({s})")).unwrap_or_default())
+                note!("  op p{process} {f} on {node}: {kind:?}{}", status.map(|s| format!(" ({s})")).unwrap_or_default())
             }
             Event::Fault { f, node, healed } => {
-                eprintln!("  fault {f} {node} {}", if healed { "healed" } else { "started" })
+                note!("  fault {f} {node} {}", if healed { "healed" } else { "started" })
             }
             Event::Finished { .. } => {}
         }
@@ -301,7 +309,7 @@ async fn lab_up(path: &Path, once: bool) -> Result<u8> {
     if !once {
         println!("Ctrl-C (or SIGTERM) tears it down.");
         let sig = interrupted().await;
-        eprintln!("{sig}: tearing the lab down");
+        note!("{sig}: tearing the lab down");
     }
     lab.down().await?;
     Ok(0)
