@@ -100,7 +100,7 @@ fn parse(text: &str) -> Result<Duration, DurationError> {
     let well_formed = !whole.is_empty()
         && whole.bytes().all(|b| b.is_ascii_digit())
         && fraction.bytes().all(|b| b.is_ascii_digit())
-        && (fraction.is_empty() == !number.contains('.'));
+        && fraction.is_empty() != number.contains('.');
     if !well_formed {
         return Err(invalid());
     }
