@@ -13,6 +13,7 @@ pub mod process;
 pub mod runstate;
 pub mod samba;
 pub mod sockdiag;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -63,20 +64,17 @@ impl LabError {
 
 /// How to bring a lab up.
 #[derive(Debug, Clone)]
+#[derive(Default)]
 pub struct LabOptions {
     /// Short id carried by every resource of the run; random when `None`.
     pub run_id: Option<String>,
+    /// Where the userspace wire writes `<node>.pcap`; no capture when `None`.
+    pub capture_dir: Option<PathBuf>,
 }
 
 impl LabOptions {
     pub fn for_test(_name: &str) -> Self {
-        LabOptions { run_id: None }
-    }
-}
-
-impl Default for LabOptions {
-    fn default() -> Self {
-        LabOptions { run_id: None }
+        LabOptions::default()
     }
 }
 
@@ -106,6 +104,8 @@ pub struct Lab {
     nodes: BTreeMap<String, Node>,
     user: String,
     password: String,
+    /// The userspace wire, when the plan uses it.
+    wire: Option<wire::Wire>,
     torn_down: bool,
 }
 
@@ -123,9 +123,10 @@ impl Lab {
             nodes: BTreeMap::new(),
             user: samba::UNIX_USER.to_string(),
             password: Alphanumeric.sample_string(&mut rand::rng(), 20),
+            wire: None,
             torn_down: false,
         };
-        match lab.build(plan).await {
+        match lab.build(plan, options.capture_dir.as_deref()).await {
             Ok(()) => Ok(lab),
             Err(e) => {
                 if let Err(down) = lab.teardown() {
@@ -136,20 +137,48 @@ impl Lab {
         }
     }
 
-    async fn build(&mut self, plan: &plan::Plan) -> Result<(), LabError> {
+    async fn build(&mut self, plan: &plan::Plan, capture_dir: Option<&Path>) -> Result<(), LabError> {
         let addresses = plan::addresses(plan);
-        let switch = self.create_netns("sw")?;
-        let switch_nl = links::handle_in(&switch)?;
-        links::create_switch(&switch_nl).await?;
+        let topology = &plan.topology;
+        let switch = match topology.wire {
+            plan::WireKind::Kernel => {
+                let switch = self.create_netns("sw")?;
+                let handle = links::handle_in(&switch)?;
+                links::create_switch(&handle).await?;
+                Some(handle)
+            }
+            plan::WireKind::Userspace => None,
+        };
+        let mut ports = Vec::new();
+        if let Some(dir) = capture_dir.filter(|_| topology.capture_snaplen > 0) {
+            std::fs::create_dir_all(dir).map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;
+        }
 
-        let servers = plan.topology.servers.iter().map(|s| (s.name.value.as_str(), Role::Server));
-        let clients = plan.topology.clients.iter().map(|c| (c.name.value.as_str(), Role::Client));
+        let servers = topology.servers.iter().map(|s| (s.name.value.as_str(), Role::Server));
+        let clients = topology.clients.iter().map(|c| (c.name.value.as_str(), Role::Client));
         for (name, role) in servers.chain(clients) {
             let ns = Arc::new(self.create_netns(name)?);
             let freezer = Freezer::create(&self.run_id, name)?;
             self.state.lock().expect("state lock").record_cgroup(freezer.path())?;
             let address = addresses[name];
-            links::plug(&switch_nl, name, &ns, address).await?;
+            match &switch {
+                Some(switch) => links::plug(switch, name, &ns, address, topology.mtu).await?,
+                None => {
+                    let tap = wire::tap::create(&ns, links::NODE_IF)?;
+                    links::configure_node(name, &ns, address, Some(topology.mtu)).await?;
+                    let capture = match capture_dir.filter(|_| topology.capture_snaplen > 0) {
+                        Some(dir) => {
+                            let path = dir.join(format!("{name}.pcap"));
+                            Some(
+                                wire::pcap::Capture::create(&path, topology.capture_snaplen as usize)
+                                    .map_err(|e| LabError::io(format!("create {}", path.display()), e))?,
+                            )
+                        }
+                        None => None,
+                    };
+                    ports.push(wire::PortSpec { node: name.to_string(), tap, capture });
+                }
+            }
             let node_dir = self.dir.join(name);
             std::fs::create_dir_all(node_dir.join("work"))
                 .map_err(|e| LabError::io(format!("create {}", node_dir.display()), e))?;
@@ -157,6 +186,9 @@ impl Lab {
                 name.to_string(),
                 Node { name: name.to_string(), role, address, ns, freezer, samba: None, dir: node_dir },
             );
+        }
+        if switch.is_none() {
+            self.wire = Some(wire::Wire::start(ports).map_err(|e| LabError::io("start the userspace wire", e))?);
         }
         // Servers start concurrently: readiness is what takes the time.
         let mut starting = Vec::new();
@@ -282,6 +314,10 @@ impl Lab {
 
     fn teardown(&mut self) -> Result<(), LabError> {
         self.torn_down = true;
+        // Closing the TAPs first lets their namespaces go as soon as they are unmounted.
+        if let Some(wire) = self.wire.take() {
+            wire.stop();
+        }
         let state = self.state.lock().expect("state lock").clone();
         state.reclaim().map(|_| ())
     }

@@ -66,13 +66,15 @@ pub async fn plug(
     node_name: &str,
     node_ns: &NetNs,
     address: Ipv4Addr,
+    mtu: u32,
 ) -> Result<(), LabError> {
     let bridge = index_of(switch, BRIDGE).await?;
-    let peer = LinkUnspec::new_with_name(NODE_IF).setns_by_fd(node_ns.raw_fd()).build();
+    let peer = LinkUnspec::new_with_name(NODE_IF).setns_by_fd(node_ns.raw_fd()).mtu(mtu).build();
     let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(node_name.to_string())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .controller(bridge)
+        .mtu(mtu)
         .up()
         .build();
     switch
@@ -82,9 +84,26 @@ pub async fn plug(
         .await
         .map_err(|e| LabError::netlink(format!("create link for {node_name}"), e))?;
 
+    configure_node(node_name, node_ns, address, Some(mtu)).await
+}
+
+/// Inside a node: `lo` up, and `eth0` (a veth end or a TAP) addressed, sized and up.
+pub async fn configure_node(
+    node_name: &str,
+    node_ns: &NetNs,
+    address: Ipv4Addr,
+    mtu: Option<u32>,
+) -> Result<(), LabError> {
     let node = handle_in(node_ns)?;
     set_up(&node, "lo").await?;
     let eth = index_of(&node, NODE_IF).await?;
+    if let Some(mtu) = mtu {
+        node.link()
+            .set(LinkUnspec::new_with_index(eth).mtu(mtu).build())
+            .execute()
+            .await
+            .map_err(|e| LabError::netlink(format!("MTU {mtu} on {node_name}"), e))?;
+    }
     node.address()
         .add(eth, address.into(), LAB_PREFIX_LEN)
         .execute()

@@ -45,6 +45,33 @@ pub struct Topology {
     pub servers: Vec<Server>,
     #[serde(default)]
     pub clients: Vec<Client>,
+    /// How nodes are linked: `userspace` (default: TAP devices forwarded by the harness, where
+    /// partitions, blackholes and impairments act, with per-link counters and capture) or
+    /// `kernel` (veth pairs on a bridge: fastest, but only process faults and TCP resets).
+    #[serde(default)]
+    pub wire: WireKind,
+    /// MTU of every lab link (68..=65521). Storage networks often run jumbo frames.
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
+    /// Bytes kept of each captured frame in the per-link pcap files; 0 turns capture off.
+    #[serde(default = "default_snaplen")]
+    pub capture_snaplen: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WireKind {
+    #[default]
+    Userspace,
+    Kernel,
+}
+
+fn default_mtu() -> u32 {
+    9000
+}
+
+fn default_snaplen() -> u32 {
+    512
 }
 
 /// A Samba server node (one `smbd` in its own network namespace).

@@ -1,0 +1,430 @@
+//! The userspace wire: the lab's switch, run by the harness. Every node's `eth0` is a TAP
+//! device whose descriptor we hold; one thread per port reads the frames its node sends,
+//! learns MAC addresses, applies the active faults (blocks for partitions and blackholes,
+//! shapers for impairments) and writes each frame to its destination TAP at once or, when
+//! delayed, from the scheduler thread. It also keeps per-link counters and a pcap per link.
+
+pub mod frame;
+pub mod pcap;
+pub mod shaper;
+pub mod tap;
+
+use std::collections::{BinaryHeap, HashMap};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use serde::Serialize;
+
+pub use shaper::{Distribution, Impairment};
+
+use frame::Mac;
+use pcap::Capture;
+use shaper::Shaper;
+
+/// Largest frame a port reads (a 64 KiB MTU plus the Ethernet header).
+const FRAME_MAX: usize = 65_536 + 14;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Frames the node sends into the wire.
+    Egress,
+    /// Frames the wire delivers to the node.
+    Ingress,
+}
+
+/// One port of the switch: a node's TAP.
+pub struct PortSpec {
+    pub node: String,
+    pub tap: OwnedFd,
+    pub capture: Option<Capture>,
+}
+
+/// Counters of one link; egress = from the node, ingress = to the node.
+#[derive(Debug, Default)]
+struct Counters {
+    egress_frames: AtomicU64,
+    egress_bytes: AtomicU64,
+    ingress_frames: AtomicU64,
+    ingress_bytes: AtomicU64,
+    dropped: AtomicU64,
+    duplicated: AtomicU64,
+    corrupted: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LinkCounters {
+    pub egress_frames: u64,
+    pub egress_bytes: u64,
+    pub ingress_frames: u64,
+    pub ingress_bytes: u64,
+    /// Frames dropped on their way through this link (blocks, loss, rate-cap tail drops).
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub corrupted: u64,
+}
+
+struct Port {
+    node: String,
+    tap: OwnedFd,
+    capture: Option<Capture>,
+    counters: Counters,
+    egress: Mutex<Option<Shaper>>,
+    ingress: Mutex<Option<Shaper>>,
+}
+
+/// Frames from any port in `from` to any port in `to` are silently dropped; with
+/// `tcp_port`, only TCP segments with that source or destination port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub from: Vec<usize>,
+    pub to: Vec<usize>,
+    pub tcp_port: Option<u16>,
+}
+
+impl Block {
+    fn matches(&self, src: usize, dst: usize, frame: &[u8]) -> bool {
+        self.from.contains(&src)
+            && self.to.contains(&dst)
+            && self.tcp_port.is_none_or(|p| frame::tcp(frame).is_some_and(|t| t.src_port == p || t.dst_port == p))
+    }
+}
+
+pub type BlockId = u64;
+
+struct Pending {
+    at: Instant,
+    seq: u64,
+    port: usize,
+    frame: Vec<u8>,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    /// Reversed: BinaryHeap is a max-heap and we want the earliest first.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct Shared {
+    ports: Vec<Port>,
+    macs: RwLock<HashMap<Mac, usize>>,
+    blocks: RwLock<Vec<(BlockId, Block)>>,
+    next_block: AtomicU64,
+    /// Any block or shaper active: the fast path skips all fault logic when false.
+    faulty: AtomicBool,
+    queue: Mutex<BinaryHeap<Pending>>,
+    queued: Condvar,
+    seq: AtomicU64,
+    stopping: AtomicBool,
+    stop_event: OwnedFd,
+}
+
+pub struct Wire {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Wire {
+    pub fn start(ports: Vec<PortSpec>) -> std::io::Result<Wire> {
+        let stop = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if stop < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let shared = Arc::new(Shared {
+            ports: ports
+                .into_iter()
+                .map(|p| Port {
+                    node: p.node,
+                    tap: p.tap,
+                    capture: p.capture,
+                    counters: Counters::default(),
+                    egress: Mutex::new(None),
+                    ingress: Mutex::new(None),
+                })
+                .collect(),
+            macs: RwLock::new(HashMap::new()),
+            blocks: RwLock::new(Vec::new()),
+            next_block: AtomicU64::new(1),
+            faulty: AtomicBool::new(false),
+            queue: Mutex::new(BinaryHeap::new()),
+            queued: Condvar::new(),
+            seq: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            stop_event: unsafe { std::os::fd::FromRawFd::from_raw_fd(stop) },
+        });
+        let mut threads = Vec::new();
+        for index in 0..shared.ports.len() {
+            let s = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("wire-{}", shared.ports[index].node))
+                    .spawn(move || s.read_loop(index))?,
+            );
+        }
+        let s = shared.clone();
+        threads.push(std::thread::Builder::new().name("wire-delay".into()).spawn(move || s.delay_loop())?);
+        Ok(Wire { shared, threads })
+    }
+
+    pub fn port_index(&self, node: &str) -> Option<usize> {
+        self.shared.ports.iter().position(|p| p.node == node)
+    }
+
+    pub fn node_name(&self, index: usize) -> &str {
+        &self.shared.ports[index].node
+    }
+
+    /// Drop frames matching `block` until `unblock`.
+    pub fn block(&self, block: Block) -> BlockId {
+        let id = self.shared.next_block.fetch_add(1, Ordering::Relaxed);
+        self.shared.blocks.write().expect("blocks").push((id, block));
+        self.shared.refresh_faulty();
+        id
+    }
+
+    /// Remove a block; false if it was not there.
+    pub fn unblock(&self, id: BlockId) -> bool {
+        let mut blocks = self.shared.blocks.write().expect("blocks");
+        let before = blocks.len();
+        blocks.retain(|(b, _)| *b != id);
+        let removed = blocks.len() != before;
+        drop(blocks);
+        self.shared.refresh_faulty();
+        removed
+    }
+
+    pub fn blocks(&self) -> Vec<(BlockId, Block)> {
+        self.shared.blocks.read().expect("blocks").clone()
+    }
+
+    /// Impair one direction of one link (None clears it). `seed` feeds its RNG.
+    pub fn impair(&self, port: usize, direction: Direction, impairment: Option<Impairment>, seed: u64) {
+        let p = &self.shared.ports[port];
+        let slot = match direction {
+            Direction::Egress => &p.egress,
+            Direction::Ingress => &p.ingress,
+        };
+        *slot.lock().expect("shaper") = impairment.map(|i| Shaper::new(i, seed));
+        self.shared.refresh_faulty();
+    }
+
+    pub fn impairment(&self, port: usize, direction: Direction) -> Option<Impairment> {
+        let p = &self.shared.ports[port];
+        let slot = match direction {
+            Direction::Egress => &p.egress,
+            Direction::Ingress => &p.ingress,
+        };
+        slot.lock().expect("shaper").as_ref().map(|s| s.config.clone())
+    }
+
+    pub fn counters(&self, port: usize) -> LinkCounters {
+        let c = &self.shared.ports[port].counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LinkCounters {
+            egress_frames: get(&c.egress_frames),
+            egress_bytes: get(&c.egress_bytes),
+            ingress_frames: get(&c.ingress_frames),
+            ingress_bytes: get(&c.ingress_bytes),
+            dropped: get(&c.dropped),
+            duplicated: get(&c.duplicated),
+            corrupted: get(&c.corrupted),
+        }
+    }
+
+    /// Is any fault active on the wire?
+    pub fn is_clean(&self) -> bool {
+        !self.shared.faulty.load(Ordering::SeqCst)
+    }
+
+    /// Stop forwarding, flush captures and close every TAP (their devices vanish with them).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let one = 1u64.to_ne_bytes();
+        unsafe { libc::write(self.shared.stop_event.as_raw_fd(), one.as_ptr().cast(), 8) };
+        self.shared.queued.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        for p in &self.shared.ports {
+            if let Some(c) = &p.capture {
+                c.flush();
+            }
+        }
+    }
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.shutdown();
+        }
+    }
+}
+
+impl Shared {
+    fn refresh_faulty(&self) {
+        let any_shaper = self.ports.iter().any(|p| {
+            p.egress.lock().expect("shaper").is_some() || p.ingress.lock().expect("shaper").is_some()
+        });
+        let any_block = !self.blocks.read().expect("blocks").is_empty();
+        self.faulty.store(any_shaper || any_block, Ordering::SeqCst);
+    }
+
+    fn read_loop(&self, index: usize) {
+        let port = &self.ports[index];
+        let fd = port.tap.as_raw_fd();
+        let mut buf = vec![0u8; FRAME_MAX];
+        while !self.stopping.load(Ordering::Relaxed) {
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                self.forward(index, &buf[..n as usize]);
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EAGAIN) => self.wait_readable(fd),
+                Some(libc::EINTR) => {}
+                // The device is gone (namespace deleted) or the wire is stopping.
+                _ => return,
+            }
+        }
+    }
+
+    fn wait_readable(&self, fd: i32) {
+        let mut fds = [
+            libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: self.stop_event.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+        ];
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+    }
+
+    fn forward(&self, src: usize, frame: &[u8]) {
+        let from = &self.ports[src];
+        from.counters.egress_frames.fetch_add(1, Ordering::Relaxed);
+        from.counters.egress_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        if let Some(c) = &from.capture {
+            c.record(frame);
+        }
+        let (Some(dst_mac), Some(src_mac)) = (frame::dst_mac(frame), frame::src_mac(frame)) else {
+            return;
+        };
+        self.learn(src_mac, src);
+        let dst = if frame::is_group(&dst_mac) { None } else { self.macs.read().expect("macs").get(&dst_mac).copied() };
+        match dst {
+            Some(d) if d != src => self.send(src, d, frame),
+            Some(_) => {}
+            None => {
+                for d in (0..self.ports.len()).filter(|d| *d != src) {
+                    self.send(src, d, frame);
+                }
+            }
+        }
+    }
+
+    fn learn(&self, mac: Mac, port: usize) {
+        if self.macs.read().expect("macs").get(&mac) != Some(&port) {
+            self.macs.write().expect("macs").insert(mac, port);
+        }
+    }
+
+    /// One frame from `src` to `dst`: blocks, then the source's egress shaper, then the
+    /// destination's ingress shaper.
+    fn send(&self, src: usize, dst: usize, frame: &[u8]) {
+        if !self.faulty.load(Ordering::Relaxed) {
+            return self.deliver(dst, frame);
+        }
+        if self.blocks.read().expect("blocks").iter().any(|(_, b)| b.matches(src, dst, frame)) {
+            self.ports[src].counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let now = Instant::now();
+        let mut frame = frame.to_vec();
+        let mut times = vec![now];
+        for (port, slot) in [(src, &self.ports[src].egress), (dst, &self.ports[dst].ingress)] {
+            let mut shaper = slot.lock().expect("shaper");
+            let Some(shaper) = shaper.as_mut() else { continue };
+            let counters = &self.ports[port].counters;
+            let mut next = Vec::new();
+            for t in times {
+                let fate = shaper.process(t, &mut frame);
+                match fate.copies.len() {
+                    0 => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    1 => {}
+                    _ => {
+                        counters.duplicated.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if fate.corrupted {
+                    counters.corrupted.fetch_add(1, Ordering::Relaxed);
+                }
+                next.extend(fate.copies);
+            }
+            times = next;
+        }
+        for at in times {
+            if at <= Instant::now() {
+                self.deliver(dst, &frame);
+            } else {
+                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+                self.queue.lock().expect("queue").push(Pending { at, seq, port: dst, frame: frame.clone() });
+                self.queued.notify_one();
+            }
+        }
+    }
+
+    fn deliver(&self, dst: usize, frame: &[u8]) {
+        let port = &self.ports[dst];
+        let n = unsafe { libc::write(port.tap.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
+        if n == frame.len() as isize {
+            port.counters.ingress_frames.fetch_add(1, Ordering::Relaxed);
+            port.counters.ingress_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            if let Some(c) = &port.capture {
+                c.record(frame);
+            }
+        } else {
+            port.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Deliver delayed frames when their time comes.
+    fn delay_loop(&self) {
+        let mut queue = self.queue.lock().expect("queue");
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let now = Instant::now();
+            match queue.peek().map(|p| p.at) {
+                Some(at) if at <= now => {
+                    let p = queue.pop().expect("peeked");
+                    drop(queue);
+                    self.deliver(p.port, &p.frame);
+                    queue = self.queue.lock().expect("queue");
+                }
+                Some(at) => queue = self.queued.wait_timeout(queue, at - now).expect("queue").0,
+                None => queue = self.queued.wait(queue).expect("queue"),
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! TAP devices made inside a node's namespace; the harness keeps the file descriptor, so every
+//! frame the node sends comes to us, and every frame we write is what the node receives.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::netns::NetNs;
+use crate::LabError;
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+
+#[repr(C)]
+struct IfReq {
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// Create TAP `name` in `ns` (the device belongs to the namespace that opened /dev/net/tun).
+/// The descriptor is non-blocking; the device vanishes when it is closed.
+pub fn create(ns: &NetNs, name: &str) -> Result<OwnedFd, LabError> {
+    let name = name.to_string();
+    ns.run(move || {
+        let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        if fd < 0 {
+            return Err(LabError::io("open /dev/net/tun (kernel needs CONFIG_TUN)", std::io::Error::last_os_error()));
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short, _pad: [0; 22] };
+        let bytes = name.as_bytes();
+        if bytes.len() >= libc::IFNAMSIZ {
+            return Err(LabError::Other(format!("interface name {name} too long")));
+        }
+        req.name[..bytes.len()].copy_from_slice(bytes);
+        if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) } < 0 {
+            return Err(LabError::io(format!("TUNSETIFF {name}"), std::io::Error::last_os_error()));
+        }
+        Ok(fd)
+    })
+}
