@@ -195,7 +195,7 @@ fn misspelt_top_level_key() {
 fn misspelt_topology_key() {
     assert_bad(
         "topology_key.yaml",
-        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `servers`, `clients`"],
+        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `servers`, `clients`, `wire`, `mtu`, `capture_snaplen`"],
     );
 }
 
