@@ -1,1 +1,54 @@
+//! SMB2/3 wire client for the smbchaos harness.
+//!
+//! It sends exactly what the caller asks and reports exactly what came
+//! back: every header field, the NTSTATUS, the parsed body and the raw
+//! bytes. It never retries, reconnects or replays on its own; a dropped
+//! connection fails each request in flight with [`Error::OutcomeUnknown`].
+//!
+//! ```no_run
+//! # async fn f() -> smb2::Result<()> {
+//! use smb2::*;
+//! let stream = tokio::net::TcpStream::connect("198.18.0.10:445").await?;
+//! let (conn, mut events) = Connection::new(stream);
+//! let client_guid = Guid::random();
+//! conn.negotiate(&default_negotiate_request(&Dialect::ALL, client_guid, false),
+//!                &RequestOptions::default()).await?.ok()?;
+//! let session = conn
+//!     .session_setup(&SessionSetupOptions::new(Credentials::new("smbchaos", "pw")))
+//!     .await?;
+//! let tree = session.tree_connect(r"\\198.18.0.10\share").await?;
+//! let create_guid = Guid::random();
+//! let open = tree
+//!     .create(&CreateRequest::new("f.dat")
+//!         .context(CreateContext::DurableHandleRequestV2 { timeout: 0, flags: 0, create_guid }))
+//!     .await?
+//!     .ok()?;
+//! tree.write(open.file_id, 0, b"data".to_vec(), true).await?.ok()?;
+//! # Ok(()) }
+//! ```
 
+pub mod connection;
+pub mod crypto;
+pub mod error;
+pub mod ntlm;
+pub mod response;
+pub mod session;
+pub mod spnego;
+pub mod status;
+pub mod transport;
+pub mod tree;
+pub mod wire;
+
+pub use connection::{
+    default_negotiate_request, Connection, Event, Events, Negotiated, RequestOptions,
+};
+pub use error::{Error, Result};
+pub use ntlm::Credentials;
+pub use response::{Body, Response};
+pub use session::{Pending, Session, SessionSetupOptions};
+pub use status::NtStatus;
+pub use tree::Tree;
+pub use wire::create::CreateRequest;
+pub use wire::create_contexts::{CreateContext, Lease, LeaseV2};
+pub use wire::negotiate::Dialect;
+pub use wire::{Command, FileId, Guid, HeaderFlags, HeaderRepr};

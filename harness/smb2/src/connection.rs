@@ -1,0 +1,798 @@
+//! One SMB2 connection: a task that reads frames, matches responses to
+//! MessageId, absorbs interim STATUS_PENDING responses (keeping their
+//! AsyncId), tracks credits, and hands unsolicited messages to the caller.
+//!
+//! It never retries, reconnects or replays. When the stream ends, every
+//! request still in flight fails at once with [`Error::OutcomeUnknown`], and
+//! later requests with [`Error::Disconnected`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use crate::crypto::encryption::{self, Cipher};
+use crate::crypto::preauth::PreauthHash;
+use crate::crypto::signing::{self, SigningAlgorithm};
+use crate::error::{Error, Result};
+use crate::response::{Received, Response};
+use crate::transport::{self, FrameError};
+use crate::wire::echo::EchoRequest;
+use crate::wire::header::{HeaderId, HEADER_LEN};
+use crate::wire::negotiate::{
+    capabilities::SMB2_GLOBAL_CAP_LARGE_MTU, CipherId, Dialect, NegotiateContext, NegotiateRequest,
+    NegotiateResponse, SigningAlgorithmId, SHA_512, SMB2_NEGOTIATE_SIGNING_ENABLED,
+};
+use crate::wire::oplock_break::BreakNotification;
+use crate::wire::transform::TRANSFORM_PROTOCOL_ID;
+use crate::wire::{Command, Guid, HeaderFlags, HeaderRepr, RequestBody, WireError};
+use crate::NtStatus;
+
+/// Per-request knobs. Everything here goes on the wire as given.
+#[derive(Debug, Clone)]
+pub struct RequestOptions {
+    /// Extra header flags, e.g. [`HeaderFlags::REPLAY_OPERATION`].
+    pub flags: HeaderFlags,
+    /// ChannelSequence (3.x), sent in the low 16 bits of the Status field.
+    pub channel_sequence: u16,
+    /// How long to wait for the final response; `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// CreditRequest (raised to at least the request's CreditCharge).
+    pub credit_request: u16,
+    /// Overrides the computed CreditCharge.
+    pub credit_charge: Option<u16>,
+    /// Overrides whether to sign (default: the session's policy).
+    pub sign: Option<bool>,
+    /// Overrides whether to encrypt (default: session or share requires it).
+    pub encrypt: Option<bool>,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        RequestOptions {
+            flags: HeaderFlags::empty(),
+            channel_sequence: 0,
+            timeout: Some(Duration::from_secs(60)),
+            credit_request: 64,
+            credit_charge: None,
+            sign: None,
+            encrypt: None,
+        }
+    }
+}
+
+impl RequestOptions {
+    pub fn with_timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+    pub fn replay(mut self) -> Self {
+        self.flags.insert(HeaderFlags::REPLAY_OPERATION);
+        self
+    }
+    pub fn with_channel_sequence(mut self, cs: u16) -> Self {
+        self.channel_sequence = cs;
+        self
+    }
+}
+
+/// Something the server sent that answers no request of ours.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// An oplock or lease break notification (MessageId 0xFFFFFFFFFFFFFFFF).
+    Break {
+        header: HeaderRepr,
+        notification: std::result::Result<BreakNotification, WireError>,
+        raw: Vec<u8>,
+        encrypted: bool,
+    },
+    /// A response whose request is no longer waited for (e.g. it timed out).
+    Unmatched { header: HeaderRepr, raw: Vec<u8> },
+    /// Bytes that could not be decoded or decrypted.
+    Garbage { raw: Vec<u8>, reason: String },
+    /// The connection ended; no events follow.
+    Disconnected { reason: String },
+}
+
+pub type Events = mpsc::UnboundedReceiver<Event>;
+
+/// What NEGOTIATE settled.
+#[derive(Debug, Clone)]
+pub struct Negotiated {
+    pub dialect: Dialect,
+    pub client_guid: Guid,
+    pub client_security_mode: u16,
+    pub server_security_mode: u16,
+    pub capabilities: u32,
+    pub server_guid: Guid,
+    pub max_transact_size: u32,
+    pub max_read_size: u32,
+    pub max_write_size: u32,
+    pub cipher: Option<Cipher>,
+    pub signing_algorithm: SigningAlgorithm,
+    /// Connection.PreauthIntegrityHashValue after NEGOTIATE (3.1.1).
+    pub preauth: Option<PreauthHash>,
+    pub response: NegotiateResponse,
+}
+
+impl Negotiated {
+    pub fn multi_credit(&self) -> bool {
+        self.dialect >= Dialect::SMB2_1 && self.capabilities & SMB2_GLOBAL_CAP_LARGE_MTU != 0
+    }
+}
+
+/// How one request is protected on the wire.
+#[derive(Clone, Default)]
+pub(crate) struct Protection {
+    pub sign: Option<(SigningAlgorithm, Arc<Vec<u8>>)>,
+    pub encrypt: Option<(Cipher, Arc<Vec<u8>>)>,
+}
+
+/// A fully built request, header fields included, ready for a MessageId.
+pub(crate) struct Outgoing {
+    pub command: Command,
+    /// The whole message; its first 64 bytes are overwritten with the header.
+    pub msg: Vec<u8>,
+    pub session_id: u64,
+    pub tree_id: u32,
+    pub payload_size: usize,
+    pub keep_sent: bool,
+    pub protection: Protection,
+    pub opts: RequestOptions,
+}
+
+struct PendingEntry {
+    command: Command,
+    tx: oneshot::Sender<Result<Received>>,
+    async_id: Option<u64>,
+    interim: Vec<HeaderRepr>,
+}
+
+struct State {
+    next_message_id: u64,
+    credits: u32,
+    pending: HashMap<u64, PendingEntry>,
+    dead: Option<String>,
+    negotiated: Option<Negotiated>,
+    /// Server-to-client decryption keys by SessionId.
+    decryptors: HashMap<u64, (Cipher, Arc<Vec<u8>>)>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    credits_changed: Notify,
+    writer: tokio::sync::Mutex<Option<WriteHalf<Box<dyn Io>>>>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+/// Anything a connection can run over: a TCP stream, a duplex pipe in tests.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+struct TaskGuard(JoinHandle<()>);
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A handle to one connection. Clones share it; when the last clone (and
+/// every Session/Tree made from it) is dropped, the socket closes.
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+    _task: Arc<TaskGuard>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, State> {
+    // A panic while holding the lock would be a bug here; keep going with
+    // the data rather than poisoning every later request.
+    s.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Connection {
+    /// Takes an already-connected TCP stream (made, e.g., inside a lab
+    /// namespace) and starts the connection task.
+    pub fn new(stream: tokio::net::TcpStream) -> (Connection, Events) {
+        let _ = stream.set_nodelay(true);
+        Connection::from_io(stream)
+    }
+
+    /// Dials `addr` and starts the connection task.
+    pub async fn connect(addr: std::net::SocketAddr) -> Result<(Connection, Events)> {
+        let s = tokio::net::TcpStream::connect(addr).await?;
+        Ok(Connection::new(s))
+    }
+
+    /// Runs over any byte stream.
+    pub fn from_io<T: Io>(io: T) -> (Connection, Events) {
+        let boxed: Box<dyn Io> = Box::new(io);
+        let (r, w) = tokio::io::split(boxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                next_message_id: 0,
+                credits: 1,
+                pending: HashMap::new(),
+                dead: None,
+                negotiated: None,
+                decryptors: HashMap::new(),
+            }),
+            credits_changed: Notify::new(),
+            writer: tokio::sync::Mutex::new(Some(w)),
+            events: tx,
+        });
+        let task = tokio::spawn(reader_task(shared.clone(), r));
+        (
+            Connection {
+                shared,
+                _task: Arc::new(TaskGuard(task)),
+            },
+            rx,
+        )
+    }
+
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        lock(&self.shared).negotiated.clone()
+    }
+
+    /// Credits the server has granted and this client has not yet spent.
+    pub fn credits(&self) -> u32 {
+        lock(&self.shared).credits
+    }
+
+    /// Why the connection ended, if it has.
+    pub fn closed_reason(&self) -> Option<String> {
+        lock(&self.shared).dead.clone()
+    }
+
+    /// Closes the socket. Requests in flight fail with OutcomeUnknown.
+    pub async fn close(&self) {
+        if let Some(mut w) = self.shared.writer.lock().await.take() {
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut w).await;
+        }
+        fail(&self.shared, "closed by caller".into());
+    }
+
+    pub(crate) fn register_decryptor(&self, session_id: u64, cipher: Cipher, key: Arc<Vec<u8>>) {
+        lock(&self.shared)
+            .decryptors
+            .insert(session_id, (cipher, key));
+    }
+
+    /// NEGOTIATE. On success the connection remembers the dialect, the
+    /// cipher and signing algorithm, and (3.1.1) the preauth hash.
+    pub async fn negotiate(
+        &self,
+        req: &NegotiateRequest,
+        opts: &RequestOptions,
+    ) -> Result<Response<NegotiateResponse>> {
+        let mut msg = vec![0u8; HEADER_LEN];
+        req.emit(&mut msg);
+        let pending = self
+            .submit(Outgoing {
+                command: Command::Negotiate,
+                msg,
+                session_id: 0,
+                tree_id: 0,
+                payload_size: 0,
+                keep_sent: true,
+                protection: Protection::default(),
+                opts: opts.clone(),
+            })
+            .await?;
+        let sent = pending.sent.clone().unwrap_or_default();
+        let rx = pending.wait().await?;
+        let resp = Response::<NegotiateResponse>::decode(rx, Command::Negotiate)?;
+        if let Some(body) = resp.body() {
+            if resp.status().is_success() {
+                let dialect = body.dialect_revision;
+                let preauth = (dialect == Dialect::SMB3_1_1).then(|| {
+                    let mut h = PreauthHash::default();
+                    h.update(&sent);
+                    h.update(&resp.raw);
+                    h
+                });
+                let cipher = if dialect == Dialect::SMB3_1_1 {
+                    body.cipher().and_then(Cipher::from_id)
+                } else if dialect.is_smb3()
+                    && body.capabilities
+                        & crate::wire::negotiate::capabilities::SMB2_GLOBAL_CAP_ENCRYPTION
+                        != 0
+                {
+                    Some(Cipher::Aes128Ccm)
+                } else {
+                    None
+                };
+                let signing_algorithm = if dialect == Dialect::SMB3_1_1 {
+                    match body.signing_algorithm() {
+                        Some(SigningAlgorithmId::AES_GMAC) => SigningAlgorithm::AesGmac,
+                        Some(SigningAlgorithmId::HMAC_SHA256) => SigningAlgorithm::HmacSha256,
+                        _ => SigningAlgorithm::AesCmac,
+                    }
+                } else if dialect.is_smb3() {
+                    SigningAlgorithm::AesCmac
+                } else {
+                    SigningAlgorithm::HmacSha256
+                };
+                lock(&self.shared).negotiated = Some(Negotiated {
+                    dialect,
+                    client_guid: req.client_guid,
+                    client_security_mode: req.security_mode,
+                    server_security_mode: body.security_mode,
+                    capabilities: body.capabilities,
+                    server_guid: body.server_guid,
+                    max_transact_size: body.max_transact_size,
+                    max_read_size: body.max_read_size,
+                    max_write_size: body.max_write_size,
+                    cipher,
+                    signing_algorithm,
+                    preauth,
+                    response: body.clone(),
+                });
+            }
+        }
+        Ok(resp)
+    }
+
+    /// ECHO, sent outside any session.
+    pub async fn echo(
+        &self,
+        opts: &RequestOptions,
+    ) -> Result<Response<crate::wire::echo::EchoResponse>> {
+        let mut msg = vec![0u8; HEADER_LEN];
+        EchoRequest.emit(&mut msg);
+        let p = self
+            .submit(Outgoing {
+                command: Command::Echo,
+                msg,
+                session_id: 0,
+                tree_id: 0,
+                payload_size: 0,
+                keep_sent: false,
+                protection: Protection::default(),
+                opts: opts.clone(),
+            })
+            .await?;
+        Response::decode(p.wait().await?, Command::Echo)
+    }
+
+    fn credit_charge(&self, payload: usize) -> (u16, u16) {
+        // (CreditCharge field, credits consumed)
+        match &lock(&self.shared).negotiated {
+            Some(n) if n.multi_credit() => {
+                let c = if payload == 0 {
+                    1
+                } else {
+                    (payload - 1) / 65536 + 1
+                };
+                (c as u16, c as u16)
+            }
+            Some(n) if n.dialect > Dialect::SMB2_0_2 => (1, 1),
+            _ => (0, 1),
+        }
+    }
+
+    /// Sends one request; returns a handle to await its final response.
+    pub(crate) async fn submit(&self, mut out: Outgoing) -> Result<PendingRaw> {
+        let (computed_charge, consumed) = self.credit_charge(out.payload_size);
+        let charge = out.opts.credit_charge.unwrap_or(computed_charge);
+        let consumed = out.opts.credit_charge.map_or(consumed, |c| c.max(1));
+        let deadline = out.opts.timeout.map(|t| tokio::time::Instant::now() + t);
+
+        // Reserve credits, waiting for grants if needed (flow control, not a retry).
+        loop {
+            let notified = self.shared.credits_changed.notified();
+            {
+                let mut st = lock(&self.shared);
+                if let Some(r) = &st.dead {
+                    return Err(Error::Disconnected(r.clone()));
+                }
+                if st.credits >= u32::from(consumed) {
+                    st.credits -= u32::from(consumed);
+                    break;
+                }
+            }
+            match deadline {
+                Some(d) => {
+                    if tokio::time::timeout_at(d, notified).await.is_err() {
+                        return Err(Error::NoCredits {
+                            command: out.command,
+                            needed: consumed,
+                            after: out.opts.timeout.unwrap_or_default(),
+                        });
+                    }
+                }
+                None => notified.await,
+            }
+        }
+
+        let mut writer = self.shared.writer.lock().await;
+        let (tx, rx) = oneshot::channel();
+        let message_id;
+        {
+            let mut st = lock(&self.shared);
+            if let Some(r) = &st.dead {
+                return Err(Error::Disconnected(r.clone()));
+            }
+            message_id = st.next_message_id;
+            st.next_message_id += u64::from(consumed);
+            st.pending.insert(
+                message_id,
+                PendingEntry {
+                    command: out.command,
+                    tx,
+                    async_id: None,
+                    interim: Vec::new(),
+                },
+            );
+        }
+        let dialect3 = self
+            .negotiated()
+            .map(|n| n.dialect.is_smb3())
+            .unwrap_or(false);
+        let header = HeaderRepr {
+            credit_charge: charge,
+            status: NtStatus(if dialect3 || out.opts.channel_sequence != 0 {
+                u32::from(out.opts.channel_sequence)
+            } else {
+                0
+            }),
+            command: out.command,
+            credit: out.opts.credit_request.max(consumed),
+            flags: out.opts.flags,
+            next_command: 0,
+            message_id,
+            id: HeaderId::Sync {
+                reserved: 0,
+                tree_id: out.tree_id,
+            },
+            session_id: out.session_id,
+            signature: [0; 16],
+        };
+        let mut hb = Vec::with_capacity(HEADER_LEN);
+        header.emit(&mut hb);
+        out.msg[..HEADER_LEN].copy_from_slice(&hb);
+        if let Some((alg, key)) = &out.protection.sign {
+            signing::sign(*alg, key, &mut out.msg);
+        }
+        let sent = out.keep_sent.then(|| out.msg.clone());
+        let frame = match &out.protection.encrypt {
+            Some((cipher, key)) => {
+                match encryption::encrypt(*cipher, key, out.session_id, &out.msg) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        lock(&self.shared).pending.remove(&message_id);
+                        return Err(e.into());
+                    }
+                }
+            }
+            None => out.msg,
+        };
+        let w = match writer.as_mut() {
+            Some(w) => w,
+            None => {
+                lock(&self.shared).pending.remove(&message_id);
+                return Err(Error::Disconnected("closed by caller".into()));
+            }
+        };
+        let written = transport::write_frame(w, &frame).await;
+        drop(writer);
+        if let Err(e) = written {
+            let reason = format!("write failed: {e}");
+            // Our own request may have been partly written: outcome unknown.
+            lock(&self.shared).pending.remove(&message_id);
+            fail(&self.shared, reason.clone());
+            return Err(Error::OutcomeUnknown {
+                command: out.command,
+                message_id,
+                reason,
+            });
+        }
+        Ok(PendingRaw {
+            shared: self.shared.clone(),
+            command: out.command,
+            message_id,
+            timeout: out.opts.timeout,
+            rx,
+            sent,
+        })
+    }
+
+    /// The AsyncId the server gave a pending request, once an interim
+    /// response has arrived.
+    pub fn async_id_of(&self, message_id: u64) -> Option<u64> {
+        lock(&self.shared)
+            .pending
+            .get(&message_id)
+            .and_then(|p| p.async_id)
+    }
+
+    /// Sends SMB2 CANCEL for an in-flight request. CANCEL takes no credit,
+    /// reuses the target's MessageId, and gets no response of its own.
+    pub(crate) async fn send_cancel(
+        &self,
+        message_id: u64,
+        session_id: u64,
+        sign: Option<(SigningAlgorithm, Arc<Vec<u8>>)>,
+    ) -> Result<()> {
+        let async_id = self.async_id_of(message_id);
+        let header = HeaderRepr {
+            credit_charge: 0,
+            status: NtStatus(0),
+            command: Command::Cancel,
+            credit: 0,
+            flags: HeaderFlags::empty(),
+            next_command: 0,
+            message_id,
+            id: match async_id {
+                Some(a) => HeaderId::Async { async_id: a },
+                None => HeaderId::Sync {
+                    reserved: 0,
+                    tree_id: 0,
+                },
+            },
+            session_id,
+            signature: [0; 16],
+        };
+        let mut msg = Vec::with_capacity(HEADER_LEN + 4);
+        header.emit(&mut msg);
+        crate::wire::cancel::CancelRequest.emit(&mut msg);
+        if let Some((alg, key)) = sign {
+            signing::sign(alg, &key, &mut msg);
+        }
+        let mut writer = self.shared.writer.lock().await;
+        if let Some(r) = lock(&self.shared).dead.clone() {
+            return Err(Error::Disconnected(r));
+        }
+        let w = writer
+            .as_mut()
+            .ok_or_else(|| Error::Disconnected("closed by caller".into()))?;
+        transport::write_frame(w, &msg).await.map_err(|e| {
+            let reason = format!("write failed: {e}");
+            fail(&self.shared, reason.clone());
+            Error::Disconnected(reason)
+        })
+    }
+}
+
+/// A request on the wire, awaiting its final response.
+pub struct PendingRaw {
+    shared: Arc<Shared>,
+    pub command: Command,
+    pub message_id: u64,
+    timeout: Option<Duration>,
+    rx: oneshot::Receiver<Result<Received>>,
+    /// The plaintext message as sent (only when asked for, e.g. for preauth).
+    pub sent: Option<Vec<u8>>,
+}
+
+impl PendingRaw {
+    pub async fn wait(self) -> Result<Received> {
+        let r = match self.timeout {
+            Some(t) => match tokio::time::timeout(t, self.rx).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // Stop waiting; a late answer becomes Event::Unmatched.
+                    lock(&self.shared).pending.remove(&self.message_id);
+                    return Err(Error::Timeout {
+                        command: self.command,
+                        message_id: self.message_id,
+                        after: t,
+                    });
+                }
+            },
+            None => self.rx.await,
+        };
+        match r {
+            Ok(r) => r,
+            Err(_) => Err(Error::OutcomeUnknown {
+                command: self.command,
+                message_id: self.message_id,
+                reason: lock(&self.shared)
+                    .dead
+                    .clone()
+                    .unwrap_or_else(|| "connection task ended".into()),
+            }),
+        }
+    }
+}
+
+/// Marks the connection dead and fails everything in flight.
+fn fail(shared: &Shared, reason: String) {
+    let drained: Vec<(u64, PendingEntry)> = {
+        let mut st = lock(shared);
+        if st.dead.is_some() {
+            return;
+        }
+        st.dead = Some(reason.clone());
+        st.pending.drain().collect()
+    };
+    for (message_id, p) in drained {
+        let _ = p.tx.send(Err(Error::OutcomeUnknown {
+            command: p.command,
+            message_id,
+            reason: reason.clone(),
+        }));
+    }
+    shared.credits_changed.notify_waiters();
+    let _ = shared.events.send(Event::Disconnected { reason });
+}
+
+async fn reader_task(shared: Arc<Shared>, r: ReadHalf<Box<dyn Io>>) {
+    let mut r = BufReader::with_capacity(256 * 1024, r);
+    loop {
+        let frame = match transport::read_frame(&mut r).await {
+            Ok(f) => f,
+            Err(FrameError::Eof) => {
+                fail(&shared, "connection closed by peer".into());
+                return;
+            }
+            Err(e) => {
+                fail(&shared, e.to_string());
+                return;
+            }
+        };
+        handle_frame(&shared, frame);
+    }
+}
+
+/// Decrypts (if needed), splits compounds and routes each message.
+fn handle_frame(shared: &Shared, frame: Vec<u8>) {
+    let (plain, encrypted) = if frame.starts_with(&TRANSFORM_PROTOCOL_ID) {
+        let sid = match crate::wire::transform::TransformHeader::parse(&frame) {
+            Ok(th) => th.session_id,
+            Err(e) => {
+                let _ = shared.events.send(Event::Garbage {
+                    raw: frame,
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        let key = lock(shared).decryptors.get(&sid).cloned();
+        match key {
+            Some((cipher, key)) => match encryption::decrypt(cipher, &key, &frame) {
+                Ok(p) => (p, true),
+                Err(e) => {
+                    let _ = shared.events.send(Event::Garbage {
+                        raw: frame,
+                        reason: format!("decryption failed: {e}"),
+                    });
+                    return;
+                }
+            },
+            None => {
+                let _ = shared.events.send(Event::Garbage {
+                    raw: frame,
+                    reason: format!("encrypted for unknown SessionId {sid:#x}"),
+                });
+                return;
+            }
+        }
+    } else {
+        (frame, false)
+    };
+    let mut pos = 0usize;
+    loop {
+        let rest = &plain[pos..];
+        let header = match HeaderRepr::parse_bytes(rest) {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = shared.events.send(Event::Garbage {
+                    raw: rest.to_vec(),
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        let next = header.next_command as usize;
+        let end = if next == 0 || next > rest.len() || next < HEADER_LEN {
+            rest.len()
+        } else {
+            next
+        };
+        route(shared, header, rest[..end].to_vec(), encrypted);
+        if next == 0 || end == rest.len() {
+            return;
+        }
+        pos += end;
+    }
+}
+
+fn route(shared: &Shared, header: HeaderRepr, raw: Vec<u8>, encrypted: bool) {
+    let mut st = lock(shared);
+    if header.is_response() {
+        st.credits = st.credits.saturating_add(u32::from(header.credit));
+        shared.credits_changed.notify_waiters();
+    }
+    if header.message_id == u64::MAX && header.command == Command::OplockBreak {
+        drop(st);
+        let _ = shared.events.send(Event::Break {
+            notification: BreakNotification::parse(&raw),
+            header,
+            raw,
+            encrypted,
+        });
+        return;
+    }
+    let interim = header.status == NtStatus::STATUS_PENDING
+        && header.flags.contains(HeaderFlags::ASYNC_COMMAND);
+    if interim {
+        if let Some(p) = st.pending.get_mut(&header.message_id) {
+            p.async_id = header.async_id();
+            p.interim.push(header);
+            return;
+        }
+    } else if let Some(p) = st.pending.remove(&header.message_id) {
+        drop(st);
+        let _ = p.tx.send(Ok(Received {
+            header,
+            raw,
+            encrypted,
+            interim: p.interim,
+        }));
+        return;
+    }
+    drop(st);
+    let _ = shared.events.send(Event::Unmatched { header, raw });
+}
+
+/// The NEGOTIATE request most callers want: the given dialects, signing
+/// enabled (or required), and for 3.1.1 the SHA-512 preauth, cipher and
+/// signing contexts.
+pub fn default_negotiate_request(
+    dialects: &[Dialect],
+    client_guid: Guid,
+    signing_required: bool,
+) -> NegotiateRequest {
+    use crate::wire::negotiate::capabilities::*;
+    let mut caps = 0;
+    if dialects.iter().any(|d| *d >= Dialect::SMB2_1) {
+        caps |= SMB2_GLOBAL_CAP_LEASING | SMB2_GLOBAL_CAP_LARGE_MTU;
+    }
+    if dialects.iter().any(|d| d.is_smb3()) {
+        caps |= SMB2_GLOBAL_CAP_ENCRYPTION | SMB2_GLOBAL_CAP_PERSISTENT_HANDLES;
+    }
+    NegotiateRequest {
+        security_mode: SMB2_NEGOTIATE_SIGNING_ENABLED
+            | if signing_required {
+                crate::wire::negotiate::SMB2_NEGOTIATE_SIGNING_REQUIRED
+            } else {
+                0
+            },
+        capabilities: caps,
+        client_guid,
+        dialects: dialects.to_vec(),
+        contexts: vec![
+            NegotiateContext::PreauthIntegrity {
+                hash_algorithms: vec![SHA_512],
+                salt: rand::random::<[u8; 32]>().to_vec(),
+            },
+            NegotiateContext::Encryption {
+                ciphers: vec![
+                    CipherId::AES_128_GCM,
+                    CipherId::AES_128_CCM,
+                    CipherId::AES_256_GCM,
+                    CipherId::AES_256_CCM,
+                ],
+            },
+            NegotiateContext::Signing {
+                algorithms: vec![
+                    SigningAlgorithmId::AES_GMAC,
+                    SigningAlgorithmId::AES_CMAC,
+                    SigningAlgorithmId::HMAC_SHA256,
+                ],
+            },
+        ],
+    }
+}

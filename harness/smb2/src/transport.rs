@@ -1,0 +1,74 @@
+//! Direct TCP transport framing (MS-SMB2 2.1): a zero byte, then a 24-bit
+//! big-endian length, then the SMB2 message (or transform).
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest frame the 24-bit length can express.
+pub const MAX_FRAME: usize = 0x00FF_FFFF;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed by peer")]
+    Eof,
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad frame header {0:02x?}")]
+    BadHeader([u8; 4]),
+}
+
+/// Parses the 4-byte header into a length.
+pub fn parse_frame_header(h: [u8; 4]) -> Result<usize, FrameError> {
+    if h[0] != 0 {
+        return Err(FrameError::BadHeader(h));
+    }
+    Ok(u32::from_be_bytes(h) as usize)
+}
+
+pub fn frame_header(len: usize) -> [u8; 4] {
+    debug_assert!(len <= MAX_FRAME);
+    (len as u32).to_be_bytes()
+}
+
+/// Reads one frame; EOF before the first byte is [`FrameError::Eof`].
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, FrameError> {
+    let mut h = [0u8; 4];
+    match r.read_exact(&mut h).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Eof),
+        Err(e) => return Err(e.into()),
+    }
+    let len = parse_frame_header(h)?;
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// Writes one frame in a single buffer (one write, one segment burst).
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, msg: &[u8]) -> std::io::Result<()> {
+    if msg.len() > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "SMB2 frame over 16 MiB",
+        ));
+    }
+    let mut f = Vec::with_capacity(4 + msg.len());
+    f.extend_from_slice(&frame_header(msg.len()));
+    f.extend_from_slice(msg);
+    w.write_all(&f).await?;
+    w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_eof() {
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        write_frame(&mut a, b"hello").await.unwrap();
+        assert_eq!(read_frame(&mut b).await.unwrap(), b"hello");
+        drop(a);
+        assert!(matches!(read_frame(&mut b).await, Err(FrameError::Eof)));
+        assert!(parse_frame_header([1, 0, 0, 0]).is_err());
+    }
+}
