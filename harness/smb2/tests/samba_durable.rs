@@ -1,0 +1,167 @@
+//! Durable handles, leases, breaks and replay against a real Samba 4.17.
+//! Expected statuses come from smbtorture's durable_v2_open.c, lease.c and
+//! replay.c, and DESIGN.md's "SMB facts".
+
+mod common;
+use std::time::{Duration, Instant};
+
+use common::*;
+use smb2::wire::create::{action, oplock_level, share_access};
+use smb2::wire::create_contexts::*;
+use smb2::wire::oplock_break::BreakNotification;
+use smb2::*;
+
+const RWH: u32 = SMB2_LEASE_READ_CACHING | SMB2_LEASE_WRITE_CACHING | SMB2_LEASE_HANDLE_CACHING;
+const RH: u32 = SMB2_LEASE_READ_CACHING | SMB2_LEASE_HANDLE_CACHING;
+
+fn lease_v2(key: [u8; 16], state: u32) -> CreateContext {
+    CreateContext::Lease(Lease {
+        lease_key: key,
+        lease_state: state,
+        lease_flags: 0,
+        lease_duration: 0,
+        v2: Some(LeaseV2 {
+            parent_lease_key: [0; 16],
+            epoch: 0,
+        }),
+    })
+}
+
+fn durable_lease_open(name: &str, key: [u8; 16], create_guid: Guid) -> CreateRequest {
+    CreateRequest {
+        requested_oplock_level: oplock_level::SMB2_OPLOCK_LEVEL_LEASE,
+        ..CreateRequest::new(name)
+    }
+    .context(CreateContext::DurableHandleRequestV2 {
+        timeout: 0,
+        flags: 0,
+        create_guid,
+    })
+    .context(lease_v2(key, RWH))
+}
+
+async fn next_break(events: &mut Events, within: Duration) -> Option<BreakNotification> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Some(Event::Break { notification, .. })) => return notification.ok(),
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// DH2Q + lease → server-side TCP reset → new connection, same ClientGuid,
+/// session setup with PreviousSessionId → DH2C.
+#[tokio::test]
+async fn durable_v2_survives_server_reset_and_reconnects_with_dh2c() {
+    let lab = lab_up("smb2-durable").await;
+    let client_guid = Guid::random();
+    let (conn, mut events, session, tree) =
+        open_tree(&lab, "c1", &[Dialect::SMB3_1_1], client_guid, "share").await;
+    let name = unique("durable");
+    let key = lease_key();
+    let create_guid = Guid::random();
+    let open = tree
+        .create(&durable_lease_open(&name, key, create_guid))
+        .await
+        .unwrap();
+    assert_eq!(open.status(), NtStatus::STATUS_SUCCESS);
+    let open = open.ok().unwrap();
+    assert_eq!(open.create_action, action::FILE_CREATED);
+    assert_eq!(open.oplock_level, oplock_level::SMB2_OPLOCK_LEVEL_LEASE);
+    assert_eq!(open.lease().unwrap().lease_state, RWH);
+    // Requested timeout 0 → the server's default, 60 s.
+    assert_eq!(open.durable_v2(), Some((60_000, 0)));
+    tree.write(open.file_id, 0, b"durable bytes".to_vec(), true)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+
+    // A request in flight when the reset lands must be reported as
+    // outcome unknown: freeze smbd so it cannot answer, send, reset.
+    lab.server("fs1").unwrap().lock().await.pause().unwrap();
+    let in_flight = tree
+        .submit(
+            &smb2::wire::read::ReadRequest {
+                length: 13,
+                file_id: open.file_id,
+                ..Default::default()
+            },
+            &RequestOptions::default(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let resets = lab.reset_tcp("fs1", 445).await.unwrap();
+    assert!(!resets.is_empty(), "no socket reset");
+    let err = in_flight.wait().await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    lab.server("fs1").unwrap().lock().await.resume().unwrap();
+    // The event stream reports the end; later requests are not sent.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(Event::Disconnected { .. })) => break,
+            Ok(Some(_)) => continue,
+            other => panic!("no Disconnected event: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        tree.flush(open.file_id).await,
+        Err(Error::Disconnected(_))
+    ));
+    let old_session_id = session.id();
+    drop((tree, session, conn));
+
+    // New connection from the same client, same ClientGuid.
+    let (conn2, _ev2) = connect(&lab, "c1").await;
+    conn2
+        .negotiate(
+            &default_negotiate_request(&[Dialect::SMB3_1_1], client_guid, false),
+            &RequestOptions::default(),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let mut o = SessionSetupOptions::new(creds(&lab));
+    o.previous_session_id = old_session_id;
+    let s2 = conn2.session_setup(&o).await.unwrap();
+    assert_ne!(s2.id(), old_session_id);
+    let tree2 = s2.tree_connect(&unc(&lab, "share")).await.unwrap();
+
+    // Another CreateGuid: STATUS_OBJECT_NAME_NOT_FOUND.
+    let wrong = tree2
+        .create(
+            &CreateRequest::durable_v2_reconnect(name.clone(), open.file_id, Guid::random())
+                .context(lease_v2(key, 0)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
+
+    // The original CreateGuid: success, same FileId, lease state kept.
+    let again = tree2
+        .create(&CreateRequest {
+            requested_oplock_level: oplock_level::SMB2_OPLOCK_LEVEL_LEASE,
+            ..CreateRequest::durable_v2_reconnect(name.clone(), open.file_id, create_guid)
+                .context(lease_v2(key, 0))
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.status(), NtStatus::STATUS_SUCCESS);
+    let again = again.ok().unwrap();
+    // Same open: Samba keeps the persistent half of the FileId and hands
+    // out a new volatile half on reconnect (smbXsrv_open_recreate).
+    assert_eq!(again.file_id.persistent, open.file_id.persistent);
+    assert_ne!(again.file_id.volatile, open.file_id.volatile);
+    assert_eq!(again.create_action, action::FILE_OPENED);
+    assert_eq!(again.lease().unwrap().lease_state, RWH);
+    assert_eq!(again.durable_v2(), None, "no DH2Q response on reconnect");
+    let r = tree2.read(again.file_id, 0, 100).await.unwrap().ok().unwrap();
+    assert_eq!(r.data, b"durable bytes");
+    tree2.close(again.file_id).await.unwrap().ok().unwrap();
+    lab.down().await.unwrap();
+}
