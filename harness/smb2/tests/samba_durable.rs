@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use smb2::wire::create::{action, oplock_level, share_access};
+use smb2::wire::create::{action, disposition, oplock_level, share_access};
 use smb2::wire::create_contexts::*;
 use smb2::wire::oplock_break::BreakNotification;
 use smb2::*;
@@ -163,5 +163,207 @@ async fn durable_v2_survives_server_reset_and_reconnects_with_dh2c() {
     let r = tree2.read(again.file_id, 0, 100).await.unwrap().ok().unwrap();
     assert_eq!(r.data, b"durable bytes");
     tree2.close(again.file_id).await.unwrap().ok().unwrap();
+    lab.down().await.unwrap();
+}
+
+/// smbtorture durable-v2-open.reopen1: a DH2C while the original open is
+/// still alive fails with STATUS_OBJECT_NAME_NOT_FOUND — on the same
+/// connection and from another one with the same ClientGuid.
+#[tokio::test]
+async fn dh2c_while_old_connection_is_up_fails() {
+    let lab = lab_up("smb2-dh2c-live").await;
+    let client_guid = Guid::random();
+    let (_c, _e, _s, tree) =
+        open_tree(&lab, "c1", &[Dialect::SMB3_1_1], client_guid, "share").await;
+    let name = unique("reopen1");
+    let key = lease_key();
+    let create_guid = Guid::random();
+    let open = tree
+        .create(&durable_lease_open(&name, key, create_guid))
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let same_conn = tree
+        .create(
+            &CreateRequest::durable_v2_reconnect("", open.file_id, create_guid)
+                .context(lease_v2(key, 0)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(same_conn.status(), NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
+
+    let (_c2, _e2, _s2, tree2) =
+        open_tree(&lab, "c2", &[Dialect::SMB3_1_1], client_guid, "share").await;
+    let other_conn = tree2
+        .create(
+            &CreateRequest::durable_v2_reconnect(name.clone(), open.file_id, create_guid)
+                .context(lease_v2(key, 0)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(other_conn.status(), NtStatus::STATUS_OBJECT_NAME_NOT_FOUND);
+    // The original handle is untouched.
+    tree.write(open.file_id, 0, b"still mine".to_vec(), false)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    tree.close(open.file_id).await.unwrap().ok().unwrap();
+    lab.down().await.unwrap();
+}
+
+/// A second client's conflicting open makes the server break the first
+/// client's lease; the second open waits (interim STATUS_PENDING) until the
+/// ack, then completes.
+#[tokio::test]
+async fn lease_break_ack_lets_the_second_open_complete() {
+    let lab = lab_up("smb2-lease-break").await;
+    let (_c1, mut ev1, _s1, tree1) =
+        open_tree(&lab, "c1", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let (_c2, _ev2, _s2, tree2) =
+        open_tree(&lab, "c2", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let name = unique("lease");
+    let key = lease_key();
+    let first = tree1
+        .create(
+            &CreateRequest {
+                requested_oplock_level: oplock_level::SMB2_OPLOCK_LEVEL_LEASE,
+                ..CreateRequest::new(name.clone())
+            }
+            .context(lease_v2(key, RWH)),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert_eq!(first.lease().unwrap().lease_state, RWH);
+
+    let second = tree2
+        .submit(&CreateRequest::new(name.clone()), &RequestOptions::default())
+        .await
+        .unwrap();
+    let brk = next_break(&mut ev1, Duration::from_secs(10))
+        .await
+        .expect("lease break");
+    let BreakNotification::Lease(n) = brk else {
+        panic!("oplock break for a lease: {brk:?}")
+    };
+    assert_eq!(n.lease_key, key);
+    assert_eq!(n.current_lease_state, RWH);
+    assert_eq!(n.new_lease_state, RH);
+    assert!(n.ack_required());
+    // Hold the ack long enough for the server to go async.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ack = tree1.lease_break_ack(key, RH).await.unwrap();
+    assert_eq!(ack.status(), NtStatus::STATUS_SUCCESS);
+    assert_eq!(ack.body().unwrap().0.lease_state, RH);
+    let second = second.wait().await.unwrap();
+    assert_eq!(second.status(), NtStatus::STATUS_SUCCESS);
+    assert!(
+        !second.interim.is_empty(),
+        "the create went async while the break was outstanding"
+    );
+    assert_eq!(
+        second.interim[0].status,
+        NtStatus::STATUS_PENDING,
+        "interim response"
+    );
+    assert!(second.interim[0].async_id().is_some());
+    lab.down().await.unwrap();
+}
+
+/// Without an ack, the second open completes only after the break timeout
+/// (35 s in Samba), and a late ack gets STATUS_UNSUCCESSFUL.
+#[tokio::test]
+async fn lease_break_without_ack_waits_for_the_break_timeout() {
+    let lab = lab_up("smb2-lease-timeout").await;
+    let (_c1, mut ev1, _s1, tree1) =
+        open_tree(&lab, "c1", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let (_c2, _ev2, _s2, tree2) =
+        open_tree(&lab, "c2", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let name = unique("timeout");
+    let key = lease_key();
+    tree1
+        .create(
+            &CreateRequest {
+                requested_oplock_level: oplock_level::SMB2_OPLOCK_LEVEL_LEASE,
+                ..CreateRequest::new(name.clone())
+            }
+            .context(lease_v2(key, RWH)),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let started = Instant::now();
+    let opts = RequestOptions::default().with_timeout(Duration::from_secs(90));
+    let second = tree2
+        .submit(&CreateRequest::new(name.clone()), &opts)
+        .await
+        .unwrap();
+    assert!(next_break(&mut ev1, Duration::from_secs(10)).await.is_some());
+    let second = second.wait().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(second.status(), NtStatus::STATUS_SUCCESS);
+    assert!(
+        waited >= Duration::from_secs(30) && waited <= Duration::from_secs(45),
+        "second open completed after {waited:?}"
+    );
+    let late = tree1.lease_break_ack(key, RH).await.unwrap();
+    assert_eq!(late.status(), NtStatus::STATUS_UNSUCCESSFUL);
+    lab.down().await.unwrap();
+}
+
+/// A DH2Q create replayed with REPLAY_OPERATION and the same CreateGuid
+/// returns the original open, not a second one (smbtorture
+/// replay-dhv2-oplock1, lease flavour).
+#[tokio::test]
+async fn replayed_create_returns_the_original_open() {
+    let lab = lab_up("smb2-replay").await;
+    let (_c, _e, _s, tree) =
+        open_tree(&lab, "c1", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let name = unique("replay");
+    let key = lease_key();
+    let create_guid = Guid::random();
+    let req = CreateRequest {
+        share_access: 0,
+        create_disposition: disposition::FILE_CREATE,
+        ..durable_lease_open(&name, key, create_guid)
+    };
+    let first = tree.create(&req).await.unwrap().ok().unwrap();
+    assert_eq!(first.create_action, action::FILE_CREATED);
+    let replay = tree
+        .request(&req, &RequestOptions::default().replay())
+        .await
+        .unwrap();
+    assert!(replay
+        .header
+        .flags
+        .contains(HeaderFlags::SERVER_TO_REDIR));
+    assert_eq!(replay.status(), NtStatus::STATUS_SUCCESS);
+    let replay = replay.ok().unwrap();
+    assert_eq!(replay.file_id, first.file_id);
+    assert_eq!(replay.create_action, first.create_action);
+    assert_eq!(replay.lease().unwrap().lease_state, RWH);
+    // Exactly one open exists: one close succeeds, the second finds it closed,
+    // and an exclusive open from another client then succeeds.
+    tree.close(first.file_id).await.unwrap().ok().unwrap();
+    let twice = tree.close(first.file_id).await.unwrap();
+    assert_eq!(twice.status(), NtStatus::STATUS_FILE_CLOSED);
+    let (_c2, _e2, _s2, tree2) =
+        open_tree(&lab, "c2", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let excl = tree2
+        .create(&CreateRequest {
+            share_access: 0,
+            ..CreateRequest::new(name.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(excl.status(), NtStatus::STATUS_SUCCESS);
+    // Without REPLAY_OPERATION the same create is a new request: the file
+    // now exists, FILE_CREATE says so.
+    let fresh = tree.create(&req).await.unwrap();
+    assert_eq!(fresh.status(), NtStatus::STATUS_OBJECT_NAME_COLLISION);
     lab.down().await.unwrap();
 }
