@@ -66,3 +66,155 @@ async fn negotiates_every_dialect_and_does_io() {
     }
     lab.down().await.unwrap();
 }
+
+/// Every response of a signing session carries a signature that verifies
+/// (the client rejects a bad one with Error::BadSignature).
+#[tokio::test]
+async fn signed_session_every_dialect() {
+    let lab = lab_up("smb2-signing").await;
+    for d in Dialect::ALL {
+        let (conn, _ev) = connect(&lab, "c1").await;
+        conn.negotiate(
+            &default_negotiate_request(&[d], Guid::random(), true),
+            &RequestOptions::default(),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+        let n = conn.negotiated().unwrap();
+        let want = match d {
+            Dialect::SMB2_0_2 | Dialect::SMB2_1 => {
+                smb2::crypto::signing::SigningAlgorithm::HmacSha256
+            }
+            Dialect::SMB3_1_1 => smb2::crypto::signing::SigningAlgorithm::AesGmac,
+            _ => smb2::crypto::signing::SigningAlgorithm::AesCmac,
+        };
+        assert_eq!(n.signing_algorithm, want, "{d:?}");
+        let session = conn
+            .session_setup(&SessionSetupOptions::new(creds(&lab)))
+            .await
+            .unwrap();
+        assert!(session.signs());
+        assert!(!session.encrypts());
+        let tree = session.tree_connect(&unc(&lab, "share")).await.unwrap();
+        assert!(tree
+            .connect_header()
+            .flags
+            .contains(HeaderFlags::SIGNED));
+        let c = tree
+            .create(&CreateRequest::new(unique("signed")))
+            .await
+            .unwrap();
+        assert!(c.header.flags.contains(HeaderFlags::SIGNED), "{d:?}");
+        assert!(!c.encrypted);
+        let f = c.ok().unwrap().file_id;
+        // 2.0.2 has no multi-credit requests: 64 KiB at most.
+        let len = 100_000.min(n.max_write_size) as usize;
+        let w = tree.write(f, 0, vec![1; len], false).await.unwrap();
+        assert!(w.header.flags.contains(HeaderFlags::SIGNED));
+        assert_eq!(w.ok().unwrap().count as usize, len);
+        let r = tree.read(f, 0, len as u32).await.unwrap();
+        assert!(r.header.flags.contains(HeaderFlags::SIGNED));
+        assert_eq!(r.ok().unwrap().data, vec![1; len]);
+        tree.close(f).await.unwrap().ok().unwrap();
+    }
+    lab.down().await.unwrap();
+}
+
+/// `smb encrypt = required` on a share: 3.x tree connects see
+/// SMB2_SHAREFLAG_ENCRYPT_DATA and every later request and response on the
+/// tree is encrypted, with each cipher; 2.x clients are refused.
+#[tokio::test]
+async fn encrypted_tree_connect_each_cipher() {
+    use smb2::crypto::encryption::Cipher;
+    use smb2::wire::negotiate::{CipherId, NegotiateContext};
+    let lab = lab_up("smb2-encryption").await;
+    let cases: [(Dialect, Option<CipherId>, Cipher); 6] = [
+        (Dialect::SMB3_0, None, Cipher::Aes128Ccm),
+        (Dialect::SMB3_0_2, None, Cipher::Aes128Ccm),
+        (Dialect::SMB3_1_1, Some(CipherId::AES_128_CCM), Cipher::Aes128Ccm),
+        (Dialect::SMB3_1_1, Some(CipherId::AES_128_GCM), Cipher::Aes128Gcm),
+        (Dialect::SMB3_1_1, Some(CipherId::AES_256_CCM), Cipher::Aes256Ccm),
+        (Dialect::SMB3_1_1, Some(CipherId::AES_256_GCM), Cipher::Aes256Gcm),
+    ];
+    for (d, cipher_id, cipher) in cases {
+        let (conn, _ev) = connect(&lab, "c1").await;
+        let mut req = default_negotiate_request(&[d], Guid::random(), false);
+        if let Some(id) = cipher_id {
+            for c in &mut req.contexts {
+                if let NegotiateContext::Encryption { ciphers } = c {
+                    *ciphers = vec![id];
+                }
+            }
+        }
+        conn.negotiate(&req, &RequestOptions::default())
+            .await
+            .unwrap()
+            .ok()
+            .unwrap();
+        assert_eq!(conn.negotiated().unwrap().cipher, Some(cipher), "{d:?}");
+        let session = conn
+            .session_setup(&SessionSetupOptions::new(creds(&lab)))
+            .await
+            .unwrap();
+        let tree = session.tree_connect(&unc(&lab, "secret")).await.unwrap();
+        assert!(tree.share().encrypt_data(), "{d:?} {cipher:?}");
+        assert!(tree.encrypts());
+        let c = tree
+            .create(&CreateRequest::new(unique("enc")))
+            .await
+            .unwrap();
+        assert!(c.encrypted, "{d:?} {cipher:?}");
+        let f = c.ok().unwrap().file_id;
+        let w = tree.write(f, 0, b"secret".to_vec(), false).await.unwrap();
+        assert!(w.encrypted);
+        w.ok().unwrap();
+        let r = tree.read(f, 0, 6).await.unwrap();
+        assert!(r.encrypted);
+        assert_eq!(r.ok().unwrap().data, b"secret");
+        tree.close(f).await.unwrap().ok().unwrap();
+    }
+    // SMB 2.1 cannot encrypt: the tree connect is refused.
+    let (conn, _ev) = connect(&lab, "c1").await;
+    conn.negotiate(
+        &default_negotiate_request(&[Dialect::SMB2_1], Guid::random(), false),
+        &RequestOptions::default(),
+    )
+    .await
+    .unwrap()
+    .ok()
+    .unwrap();
+    let session = conn
+        .session_setup(&SessionSetupOptions::new(creds(&lab)))
+        .await
+        .unwrap();
+    let err = session
+        .tree_connect(&unc(&lab, "secret"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::STATUS_ACCESS_DENIED), "{err:?}");
+    lab.down().await.unwrap();
+}
+
+/// Wrong password: the exact status, no session.
+#[tokio::test]
+async fn wrong_password_is_logon_failure() {
+    let lab = lab_up("smb2-logon").await;
+    let (conn, _ev) = connect(&lab, "c1").await;
+    conn.negotiate(
+        &default_negotiate_request(&Dialect::ALL, Guid::random(), false),
+        &RequestOptions::default(),
+    )
+    .await
+    .unwrap()
+    .ok()
+    .unwrap();
+    let (u, _) = lab.credentials();
+    let err = conn
+        .session_setup(&SessionSetupOptions::new(Credentials::new(u, "wrong")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(NtStatus::STATUS_LOGON_FAILURE));
+    lab.down().await.unwrap();
+}
