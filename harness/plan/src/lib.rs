@@ -12,10 +12,13 @@
 pub mod addresses;
 pub mod duration;
 pub mod error;
+mod fault_checks;
 pub mod model;
 mod read;
+pub mod schedule;
 pub mod schema;
 pub mod spanned;
+pub mod units;
 pub mod validate;
 
 use std::path::Path;
@@ -24,6 +27,7 @@ pub use addresses::addresses;
 pub use duration::{DurationError, PlanDuration};
 pub use error::{PlanError, Problem};
 pub use model::*;
+pub use schedule::{schedule, Action, ImpairSpec, Scheduled};
 pub use schema::json_schema;
 pub use spanned::Spanned;
 

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::duration::PlanDuration;
+pub use crate::units::{Percent, Rate};
 pub use crate::spanned::Spanned;
 
 /// One test: a topology, a workload, faults and what is expected of them.
@@ -159,11 +160,21 @@ fn default_exec_timeout() -> PlanDuration {
     PlanDuration::from_secs(60)
 }
 
-/// What a fault does. Process faults act on every process of the node.
+/// What a fault does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
-    /// SIGKILL every smbd of the node; heal starts it again.
+    /// Reset established TCP connections (SOCK_DESTROY; the kernel sends the RST): `node`'s
+    /// connections, optionally only with `peer` and on server `port` (445), on `side`.
+    Reset,
+    /// Silently drop `node`'s packets (to and from `peer` only, if given; only TCP `port`, if
+    /// given): no RST, the peer waits out its TCP timeouts.
+    Blackhole,
+    /// Split the lab: `groups`, one-way `from`/`to`, isolate `node`, or `choose` nodes from the seed.
+    Partition,
+    /// Impair `node`'s link: latency, jitter, loss, duplication, reordering, corruption, rate.
+    Impair,
+    /// SIGKILL every smbd of the node (or only the child `serving` a client); heal starts it.
     Kill,
     /// Stop the node's smbd gracefully (SIGTERM); heal starts it again.
     Stop,
@@ -171,20 +182,134 @@ pub enum FaultKind {
     Pause,
     /// Kill and start again at once; no heal.
     Restart,
+    /// Node crash: every process killed and every link cut at the same instant; heal reconnects
+    /// the links and starts smbd.
+    Crash,
+    /// A seeded random schedule of `kinds`, `count` times `every` interval, each held `for`.
+    Random,
 }
 
-/// One scheduled fault: starts `at` after the workload starts, healed after `for`
-/// (or at the end of the run when `for` is absent).
+/// Which reset end(s) of a connection the kernel aborts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetSide {
+    /// The server's socket: the client gets the RST (what a failover looks like to a client).
+    #[default]
+    Server,
+    Client,
+    Both,
+}
+
+/// How nodes are picked for a partition, as Jepsen picks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Choose {
+    /// One node, cut off from the rest.
+    One,
+    /// Fewer than half, cut off from the rest.
+    Minority,
+    /// More than half, cut off from the rest.
+    Majority,
+    /// Every node cut off from every other.
+    All,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkDirection {
+    /// Frames the node sends.
+    Egress,
+    /// Frames the node receives.
+    Ingress,
+    #[default]
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DelayDistribution {
+    /// latency ± jitter, uniformly.
+    #[default]
+    Uniform,
+    /// Normal around latency with standard deviation jitter.
+    Normal,
+}
+
+/// One fault: starts `at` after the workload starts, healed after `for` (or at the end of the
+/// run when `for` is absent); with `every`, repeated `count` times. Which keys apply depends
+/// on `kind`; a key that does not apply is an error.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
-    pub kind: FaultKind,
+    pub kind: Spanned<FaultKind>,
     /// The node the fault acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
-    pub node: Spanned<String>,
+    pub node: Option<Spanned<String>>,
+    /// reset/blackhole: only traffic between `node` and this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<Spanned<String>>,
+    /// reset: the server-side TCP port (default 445); blackhole: only this TCP port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<Spanned<u16>>,
+    /// reset: which end is destroyed (default `server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<Spanned<ResetSide>>,
+    /// kill: only the smbd child serving this client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<Spanned<String>>,
+    /// partition: groups that cannot reach each other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Spanned<Vec<Vec<Spanned<String>>>>>,
+    /// partition (one-way): frames from these nodes...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Spanned<Vec<Spanned<String>>>>,
+    /// ...to these nodes are dropped (`to` no longer hears `from`; `from` still hears `to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Spanned<Vec<Spanned<String>>>>,
+    /// partition/random: pick the nodes from the plan's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choose: Option<Spanned<Choose>>,
+    /// partition with `choose`, random: the nodes to choose from (default: all nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub among: Option<Spanned<Vec<Spanned<String>>>>,
+    /// random: the fault kinds to draw from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Spanned<Vec<FaultKind>>>,
+    /// impair: which direction of the link (default both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Spanned<LinkDirection>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Spanned<PlanDuration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Spanned<PlanDuration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Spanned<DelayDistribution>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<Spanned<Percent>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_correlation: Option<Spanned<Percent>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<Spanned<Percent>>,
+    /// Share of frames held back by `reorder_gap` (default 10ms) so later ones overtake them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder: Option<Spanned<Percent>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder_gap: Option<Spanned<PlanDuration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt: Option<Spanned<Percent>>,
+    /// Bandwidth cap, e.g. `10mbit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Spanned<Rate>>,
     pub at: Spanned<PlanDuration>,
-    #[serde(default, rename = "for")]
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub hold: Option<Spanned<PlanDuration>>,
+    /// Repeat every this long (needs `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Spanned<PlanDuration>>,
+    /// How many times (with `every`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Spanned<u32>>,
 }
 
 /// What the plan expects; the verdict compares checker results with these.

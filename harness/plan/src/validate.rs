@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use crate::addresses::{in_lab_network, LAB_BROADCAST, LAB_NETWORK};
 use crate::error::Problem;
-use crate::model::{FaultKind, Plan, Step};
+use crate::model::{Plan, Step};
 use crate::Spanned;
 
 /// The only plan version this smbchaos reads.
@@ -187,42 +187,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     }
 
     // Faults.
-    let all_nodes = unique(server_names.iter().chain(&client_names).copied());
-    for fault in &plan.faults {
-        let node = &fault.node;
-        let kind = kind_name(fault.kind);
-        if client_names.contains(&node.as_str()) && !server_names.contains(&node.as_str()) {
-            if fault.kind != FaultKind::Pause {
-                problems.push(Problem::at(
-                    node,
-                    format!(
-                        "a `{kind}` fault acts on a server's smbd, and `{}` is a client",
-                        node.value
-                    ),
-                ));
-            }
-        } else if !server_names.contains(&node.as_str()) {
-            let nodes_are = if all_nodes.is_empty() {
-                "the plan has no nodes".to_string()
-            } else {
-                format!("nodes are: {}", all_nodes.join(", "))
-            };
-            problems.push(Problem::at(
-                node,
-                format!("unknown node `{}`; {nodes_are}", node.value),
-            ));
-        }
-        if let Some(hold) = &fault.hold {
-            if fault.kind == FaultKind::Restart {
-                problems.push(Problem::at(
-                    hold,
-                    "a `restart` fault has no heal, so it takes no `for`",
-                ));
-            } else if hold.is_zero() {
-                problems.push(Problem::at(hold, "`for` must be longer than 0s"));
-            }
-        }
-    }
+    crate::fault_checks::check(plan, &server_names, &client_names, &mut problems);
 
     problems.sort_by_key(|p| (p.line == 0, p.line, p.column));
     problems
@@ -252,14 +217,6 @@ fn first_at<T>(first: &Spanned<T>) -> String {
     }
 }
 
-fn kind_name(kind: FaultKind) -> &'static str {
-    match kind {
-        FaultKind::Kill => "kill",
-        FaultKind::Stop => "stop",
-        FaultKind::Pause => "pause",
-        FaultKind::Restart => "restart",
-    }
-}
 
 /// `[a-z][a-z0-9-]{0,14}`
 pub fn valid_node_name(name: &str) -> bool {

@@ -94,8 +94,8 @@ fn smoke_plan_reads_as_written() {
     assert_eq!(exec.expect_exit, 0);
     assert_eq!(exec.timeout, PlanDuration::from_secs(60));
     let fault = &plan.faults[0];
-    assert_eq!(fault.kind, FaultKind::Pause);
-    assert_eq!(fault.node, "fs1");
+    assert_eq!(*fault.kind, FaultKind::Pause);
+    assert_eq!(fault.node.as_ref().unwrap(), "fs1");
     assert_eq!(fault.at.as_duration(), Duration::from_secs(1));
     assert_eq!(
         fault.hold.as_ref().unwrap().as_duration(),
@@ -138,7 +138,7 @@ fn full_plan_reads_as_written() {
         (exec.expect_exit, exec.timeout),
         (3, PlanDuration::from_millis(1500))
     );
-    let kinds: Vec<FaultKind> = plan.faults.iter().map(|f| f.kind).collect();
+    let kinds: Vec<FaultKind> = plan.faults.iter().map(|f| *f.kind).collect();
     assert_eq!(
         kinds,
         [
@@ -227,7 +227,7 @@ fn misspelt_step_kind() {
 fn unknown_fault_kind() {
     assert_bad(
         "fault_kind.yaml",
-        &["bad/fault_kind.yaml:7:11: unknown value `crash`, expected one of `kill`, `stop`, `pause`, `restart`"],
+        &["bad/fault_kind.yaml:7:11: unknown value `explode`, expected one of `reset`, `blackhole`, `partition`, `impair`, `kill`, `stop`, `pause`, `restart`, `crash`, `random`"],
     );
 }
 
@@ -347,8 +347,8 @@ fn fault_durations_and_targets() {
         "fault_durations.yaml",
         &[
             "bad/fault_durations.yaml:12:10: `for` must be longer than 0s",
-            "bad/fault_durations.yaml:16:10: a `restart` fault has no heal, so it takes no `for`",
-            "bad/fault_durations.yaml:18:11: a `kill` fault acts on a server's smbd, and `c1` is a client",
+            "bad/fault_durations.yaml:16:10: a `restart` fault is instantaneous and has no heal, so it takes no `for`",
+            "bad/fault_durations.yaml:18:11: a `kill` fault acts on a server, and `c1` is a client",
         ],
     );
 }

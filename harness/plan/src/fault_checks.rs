@@ -1,0 +1,345 @@
+//! Semantic checks of `faults:`: which keys each kind takes, the nodes they name, value
+//! ranges, and faults that contradict each other on one node or link.
+
+use std::time::Duration;
+
+use crate::error::Problem;
+use crate::model::{Fault, FaultKind, Plan};
+use crate::schedule::{self, Action};
+use crate::Spanned;
+
+/// Keys every fault may have.
+const COMMON: &[&str] = &["kind", "at", "every", "count"];
+
+/// The keys a kind takes besides COMMON, and whether it takes `for`.
+fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
+    use FaultKind::*;
+    match kind {
+        Reset => (&["node", "peer", "port", "side"], false),
+        Blackhole => (&["node", "peer", "port"], true),
+        Partition => (&["node", "groups", "from", "to", "choose", "among"], true),
+        Impair => (
+            &[
+                "node", "direction", "latency", "jitter", "distribution", "loss", "loss_correlation", "duplicate",
+                "reorder", "reorder_gap", "corrupt", "rate",
+            ],
+            true,
+        ),
+        Kill => (&["node", "serving"], true),
+        Stop | Pause | Crash => (&["node"], true),
+        Restart => (&["node"], false),
+        Random => (&["kinds", "among", "choose"], true),
+    }
+}
+
+pub fn kind_name(kind: FaultKind) -> &'static str {
+    use FaultKind::*;
+    match kind {
+        Reset => "reset",
+        Blackhole => "blackhole",
+        Partition => "partition",
+        Impair => "impair",
+        Kill => "kill",
+        Stop => "stop",
+        Pause => "pause",
+        Restart => "restart",
+        Crash => "crash",
+        Random => "random",
+    }
+}
+
+/// The optional keys present in a fault, with where they are.
+fn present(f: &Fault) -> Vec<(&'static str, (usize, usize))> {
+    fn at<T>(v: &Option<Spanned<T>>) -> Option<(usize, usize)> {
+        v.as_ref().map(|s| (s.line(), s.column()))
+    }
+    [
+        ("node", at(&f.node)),
+        ("peer", at(&f.peer)),
+        ("port", at(&f.port)),
+        ("side", at(&f.side)),
+        ("serving", at(&f.serving)),
+        ("groups", at(&f.groups)),
+        ("from", at(&f.from)),
+        ("to", at(&f.to)),
+        ("choose", at(&f.choose)),
+        ("among", at(&f.among)),
+        ("kinds", at(&f.kinds)),
+        ("direction", at(&f.direction)),
+        ("latency", at(&f.latency)),
+        ("jitter", at(&f.jitter)),
+        ("distribution", at(&f.distribution)),
+        ("loss", at(&f.loss)),
+        ("loss_correlation", at(&f.loss_correlation)),
+        ("duplicate", at(&f.duplicate)),
+        ("reorder", at(&f.reorder)),
+        ("reorder_gap", at(&f.reorder_gap)),
+        ("corrupt", at(&f.corrupt)),
+        ("rate", at(&f.rate)),
+        ("for", at(&f.hold)),
+        ("every", at(&f.every)),
+        ("count", at(&f.count)),
+    ]
+    .into_iter()
+    .filter_map(|(k, loc)| loc.map(|l| (k, l)))
+    .collect()
+}
+
+pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &mut Vec<Problem>) {
+    let mut all: Vec<&str> = Vec::new();
+    for n in servers.iter().chain(clients) {
+        if !all.contains(n) {
+            all.push(n);
+        }
+    }
+    let nodes_are = || {
+        if all.is_empty() {
+            "the plan has no nodes".to_string()
+        } else {
+            format!("nodes are: {}", all.join(", "))
+        }
+    };
+    let mut node_ref = |n: &Spanned<String>, problems: &mut Vec<Problem>| -> bool {
+        let ok = all.contains(&n.as_str());
+        if !ok {
+            problems.push(Problem::at(n, format!("unknown node `{}`; {}", n.value, nodes_are())));
+        }
+        ok
+    };
+    for fault in &plan.faults {
+        let kind = *fault.kind;
+        let name = kind_name(kind);
+        let (keys, takes_for) = keys_of(kind);
+        for (key, (line, column)) in present(fault) {
+            let fits = keys.contains(&key) || COMMON.contains(&key) || (key == "for" && takes_for);
+            if !fits {
+                let mut allowed: Vec<&str> = COMMON.iter().chain(keys).copied().collect();
+                if takes_for {
+                    allowed.push("for");
+                }
+                let why = match key {
+                    "for" => format!("a `{name}` fault is instantaneous and has no heal, so it takes no `for`"),
+                    _ => format!("`{key}` does not apply to a `{name}` fault; it takes: {}", allowed.join(", ")),
+                };
+                problems.push(Problem::new(line, column, why));
+            }
+        }
+        let need_node = matches!(kind, FaultKind::Reset | FaultKind::Blackhole | FaultKind::Impair)
+            || matches!(kind, FaultKind::Kill | FaultKind::Stop | FaultKind::Pause | FaultKind::Restart | FaultKind::Crash);
+        match &fault.node {
+            Some(node) => {
+                if node_ref(node, problems) && !servers.contains(&node.as_str()) {
+                    let server_only = matches!(
+                        kind,
+                        FaultKind::Kill | FaultKind::Stop | FaultKind::Restart | FaultKind::Crash | FaultKind::Reset
+                    );
+                    if server_only {
+                        problems.push(Problem::at(
+                            node,
+                            format!("a `{name}` fault acts on a server, and `{}` is a client", node.value),
+                        ));
+                    }
+                }
+            }
+            None if need_node => problems.push(Problem::at(&fault.kind, format!("a `{name}` fault needs `node`"))),
+            None => {}
+        }
+        for list in [&fault.from, &fault.to, &fault.among].into_iter().flatten() {
+            for n in &list.value {
+                node_ref(n, problems);
+            }
+        }
+        for single in [&fault.peer, &fault.serving].into_iter().flatten() {
+            node_ref(single, problems);
+        }
+        if let Some(serving) = &fault.serving {
+            if servers.contains(&serving.as_str()) {
+                problems.push(Problem::at(serving, format!("`serving` names a client, and `{}` is a server", serving.value)));
+            }
+        }
+        if kind == FaultKind::Partition {
+            check_partition(fault, &mut node_ref, problems);
+        }
+        if kind == FaultKind::Impair {
+            check_impair(fault, problems);
+        }
+        if kind == FaultKind::Random {
+            check_random(fault, problems);
+        }
+        if let Some(hold) = &fault.hold {
+            if hold.is_zero() {
+                problems.push(Problem::at(hold, "`for` must be longer than 0s"));
+            }
+        }
+        match (&fault.every, &fault.count) {
+            (Some(every), None) => problems.push(Problem::at(every, "`every` needs `count`: how many times to repeat")),
+            (None, Some(count)) if count.value > 1 => {
+                problems.push(Problem::at(count, "`count` needs `every`: how long between repeats"))
+            }
+            (Some(every), Some(_)) => {
+                if every.is_zero() {
+                    problems.push(Problem::at(every, "`every` must be longer than 0s"));
+                } else if let Some(hold) = &fault.hold {
+                    if hold.value.as_duration() >= every.value.as_duration() {
+                        problems.push(Problem::at(
+                            hold,
+                            format!("`for` ({}) must be shorter than `every` ({}) so repeats do not overlap", hold.value, every.value),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(count) = &fault.count {
+            if count.value == 0 {
+                problems.push(Problem::at(count, "`count` must be at least 1"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        check_overlaps(plan, problems);
+    }
+}
+
+fn check_partition(
+    fault: &Fault,
+    node_ref: &mut impl FnMut(&Spanned<String>, &mut Vec<Problem>) -> bool,
+    problems: &mut Vec<Problem>,
+) {
+    let forms = [fault.groups.is_some(), fault.from.is_some() || fault.to.is_some(), fault.node.is_some(), fault.choose.is_some()];
+    let n = forms.iter().filter(|f| **f).count();
+    if n != 1 {
+        problems.push(Problem::at(
+            &fault.kind,
+            "a `partition` takes exactly one of: `groups`, `from` with `to`, `node` (isolate it), or `choose`",
+        ));
+    }
+    if fault.from.is_some() != fault.to.is_some() {
+        problems.push(Problem::at(&fault.kind, "a one-way `partition` needs both `from` and `to`"));
+    }
+    if let Some(groups) = &fault.groups {
+        if groups.value.len() < 2 {
+            problems.push(Problem::at(groups, "`groups` needs at least two groups"));
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for n in groups.value.iter().flatten() {
+            if node_ref(n, problems) && seen.contains(&n.as_str()) {
+                problems.push(Problem::at(n, format!("`{}` is in more than one group", n.value)));
+            }
+            seen.push(n);
+        }
+    }
+}
+
+fn check_impair(fault: &Fault, problems: &mut Vec<Problem>) {
+    let percents = [
+        ("loss", &fault.loss),
+        ("loss_correlation", &fault.loss_correlation),
+        ("duplicate", &fault.duplicate),
+        ("reorder", &fault.reorder),
+        ("corrupt", &fault.corrupt),
+    ];
+    for (key, value) in percents {
+        if let Some(p) = value {
+            if !(0.0..=100.0).contains(&p.value.0) {
+                let side = if p.value.0 > 100.0 { "above 100%" } else { "below 0%" };
+                problems.push(Problem::at(p, format!("`{key}` of {} is {side}", p.value)));
+            }
+        }
+    }
+    let anything = fault.latency.is_some()
+        || fault.jitter.is_some()
+        || fault.rate.is_some()
+        || percents.iter().any(|(k, v)| *k != "loss_correlation" && v.is_some());
+    if !anything {
+        problems.push(Problem::at(
+            &fault.kind,
+            "an `impair` fault needs at least one of: latency, jitter, loss, duplicate, reorder, corrupt, rate",
+        ));
+    }
+    if let (Some(jitter), None) = (&fault.jitter, &fault.latency) {
+        problems.push(Problem::at(jitter, "`jitter` needs `latency`"));
+    }
+}
+
+fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
+    match &fault.kinds {
+        None => problems.push(Problem::at(&fault.kind, "a `random` fault needs `kinds`")),
+        Some(kinds) if kinds.value.is_empty() => problems.push(Problem::at(kinds, "`kinds` is empty")),
+        Some(kinds) => {
+            for k in &kinds.value {
+                if matches!(k, FaultKind::Impair | FaultKind::Random) {
+                    problems.push(Problem::at(
+                        kinds,
+                        format!("`{}` cannot be drawn at random (it needs its own settings); list it as a fault of its own", kind_name(*k)),
+                    ));
+                }
+            }
+        }
+    }
+    if fault.hold.is_none() || fault.every.is_none() {
+        problems.push(Problem::at(&fault.kind, "a `random` fault needs `for`, `every` and `count`"));
+    }
+}
+
+/// What a fault occupies: a node's processes, or one direction of a node's link.
+#[derive(PartialEq, Eq, Clone, Debug)]
+enum Resource {
+    Processes(String),
+    Link(String, &'static str),
+}
+
+fn resources(action: &Action) -> Vec<Resource> {
+    use crate::model::LinkDirection::*;
+    match action {
+        Action::Kill { node, .. } | Action::Stop { node } | Action::Pause { node } | Action::Restart { node } => {
+            vec![Resource::Processes(node.clone())]
+        }
+        Action::Crash { node } => vec![Resource::Processes(node.clone())],
+        Action::Impair { node, direction, .. } => match direction {
+            Egress => vec![Resource::Link(node.clone(), "egress")],
+            Ingress => vec![Resource::Link(node.clone(), "ingress")],
+            Both => vec![Resource::Link(node.clone(), "egress"), Resource::Link(node.clone(), "ingress")],
+        },
+        // Drops compose (a frame dropped twice is dropped once); resets are instantaneous.
+        Action::Reset { .. } | Action::Blackhole { .. } | Action::Partition { .. } => Vec::new(),
+    }
+}
+
+/// Two faults that hold the same node's processes, or the same direction of a link, at the
+/// same time contradict each other (what would healing one of them mean?).
+fn check_overlaps(plan: &Plan, problems: &mut Vec<Problem>) {
+    let occurrences = schedule::schedule(plan);
+    let end = |s: &schedule::Scheduled| match (s.action.heals(), s.hold) {
+        (false, _) => s.at + Duration::from_nanos(1),
+        (true, Some(h)) => s.at + h,
+        (true, None) => Duration::MAX,
+    };
+    for (i, a) in occurrences.iter().enumerate() {
+        for b in occurrences.iter().skip(i + 1) {
+            if a.fault == b.fault && a.occurrence == b.occurrence {
+                continue;
+            }
+            let overlap = a.at < end(b) && b.at < end(a);
+            let shared = resources(&a.action).into_iter().find(|r| resources(&b.action).contains(r));
+            if let (true, Some(resource)) = (overlap, shared) {
+                let what = match resource {
+                    Resource::Processes(n) => format!("the processes of `{n}`"),
+                    Resource::Link(n, d) => format!("the {d} of `{n}`'s link"),
+                };
+                let first = &plan.faults[a.fault];
+                problems.push(Problem::at(
+                    &plan.faults[b.fault].at,
+                    format!(
+                        "this `{}` fault overlaps the `{}` fault at line {}: both act on {what} at {:?}",
+                        b.action.kind(),
+                        a.action.kind(),
+                        first.at.line(),
+                        b.at.max(a.at)
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The fault schedule a plan stands for: every `faults:` entry expanded (repeats, seeded random
+//! picks, partition groups) into concrete actions at concrete times. Pure and deterministic:
+//! the same plan and seed always give the same schedule.
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::model::{Choose, DelayDistribution, Fault, FaultKind, LinkDirection, Plan, ResetSide};
+
+/// Default server-side port of a reset.
+pub const SMB_PORT: u16 = 445;
+/// Default hold-back of a reordered frame.
+pub const DEFAULT_REORDER_GAP: Duration = Duration::from_millis(10);
+
+/// One fault occurrence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scheduled {
+    /// Index of the `faults:` entry it comes from.
+    pub fault: usize,
+    /// Which repetition (0-based) of that entry.
+    pub occurrence: u32,
+    #[serde(skip)]
+    pub at: Duration,
+    /// Healed after this long; `None`: at the end of the run (or never needed: reset, restart).
+    #[serde(skip)]
+    pub hold: Option<Duration>,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    Reset { node: String, peer: Option<String>, port: u16, side: ResetSide },
+    Blackhole { node: String, peer: Option<String>, port: Option<u16> },
+    /// For each cut, frames from any node in the first list to any in the second are dropped.
+    Partition { cuts: Vec<(Vec<String>, Vec<String>)> },
+    Impair { node: String, direction: LinkDirection, impairment: ImpairSpec },
+    Kill { node: String, serving: Option<String> },
+    Stop { node: String },
+    Pause { node: String },
+    Restart { node: String },
+    Crash { node: String },
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Reset { .. } => "reset",
+            Action::Blackhole { .. } => "blackhole",
+            Action::Partition { .. } => "partition",
+            Action::Impair { .. } => "impair",
+            Action::Kill { .. } => "kill",
+            Action::Stop { .. } => "stop",
+            Action::Pause { .. } => "pause",
+            Action::Restart { .. } => "restart",
+            Action::Crash { .. } => "crash",
+        }
+    }
+
+    /// Does this action need a heal?
+    pub fn heals(&self) -> bool {
+        !matches!(self, Action::Reset { .. } | Action::Restart { .. })
+    }
+
+    /// The node it names (partitions name several).
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Action::Reset { node, .. }
+            | Action::Blackhole { node, .. }
+            | Action::Impair { node, .. }
+            | Action::Kill { node, .. }
+            | Action::Stop { node }
+            | Action::Pause { node }
+            | Action::Restart { node }
+            | Action::Crash { node } => Some(node),
+            Action::Partition { .. } => None,
+        }
+    }
+}
+
+/// A link impairment with probabilities as fractions (0.0..=1.0).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImpairSpec {
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub distribution: DelayDistribution,
+    pub loss: f64,
+    pub loss_correlation: f64,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub reorder_gap: Duration,
+    pub corrupt: f64,
+    pub rate_bps: u64,
+}
+
+/// Every fault occurrence of a (valid) plan, ordered by start time.
+pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
+    let servers: Vec<String> = plan.topology.servers.iter().map(|s| s.name.value.clone()).collect();
+    let mut nodes = servers.clone();
+    nodes.extend(plan.topology.clients.iter().map(|c| c.name.value.clone()));
+    let mut out = Vec::new();
+    for (index, fault) in plan.faults.iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(plan.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let every = fault.every.as_ref().map(|e| e.value.as_duration()).unwrap_or_default();
+        let count = fault.count.as_ref().map(|c| c.value).unwrap_or(1);
+        for occurrence in 0..count {
+            let at = fault.at.value.as_duration() + every * occurrence;
+            let hold = fault.hold.as_ref().map(|h| h.value.as_duration());
+            if let Some(action) = resolve(fault, *fault.kind, &servers, &nodes, &mut rng) {
+                out.push(Scheduled { fault: index, occurrence, at, hold, action });
+            }
+        }
+    }
+    out.sort_by_key(|s| (s.at, s.fault, s.occurrence));
+    out
+}
+
+fn names(list: &Option<crate::Spanned<Vec<crate::Spanned<String>>>>) -> Option<Vec<String>> {
+    list.as_ref().map(|l| l.value.iter().map(|n| n.value.clone()).collect())
+}
+
+fn pick(rng: &mut ChaCha8Rng, from: &[String]) -> Option<String> {
+    (!from.is_empty()).then(|| from[rng.random_range(0..from.len())].clone())
+}
+
+/// `kind` is the fault's own kind, or the one a random entry drew.
+fn resolve(fault: &Fault, kind: FaultKind, servers: &[String], nodes: &[String], rng: &mut ChaCha8Rng) -> Option<Action> {
+    let node = fault.node.as_ref().map(|n| n.value.clone());
+    let among = names(&fault.among).unwrap_or_else(|| nodes.to_vec());
+    let peer = fault.peer.as_ref().map(|p| p.value.clone());
+    Some(match kind {
+        FaultKind::Random => {
+            let among_servers: Vec<String> = among.iter().filter(|n| servers.contains(n)).cloned().collect();
+            let kinds = &fault.kinds.as_ref()?.value;
+            let drawn = kinds[rng.random_range(0..kinds.len())];
+            // A drawn kind picks its own targets from `among`.
+            let mut drawn_fault = fault.clone();
+            drawn_fault.node = None;
+            return resolve_drawn(&drawn_fault, drawn, servers, &among, &among_servers, rng);
+        }
+        FaultKind::Reset => Action::Reset {
+            node: node.clone()?,
+            peer,
+            port: fault.port.as_ref().map(|p| p.value).unwrap_or(SMB_PORT),
+            side: fault.side.as_ref().map(|s| s.value).unwrap_or_default(),
+        },
+        FaultKind::Blackhole => Action::Blackhole { node: node.clone()?, peer, port: fault.port.as_ref().map(|p| p.value) },
+        FaultKind::Partition => Action::Partition { cuts: partition_cuts(fault, &among, rng)? },
+        FaultKind::Impair => Action::Impair {
+            node: node?,
+            direction: fault.direction.as_ref().map(|d| d.value).unwrap_or_default(),
+            impairment: impair_spec(fault),
+        },
+        FaultKind::Kill => Action::Kill { node: node.clone()?, serving: fault.serving.as_ref().map(|s| s.value.clone()) },
+        FaultKind::Stop => Action::Stop { node: node.clone()? },
+        FaultKind::Pause => Action::Pause { node: node? },
+        FaultKind::Restart => Action::Restart { node: node.clone()? },
+        FaultKind::Crash => Action::Crash { node: node.clone()? },
+    })
+}
+
+fn resolve_drawn(
+    fault: &Fault,
+    kind: FaultKind,
+    servers: &[String],
+    among: &[String],
+    among_servers: &[String],
+    rng: &mut ChaCha8Rng,
+) -> Option<Action> {
+    let server = pick(rng, among_servers);
+    Some(match kind {
+        FaultKind::Reset => Action::Reset { node: server?, peer: None, port: SMB_PORT, side: ResetSide::Server },
+        FaultKind::Blackhole => Action::Blackhole { node: pick(rng, among)?, peer: None, port: None },
+        FaultKind::Partition => Action::Partition { cuts: partition_cuts(fault, among, rng)? },
+        FaultKind::Kill => Action::Kill { node: server?, serving: None },
+        FaultKind::Stop => Action::Stop { node: server? },
+        FaultKind::Pause => Action::Pause { node: server? },
+        FaultKind::Restart => Action::Restart { node: server? },
+        FaultKind::Crash => Action::Crash { node: server? },
+        // Validation keeps these out of random schedules.
+        FaultKind::Impair | FaultKind::Random => {
+            let _ = servers;
+            return None;
+        }
+    })
+}
+
+fn partition_cuts(fault: &Fault, among: &[String], rng: &mut ChaCha8Rng) -> Option<Vec<(Vec<String>, Vec<String>)>> {
+    let everyone_but = |left: &[String]| among.iter().filter(|n| !left.contains(n)).cloned().collect::<Vec<_>>();
+    let both_ways = |a: Vec<String>, b: Vec<String>| vec![(a.clone(), b.clone()), (b, a)];
+    if let Some(groups) = &fault.groups {
+        let groups: Vec<Vec<String>> =
+            groups.value.iter().map(|g| g.iter().map(|n| n.value.clone()).collect()).collect();
+        let mut cuts = Vec::new();
+        for (i, a) in groups.iter().enumerate() {
+            for (j, b) in groups.iter().enumerate() {
+                if i != j {
+                    cuts.push((a.clone(), b.clone()));
+                }
+            }
+        }
+        return Some(cuts);
+    }
+    if let (Some(from), Some(to)) = (names(&fault.from), names(&fault.to)) {
+        return Some(vec![(from, to)]);
+    }
+    if let Some(node) = &fault.node {
+        let alone = vec![node.value.clone()];
+        let rest = everyone_but(&alone);
+        return Some(both_ways(alone, rest));
+    }
+    let choose = fault.choose.as_ref().map(|c| c.value).unwrap_or(Choose::One);
+    let n = among.len();
+    let size = match choose {
+        Choose::One => 1,
+        Choose::Minority => ((n.saturating_sub(1)) / 2).max(1),
+        Choose::Majority => n / 2 + 1,
+        Choose::All => {
+            let singles: Vec<Vec<String>> = among.iter().map(|m| vec![m.clone()]).collect();
+            let mut cuts = Vec::new();
+            for (i, a) in singles.iter().enumerate() {
+                for (j, b) in singles.iter().enumerate() {
+                    if i != j {
+                        cuts.push((a.clone(), b.clone()));
+                    }
+                }
+            }
+            return Some(cuts);
+        }
+    };
+    let mut pool = among.to_vec();
+    let mut chosen = Vec::new();
+    while chosen.len() < size.min(n) {
+        chosen.push(pool.remove(rng.random_range(0..pool.len())));
+    }
+    chosen.sort();
+    Some(both_ways(chosen, pool))
+}
+
+fn impair_spec(fault: &Fault) -> ImpairSpec {
+    let pct = |p: &Option<crate::Spanned<crate::Percent>>| p.as_ref().map(|p| p.value.fraction()).unwrap_or(0.0);
+    let dur = |d: &Option<crate::Spanned<crate::PlanDuration>>| d.as_ref().map(|d| d.value.as_duration());
+    ImpairSpec {
+        latency: dur(&fault.latency).unwrap_or_default(),
+        jitter: dur(&fault.jitter).unwrap_or_default(),
+        distribution: fault.distribution.as_ref().map(|d| d.value).unwrap_or_default(),
+        loss: pct(&fault.loss),
+        loss_correlation: pct(&fault.loss_correlation),
+        duplicate: pct(&fault.duplicate),
+        reorder: pct(&fault.reorder),
+        reorder_gap: dur(&fault.reorder_gap).unwrap_or(DEFAULT_REORDER_GAP),
+        corrupt: pct(&fault.corrupt),
+        rate_bps: fault.rate.as_ref().map(|r| r.value.bits_per_second).unwrap_or(0),
+    }
+}

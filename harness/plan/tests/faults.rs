@@ -1,0 +1,115 @@
+//! `faults:` — every fault kind's keys, references, ranges, overlaps, and the schedule the
+//! plan expands to (deterministic for a seed).
+
+use std::time::Duration;
+
+use smbchaos_plan::{parse_str, schedule, Action};
+
+const HEAD: &str = "version: 1\nname: f\nseed: 7\ntopology:\n  servers: [{ name: fs1 }, { name: fs2 }]\n  clients: [{ name: c1 }, { name: c2 }, { name: c3 }]\nfaults:\n";
+
+fn errors(faults: &str) -> String {
+    match parse_str("f.yaml", &format!("{HEAD}{faults}")) {
+        Ok(_) => panic!("accepted:\n{faults}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn plan(faults: &str) -> smbchaos_plan::Plan {
+    parse_str("f.yaml", &format!("{HEAD}{faults}")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn loss_above_100_percent() {
+    assert_eq!(
+        errors("  - { kind: impair, node: c1, loss: 150%, at: 0s }\n"),
+        "f.yaml:8:37: `loss` of 150% is above 100%"
+    );
+}
+
+#[test]
+fn a_key_that_does_not_apply_names_those_that_do() {
+    assert_eq!(
+        errors("  - { kind: kill, node: fs1, latency: 5ms, at: 0s }\n"),
+        "f.yaml:8:39: `latency` does not apply to a `kill` fault; it takes: kind, at, every, count, node, serving, for"
+    );
+}
+
+#[test]
+fn dangling_references_in_every_node_field() {
+    let e = errors(
+        "  - { kind: reset, node: fs1, peer: c9, at: 0s }\n  - { kind: partition, from: [c1], to: [fs9], at: 1s, for: 1s }\n  - { kind: kill, node: fs1, serving: cx, at: 5s }\n",
+    );
+    assert!(e.contains("f.yaml:8:37: unknown node `c9`; nodes are: fs1, fs2, c1, c2, c3"), "{e}");
+    assert!(e.contains("f.yaml:9:41: unknown node `fs9`"), "{e}");
+    assert!(e.contains("f.yaml:10:39: unknown node `cx`"), "{e}");
+}
+
+#[test]
+fn negative_duration_is_rejected() {
+    let e = errors("  - { kind: pause, node: fs1, at: -2s }\n");
+    assert!(e.starts_with("f.yaml:8:"), "{e}");
+    assert!(e.contains("is a negative duration"), "{e}");
+}
+
+#[test]
+fn overlapping_contradictory_faults_on_one_link_or_node() {
+    assert_eq!(
+        errors("  - { kind: impair, node: c1, latency: 10ms, at: 0s, for: 5s }\n  - { kind: impair, node: c1, direction: egress, loss: 5%, at: 2s, for: 5s }\n"),
+        "f.yaml:9:64: this `impair` fault overlaps the `impair` fault at line 8: both act on the egress of `c1`'s link at 2s"
+    );
+    // Different directions do not contradict; neither do process faults at different times.
+    plan("  - { kind: impair, node: c1, direction: ingress, latency: 10ms, at: 0s, for: 5s }\n  - { kind: impair, node: c1, direction: egress, loss: 5%, at: 2s, for: 5s }\n  - { kind: kill, node: fs1, at: 0s, for: 1s }\n  - { kind: pause, node: fs1, at: 2s, for: 1s }\n");
+    let e = errors("  - { kind: kill, node: fs1, at: 0s }\n  - { kind: pause, node: fs1, at: 2s, for: 1s }\n");
+    assert!(e.contains("overlaps the `kill` fault at line 8: both act on the processes of `fs1`"), "{e}");
+}
+
+#[test]
+fn partition_forms_and_schedule() {
+    let e = errors("  - { kind: partition, node: c1, choose: one, at: 0s }\n");
+    assert!(e.contains("a `partition` takes exactly one of"), "{e}");
+    let p = plan("  - { kind: partition, groups: [[fs1, c1], [fs2, c2, c3]], at: 1s, for: 2s }\n  - { kind: partition, from: [c1], to: [fs1], at: 5s, for: 1s }\n");
+    let s = schedule(&p);
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].at, s[0].hold), (Duration::from_secs(1), Some(Duration::from_secs(2))));
+    let Action::Partition { cuts } = &s[0].action else { panic!() };
+    assert_eq!(cuts.len(), 2, "both ways");
+    let Action::Partition { cuts } = &s[1].action else { panic!() };
+    assert_eq!(cuts, &vec![(vec!["c1".to_string()], vec!["fs1".to_string()])], "one way");
+}
+
+#[test]
+fn random_schedules_are_deterministic_for_a_seed_and_differ_across_seeds() {
+    let faults = "  - { kind: random, kinds: [kill, pause, partition, reset, blackhole], at: 1s, every: 3s, for: 1s, count: 20 }\n";
+    let a = schedule(&plan(faults));
+    let b = schedule(&plan(faults));
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 20);
+    assert_eq!(a[19].at, Duration::from_secs(1 + 19 * 3));
+    let kinds: std::collections::BTreeSet<&str> = a.iter().map(|s| s.action.kind()).collect();
+    assert!(kinds.len() >= 3, "{kinds:?}");
+    let other = parse_str("f.yaml", &format!("{}{faults}", HEAD.replace("seed: 7", "seed: 8"))).unwrap();
+    assert_ne!(schedule(&other), a);
+    for s in &a {
+        if let Action::Kill { node, .. } | Action::Pause { node } = &s.action {
+            assert!(node.starts_with("fs"), "process faults pick servers: {node}");
+        }
+    }
+    let e = errors("  - { kind: random, kinds: [impair], at: 0s, every: 2s, for: 1s, count: 2 }\n");
+    assert!(e.contains("`impair` cannot be drawn at random"), "{e}");
+}
+
+#[test]
+fn choose_picks_the_right_number_of_nodes() {
+    let p = plan("  - { kind: partition, choose: majority, at: 0s, for: 1s }\n  - { kind: partition, choose: minority, among: [fs1, fs2, c1], at: 2s, for: 1s }\n");
+    let s = schedule(&p);
+    let Action::Partition { cuts } = &s[0].action else { panic!() };
+    assert_eq!(cuts[0].0.len(), 3, "3 of 5 nodes");
+    let Action::Partition { cuts } = &s[1].action else { panic!() };
+    assert_eq!((cuts[0].0.len(), cuts[0].1.len()), (1, 2));
+}
+
+#[test]
+fn repeats_must_not_overlap_themselves() {
+    let e = errors("  - { kind: blackhole, node: c1, at: 0s, every: 1s, for: 2s, count: 3 }\n");
+    assert!(e.contains("must be shorter than `every`"), "{e}");
+}
