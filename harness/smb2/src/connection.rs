@@ -349,21 +349,25 @@ impl Connection {
         &self,
         opts: &RequestOptions,
     ) -> Result<Response<crate::wire::echo::EchoResponse>> {
+        let p = self.submit_echo(opts).await?;
+        Response::decode(p.wait().await?, Command::Echo)
+    }
+
+    /// ECHO without waiting: the handle's MessageId can be cancelled.
+    pub async fn submit_echo(&self, opts: &RequestOptions) -> Result<PendingRaw> {
         let mut msg = vec![0u8; HEADER_LEN];
         EchoRequest.emit(&mut msg);
-        let p = self
-            .submit(Outgoing {
-                command: Command::Echo,
-                msg,
-                session_id: 0,
-                tree_id: 0,
-                payload_size: 0,
-                keep_sent: false,
-                protection: Protection::default(),
-                opts: opts.clone(),
-            })
-            .await?;
-        Response::decode(p.wait().await?, Command::Echo)
+        self.submit(Outgoing {
+            command: Command::Echo,
+            msg,
+            session_id: 0,
+            tree_id: 0,
+            payload_size: 0,
+            keep_sent: false,
+            protection: Protection::default(),
+            opts: opts.clone(),
+        })
+        .await
     }
 
     fn credit_charge(&self, payload: usize) -> (u16, u16) {
@@ -515,6 +519,12 @@ impl Connection {
             .pending
             .get(&message_id)
             .and_then(|p| p.async_id)
+    }
+
+    /// Sends an unsigned SMB2 CANCEL for request `message_id` (outside a
+    /// session; within one use [`crate::Pending::cancel`], which signs).
+    pub async fn cancel(&self, message_id: u64, session_id: u64) -> Result<()> {
+        self.send_cancel(message_id, session_id, None).await
     }
 
     /// Sends SMB2 CANCEL for an in-flight request. CANCEL takes no credit,

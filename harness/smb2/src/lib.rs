@@ -40,7 +40,7 @@ pub mod tree;
 pub mod wire;
 
 pub use connection::{
-    default_negotiate_request, Connection, Event, Events, Negotiated, RequestOptions,
+    default_negotiate_request, Connection, Event, Events, Negotiated, PendingRaw, RequestOptions,
 };
 pub use error::{Error, Result};
 pub use ntlm::Credentials;

@@ -98,10 +98,7 @@ async fn signed_session_every_dialect() {
         assert!(session.signs());
         assert!(!session.encrypts());
         let tree = session.tree_connect(&unc(&lab, "share")).await.unwrap();
-        assert!(tree
-            .connect_header()
-            .flags
-            .contains(HeaderFlags::SIGNED));
+        assert!(tree.connect_header().flags.contains(HeaderFlags::SIGNED));
         let c = tree
             .create(&CreateRequest::new(unique("signed")))
             .await
@@ -133,10 +130,26 @@ async fn encrypted_tree_connect_each_cipher() {
     let cases: [(Dialect, Option<CipherId>, Cipher); 6] = [
         (Dialect::SMB3_0, None, Cipher::Aes128Ccm),
         (Dialect::SMB3_0_2, None, Cipher::Aes128Ccm),
-        (Dialect::SMB3_1_1, Some(CipherId::AES_128_CCM), Cipher::Aes128Ccm),
-        (Dialect::SMB3_1_1, Some(CipherId::AES_128_GCM), Cipher::Aes128Gcm),
-        (Dialect::SMB3_1_1, Some(CipherId::AES_256_CCM), Cipher::Aes256Ccm),
-        (Dialect::SMB3_1_1, Some(CipherId::AES_256_GCM), Cipher::Aes256Gcm),
+        (
+            Dialect::SMB3_1_1,
+            Some(CipherId::AES_128_CCM),
+            Cipher::Aes128Ccm,
+        ),
+        (
+            Dialect::SMB3_1_1,
+            Some(CipherId::AES_128_GCM),
+            Cipher::Aes128Gcm,
+        ),
+        (
+            Dialect::SMB3_1_1,
+            Some(CipherId::AES_256_CCM),
+            Cipher::Aes256Ccm,
+        ),
+        (
+            Dialect::SMB3_1_1,
+            Some(CipherId::AES_256_GCM),
+            Cipher::Aes256Gcm,
+        ),
     ];
     for (d, cipher_id, cipher) in cases {
         let (conn, _ev) = connect(&lab, "c1").await;
@@ -193,7 +206,11 @@ async fn encrypted_tree_connect_each_cipher() {
         .tree_connect(&unc(&lab, "secret"))
         .await
         .unwrap_err();
-    assert_eq!(err.status(), Some(NtStatus::STATUS_ACCESS_DENIED), "{err:?}");
+    assert_eq!(
+        err.status(),
+        Some(NtStatus::STATUS_ACCESS_DENIED),
+        "{err:?}"
+    );
     lab.down().await.unwrap();
 }
 

@@ -160,7 +160,12 @@ async fn durable_v2_survives_server_reset_and_reconnects_with_dh2c() {
     assert_eq!(again.create_action, action::FILE_OPENED);
     assert_eq!(again.lease().unwrap().lease_state, RWH);
     assert_eq!(again.durable_v2(), None, "no DH2Q response on reconnect");
-    let r = tree2.read(again.file_id, 0, 100).await.unwrap().ok().unwrap();
+    let r = tree2
+        .read(again.file_id, 0, 100)
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
     assert_eq!(r.data, b"durable bytes");
     tree2.close(again.file_id).await.unwrap().ok().unwrap();
     lab.down().await.unwrap();
@@ -240,7 +245,10 @@ async fn lease_break_ack_lets_the_second_open_complete() {
     assert_eq!(first.lease().unwrap().lease_state, RWH);
 
     let second = tree2
-        .submit(&CreateRequest::new(name.clone()), &RequestOptions::default())
+        .submit(
+            &CreateRequest::new(name.clone()),
+            &RequestOptions::default(),
+        )
         .await
         .unwrap();
     let brk = next_break(&mut ev1, Duration::from_secs(10))
@@ -302,7 +310,9 @@ async fn lease_break_without_ack_waits_for_the_break_timeout() {
         .submit(&CreateRequest::new(name.clone()), &opts)
         .await
         .unwrap();
-    assert!(next_break(&mut ev1, Duration::from_secs(10)).await.is_some());
+    assert!(next_break(&mut ev1, Duration::from_secs(10))
+        .await
+        .is_some());
     let second = second.wait().await.unwrap();
     let waited = started.elapsed();
     assert_eq!(second.status(), NtStatus::STATUS_SUCCESS);
@@ -337,10 +347,7 @@ async fn replayed_create_returns_the_original_open() {
         .request(&req, &RequestOptions::default().replay())
         .await
         .unwrap();
-    assert!(replay
-        .header
-        .flags
-        .contains(HeaderFlags::SERVER_TO_REDIR));
+    assert!(replay.header.flags.contains(HeaderFlags::SERVER_TO_REDIR));
     assert_eq!(replay.status(), NtStatus::STATUS_SUCCESS);
     let replay = replay.ok().unwrap();
     assert_eq!(replay.file_id, first.file_id);

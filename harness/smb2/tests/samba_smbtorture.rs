@@ -23,7 +23,10 @@ async fn smbtorture_agrees_on_durable_v2_and_leases() {
         .expect("run smbtorture");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "smbtorture failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "smbtorture failed:\n{stdout}\n{stderr}"
+    );
     for t in ["reopen1", "reopen2", "request"] {
         assert!(
             stdout.lines().any(|l| l.trim() == format!("success: {t}")),
