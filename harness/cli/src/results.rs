@@ -15,6 +15,10 @@ pub const STATUS: &str = "status.json";
 pub const PLAN: &str = "plan.yaml";
 pub const ENVIRONMENT: &str = "environment.json";
 pub const LOGS: &str = "logs";
+/// Per-link pcap files of the userspace wire.
+pub const PCAP: &str = "pcap";
+/// Per-link byte and frame counters at the end of the run.
+pub const LINKS: &str = "links.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {

@@ -73,11 +73,12 @@ async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<
     let io = |source| RunError::Results { path: dir.path.clone(), source };
     let epoch = Instant::now();
     let history = HistoryWriter::create(&dir.file(results::HISTORY), epoch.into_std()).map_err(io)?;
-    let mechanisms = if plan.faults.is_empty() { vec![] } else { vec!["signals".into(), "cgroup-freezer".into()] };
+    let mechanisms = fault_mechanisms(plan);
     dir.write_json(results::ENVIRONMENT, &Environment::probe(plan.seed, mechanisms)).map_err(io)?;
 
     events.send(Event::Phase(Phase::LabUp));
-    let lab = Lab::up(plan, LabOptions::default()).await?;
+    let options = LabOptions { capture_dir: Some(dir.file(results::PCAP)), ..LabOptions::default() };
+    let lab = Lab::up(plan, options).await?;
     events.send(Event::LabReady { run_id: lab.run_id().to_string(), took: epoch.elapsed() });
 
     events.send(Event::Phase(Phase::Workload));
@@ -93,6 +94,7 @@ async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<
     let verified = verify_servers(&lab).await;
 
     lab.collect_logs(&dir.file(results::LOGS))?;
+    dir.write_json(results::LINKS, &lab.all_link_counters()).map_err(io)?;
     events.send(Event::Phase(Phase::LabDown));
     let run_id = lab.run_id().to_string();
     lab.down().await?;
@@ -103,6 +105,25 @@ async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<
     events.send(Event::Phase(Phase::Check));
     let verdict = check(&dir.path, plan)?;
     Ok((run_id, verdict))
+}
+
+/// How the plan's faults are injected, for environment.json.
+fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for occ in plan::schedule(plan) {
+        let mechanism = match occ.action {
+            plan::Action::Reset { .. } => "sock_diag SOCK_DESTROY",
+            plan::Action::Blackhole { .. } | plan::Action::Partition { .. } => "userspace wire: frame drops",
+            plan::Action::Impair { .. } => "userspace wire: impairment shapers (no sch_netem)",
+            plan::Action::Pause { .. } => "cgroup v1 freezer",
+            plan::Action::Kill { .. } | plan::Action::Stop { .. } | plan::Action::Restart { .. } => "signals",
+            plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
+        };
+        if !out.iter().any(|m| m == mechanism) {
+            out.push(mechanism.to_string());
+        }
+    }
+    out
 }
 
 /// After the last heal every server must answer NEGOTIATE again; a heal that did not take

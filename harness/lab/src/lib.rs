@@ -263,6 +263,53 @@ impl Lab {
         samba::connect_in(&self.node(from)?.ns, target).await
     }
 
+    /// Reset established TCP connections between server `node` (on its `port`) and `peer`
+    /// (or any peer), destroying the server's socket, the client's, or both.
+    pub async fn reset(
+        &self,
+        node: &str,
+        peer: Option<&str>,
+        port: u16,
+        side: plan::ResetSide,
+    ) -> Result<Vec<sockdiag::Reset>, LabError> {
+        let server_addr = std::net::IpAddr::V4(self.node(node)?.address);
+        let peer_addr = match peer {
+            Some(p) => Some(std::net::IpAddr::V4(self.node(p)?.address)),
+            None => None,
+        };
+        let mut jobs = Vec::new();
+        if side != plan::ResetSide::Client {
+            let filter = sockdiag::TcpFilter { local_port: Some(port), remote: peer_addr, remote_port: None };
+            jobs.push((self.node(node)?.ns.clone(), filter));
+        }
+        if side != plan::ResetSide::Server {
+            let filter = sockdiag::TcpFilter { local_port: None, remote: Some(server_addr), remote_port: Some(port) };
+            for n in self.nodes.values().filter(|n| n.name != node && peer.is_none_or(|p| p == n.name)) {
+                jobs.push((n.ns.clone(), filter));
+            }
+        }
+        // Destroy both ends back to back so neither side sees the other's RST first.
+        tokio::task::spawn_blocking(move || {
+            let mut done = Vec::new();
+            for (ns, filter) in jobs {
+                done.extend(sockdiag::destroy(&ns, filter)?);
+            }
+            Ok(done)
+        })
+        .await
+        .map_err(|e| LabError::Other(e.to_string()))?
+    }
+
+    /// Is the path between `a` and `b` cut by anything on the wire right now?
+    pub fn is_cut(&self, a: &str, b: &str) -> bool {
+        let (Some(wire), Ok(pa), Ok(pb)) = (self.wire.as_ref(), self.ports(&[a.to_string()]), self.ports(&[b.to_string()])) else {
+            return false;
+        };
+        wire.blocks().iter().any(|(_, blk)| {
+            (blk.from.contains(&pa[0]) && blk.to.contains(&pb[0])) || (blk.from.contains(&pb[0]) && blk.to.contains(&pa[0]))
+        })
+    }
+
     /// Reset (RST) every established TCP connection of `node` on local port `port`, the way a
     /// failover does: the kernel aborts the sockets, the peer sees ECONNRESET.
     pub async fn reset_tcp(&self, node: &str, port: u16) -> Result<Vec<sockdiag::Reset>, LabError> {
@@ -271,6 +318,89 @@ impl Lab {
         tokio::task::spawn_blocking(move || sockdiag::destroy(&ns, filter))
             .await
             .map_err(|e| LabError::Other(e.to_string()))?
+    }
+
+    fn wire(&self) -> Result<&wire::Wire, LabError> {
+        self.wire.as_ref().ok_or_else(|| {
+            LabError::Other("this fault needs the userspace wire (topology `wire: userspace`)".into())
+        })
+    }
+
+    fn ports(&self, nodes: &[String]) -> Result<Vec<usize>, LabError> {
+        let wire = self.wire()?;
+        nodes.iter().map(|n| wire.port_index(n).ok_or_else(|| LabError::NoSuchNode(n.clone()))).collect()
+    }
+
+    /// Silently drop every frame from any node in `from` to any node in `to` (one way; with
+    /// `tcp_port`, only TCP segments to or from that port) until `repair`.
+    pub fn cut(&self, from: &[String], to: &[String], tcp_port: Option<u16>) -> Result<Cut, LabError> {
+        let block = wire::Block { from: self.ports(from)?, to: self.ports(to)?, tcp_port };
+        Ok(Cut(vec![self.wire()?.block(block)]))
+    }
+
+    /// Cut both ways.
+    pub fn partition(&self, a: &[String], b: &[String], tcp_port: Option<u16>) -> Result<Cut, LabError> {
+        let mut cut = self.cut(a, b, tcp_port)?;
+        cut.0.extend(self.cut(b, a, tcp_port)?.0);
+        Ok(cut)
+    }
+
+    /// Undo a cut, and verify the wire no longer holds any part of it.
+    pub fn repair(&self, cut: Cut) -> Result<(), LabError> {
+        let wire = self.wire()?;
+        for id in &cut.0 {
+            wire.unblock(*id);
+        }
+        let left: Vec<_> = wire.blocks().into_iter().filter(|(id, _)| cut.0.contains(id)).collect();
+        if !left.is_empty() {
+            return Err(LabError::Other(format!("repair did not take: blocks {left:?} still on the wire")));
+        }
+        Ok(())
+    }
+
+    /// Impair (or with `None`, stop impairing) one direction of a node's link.
+    pub fn impair(
+        &self,
+        node: &str,
+        direction: wire::Direction,
+        impairment: Option<wire::Impairment>,
+        seed: u64,
+    ) -> Result<(), LabError> {
+        let port = self.ports(&[node.to_string()])?[0];
+        let wire = self.wire()?;
+        let expected = impairment.clone();
+        wire.impair(port, direction, impairment, seed);
+        if wire.impairment(port, direction) != expected {
+            return Err(LabError::Other(format!("impairment of {node} {direction:?} did not take")));
+        }
+        Ok(())
+    }
+
+    /// Byte and frame counters of a node's link (userspace wire only).
+    pub fn link_counters(&self, node: &str) -> Result<wire::LinkCounters, LabError> {
+        let port = self.ports(&[node.to_string()])?[0];
+        Ok(self.wire()?.counters(port))
+    }
+
+    /// Counters of every link, by node.
+    pub fn all_link_counters(&self) -> BTreeMap<String, wire::LinkCounters> {
+        self.nodes.keys().filter_map(|n| Some((n.clone(), self.link_counters(n).ok()?))).collect()
+    }
+
+    /// Is any fault still active on the wire?
+    pub fn wire_is_clean(&self) -> bool {
+        self.wire.as_ref().is_none_or(|w| w.is_clean())
+    }
+
+    /// Can `from` reach `to` over the lab? A TCP connection to port 445 that is accepted or
+    /// refused (RST) within `timeout` proves the path works both ways, whatever smbd is doing.
+    pub async fn reachable(&self, from: &str, to: &str, timeout: std::time::Duration) -> bool {
+        let target = SocketAddr::from((self.address(to), 445));
+        match tokio::time::timeout(timeout, self.connect(from, target)).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(LabError::Io { source, .. })) => source.kind() == std::io::ErrorKind::ConnectionRefused,
+            _ => false,
+        }
     }
 
     /// A command that runs inside `node` (its namespace and its cgroup).
@@ -331,6 +461,30 @@ impl Drop for Lab {
                 tracing::error!(run = %self.run_id, "lab teardown failed: {e}; run `smbchaos clean`");
             }
         }
+    }
+}
+
+/// What `cut`/`partition` installed, for `repair` to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut(Vec<wire::BlockId>);
+
+impl Cut {
+    pub fn merge(cuts: Vec<Cut>) -> Cut {
+        Cut(cuts.into_iter().flat_map(|c| c.0).collect())
+    }
+
+    /// The (from, to) node pairs this cut separates.
+    pub fn pairs(&self, lab: &Lab) -> Vec<(String, String)> {
+        let Some(wire) = lab.wire.as_ref() else { return Vec::new() };
+        let mut out = Vec::new();
+        for (_, block) in wire.blocks().into_iter().filter(|(id, _)| self.0.contains(id)) {
+            for f in &block.from {
+                for t in &block.to {
+                    out.push((wire.node_name(*f).to_string(), wire.node_name(*t).to_string()));
+                }
+            }
+        }
+        out
     }
 }
 

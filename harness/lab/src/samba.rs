@@ -188,6 +188,36 @@ impl SambaServer {
         Ok(())
     }
 
+    /// SIGKILL only the smbd child serving connections from `client` (the process that owns
+    /// the socket); the parent smbd keeps listening. Returns the pids killed.
+    pub async fn kill_serving(&mut self, client: Ipv4Addr) -> Result<Vec<i32>, LabError> {
+        let ns = self.ns.clone();
+        let sockets = tokio::task::spawn_blocking(move || crate::sockdiag::established(&ns))
+            .await
+            .map_err(|e| LabError::Other(e.to_string()))??;
+        let inodes: Vec<String> = sockets
+            .iter()
+            .filter(|(local, remote, _)| local.port() == 445 && remote.ip() == std::net::IpAddr::V4(client))
+            .map(|(_, _, inode)| format!("socket:[{inode}]"))
+            .collect();
+        let mut killed = Vec::new();
+        for pid in self.freezer.pids() {
+            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+            let owns = fds
+                .flatten()
+                .filter_map(|fd| fs::read_link(fd.path()).ok())
+                .any(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()));
+            if owns {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                killed.push(pid.as_raw());
+            }
+        }
+        if killed.is_empty() {
+            return Err(LabError::Other(format!("no smbd on {} is serving {client}", self.name)));
+        }
+        Ok(killed)
+    }
+
     pub async fn restart(&mut self) -> Result<(), LabError> {
         self.kill().await?;
         self.start().await

@@ -117,14 +117,35 @@ fn receive<T: NetlinkDeserializable>(
 }
 
 fn dump_established(socket: &Socket) -> Result<Vec<SocketId>, LabError> {
+    Ok(dump(socket)?.into_iter().map(|(id, _)| id).collect())
+}
+
+fn dump(socket: &Socket) -> Result<Vec<(SocketId, u32)>, LabError> {
     send(socket, NLM_F_REQUEST | NLM_F_DUMP, request(SocketId::new_v4(), StateFlags::ESTABLISHED))?;
     let mut ids = Vec::new();
     receive::<SockDiagMessage>(socket, |m| {
         if let SockDiagMessage::InetResponse(r) = m {
-            ids.push(r.header.socket_id.clone());
+            ids.push((r.header.socket_id.clone(), r.header.inode));
         }
     })?;
     Ok(ids)
+}
+
+/// Established IPv4 TCP connections in `ns`: (local, remote, socket inode).
+pub fn established(ns: &NetNs) -> Result<Vec<(SocketAddr, SocketAddr, u32)>, LabError> {
+    ns.run(|| {
+        let socket = open()?;
+        Ok(dump(&socket)?
+            .into_iter()
+            .map(|(id, inode)| {
+                (
+                    SocketAddr::new(id.source_address, id.source_port),
+                    SocketAddr::new(id.destination_address, id.destination_port),
+                    inode,
+                )
+            })
+            .collect())
+    })
 }
 
 fn destroy_one(socket: &Socket, id: SocketId) -> Result<(), LabError> {

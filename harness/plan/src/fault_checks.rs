@@ -157,6 +157,17 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 problems.push(Problem::at(serving, format!("`serving` names a client, and `{}` is a server", serving.value)));
             }
         }
+        let needs_wire = matches!(kind, FaultKind::Blackhole | FaultKind::Partition | FaultKind::Impair | FaultKind::Crash)
+            || (kind == FaultKind::Random
+                && fault.kinds.as_ref().is_some_and(|k| {
+                    k.value.iter().any(|k| matches!(k, FaultKind::Blackhole | FaultKind::Partition | FaultKind::Crash))
+                }));
+        if needs_wire && plan.topology.wire == crate::model::WireKind::Kernel {
+            problems.push(Problem::at(
+                &fault.kind,
+                format!("a `{name}` fault acts on the userspace wire; remove `wire: kernel` from the topology"),
+            ));
+        }
         if kind == FaultKind::Partition {
             check_partition(fault, &mut node_ref, problems);
         }

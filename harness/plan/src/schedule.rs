@@ -62,7 +62,10 @@ impl Action {
 
     /// Does this action need a heal?
     pub fn heals(&self) -> bool {
-        !matches!(self, Action::Reset { .. } | Action::Restart { .. })
+        !matches!(
+            self,
+            Action::Reset { .. } | Action::Restart { .. } | Action::Kill { serving: Some(_), .. }
+        )
     }
 
     /// The node it names (partitions name several).
