@@ -30,6 +30,8 @@
 pub mod connection;
 pub mod crypto;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ntlm;
 pub mod response;
 pub mod session;

@@ -254,3 +254,39 @@ async fn break_notifications_arrive_as_events() {
     }
     assert!(matches!(ev.recv().await, Some(Event::Garbage { .. })));
 }
+
+/// Garbled frames from the server are reported as events; the connection
+/// keeps matching real responses afterwards.
+#[tokio::test]
+async fn garbage_frames_do_not_kill_the_connection() {
+    let (conn, mut ev, mut srv) = pair();
+    let p = conn.submit_echo(&RequestOptions::default()).await.unwrap();
+    let r = next_request(&mut srv).await;
+    let good = response(&r, NtStatus::STATUS_SUCCESS, 1, None);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..500usize {
+        let mut f = good.clone();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let at = (x as usize) % f.len();
+        f[at] ^= (x >> 32) as u8 | 1;
+        if i % 3 == 0 {
+            f.truncate(at);
+        }
+        // Never the valid MessageId: keep these unmatched.
+        if f.len() >= 32 {
+            f[24..32].copy_from_slice(&(1000 + i as u64).to_le_bytes());
+        }
+        write_frame(&mut srv, &f).await.unwrap();
+    }
+    write_frame(&mut srv, &good).await.unwrap();
+    let resp = p.wait().await.unwrap();
+    assert_eq!(resp.header.status, NtStatus::STATUS_SUCCESS);
+    let mut n = 0;
+    while let Ok(e) = ev.try_recv() {
+        assert!(!matches!(e, Event::Disconnected { .. }));
+        n += 1;
+    }
+    assert!(n > 0);
+}

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use smb2::wire::create::{action, disposition, oplock_level, share_access};
+use smb2::wire::create::{action, disposition, oplock_level};
 use smb2::wire::create_contexts::*;
 use smb2::wire::oplock_break::BreakNotification;
 use smb2::*;

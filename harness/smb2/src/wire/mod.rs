@@ -148,7 +148,7 @@ impl PutLe for Vec<u8> {
         self.extend_from_slice(&v.to_le_bytes())
     }
     fn pad_to(&mut self, align: usize) {
-        while self.len() % align != 0 {
+        while !self.len().is_multiple_of(align) {
             self.push(0)
         }
     }
