@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use smbchaos::events::{Event, Events, Phase};
+use smbchaos::events::Events;
+use smbchaos::junit::PlanSet;
+use smbchaos::progress;
 use smbchaos::runner::{self, RunOptions};
 use smbchaos::verdict::Outcome;
 use tokio::signal::unix::{signal, SignalKind};
@@ -41,6 +43,8 @@ enum Command {
     Validate { #[arg(required = true)] plans: Vec<PathBuf> },
     /// Re-judge a stored run from its history, with no lab.
     Check { results_dir: PathBuf },
+    /// Re-render a stored run's report.html and junit.xml.
+    Report { results_dir: PathBuf },
     /// Bring up and hold a plan's lab.
     Lab {
         #[command(subcommand)]
@@ -65,6 +69,9 @@ struct RunArgs {
     /// Where results go: <DIR>/<plan>/<timestamp>/.
     #[arg(long, default_value = "results")]
     results: PathBuf,
+    /// Also write one JUnit XML file for the whole plan set (a test case per plan).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -105,6 +112,11 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Run(args) => run(args, cli.quiet).await,
         Command::Validate { plans } => validate(&plans),
         Command::Check { results_dir } => check(&results_dir),
+        Command::Report { results_dir } => {
+            let path = smbchaos::report::write(&results_dir)?;
+            println!("{}", path.display());
+            Ok(0)
+        }
         Command::Lab { command: LabCommand::Up { plan, once } } => lab_up(&plan, once).await,
         Command::Doctor => doctor(),
         Command::Clean { force } => clean(force),
@@ -190,22 +202,36 @@ async fn interrupted() -> &'static str {
 async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
     preflight()?;
     let plans = load_all(&args.plans)?;
+    let mode = progress::Mode::detect(quiet);
+    let mut junit = PlanSet::default();
     let mut worst = Outcome::Pass;
-    for (path, plan, text) in plans {
+    for (n, (path, plan, text)) in plans.iter().enumerate() {
+        let name = plan.name.value.as_str();
         let (events, rx) = Events::channel();
-        let reporter = tokio::spawn(report(rx, quiet));
+        let reporter = tokio::spawn(progress::render(rx, mode));
         let options = RunOptions { results_root: args.results.clone() };
+        let started = Instant::now();
         let result = tokio::select! {
-            r = runner::run(&plan, &text, &options, &events) => r,
+            r = runner::run(plan, text, &options, &events) => r,
             sig = interrupted() => {
                 drop(events);
-                let _ = reporter.await;
-                note!("smbchaos: {sig}: lab torn down; {} left incomplete under {}", plan.name.value, args.results.display());
+                if let Ok(Some(dir)) = reporter.await {
+                    write_reports(&dir);
+                }
+                junit.errored(path, name, &format!("interrupted by {sig}"), started.elapsed());
+                for (rest, p, _) in &plans[n + 1..] {
+                    junit.skipped(rest, &p.name.value, &format!("not run: {sig}"));
+                }
+                write_junit(&junit, args.junit.as_deref());
+                note!("smbchaos: {sig}: lab torn down; {name} left incomplete under {}", args.results.display());
                 return Ok(130);
             }
         };
         drop(events);
-        let _ = reporter.await;
+        // The run's directory is rendered whatever happened to the run.
+        if let Ok(Some(dir)) = reporter.await {
+            write_reports(&dir);
+        }
         let outcome = match result {
             Ok(done) => {
                 for j in &done.verdict.checkers {
@@ -214,10 +240,12 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
                     }
                 }
                 println!("{}: {} ({})", path.display(), label(done.verdict.outcome), done.results.display());
+                junit.judged(path, name, &done.verdict, &done.results, started.elapsed());
                 done.verdict.outcome
             }
             Err(e) => {
                 println!("{}: ERROR: {e}", path.display());
+                junit.errored(path, name, &e.to_string(), started.elapsed());
                 Outcome::Unknown
             }
         };
@@ -227,7 +255,27 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
             _ => Outcome::Pass,
         };
     }
+    if let Some(file) = &args.junit {
+        junit.write(file).with_context(|| format!("--junit {}", file.display()))?;
+    }
     Ok(worst.exit_code() as u8)
+}
+
+/// report.html and junit.xml; a run's verdict does not depend on them, so trouble here is a
+/// warning, not a failed run.
+fn write_reports(dir: &Path) {
+    if let Err(e) = smbchaos::report::write(dir) {
+        note!("smbchaos: warning: report for {}: {e}", dir.display());
+    }
+}
+
+/// On the way out after a signal: best effort.
+fn write_junit(set: &PlanSet, file: Option<&Path>) {
+    if let Some(file) = file {
+        if let Err(e) = set.write(file) {
+            note!("smbchaos: warning: --junit {}: {e}", file.display());
+        }
+    }
 }
 
 fn label(outcome: Outcome) -> &'static str {
@@ -235,28 +283,6 @@ fn label(outcome: Outcome) -> &'static str {
         Outcome::Pass => "PASS",
         Outcome::Fail => "FAIL",
         Outcome::Unknown => "UNKNOWN",
-    }
-}
-
-/// Plain log lines; the terminal progress bar renders the same events.
-async fn report(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, quiet: bool) {
-    while let Some(event) = rx.recv().await {
-        if quiet {
-            continue;
-        }
-        match event {
-            Event::Started { plan, results, .. } => note!("[{plan}] results in {}", results.display()),
-            Event::Phase(p) if p != Phase::LabUp => note!("  phase {p:?}"),
-            Event::Phase(_) => note!("  bringing the lab up"),
-            Event::LabReady { run_id, took } => note!("  lab {run_id} ready in {:.2} s", took.as_secs_f64()),
-            Event::Op { process, f, node, kind, status } => {
-                note!("  op p{process} {f} on {node}: {kind:?}{}", status.map(|s| format!(" ({s})")).unwrap_or_default())
-            }
-            Event::Fault { f, node, healed } => {
-                note!("  fault {f} {node} {}", if healed { "healed" } else { "started" })
-            }
-            Event::Finished { .. } => {}
-        }
     }
 }
 
@@ -279,6 +305,7 @@ fn preflight() -> Result<()> {
 fn check(dir: &Path) -> Result<u8> {
     let plan = plan::load(&dir.join(smbchaos::results::PLAN))?;
     let verdict = runner::check(dir, &plan)?;
+    write_reports(dir);
     for j in &verdict.checkers {
         println!("{}: {:?} (valid {:?}, expected {}): {}", j.result.checker, j.outcome, j.result.valid, j.expected, j.result.explanation);
     }

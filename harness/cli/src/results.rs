@@ -15,6 +15,9 @@ pub const STATUS: &str = "status.json";
 pub const PLAN: &str = "plan.yaml";
 pub const ENVIRONMENT: &str = "environment.json";
 pub const LOGS: &str = "logs";
+/// Rendered from the files above after the run (and again by `smbchaos report`).
+pub const REPORT: &str = "report.html";
+pub const JUNIT: &str = "junit.xml";
 /// Per-link pcap files of the userspace wire.
 pub const PCAP: &str = "pcap";
 /// Per-link byte and frame counters at the end of the run.

@@ -1,0 +1,2 @@
+// Plans as tests: written in the next commit.
+fn main() {}
