@@ -94,6 +94,16 @@ pub async fn configure_node(
     address: Ipv4Addr,
     mtu: Option<u32>,
 ) -> Result<(), LabError> {
+    // IPv4 only: no IPv6 autoconfiguration chatter on the lab's links and captures.
+    node_ns.run(|| {
+        for conf in ["all", "default"] {
+            let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+            if std::path::Path::new(&path).exists() {
+                std::fs::write(&path, "1").map_err(|e| LabError::io(format!("write {path}"), e))?;
+            }
+        }
+        Ok(())
+    })?;
     let node = handle_in(node_ns)?;
     set_up(&node, "lo").await?;
     let eth = index_of(&node, NODE_IF).await?;

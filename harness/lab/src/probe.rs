@@ -16,7 +16,7 @@ pub async fn negotiate(stream: &mut TcpStream, timeout: Duration) -> Result<u16,
     msg.extend_from_slice(&[0; 2]); // CreditCharge
     msg.extend_from_slice(&[0; 4]); // Status
     msg.extend_from_slice(&0u16.to_le_bytes()); // Command: NEGOTIATE
-    msg.extend_from_slice(&1u16.to_le_bytes()); // CreditRequest
+    msg.extend_from_slice(&32u16.to_le_bytes()); // CreditRequest: room for later ECHOes
     msg.extend_from_slice(&[0; 4]); // Flags
     msg.extend_from_slice(&[0; 4]); // NextCommand
     msg.extend_from_slice(&[0; 8]); // MessageId 0
@@ -48,6 +48,39 @@ pub async fn negotiate(stream: &mut TcpStream, timeout: Duration) -> Result<u16,
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| format!("no NEGOTIATE response within {timeout:?}"))?
+}
+
+/// After a NEGOTIATE on `stream`, one SMB2 ECHO (MessageId `message_id`); returns when its
+/// response arrives. Samba answers ECHO without a session, so this measures the path and smbd
+/// itself.
+pub async fn echo(stream: &mut TcpStream, message_id: u64, timeout: Duration) -> Result<Duration, String> {
+    let mut msg = Vec::with_capacity(4 + 64 + 4);
+    msg.extend_from_slice(&(64u32 + 4).to_be_bytes());
+    msg.extend_from_slice(b"\xfeSMB");
+    msg.extend_from_slice(&64u16.to_le_bytes());
+    msg.extend_from_slice(&[0; 2]); // CreditCharge
+    msg.extend_from_slice(&[0; 4]); // Status
+    msg.extend_from_slice(&13u16.to_le_bytes()); // Command: ECHO
+    msg.extend_from_slice(&1u16.to_le_bytes()); // CreditRequest
+    msg.extend_from_slice(&[0; 8]); // Flags, NextCommand
+    msg.extend_from_slice(&message_id.to_le_bytes());
+    msg.extend_from_slice(&[0; 8 + 8 + 16]); // Reserved+TreeId, SessionId, Signature
+    msg.extend_from_slice(&4u16.to_le_bytes()); // StructureSize
+    msg.extend_from_slice(&[0; 2]);
+    let started = std::time::Instant::now();
+    let exchange = async {
+        stream.write_all(&msg).await.map_err(|e| format!("send ECHO: {e}"))?;
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).await.map_err(|e| format!("read ECHO response: {e}"))?;
+        let len = u32::from_be_bytes(len) as usize & 0x00ff_ffff;
+        let mut buf = vec![0u8; len.min(1 << 20)];
+        stream.read_exact(&mut buf).await.map_err(|e| format!("read ECHO response: {e}"))?;
+        if buf.len() < 64 || &buf[..4] != b"\xfeSMB" || buf[12] != 13 {
+            return Err("response is not an SMB2 ECHO response".to_string());
+        }
+        Ok(started.elapsed())
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| format!("no ECHO response within {timeout:?}"))?
 }
 
 fn check_response(buf: &[u8]) -> Result<u16, String> {

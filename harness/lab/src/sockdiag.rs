@@ -40,8 +40,10 @@ pub fn destroy(ns: &NetNs, filter: TcpFilter) -> Result<Vec<Reset>, LabError> {
                     SocketAddr::new(id.source_address, id.source_port),
                     SocketAddr::new(id.destination_address, id.destination_port),
                 );
-                destroy_one(&socket, id)?;
-                done.push(pair);
+                // Gone already (the other end's RST got there first): nothing to destroy.
+                if destroy_one(&socket, id)? {
+                    done.push(pair);
+                }
             }
         }
         Ok(done)
@@ -148,8 +150,13 @@ pub fn established(ns: &NetNs) -> Result<Vec<(SocketAddr, SocketAddr, u32)>, Lab
     })
 }
 
-fn destroy_one(socket: &Socket, id: SocketId) -> Result<(), LabError> {
+/// Destroy one socket; false if it no longer exists.
+fn destroy_one(socket: &Socket, id: SocketId) -> Result<bool, LabError> {
     let destroy = SockDiagDestroy::new(request(id, StateFlags::all()));
     send(socket, NLM_F_REQUEST | NLM_F_ACK, destroy)?;
-    receive::<SockDiagDestroy>(socket, |_| {})
+    match receive::<SockDiagDestroy>(socket, |_| {}) {
+        Ok(()) => Ok(true),
+        Err(LabError::Sys { source: nix::errno::Errno::ENOENT, .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
