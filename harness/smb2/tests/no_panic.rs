@@ -232,3 +232,41 @@ fn random_bytes_never_panic() {
         fuzzing::all(&m);
     }
 }
+
+/// With SMB2_FUZZ_SEEDS=<dir>, writes the valid corpus there as seeds for
+/// every cargo-fuzz target (`<dir>/<target>/seed-N`).
+#[test]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("SMB2_FUZZ_SEEDS") else {
+        return;
+    };
+    let targets = [
+        "header",
+        "negotiate",
+        "session_setup",
+        "tree_connect",
+        "create",
+        "create_contexts",
+        "read",
+        "write",
+        "info",
+        "oplock_break",
+        "error_response",
+        "small_bodies",
+        "transform",
+        "signing",
+        "ntlm",
+        "spnego",
+    ];
+    for t in targets {
+        let d = std::path::Path::new(&dir).join(t);
+        std::fs::create_dir_all(&d).unwrap();
+        for (i, m) in corpus().iter().enumerate() {
+            std::fs::write(d.join(format!("seed-{i}")), m).unwrap();
+            // Bodies without the header, for the chain and token parsers.
+            if m.len() > 64 {
+                std::fs::write(d.join(format!("body-{i}")), &m[64..]).unwrap();
+            }
+        }
+    }
+}
