@@ -288,6 +288,12 @@ fn label(outcome: Outcome) -> &'static str {
 
 /// Missing required capabilities are errors before anything starts.
 fn preflight() -> Result<()> {
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
+        bail!(
+            "/dev/net/tun cannot be opened: the userspace wire needs TUN/TAP (a kernel with CONFIG_TUN; \
+             `mkdir -p /dev/net && mknod /dev/net/tun c 10 200`), or set `wire: kernel` in the plan's topology"
+        );
+    }
     if !nix::unistd::geteuid().is_root() {
         bail!("smbchaos run needs root (network namespaces, netlink, cgroups): run it with sudo");
     }
