@@ -200,8 +200,8 @@ async fn interrupted() -> &'static str {
 }
 
 async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
-    preflight()?;
     let plans = load_all(&args.plans)?;
+    preflight(plans.iter().map(|(_, p, _)| p))?;
     let mode = progress::Mode::detect(quiet);
     let mut junit = PlanSet::default();
     let mut worst = Outcome::Pass;
@@ -287,8 +287,9 @@ fn label(outcome: Outcome) -> &'static str {
 }
 
 /// Missing required capabilities are errors before anything starts.
-fn preflight() -> Result<()> {
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
+fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> {
+    let userspace = plans.into_iter().any(|p| p.topology.wire == plan::WireKind::Userspace);
+    if userspace && std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
         bail!(
             "/dev/net/tun cannot be opened: the userspace wire needs TUN/TAP (a kernel with CONFIG_TUN; \
              `mkdir -p /dev/net && mknod /dev/net/tun c 10 200`), or set `wire: kernel` in the plan's topology"
@@ -320,8 +321,8 @@ fn check(dir: &Path) -> Result<u8> {
 }
 
 async fn lab_up(path: &Path, once: bool) -> Result<u8> {
-    preflight()?;
     let plan = plan::load(path)?;
+    preflight([&plan])?;
     let started = Instant::now();
     let lab = lab::Lab::up(&plan, lab::LabOptions::default()).await.context("bringing the lab up")?;
     let took = started.elapsed();
