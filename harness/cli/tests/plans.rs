@@ -1,2 +1,144 @@
-// Plans as tests: written in the next commit.
-fn main() {}
+//! Plans as tests: every `plans/**/*.yaml` (but `plans/schema/`) is a test of its own, named
+//! by its path, that runs the plan for real through the built `smbchaos` binary and passes
+//! when the verdict is pass. A plan this machine cannot run (not root, no smbd, a tool its
+//! steps call is missing) is ignored, with the reason on stderr.
+//!
+//! libtest-mimic speaks libtest's command line, so `--list`, name filters, `--exact`,
+//! `--ignored` and `cargo nextest run` (one process per plan, `--partition count:K/N`) work.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+const BIN: &str = env!("CARGO_BIN_EXE_smbchaos");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Plans time their faults; two labs fighting over two cores would blur that. Ask for
+    // more with --test-threads, or let nextest spread plans over processes and machines.
+    args.test_threads.get_or_insert(1);
+    let repo = repo();
+    let mut trials = Vec::new();
+    let mut reasons = Vec::new();
+    for path in plan_files(&repo.join("plans")) {
+        let name = path.strip_prefix(&repo).unwrap_or(&path).display().to_string();
+        let missing = missing_needs(&path);
+        let ignored = !missing.is_empty();
+        if ignored {
+            reasons.push((name.clone(), missing.join("; ")));
+        }
+        let trial = Trial::ignorable_test(name, move || run_plan(&path)).with_ignored_flag(ignored);
+        trials.push(trial);
+    }
+    if !args.list {
+        for (name, why) in &reasons {
+            if args.filter.as_deref().is_none_or(|f| if args.exact { name == f } else { name.contains(f) }) {
+                eprintln!("{name}: ignored: {why}");
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// `*.yaml` under `dir`, sorted, skipping `schema/` (the JSON Schema, not plans).
+fn plan_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "schema") {
+                out.extend(plan_files(&path));
+            }
+        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// What this machine lacks for the plan, each with how to get it. An invalid plan lacks
+/// nothing: it runs, and fails with the validation error.
+fn missing_needs(plan: &Path) -> Vec<String> {
+    let mut missing = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("needs root (network namespaces, cgroups): run the tests as root".to_string());
+    }
+    if !Path::new(lab::samba::SMBD).exists() {
+        missing.push(format!("needs smbd ({}): apt-get install samba", lab::samba::SMBD));
+    }
+    if !Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
+        missing.push("needs the cgroup v1 freezer at /sys/fs/cgroup/freezer".to_string());
+    }
+    let text = std::fs::read_to_string(plan).unwrap_or_default();
+    for (tool, package) in [("smbclient", "smbclient"), ("smbtorture", "samba-testsuite"), ("ctdb", "ctdb")] {
+        if mentions(&text, tool) && !on_path(tool) {
+            missing.push(format!("its steps call {tool}, which is not installed: apt-get install {package}"));
+        }
+    }
+    missing
+}
+
+/// `word` as a whole word outside YAML comments.
+fn mentions(text: &str, word: &str) -> bool {
+    text.lines().filter(|l| !l.trim_start().starts_with('#')).any(|line| {
+        line.match_indices(word).any(|(i, _)| {
+            let before = line[..i].chars().next_back();
+            let after = line[i + word.len()..].chars().next();
+            let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            !part(before) && !part(after)
+        })
+    })
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn run_plan(plan: &Path) -> Result<Completion, Failed> {
+    // Forced with --ignored on a machine that cannot run it: say why rather than fail.
+    let missing = missing_needs(plan);
+    if !missing.is_empty() {
+        return Ok(Completion::ignored_with(missing.join("; ")));
+    }
+    let results = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plan-results");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--results")
+        .arg(&results)
+        .arg(plan)
+        .current_dir(repo())
+        .output()
+        .map_err(|e| format!("could not start {BIN}: {e}"))?;
+    if out.status.success() {
+        return Ok(Completion::Completed);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let verdict = match out.status.code() {
+        Some(1) => "verdict fail".to_string(),
+        Some(2) => "verdict unknown, or the harness failed".to_string(),
+        other => format!("exit {other:?}"),
+    };
+    Err(format!(
+        "{verdict}\n--- stdout\n{stdout}--- stderr (last 40 lines)\n{}\nresults (and report.html) under {}",
+        tail(&stderr, 40),
+        results.display()
+    )
+    .into())
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

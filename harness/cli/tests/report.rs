@@ -1,0 +1,359 @@
+//! report.html: rendered from synthetic runs (no lab needed), opened in a real headless
+//! Chromium, and timed on a 1-million-op history (`--ignored report_of_a_million_ops`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use smbchaos::checker::{CheckResult, Validity};
+use smbchaos::history::{OpType, Process, Record};
+use smbchaos::report;
+use smbchaos::results::{self, Status};
+use smbchaos::verdict::{Judged, Outcome, Verdict};
+
+// ---------------------------------------------------------------- synthetic runs
+
+/// A deterministic history: `processes` workers (spread over four client nodes) doing ops
+/// back to back; `faults` windows during which ops slow down and mostly fail. About
+/// `records` records in all, in time order, indexed from 0.
+fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // xorshift64*: enough randomness for a picture, and the same every run.
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let ops_per_process = (records / 2) as u64 / processes;
+    let span_ns = ops_per_process * 2_000_000; // ~2 ms per op
+    let window = |i: u64| {
+        let start = span_ns * (2 * i + 1) / (2 * faults + 1);
+        (start, start + span_ns / (4 * faults + 2))
+    };
+    let in_fault = |t: u64| (0..faults).any(|i| (window(i).0..window(i).1).contains(&t));
+    let mut out: Vec<Record> = Vec::with_capacity(records + 4 * faults as usize);
+    for p in 0..processes {
+        let node = format!("c{}", p % 4 + 1);
+        let mut t = next() % 1_000_000;
+        for n in 0..ops_per_process {
+            let faulty = in_fault(t);
+            let latency = if faulty { 5_000_000 + next() % 20_000_000 } else { 200_000 + next() % 3_000_000 };
+            let kind = match (faulty, next() % 100) {
+                (true, 0..=69) => OpType::Fail,
+                (true, 70..=79) => OpType::Info,
+                (false, 0) => OpType::Info,
+                _ => OpType::Ok,
+            };
+            let status = match kind {
+                OpType::Fail => Some("STATUS_CONNECTION_DISCONNECTED".to_string()),
+                OpType::Info => Some("timed out".to_string()),
+                _ => None,
+            };
+            let base = Record {
+                index: 0,
+                time_ns: t,
+                process: Process::Worker(p),
+                kind: OpType::Invoke,
+                f: if n % 3 == 0 { "write".into() } else { "read".into() },
+                node: Some(node.clone()),
+                value: json!({"file": format!("f{}", n % 16), "offset": n * 4096, "len": 4096}),
+                status: None,
+            };
+            out.push(base.clone());
+            out.push(Record {
+                time_ns: t + latency,
+                kind,
+                status,
+                value: json!({"file": format!("f{}", n % 16), "lease": "RWH", "message_id": n}),
+                ..base
+            });
+            t += latency + next() % 200_000;
+        }
+    }
+    for i in 0..faults {
+        let (start, heal) = window(i);
+        for (t, kind, phase) in [
+            (start, OpType::Invoke, "start"),
+            (start + 1_000_000, OpType::Ok, "start"),
+            (heal, OpType::Invoke, "heal"),
+            (heal + 2_000_000, OpType::Ok, "heal"),
+        ] {
+            out.push(Record {
+                index: 0,
+                time_ns: t,
+                process: Process::nemesis(),
+                kind,
+                f: if i % 2 == 0 { "partition".into() } else { "kill".into() },
+                node: Some("fs1".into()),
+                value: json!({"fault": i, "phase": phase}),
+                status: None,
+            });
+        }
+    }
+    out.sort_by_key(|r| r.time_ns);
+    for (i, r) in out.iter_mut().enumerate() {
+        r.index = i as u64;
+    }
+    out
+}
+
+/// A failing verdict citing every failing op, as a durability checker would.
+fn failing_verdict(records: &[Record]) -> Verdict {
+    let failed: Vec<u64> = records.iter().filter(|r| r.kind == OpType::Fail).map(|r| r.index).collect();
+    Verdict {
+        outcome: Outcome::Fail,
+        checkers: vec![
+            Judged {
+                result: CheckResult {
+                    checker: "durability".into(),
+                    valid: Validity::False,
+                    explanation: format!("{} acknowledged writes were lost", failed.len()),
+                    ops: failed,
+                },
+                expected: "valid".into(),
+                outcome: Outcome::Fail,
+            },
+            Judged {
+                result: CheckResult {
+                    checker: "exec".into(),
+                    valid: Validity::True,
+                    explanation: "all exec steps ended as expected".into(),
+                    ops: vec![],
+                },
+                expected: "expected_exit".into(),
+                outcome: Outcome::Pass,
+            },
+        ],
+    }
+}
+
+/// A results directory as a run leaves it.
+fn write_run(dir: &Path, records: &[Record], verdict: Option<&Verdict>, complete: bool) {
+    std::fs::create_dir_all(dir.join("pcap")).unwrap();
+    let mut history = String::with_capacity(records.len() * 200);
+    for r in records {
+        history.push_str(&serde_json::to_string(r).unwrap());
+        history.push('\n');
+    }
+    std::fs::write(dir.join(results::HISTORY), history).unwrap();
+    std::fs::write(dir.join(results::PLAN), "version: 1\nname: synthetic\n").unwrap();
+    std::fs::write(dir.join("pcap/c1-fs1.pcap"), [0xd4, 0xc3, 0xb2, 0xa1]).unwrap();
+    if let Some(v) = verdict {
+        std::fs::write(dir.join(results::VERDICT), serde_json::to_vec(v).unwrap()).unwrap();
+    }
+    let status = Status {
+        complete,
+        outcome: verdict.filter(|_| complete).map(|v| v.outcome),
+        error: (!complete).then(|| "interrupted by SIGINT".to_string()),
+        run_id: "abc123".into(),
+    };
+    std::fs::write(dir.join(results::STATUS), serde_json::to_vec(&status).unwrap()).unwrap();
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-tests").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// ---------------------------------------------------------------- headless Chromium
+
+struct Opened {
+    dom: String,
+    /// Console messages and uncaught exceptions. The report itself never logs, so any is
+    /// a finding.
+    console: Vec<String>,
+}
+
+/// Chromium's `--enable-logging=stderr` prints every console message (and every uncaught
+/// exception) as `[pid:tid:time:INFO:CONSOLE:line] "text", source: url (line)`; older builds
+/// wrote `CONSOLE(line)`. Levels are not told apart there, so all count.
+fn console_messages(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(":CONSOLE") || l.contains("Uncaught"))
+        .map(|l| l.split_once("] ").map(|(_, m)| m).unwrap_or(l).to_string())
+        .collect()
+}
+
+fn chromium() -> &'static str {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success()) {
+            return name;
+        }
+    }
+    panic!("no headless Chromium on this machine: apt-get install chromium (scripts/setup installs it)");
+}
+
+/// Open a page in a fresh headless Chromium, return its DOM after load and its console,
+/// and keep a screenshot. `--dump-dom` returns once the page has loaded and its scripts ran.
+fn open(page: &Path, screenshot: &Path) -> Opened {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium())
+        .args(["--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", "--no-first-run"])
+        .args(["--enable-logging=stderr", "--v=0", "--window-size=1400,2600"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .output()
+        .expect("start chromium");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(screenshot.metadata().is_ok_and(|m| m.len() > 1000), "no screenshot at {}", screenshot.display());
+    Opened {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        console: console_messages(&String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+#[test]
+fn console_messages_are_found_in_chromium_logs() {
+    let stderr = r#"[1:1:1121/163758.760257:WARNING:ui/base/idle/idle_linux.cc:111] None of the known D-Bus ScreenSaver services could be used.
+[28520:28520:1121/163755.441099:INFO:CONSOLE:1] "Uncaught ReferenceError: nosuch is not defined", source: file:///tmp/x.html (1)
+[7:7:0101/000000.000000:INFO:CONSOLE(12)] "a log line", source: file:///tmp/x.html (12)
+"#;
+    assert_eq!(
+        console_messages(stderr),
+        [
+            r#""Uncaught ReferenceError: nosuch is not defined", source: file:///tmp/x.html (1)"#,
+            r#""a log line", source: file:///tmp/x.html (12)"#
+        ]
+    );
+    assert!(console_messages("[1:1:0:WARNING:gpu] nothing to see\n").is_empty());
+}
+
+/// The check can fail: a report with a script error injected is caught.
+#[test]
+fn chromium_check_catches_an_injected_script_error() {
+    let dir = out_dir("injected");
+    let records = synthetic(200, 2, 1);
+    write_run(&dir, &records, Some(&failing_verdict(&records)), true);
+    let page = report::write(&dir).unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let broken = dir.join("broken.html");
+    std::fs::write(&broken, html.replace("</body>", "<script>window.noSuchFunction();</script></body>")).unwrap();
+    let opened = open(&broken, &dir.join("broken.png"));
+    assert!(
+        opened.console.iter().any(|m| m.contains("Uncaught TypeError") && m.contains("noSuchFunction")),
+        "{:?}",
+        opened.console
+    );
+}
+
+fn assert_clean_in_chromium(dir: &Path, verdict_text: &str) -> Opened {
+    let page = report::write(dir).unwrap();
+    let shot = dir.join("report.png");
+    let opened = open(&page, &shot);
+    assert!(opened.console.is_empty(), "console: {:?}", opened.console);
+    assert!(opened.dom.contains(r#"data-ready="1""#), "the page script did not run to its end");
+    let verdict = opened.dom.split(r#"id="verdict""#).nth(1).expect("a verdict element");
+    assert!(verdict[..200.min(verdict.len())].contains(verdict_text), "{}", &verdict[..200.min(verdict.len())]);
+    eprintln!("screenshot: {}", shot.display());
+    opened
+}
+
+#[test]
+fn a_failing_run_opens_in_chromium_with_its_verdict_and_evidence() {
+    let dir = out_dir("failing");
+    let records = synthetic(600, 3, 2);
+    let verdict = failing_verdict(&records);
+    write_run(&dir, &records, Some(&verdict), true);
+    let opened = assert_clean_in_chromium(&dir, "FAIL");
+    // Every op the failed checker cites links to its record's row.
+    for index in &verdict.checkers[0].result.ops {
+        assert!(opened.dom.contains(&format!(r##"href="#r{index}""##)), "no link to op {index}");
+        assert!(opened.dom.contains(&format!(r#"id="r{index}""#)), "no row for op {index}");
+    }
+    assert!(opened.dom.contains(r#"href="pcap/c1-fs1.pcap""#), "the capture is not linked");
+    assert!(opened.dom.contains("durability: FAIL"));
+}
+
+#[test]
+fn a_big_run_opens_in_chromium_drawn_per_column() {
+    let dir = out_dir("big");
+    let records = synthetic(100_000, 12, 4);
+    write_run(&dir, &records, Some(&failing_verdict(&records)), true);
+    let opened = assert_clean_in_chromium(&dir, "FAIL");
+    assert!(opened.dom.contains("records not shown"), "a big history is tabled in part");
+}
+
+#[test]
+fn an_interrupted_run_is_reported_as_incomplete() {
+    let dir = out_dir("interrupted");
+    let records = synthetic(300, 2, 1);
+    write_run(&dir, &records, None, false);
+    // A torn last line, as a killed writer leaves it.
+    let mut history = std::fs::read_to_string(dir.join(results::HISTORY)).unwrap();
+    history.push_str(r#"{"index":99999,"time_"#);
+    std::fs::write(dir.join(results::HISTORY), history).unwrap();
+    let opened = assert_clean_in_chromium(&dir, "INCOMPLETE");
+    assert!(opened.dom.contains("interrupted by SIGINT"));
+    let junit = std::fs::read_to_string(dir.join(results::JUNIT)).unwrap();
+    assert!(junit.contains(r#"type="incomplete""#), "{junit}");
+}
+
+#[test]
+fn the_report_is_self_contained_and_renders_unknown_fields() {
+    let dir = out_dir("self-contained");
+    let records = synthetic(400, 2, 1);
+    write_run(&dir, &records, Some(&failing_verdict(&records)), true);
+    let html = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
+    for needle in ["http:", "https:", "<link", "@import", "url(", " src="] {
+        assert!(!html.contains(needle), "the report refers to something outside itself: {needle}");
+    }
+    // Fields the report has no code for are shown by name.
+    assert!(html.contains("<i>lease</i> RWH") && html.contains("<i>message_id</i>"), "value fields not rendered");
+}
+
+// ---------------------------------------------------------------- benchmark
+
+/// `cargo test --release -p smbchaos --test report -- --ignored --nocapture report_of_a_million_ops`
+#[test]
+#[ignore = "benchmark: run with --release --ignored"]
+fn report_of_a_million_ops() {
+    const RUNS: usize = 5;
+    let records = synthetic(1_000_000, 16, 8);
+    let verdict = failing_verdict(&records);
+    let dir = out_dir("million");
+    write_run(&dir, &records, Some(&verdict), true);
+    let input = report::load(&dir).unwrap();
+    assert_eq!(input.records.len(), records.len());
+    let mut render = Vec::new();
+    let mut size = 0;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let page = report::render(&input);
+        render.push(t.elapsed());
+        size = page.len();
+    }
+    let mut whole = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        report::write(&dir).unwrap();
+        whole.push(t.elapsed());
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (render_median, whole_median) = (median(&mut render), median(&mut whole));
+    eprintln!(
+        "1M-record history ({} ops, {} failing): report::render median of {RUNS}: {:.3} s (runs {:?}); \
+         load+render+write median of 3: {:.3} s; report.html {:.2} MB",
+        records.len() / 2,
+        verdict.checkers[0].result.ops.len(),
+        render_median.as_secs_f64(),
+        render.iter().map(|d| format!("{:.3}", d.as_secs_f64())).collect::<Vec<_>>(),
+        whole_median.as_secs_f64(),
+        size as f64 / 1e6
+    );
+    assert!(size < 5_000_000, "report.html is {size} bytes");
+    if !cfg!(debug_assertions) {
+        assert!(render_median < Duration::from_secs(5), "render took {render_median:?}");
+    }
+}
