@@ -524,7 +524,8 @@ impl Connection {
     /// Sends an unsigned SMB2 CANCEL for request `message_id` (outside a
     /// session; within one use [`crate::Pending::cancel`], which signs).
     pub async fn cancel(&self, message_id: u64, session_id: u64) -> Result<()> {
-        self.send_cancel(message_id, session_id, None).await
+        self.send_cancel(message_id, session_id, Protection::default())
+            .await
     }
 
     /// Sends SMB2 CANCEL for an in-flight request. CANCEL takes no credit,
@@ -533,7 +534,7 @@ impl Connection {
         &self,
         message_id: u64,
         session_id: u64,
-        sign: Option<(SigningAlgorithm, Arc<Vec<u8>>)>,
+        protection: Protection,
     ) -> Result<()> {
         let async_id = self.async_id_of(message_id);
         let header = HeaderRepr {
@@ -557,8 +558,11 @@ impl Connection {
         let mut msg = Vec::with_capacity(HEADER_LEN + 4);
         header.emit(&mut msg);
         crate::wire::cancel::CancelRequest.emit(&mut msg);
-        if let Some((alg, key)) = sign {
-            signing::sign(alg, &key, &mut msg);
+        if let Some((alg, key)) = &protection.sign {
+            signing::sign(*alg, key, &mut msg);
+        }
+        if let Some((cipher, key)) = &protection.encrypt {
+            msg = encryption::encrypt(*cipher, key, session_id, &msg)?;
         }
         let mut writer = self.shared.writer.lock().await;
         if let Some(r) = lock(&self.shared).dead.clone() {

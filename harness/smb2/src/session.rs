@@ -257,17 +257,16 @@ impl<T: crate::wire::ResponseBody> Pending<T> {
     pub fn async_id(&self) -> Option<u64> {
         self.session.inner.conn.async_id_of(self.raw.message_id)
     }
-    /// Sends SMB2 CANCEL for this request.
+    /// Sends SMB2 CANCEL for this request, protected as the request was.
     pub async fn cancel(&self) -> Result<()> {
-        let sign = self
-            .protection
-            .sign
-            .clone()
-            .or_else(|| self.session.signer(self.protection.encrypt.is_some()));
         self.session
             .inner
             .conn
-            .send_cancel(self.raw.message_id, self.session.inner.session_id, sign)
+            .send_cancel(
+                self.raw.message_id,
+                self.session.inner.session_id,
+                self.protection.clone(),
+            )
             .await
     }
     /// Waits for the final response, checks its signature, parses it.
@@ -304,11 +303,6 @@ impl Session {
     }
     pub fn dialect(&self) -> Dialect {
         self.inner.security.dialect
-    }
-
-    fn signer(&self, encrypted: bool) -> Option<(SigningAlgorithm, Arc<Vec<u8>>)> {
-        let s = &self.inner.security;
-        (!encrypted && s.sign).then(|| (s.signing_algorithm, s.signing_key.clone()))
     }
 
     fn protection(&self, tree_encrypt: bool, opts: &RequestOptions) -> Protection {

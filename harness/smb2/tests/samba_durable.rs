@@ -374,3 +374,48 @@ async fn replayed_create_returns_the_original_open() {
     assert_eq!(fresh.status(), NtStatus::STATUS_OBJECT_NAME_COLLISION);
     lab.down().await.unwrap();
 }
+
+/// CANCEL of a create that waits for a lease break: the create ends with
+/// STATUS_CANCELLED (its interim response gave the AsyncId the cancel used).
+#[tokio::test]
+async fn cancel_of_a_create_waiting_for_a_break() {
+    let lab = lab_up("smb2-cancel").await;
+    let (_c1, mut ev1, _s1, tree1) =
+        open_tree(&lab, "c1", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let (_c2, _ev2, _s2, tree2) =
+        open_tree(&lab, "c2", &[Dialect::SMB3_1_1], Guid::random(), "share").await;
+    let name = unique("cancel");
+    let key = lease_key();
+    tree1
+        .create(
+            &CreateRequest {
+                requested_oplock_level: oplock_level::SMB2_OPLOCK_LEVEL_LEASE,
+                ..CreateRequest::new(name.clone())
+            }
+            .context(lease_v2(key, RWH)),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    let second = tree2
+        .submit(
+            &CreateRequest::new(name.clone()),
+            &RequestOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(next_break(&mut ev1, Duration::from_secs(10))
+        .await
+        .is_some());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while second.async_id().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(second.async_id().is_some(), "no interim response");
+    second.cancel().await.unwrap();
+    let r = second.wait().await.unwrap();
+    assert_eq!(r.status(), NtStatus::STATUS_CANCELLED);
+    assert_eq!(r.header.async_id(), r.interim[0].async_id());
+    lab.down().await.unwrap();
+}
