@@ -419,3 +419,48 @@ async fn cancel_of_a_create_waiting_for_a_break() {
     assert_eq!(r.header.async_id(), r.interim[0].async_id());
     lab.down().await.unwrap();
 }
+
+/// Durable v1: DHnQ with a batch oplock, server-side reset, DHnC on a new
+/// connection reclaims it.
+#[tokio::test]
+async fn durable_v1_reconnects_with_dhnc_after_reset() {
+    let lab = lab_up("smb2-durable-v1").await;
+    let client_guid = Guid::random();
+    let (_c, _e, _s, tree) = open_tree(&lab, "c1", &[Dialect::SMB2_1], client_guid, "share").await;
+    let name = unique("dhnq");
+    let open = tree
+        .create(
+            &CreateRequest {
+                requested_oplock_level: oplock_level::SMB2_OPLOCK_LEVEL_BATCH,
+                ..CreateRequest::new(name.clone())
+            }
+            .context(CreateContext::DurableHandleRequest),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert!(open.durable_v1());
+    assert_eq!(open.oplock_level, oplock_level::SMB2_OPLOCK_LEVEL_BATCH);
+    lab.reset_tcp("fs1", 445).await.unwrap();
+    let (_c2, _e2, _s2, tree2) =
+        open_tree(&lab, "c1", &[Dialect::SMB2_1], client_guid, "share").await;
+    let again = tree2
+        .create(
+            &CreateRequest {
+                requested_oplock_level: oplock_level::SMB2_OPLOCK_LEVEL_BATCH,
+                ..CreateRequest::new(name.clone())
+            }
+            .context(CreateContext::DurableHandleReconnect {
+                file_id: open.file_id,
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status(), NtStatus::STATUS_SUCCESS);
+    let again = again.ok().unwrap();
+    assert_eq!(again.file_id.persistent, open.file_id.persistent);
+    assert_eq!(again.oplock_level, oplock_level::SMB2_OPLOCK_LEVEL_BATCH);
+    tree2.close(again.file_id).await.unwrap().ok().unwrap();
+    lab.down().await.unwrap();
+}
