@@ -94,6 +94,7 @@ async fn ours(lab: &Lab, total: usize, depth: usize) -> (Duration, Duration) {
     }
     let write = t.elapsed();
     let t = Instant::now();
+    let mut reads = std::collections::VecDeque::new();
     for i in 0..chunks {
         let req = ReadRequest {
             length: CHUNK as u32,
@@ -101,16 +102,17 @@ async fn ours(lab: &Lab, total: usize, depth: usize) -> (Duration, Duration) {
             file_id: f,
             ..Default::default()
         };
-        inflight.push_back(tree.submit(&req, &opts).await.unwrap());
-        if inflight.len() >= depth {
-            let r = inflight.pop_front().unwrap().wait().await.unwrap();
+        reads.push_back(tree.submit(&req, &opts).await.unwrap());
+        if reads.len() >= depth {
+            let r = reads.pop_front().unwrap().wait().await.unwrap();
             assert_eq!(r.ok().unwrap().data.len(), CHUNK);
         }
     }
-    while let Some(p) = inflight.pop_front() {
+    while let Some(p) = reads.pop_front() {
         p.wait().await.unwrap().ok().unwrap();
     }
     let read = t.elapsed();
+    drop(reads);
     tree.close(f).await.unwrap().ok().unwrap();
     (write, read)
 }
