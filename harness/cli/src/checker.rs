@@ -78,6 +78,7 @@ mod tests {
             node: Some("c1".into()),
             value: serde_json::Value::Null,
             status: status.map(str::to_string),
+            ..Default::default()
         }
     }
 

@@ -3,7 +3,7 @@
 pub mod checker;
 pub mod doctor;
 pub mod events;
-pub mod history;
+pub use history;
 pub mod junit;
 pub mod nemesis;
 pub mod progress;

@@ -96,6 +96,7 @@ async fn step(
         node: occ.action.node().map(str::to_string),
         value,
         status,
+        ..Default::default()
     };
     history.append(entry(OpType::Invoke, value(serde_json::Value::Null), None))?;
     let outcome = match phase {

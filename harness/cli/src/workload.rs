@@ -69,6 +69,7 @@ async fn exec(
         node: Some(client.to_string()),
         value,
         status,
+        ..Default::default()
     };
     history.append(entry(OpType::Invoke, json!({ "run": step.run }), None))?;
     let done = tokio::time::timeout(step.timeout.as_duration(), cmd.output()).await;

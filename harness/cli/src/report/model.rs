@@ -413,6 +413,7 @@ pub(crate) mod tests {
             node: Some(node.into()),
             value,
             status: None,
+            ..Default::default()
         }
     }
 

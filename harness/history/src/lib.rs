@@ -1,6 +1,8 @@
 //! The history: one JSONL file of ops and faults, Jepsen's model. Every op is an `invoke`
 //! followed by `ok`, `fail` or `info` (outcome unknown). Each record is written with a single
 //! `write` as it happens, so a killed run still leaves a readable history.
+//!
+//! The vocabulary of `f` (what checkers rely on) is documented in `ops`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -10,9 +12,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpType {
+    #[default]
     Invoke,
     Ok,
     Fail,
@@ -27,13 +30,19 @@ pub enum Process {
     Named(String),
 }
 
+impl Default for Process {
+    fn default() -> Self {
+        Process::Worker(0)
+    }
+}
+
 impl Process {
     pub fn nemesis() -> Process {
         Process::Named("nemesis".into())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Position in the history (0-based); op ids in verdicts are these.
     pub index: u64,
@@ -51,9 +60,49 @@ pub struct Record {
     /// NTSTATUS name, exit status or error text of a `fail`/`info`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// SMB identifiers of the op, when it is one of our wire client's.
+    #[serde(flatten)]
+    pub smb: Smb,
+}
+
+/// The SMB identifiers an op carried or got back (MS-SMB2 names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Smb {
+    /// The logical client (a workload client of the plan, e.g. `c1/0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Which of the client's connections (a new number after every reconnect).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree_id: Option<u32>,
+    /// The file the op works on (path on the share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// SMB2_FILEID as `persistent:volatile` in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_guid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// LeaseKey as 32 hex digits.
+    pub key: String,
+    /// Lease state as caching letters: some of R, W, H (empty: none).
+    pub state: String,
+    pub epoch: u16,
 }
 
 /// What a writer is asked to append; index and time are stamped on write.
+#[derive(Default)]
 pub struct Entry {
     pub process: Process,
     pub kind: OpType,
@@ -61,6 +110,7 @@ pub struct Entry {
     pub node: Option<String>,
     pub value: serde_json::Value,
     pub status: Option<String>,
+    pub smb: Smb,
 }
 
 pub struct HistoryWriter {
@@ -87,6 +137,7 @@ impl HistoryWriter {
             node: entry.node,
             value: entry.value,
             status: entry.status,
+            smb: entry.smb,
         };
         let mut line = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -147,6 +198,7 @@ mod tests {
                 node: Some("c1".into()),
                 value: serde_json::json!({"run": "true"}),
                 status: None,
+                ..Default::default()
             })
             .unwrap();
         }
