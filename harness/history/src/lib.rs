@@ -4,6 +4,8 @@
 //!
 //! The vocabulary of `f` (what checkers rely on) is documented in `ops`.
 
+pub mod ops;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -1,0 +1,122 @@
+//! The op vocabulary: what `Record::f` and `Record::value` mean. The workload writes these and
+//! the checkers read them; this file is the contract between the two.
+//!
+//! Workload ops (our SMB wire client). Every op is an `invoke` record and then one completion
+//! (`ok`, `fail` with the NTSTATUS name in `status`, or `info`: outcome unknown because the
+//! connection dropped or the request timed out). `smb.client`, `smb.conn` and `smb.path` are
+//! set on both records; identifiers the server returned (FileId, lease) on the completion.
+//!
+//! | f | invoke `value` | ok `value` |
+//! |---|---|---|
+//! | `open` | `{durable: "none"\|"v1"\|"v2", timeout_ms, persistent, lease: "RWH"\|"RH"\|"R"\|"", oplock: "none"\|"level2"\|"exclusive"\|"batch"}`; `smb.create_guid` for v2 | `{durable: bool, timeout_ms, persistent: bool, oplock}`; `smb.file_id`, `smb.lease` |
+//! | `reconnect` | `{durable: "v1"\|"v2", open: <index of the open's invoke>}`; `smb.file_id` (the old one), `smb.create_guid` | `smb.file_id` (must equal the old one), `smb.lease` |
+//! | `write` | `{offset, len, write_through: bool}`; the write's id is its invoke's `index` | `{written}` |
+//! | `flush` | `{}` | `{}` |
+//! | `read` | `{offset, len}` | `{runs: [[offset, len, write_id], ...]}` (see below) |
+//! | `close` | `{}` | `{}` |
+//! | `lock` / `unlock` | `{offset, len, exclusive}` | `{}` |
+//! | `delete` | `{}` | `{}` |
+//! | `lease_break_ack` | `{state}` | `{}` |
+//!
+//! Events without an invoke, recorded as a single `info` record:
+//! - `lease_break`: a break notification arrived. `value: {new_state, ack_required, epoch}`;
+//!   `smb.lease` holds the key and the state being broken.
+//! - `oplock_break`: `value: {new_level}`, `smb.file_id`.
+//! - `disconnect`: the client's connection `smb.conn` dropped. `value: {reason}`.
+//!
+//! After every fault is healed, an independent reader records, per file, one `ok` record with
+//! process `"final"` and f `final_read`: `value: {size, runs}`, `smb.path`.
+//!
+//! Written content identifies its write: every 8-byte word at file offset `o` (8-aligned)
+//! written by write `w` holds `content_word(w, o)`; writes are 8-aligned in offset and length.
+//! A read decodes what it got into runs of `[offset, len, write_id]`: `write_id` is the write's
+//! invoke index, `ZEROS` (-2) for zero bytes (never written), `ALIEN` (-1) for a word no write
+//! can have put there.
+//!
+//! Nemesis records: process `"nemesis"`, f the fault kind, `value: {fault, occurrence, phase:
+//! "start"|"heal", action, detail}`; `exec` steps: `value: {run}` then `{exit, stdout, stderr}`.
+
+pub const OPEN: &str = "open";
+pub const RECONNECT: &str = "reconnect";
+pub const WRITE: &str = "write";
+pub const FLUSH: &str = "flush";
+pub const READ: &str = "read";
+pub const CLOSE: &str = "close";
+pub const LOCK: &str = "lock";
+pub const UNLOCK: &str = "unlock";
+pub const DELETE: &str = "delete";
+pub const LEASE_BREAK: &str = "lease_break";
+pub const LEASE_BREAK_ACK: &str = "lease_break_ack";
+pub const OPLOCK_BREAK: &str = "oplock_break";
+pub const DISCONNECT: &str = "disconnect";
+pub const FINAL_READ: &str = "final_read";
+pub const EXEC: &str = "exec";
+/// `write_id` of a run of zero bytes in a decoded read.
+pub const ZEROS: i64 = -2;
+/// `write_id` of a run no write can have put there.
+pub const ALIEN: i64 = -1;
+/// The process name of the final independent reader.
+pub const FINAL_PROCESS: &str = "final";
+
+/// The 8-byte word write `write_id` puts at file offset `offset` (8-aligned): the write id in
+/// the high 40 bits, the word's position in the low 24, so a word says who wrote it and where.
+pub fn content_word(write_id: u64, offset: u64) -> u64 {
+    ((write_id + 1) << 24) | ((offset / 8) & 0xff_ffff)
+}
+
+/// The bytes of a write: `len` bytes (8-aligned) starting at `offset`.
+pub fn content(write_id: u64, offset: u64, len: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len as usize);
+    let mut o = offset;
+    while o < offset + len {
+        out.extend_from_slice(&content_word(write_id, o).to_le_bytes());
+        o += 8;
+    }
+    out
+}
+
+/// Decode bytes read at `offset` into runs `[offset, len, write_id]`: `ALIEN` for a word no
+/// write can have put there (wrong position, or a torn partial word), `ZEROS` for zeros.
+pub fn decode(offset: u64, bytes: &[u8]) -> Vec<[i64; 3]> {
+    let mut runs: Vec<[i64; 3]> = Vec::new();
+    let mut push = |o: u64, len: u64, id: i64| match runs.last_mut() {
+        Some(last) if last[2] == id && (last[0] + last[1]) as u64 == o => last[1] += len as i64,
+        _ => runs.push([o as i64, len as i64, id]),
+    };
+    for (i, chunk) in bytes.chunks(8).enumerate() {
+        let o = offset + 8 * i as u64;
+        let id = match <[u8; 8]>::try_from(chunk) {
+            Ok(word) => {
+                let w = u64::from_le_bytes(word);
+                if w == 0 {
+                    ZEROS
+                } else if w & 0xff_ffff == (o / 8) & 0xff_ffff && o % 8 == 0 {
+                    ((w >> 24) - 1) as i64
+                } else {
+                    ALIEN
+                }
+            }
+            Err(_) if chunk.iter().all(|b| *b == 0) => ZEROS,
+            Err(_) => ALIEN,
+        };
+        push(o, chunk.len() as u64, id);
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_decodes_to_its_write() {
+        let mut file = vec![0u8; 64];
+        file[16..40].copy_from_slice(&content(7, 16, 24));
+        assert_eq!(decode(0, &file), vec![[0, 16, ZEROS], [16, 24, 7], [40, 24, ZEROS]]);
+        assert_eq!(decode(0, &content(0, 0, 8)), vec![[0, 8, 0]], "write 0 is not zeros");
+        // Content shifted to another offset is not what any write put there.
+        let moved = content(7, 16, 8);
+        assert_eq!(decode(8, &moved), vec![[8, 8, ALIEN]]);
+        assert_eq!(decode(0, &[1, 2, 3]), vec![[0, 3, ALIEN]]);
+    }
+}
