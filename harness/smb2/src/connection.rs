@@ -15,114 +15,21 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use crate::crypto::encryption::{self, Cipher};
-use crate::crypto::preauth::PreauthHash;
 use crate::crypto::signing::{self, SigningAlgorithm};
 use crate::error::{Error, Result};
 use crate::response::{Received, Response};
 use crate::transport::{self, FrameError};
 use crate::wire::echo::EchoRequest;
 use crate::wire::header::{HeaderId, HEADER_LEN};
-use crate::wire::negotiate::{
-    capabilities::SMB2_GLOBAL_CAP_LARGE_MTU, CipherId, Dialect, NegotiateContext, NegotiateRequest,
-    NegotiateResponse, SigningAlgorithmId, SHA_512, SMB2_NEGOTIATE_SIGNING_ENABLED,
-};
+use crate::wire::negotiate::Dialect;
 use crate::wire::oplock_break::BreakNotification;
 use crate::wire::transform::TRANSFORM_PROTOCOL_ID;
-use crate::wire::{Command, Guid, HeaderFlags, HeaderRepr, RequestBody, WireError};
+use crate::wire::{Command, HeaderFlags, HeaderRepr, RequestBody};
+
+pub use crate::event::{Event, Events};
+pub use crate::negotiate::{default_negotiate_request, Negotiated};
+pub use crate::options::RequestOptions;
 use crate::NtStatus;
-
-/// Per-request knobs. Everything here goes on the wire as given.
-#[derive(Debug, Clone)]
-pub struct RequestOptions {
-    /// Extra header flags, e.g. [`HeaderFlags::REPLAY_OPERATION`].
-    pub flags: HeaderFlags,
-    /// ChannelSequence (3.x), sent in the low 16 bits of the Status field.
-    pub channel_sequence: u16,
-    /// How long to wait for the final response; `None` waits forever.
-    pub timeout: Option<Duration>,
-    /// CreditRequest (raised to at least the request's CreditCharge).
-    pub credit_request: u16,
-    /// Overrides the computed CreditCharge.
-    pub credit_charge: Option<u16>,
-    /// Overrides whether to sign (default: the session's policy).
-    pub sign: Option<bool>,
-    /// Overrides whether to encrypt (default: session or share requires it).
-    pub encrypt: Option<bool>,
-}
-
-impl Default for RequestOptions {
-    fn default() -> Self {
-        RequestOptions {
-            flags: HeaderFlags::empty(),
-            channel_sequence: 0,
-            timeout: Some(Duration::from_secs(60)),
-            credit_request: 64,
-            credit_charge: None,
-            sign: None,
-            encrypt: None,
-        }
-    }
-}
-
-impl RequestOptions {
-    pub fn with_timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
-    pub fn replay(mut self) -> Self {
-        self.flags.insert(HeaderFlags::REPLAY_OPERATION);
-        self
-    }
-    pub fn with_channel_sequence(mut self, cs: u16) -> Self {
-        self.channel_sequence = cs;
-        self
-    }
-}
-
-/// Something the server sent that answers no request of ours.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// An oplock or lease break notification (MessageId 0xFFFFFFFFFFFFFFFF).
-    Break {
-        header: HeaderRepr,
-        notification: std::result::Result<BreakNotification, WireError>,
-        raw: Vec<u8>,
-        encrypted: bool,
-    },
-    /// A response whose request is no longer waited for (e.g. it timed out).
-    Unmatched { header: HeaderRepr, raw: Vec<u8> },
-    /// Bytes that could not be decoded or decrypted.
-    Garbage { raw: Vec<u8>, reason: String },
-    /// The connection ended; no events follow.
-    Disconnected { reason: String },
-}
-
-pub type Events = mpsc::UnboundedReceiver<Event>;
-
-/// What NEGOTIATE settled.
-#[derive(Debug, Clone)]
-pub struct Negotiated {
-    pub dialect: Dialect,
-    pub client_guid: Guid,
-    pub client_security_mode: u16,
-    pub server_security_mode: u16,
-    pub capabilities: u32,
-    pub server_guid: Guid,
-    pub max_transact_size: u32,
-    pub max_read_size: u32,
-    pub max_write_size: u32,
-    pub cipher: Option<Cipher>,
-    pub signing_algorithm: SigningAlgorithm,
-    /// Connection.PreauthIntegrityHashValue after NEGOTIATE (3.1.1).
-    pub preauth: Option<PreauthHash>,
-    pub response: NegotiateResponse,
-}
-
-impl Negotiated {
-    pub fn multi_credit(&self) -> bool {
-        self.dialect >= Dialect::SMB2_1 && self.capabilities & SMB2_GLOBAL_CAP_LARGE_MTU != 0
-    }
-}
 
 /// How one request is protected on the wire.
 #[derive(Clone, Default)]
@@ -263,85 +170,14 @@ impl Connection {
         fail(&self.shared, "closed by caller".into());
     }
 
+    pub(crate) fn set_negotiated(&self, n: Negotiated) {
+        lock(&self.shared).negotiated = Some(n);
+    }
+
     pub(crate) fn register_decryptor(&self, session_id: u64, cipher: Cipher, key: Arc<Vec<u8>>) {
         lock(&self.shared)
             .decryptors
             .insert(session_id, (cipher, key));
-    }
-
-    /// NEGOTIATE. On success the connection remembers the dialect, the
-    /// cipher and signing algorithm, and (3.1.1) the preauth hash.
-    pub async fn negotiate(
-        &self,
-        req: &NegotiateRequest,
-        opts: &RequestOptions,
-    ) -> Result<Response<NegotiateResponse>> {
-        let mut msg = vec![0u8; HEADER_LEN];
-        req.emit(&mut msg);
-        let pending = self
-            .submit(Outgoing {
-                command: Command::Negotiate,
-                msg,
-                session_id: 0,
-                tree_id: 0,
-                payload_size: 0,
-                keep_sent: true,
-                protection: Protection::default(),
-                opts: opts.clone(),
-            })
-            .await?;
-        let sent = pending.sent.clone().unwrap_or_default();
-        let rx = pending.wait().await?;
-        let resp = Response::<NegotiateResponse>::decode(rx, Command::Negotiate)?;
-        if let Some(body) = resp.body() {
-            if resp.status().is_success() {
-                let dialect = body.dialect_revision;
-                let preauth = (dialect == Dialect::SMB3_1_1).then(|| {
-                    let mut h = PreauthHash::default();
-                    h.update(&sent);
-                    h.update(&resp.raw);
-                    h
-                });
-                let cipher = if dialect == Dialect::SMB3_1_1 {
-                    body.cipher().and_then(Cipher::from_id)
-                } else if dialect.is_smb3()
-                    && body.capabilities
-                        & crate::wire::negotiate::capabilities::SMB2_GLOBAL_CAP_ENCRYPTION
-                        != 0
-                {
-                    Some(Cipher::Aes128Ccm)
-                } else {
-                    None
-                };
-                let signing_algorithm = if dialect == Dialect::SMB3_1_1 {
-                    match body.signing_algorithm() {
-                        Some(SigningAlgorithmId::AES_GMAC) => SigningAlgorithm::AesGmac,
-                        Some(SigningAlgorithmId::HMAC_SHA256) => SigningAlgorithm::HmacSha256,
-                        _ => SigningAlgorithm::AesCmac,
-                    }
-                } else if dialect.is_smb3() {
-                    SigningAlgorithm::AesCmac
-                } else {
-                    SigningAlgorithm::HmacSha256
-                };
-                lock(&self.shared).negotiated = Some(Negotiated {
-                    dialect,
-                    client_guid: req.client_guid,
-                    client_security_mode: req.security_mode,
-                    server_security_mode: body.security_mode,
-                    capabilities: body.capabilities,
-                    server_guid: body.server_guid,
-                    max_transact_size: body.max_transact_size,
-                    max_read_size: body.max_read_size,
-                    max_write_size: body.max_write_size,
-                    cipher,
-                    signing_algorithm,
-                    preauth,
-                    response: body.clone(),
-                });
-            }
-        }
-        Ok(resp)
     }
 
     /// ECHO, sent outside any session.
@@ -759,54 +595,4 @@ fn route(shared: &Shared, header: HeaderRepr, raw: Vec<u8>, encrypted: bool) {
     }
     drop(st);
     let _ = shared.events.send(Event::Unmatched { header, raw });
-}
-
-/// The NEGOTIATE request most callers want: the given dialects, signing
-/// enabled (or required), and for 3.1.1 the SHA-512 preauth, cipher and
-/// signing contexts.
-pub fn default_negotiate_request(
-    dialects: &[Dialect],
-    client_guid: Guid,
-    signing_required: bool,
-) -> NegotiateRequest {
-    use crate::wire::negotiate::capabilities::*;
-    let mut caps = 0;
-    if dialects.iter().any(|d| *d >= Dialect::SMB2_1) {
-        caps |= SMB2_GLOBAL_CAP_LEASING | SMB2_GLOBAL_CAP_LARGE_MTU;
-    }
-    if dialects.iter().any(|d| d.is_smb3()) {
-        caps |= SMB2_GLOBAL_CAP_ENCRYPTION | SMB2_GLOBAL_CAP_PERSISTENT_HANDLES;
-    }
-    NegotiateRequest {
-        security_mode: SMB2_NEGOTIATE_SIGNING_ENABLED
-            | if signing_required {
-                crate::wire::negotiate::SMB2_NEGOTIATE_SIGNING_REQUIRED
-            } else {
-                0
-            },
-        capabilities: caps,
-        client_guid,
-        dialects: dialects.to_vec(),
-        contexts: vec![
-            NegotiateContext::PreauthIntegrity {
-                hash_algorithms: vec![SHA_512],
-                salt: rand::random::<[u8; 32]>().to_vec(),
-            },
-            NegotiateContext::Encryption {
-                ciphers: vec![
-                    CipherId::AES_128_GCM,
-                    CipherId::AES_128_CCM,
-                    CipherId::AES_256_GCM,
-                    CipherId::AES_256_CCM,
-                ],
-            },
-            NegotiateContext::Signing {
-                algorithms: vec![
-                    SigningAlgorithmId::AES_GMAC,
-                    SigningAlgorithmId::AES_CMAC,
-                    SigningAlgorithmId::HMAC_SHA256,
-                ],
-            },
-        ],
-    }
 }

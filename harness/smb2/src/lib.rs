@@ -30,11 +30,15 @@
 pub mod connection;
 pub mod crypto;
 pub mod error;
+pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod negotiate;
 pub mod ntlm;
+pub mod options;
 pub mod response;
 pub mod session;
+pub mod session_setup;
 pub mod spnego;
 pub mod status;
 pub mod transport;
@@ -47,7 +51,8 @@ pub use connection::{
 pub use error::{Error, Result};
 pub use ntlm::Credentials;
 pub use response::{Body, Response};
-pub use session::{Pending, Session, SessionSetupOptions};
+pub use session::{Pending, Session};
+pub use session_setup::SessionSetupOptions;
 pub use status::NtStatus;
 pub use tree::Tree;
 pub use wire::create::CreateRequest;
