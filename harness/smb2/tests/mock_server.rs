@@ -290,3 +290,27 @@ async fn garbage_frames_do_not_kill_the_connection() {
     }
     assert!(n > 0);
 }
+
+/// Per-request header fields go on the wire exactly as asked.
+#[tokio::test]
+async fn request_options_reach_the_wire() {
+    let (conn, _ev, mut srv) = pair();
+    let opts = RequestOptions {
+        channel_sequence: 7,
+        credit_request: 99,
+        credit_charge: Some(1),
+        ..RequestOptions::default().replay()
+    };
+    let p = conn.submit_echo(&opts).await.unwrap();
+    let r = next_request(&mut srv).await;
+    assert_eq!(r.channel_sequence(), 7);
+    assert!(r.flags.contains(HeaderFlags::REPLAY_OPERATION));
+    assert!(!r.flags.contains(HeaderFlags::SERVER_TO_REDIR));
+    assert_eq!(r.credit, 99);
+    assert_eq!(r.credit_charge, 1);
+    assert_eq!(r.command, Command::Echo);
+    write_frame(&mut srv, &response(&r, NtStatus::STATUS_SUCCESS, 1, None))
+        .await
+        .unwrap();
+    p.wait().await.unwrap();
+}
