@@ -72,7 +72,7 @@ pub async fn run(plan: &plan::Plan, plan_text: &str, options: &RunOptions, event
 async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<(String, Verdict), RunError> {
     let io = |source| RunError::Results { path: dir.path.clone(), source };
     let epoch = Instant::now();
-    let history = HistoryWriter::create(&dir.file(results::HISTORY), epoch.into_std()).map_err(io)?;
+    let history = std::sync::Arc::new(HistoryWriter::create(&dir.file(results::HISTORY), epoch.into_std()).map_err(io)?);
     let mechanisms = fault_mechanisms(plan);
     dir.write_json(results::ENVIRONMENT, &Environment::probe(plan.seed, mechanisms)).map_err(io)?;
 
@@ -92,6 +92,10 @@ async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<
     let (work, faults) = tokio::join!(work, nemesis::run(&lab, plan, start, done_rx, &history, events));
     events.send(Event::Phase(Phase::Heal));
     let verified = verify_servers(&lab).await;
+    // Only once every fault is healed: an independent read of what the server kept.
+    if let (Ok(()), Some(first)) = (&verified, plan.workload.clients.first()) {
+        workload::final_read::run(&lab, plan, &first.node.value, &history).await.map_err(io)?;
+    }
 
     lab.collect_logs(&dir.file(results::LOGS))?;
     dir.write_json(results::LINKS, &lab.all_link_counters()).map_err(io)?;

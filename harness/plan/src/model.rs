@@ -121,12 +121,168 @@ pub struct Client {
     pub address: Option<Spanned<Ipv4Addr>>,
 }
 
-/// The clients' operations, in order.
+/// The clients' operations: `steps` run in order; SMB `clients` run concurrently with them
+/// for `duration`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// SMB clients driven by smbchaos's own wire client.
+    #[serde(default)]
+    pub clients: Vec<SmbClients>,
+    /// How long the SMB clients run (required when there are any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Spanned<PlanDuration>>,
+}
+
+/// `count` logical SMB clients on client node `node`, each with its own ClientGuid and
+/// connection, working on files of `server`'s `share`. Their operations are drawn from `mix`
+/// with the plan's seed.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmbClients {
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub node: Spanned<String>,
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub server: Spanned<String>,
+    #[serde(default = "default_share")]
+    pub share: Spanned<String>,
+    #[serde(default = "one")]
+    pub count: u32,
+    /// What a client does when its connection drops.
+    #[serde(default)]
+    pub on_disconnect: Recovery,
+    /// Highest dialect offered (all lower ones are offered too).
+    #[serde(default)]
+    pub dialect: DialectChoice,
+    #[serde(default)]
+    pub durable: DurableKind,
+    /// Durable v2 timeout asked for (0: the server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durable_timeout: Option<Spanned<PlanDuration>>,
+    /// Ask for a persistent (continuously available) handle.
+    #[serde(default)]
+    pub persistent: bool,
+    /// Lease to request: some of R, W, H (e.g. `RWH`); empty for none.
+    #[serde(default)]
+    pub lease: Spanned<String>,
+    /// Oplock to request when no lease is.
+    #[serde(default)]
+    pub oplock: OplockChoice,
+    #[serde(default)]
+    pub files: FileSharing,
+    /// Largest offset a write reaches (bytes, a multiple of 8).
+    #[serde(default = "default_file_size")]
+    pub file_size: Spanned<u64>,
+    /// Bytes per write (a multiple of 8).
+    #[serde(default = "default_write_size")]
+    pub write_size: Spanned<u64>,
+    #[serde(default)]
+    pub mix: Mix,
+    /// Operations per second per client; absent: as fast as the server answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// A request unanswered this long ends `info` and, for a resilient client, the connection.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: PlanDuration,
+}
+
+fn default_share() -> Spanned<String> {
+    Spanned::new("share".to_string())
+}
+fn one() -> u32 {
+    1
+}
+fn default_file_size() -> Spanned<u64> {
+    Spanned::new(64 * 1024)
+}
+fn default_write_size() -> Spanned<u64> {
+    Spanned::new(4096)
+}
+fn default_request_timeout() -> PlanDuration {
+    PlanDuration::from_secs(5)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Reconnect with backoff, session reconnect (PreviousSessionId), reclaim durable handles
+    /// (DH2C/DHnC) and go on, as a real client does.
+    #[default]
+    Resilient,
+    /// No recovery: the client stops at its first lost connection (to judge the server alone).
+    Bare,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum DialectChoice {
+    #[serde(rename = "2.0.2")]
+    Smb202,
+    #[serde(rename = "2.1")]
+    Smb21,
+    #[serde(rename = "3.0")]
+    Smb30,
+    #[serde(rename = "3.0.2")]
+    Smb302,
+    #[default]
+    #[serde(rename = "3.1.1")]
+    Smb311,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DurableKind {
+    #[default]
+    None,
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OplockChoice {
+    #[default]
+    None,
+    Level2,
+    Exclusive,
+    Batch,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileSharing {
+    /// Each logical client its own file.
+    #[default]
+    PerClient,
+    /// All clients of this entry on one file.
+    Shared,
+}
+
+/// Relative weights of the operations a client draws.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    #[serde(default)]
+    pub write: u32,
+    #[serde(default)]
+    pub write_through: u32,
+    #[serde(default)]
+    pub flush: u32,
+    #[serde(default)]
+    pub read: u32,
+    /// Close the handle and open the file again.
+    #[serde(default)]
+    pub reopen: u32,
+    /// Lock then unlock a byte range.
+    #[serde(default)]
+    pub lock: u32,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix { write: 4, write_through: 2, flush: 2, read: 2, reopen: 0, lock: 0 }
+    }
 }
 
 /// One workload step.

@@ -1,4 +1,5 @@
-//! The workload: the plan's steps, each recorded as an op in the history.
+//! `exec` steps: a shell command inside a client node, recorded as one op. This is how clients
+//! that are not ours (smbclient, a vendor's) are put under the same faults.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -12,7 +13,8 @@ use crate::history::{Entry, HistoryWriter, OpType, Process};
 /// Longest stdout/stderr kept per step in the history.
 const OUTPUT_LIMIT: usize = 4096;
 
-pub async fn run(lab: &Lab, plan: &plan::Plan, history: &HistoryWriter, events: &Events) -> std::io::Result<()> {
+/// Run the plan's steps in order; step `i` is process `i`.
+pub async fn run_steps(lab: &Lab, plan: &plan::Plan, history: &HistoryWriter, events: &Events) -> std::io::Result<()> {
     let env = exec_env(lab)?;
     for (process, step) in plan.workload.steps.iter().enumerate() {
         match step {

@@ -1,0 +1,660 @@
+//! SMB workload clients, driven by our wire client. Each logical client has its own ClientGuid
+//! and connection, draws operations from the plan's mix with a seeded RNG, records every one
+//! (invoke, then ok / fail / info) and, when resilient, recovers from a lost connection the
+//! way a real client does: reconnect with backoff, session reconnect with PreviousSessionId,
+//! reclaim the durable handle (DH2C/DHnC). Nothing here retries a request on its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use history::ops;
+use history::{Entry, HistoryWriter, Lease, OpType, Process, Smb};
+use lab::Lab;
+use plan::{DialectChoice, DurableKind, FileSharing, OplockChoice, Recovery, SmbClients};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use smb2::wire::close::CloseRequest;
+use smb2::wire::create::oplock_level;
+use smb2::wire::create_contexts::{
+    SMB2_LEASE_HANDLE_CACHING, SMB2_LEASE_READ_CACHING, SMB2_LEASE_WRITE_CACHING,
+};
+use smb2::wire::flush::FlushRequest;
+use smb2::wire::lock::{LockElement, LockRequest, SMB2_LOCKFLAG_EXCLUSIVE_LOCK, SMB2_LOCKFLAG_FAIL_IMMEDIATELY, SMB2_LOCKFLAG_UNLOCK};
+use smb2::wire::read::ReadRequest;
+use smb2::wire::write::WriteRequest;
+use smb2::{
+    default_negotiate_request, Connection, CreateContext, CreateRequest, Credentials, Dialect, Event, FileId, Guid,
+    RequestOptions, SessionSetupOptions, Tree,
+};
+use tokio::time::Instant;
+
+use crate::events::{Event as RunEvent, Events};
+
+const WRITE_THROUGH: u32 = 0x0000_0001;
+/// Backoff between reconnect attempts: doubles from the first to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(1));
+
+/// One logical client of a `workload.clients` entry.
+struct Spec<'a> {
+    name: String,
+    node: &'a str,
+    entry: &'a SmbClients,
+    path: String,
+    /// Process number; a client whose op ended `info` continues as `process + stride`.
+    process: u64,
+    stride: u64,
+    seed: u64,
+}
+
+/// Every file the plan's SMB clients work on, by server and share.
+pub fn files(plan: &plan::Plan) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for spec in specs(plan) {
+        let f = (spec.entry.server.value.clone(), spec.entry.share.value.clone(), spec.path.clone());
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+fn specs(plan: &plan::Plan) -> Vec<Spec<'_>> {
+    let first = plan.workload.steps.len() as u64;
+    let total: u64 = plan.workload.clients.iter().map(|c| c.count as u64).sum();
+    let mut out = Vec::new();
+    for (e, entry) in plan.workload.clients.iter().enumerate() {
+        for i in 0..entry.count {
+            let name = format!("{}/{}", entry.node.value, out.len());
+            let path = match entry.files {
+                FileSharing::PerClient => format!("{}-{}.dat", entry.node.value, out.len()),
+                FileSharing::Shared => format!("shared-{e}.dat"),
+            };
+            let process = first + out.len() as u64;
+            let seed = plan.seed ^ (process + 1).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ u64::from(i);
+            out.push(Spec { name, node: &entry.node.value, entry, path, process, stride: total, seed });
+        }
+    }
+    out
+}
+
+pub async fn run_clients(lab: &Lab, plan: &plan::Plan, history: &Arc<HistoryWriter>, events: &Events) -> std::io::Result<()> {
+    let Some(duration) = &plan.workload.duration else { return Ok(()) };
+    if plan.workload.clients.is_empty() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + duration.value.as_duration();
+    let specs = specs(plan);
+    let runs = specs.iter().map(|spec| Client::new(lab, spec, history, events).run(deadline));
+    for result in futures::future::join_all(runs).await {
+        result?;
+    }
+    Ok(())
+}
+
+fn dialects(max: DialectChoice) -> Vec<Dialect> {
+    let all = [
+        (DialectChoice::Smb202, Dialect::SMB2_0_2),
+        (DialectChoice::Smb21, Dialect::SMB2_1),
+        (DialectChoice::Smb30, Dialect::SMB3_0),
+        (DialectChoice::Smb302, Dialect::SMB3_0_2),
+        (DialectChoice::Smb311, Dialect::SMB3_1_1),
+    ];
+    let upto = all.iter().position(|(c, _)| *c == max).unwrap_or(all.len() - 1);
+    all[..=upto].iter().map(|(_, d)| *d).collect()
+}
+
+fn lease_bits(letters: &str) -> u32 {
+    letters.chars().fold(0, |acc, c| {
+        acc | match c {
+            'R' => SMB2_LEASE_READ_CACHING,
+            'W' => SMB2_LEASE_WRITE_CACHING,
+            'H' => SMB2_LEASE_HANDLE_CACHING,
+            _ => 0,
+        }
+    })
+}
+
+pub fn lease_letters(bits: u32) -> String {
+    let mut s = String::new();
+    for (bit, c) in [(SMB2_LEASE_READ_CACHING, 'R'), (SMB2_LEASE_WRITE_CACHING, 'W'), (SMB2_LEASE_HANDLE_CACHING, 'H')] {
+        if bits & bit != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
+pub fn file_id_text(id: FileId) -> String {
+    format!("{:016x}:{:016x}", id.persistent, id.volatile)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How an error ends an op, and whether the connection is gone (or must be given up).
+fn classify(e: &smb2::Error) -> (OpType, String, bool) {
+    match e {
+        smb2::Error::Status { status, .. } => (OpType::Fail, status.to_string(), false),
+        smb2::Error::Disconnected(reason) => (OpType::Fail, format!("not sent: {reason}"), true),
+        smb2::Error::NoCredits { .. } => (OpType::Fail, e.to_string(), true),
+        // Timeouts and drops: the server may or may not have acted.
+        _ => (OpType::Info, e.to_string(), true),
+    }
+}
+
+/// A live connection: negotiated, with a session and a tree.
+struct Channel {
+    conn: Connection,
+    tree: Tree,
+    session_id: u64,
+    no: u64,
+    dialect: Dialect,
+}
+
+/// The client's open handle.
+#[derive(Clone)]
+struct Handle {
+    file_id: FileId,
+    create_guid: Guid,
+    lease_epoch: u16,
+    durable: bool,
+    /// History index of the open's invoke.
+    open: u64,
+}
+
+struct Client<'a> {
+    lab: &'a Lab,
+    spec: &'a Spec<'a>,
+    history: &'a HistoryWriter,
+    /// The same writer, for the notification watcher task.
+    shared_history: Arc<HistoryWriter>,
+    events: &'a Events,
+    rng: ChaCha8Rng,
+    client_guid: Guid,
+    process: u64,
+    channel: Option<Channel>,
+    conn_count: u64,
+    previous_session: u64,
+    handle: Option<Handle>,
+    lease_key: [u8; 16],
+    breaks: tokio::sync::mpsc::UnboundedReceiver<BreakSeen>,
+    breaks_tx: tokio::sync::mpsc::UnboundedSender<BreakSeen>,
+}
+
+/// A break notification, kept until the client loop acknowledges it.
+struct BreakSeen {
+    lease_key: [u8; 16],
+    new_state: u32,
+    ack_required: bool,
+}
+
+impl<'a> Client<'a> {
+    fn new(lab: &'a Lab, spec: &'a Spec<'a>, history: &'a Arc<HistoryWriter>, events: &'a Events) -> Client<'a> {
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        let client_guid = Guid(rng.random());
+        let lease_key = rng.random();
+        let (breaks_tx, breaks) = tokio::sync::mpsc::unbounded_channel();
+        Client {
+            lab,
+            spec,
+            history,
+            shared_history: history.clone(),
+            events,
+            rng,
+            client_guid,
+            process: spec.process,
+            channel: None,
+            conn_count: 0,
+            previous_session: 0,
+            handle: None,
+            lease_key,
+            breaks,
+            breaks_tx,
+        }
+    }
+
+    fn smb(&self) -> Smb {
+        Smb {
+            client: Some(self.spec.name.clone()),
+            conn: self.channel.as_ref().map(|c| c.no),
+            session_id: self.channel.as_ref().map(|c| c.session_id),
+            tree_id: self.channel.as_ref().map(|c| c.tree.id()),
+            path: Some(self.spec.path.clone()),
+            file_id: self.handle.as_ref().map(|h| file_id_text(h.file_id)),
+            ..Default::default()
+        }
+    }
+
+    fn record(&self, kind: OpType, f: &str, value: Value, status: Option<String>, smb: Smb) -> std::io::Result<u64> {
+        self.history.append(Entry {
+            process: Process::Worker(self.process),
+            kind,
+            f: f.to_string(),
+            node: Some(self.spec.node.to_string()),
+            value,
+            status,
+            smb,
+        })
+    }
+
+    fn options(&self) -> RequestOptions {
+        RequestOptions { timeout: Some(self.spec.entry.request_timeout.as_duration()), ..RequestOptions::default() }
+    }
+
+    async fn run(mut self, deadline: Instant) -> std::io::Result<()> {
+        let bare = self.spec.entry.on_disconnect == Recovery::Bare;
+        if !self.recover(deadline).await? {
+            return Ok(());
+        }
+        let gap = self.spec.entry.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+        let mut next = Instant::now();
+        while Instant::now() < deadline {
+            self.ack_breaks().await?;
+            let lost = self.one_op().await?;
+            if lost {
+                self.lose_connection("request failed").await?;
+                if bare || !self.recover(deadline).await? {
+                    return Ok(());
+                }
+            }
+            if let Some(gap) = gap {
+                next += gap;
+                tokio::time::sleep_until(next.min(deadline)).await;
+            }
+        }
+        if let (Some(ch), Some(h)) = (&self.channel, &self.handle) {
+            let _ = ch.tree.request(&CloseRequest { flags: 0, file_id: h.file_id }, &self.options()).await;
+        }
+        Ok(())
+    }
+
+    /// (Re)connect until it works or time is up; reclaim or reopen the handle. False: give up.
+    async fn recover(&mut self, deadline: Instant) -> std::io::Result<bool> {
+        let mut backoff = BACKOFF.0;
+        loop {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            match self.connect().await {
+                Ok(channel) => {
+                    self.previous_session = channel.session_id;
+                    self.channel = Some(channel);
+                    if self.reclaim_or_open().await? {
+                        return Ok(true);
+                    }
+                    self.lose_connection("open failed").await?;
+                }
+                Err(e) => tracing::debug!(client = %self.spec.name, "connect: {e}"),
+            }
+            if self.spec.entry.on_disconnect == Recovery::Bare && self.conn_count > 0 {
+                return Ok(false);
+            }
+            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
+            backoff = (backoff * 2).min(BACKOFF.1);
+        }
+    }
+
+    async fn connect(&mut self) -> Result<Channel, String> {
+        let entry = self.spec.entry;
+        let address = self.lab.address(&entry.server.value);
+        let stream = self
+            .lab
+            .connect(self.spec.node, SocketAddr::from((address, 445)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (conn, events) = Connection::new(stream);
+        self.conn_count += 1;
+        let no = self.conn_count;
+        let opts = self.options();
+        let request = default_negotiate_request(&dialects(entry.dialect), self.client_guid, false);
+        let negotiated = conn.negotiate(&request, &opts).await.map_err(|e| e.to_string())?;
+        let negotiated = negotiated.ok().map_err(|e| e.to_string())?;
+        let (user, password) = self.lab.credentials();
+        let mut setup = SessionSetupOptions::new(Credentials::new(user, password));
+        setup.previous_session_id = self.previous_session;
+        setup.request = opts.clone();
+        let session = conn.session_setup(&setup).await.map_err(|e| e.to_string())?;
+        let tree = session
+            .tree_connect(&format!(r"\\{address}\{}", entry.share.value))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.watch(events, no);
+        Ok(Channel { conn, session_id: session.id(), tree, no, dialect: negotiated.dialect_revision })
+    }
+
+    /// Record break notifications when they arrive (the leases checker compares that time with
+    /// conflicting opens); the client loop acknowledges them between operations.
+    fn watch(&self, mut events: smb2::Events, conn: u64) {
+        let tx = self.breaks_tx.clone();
+        let history = self.shared_history.clone();
+        let (process, node) = (self.process, self.spec.node.to_string());
+        let smb = Smb { conn: Some(conn), ..self.smb() };
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Event::Break { notification: Ok(smb2::wire::oplock_break::BreakNotification::Lease(n)), .. } = event else {
+                    continue;
+                };
+                let lease = Lease { key: hex(&n.lease_key), state: lease_letters(n.current_lease_state), epoch: n.new_epoch };
+                let _ = history.append(Entry {
+                    process: Process::Worker(process),
+                    kind: OpType::Info,
+                    f: ops::LEASE_BREAK.into(),
+                    node: Some(node.clone()),
+                    value: json!({
+                        "new_state": lease_letters(n.new_lease_state),
+                        "ack_required": n.ack_required(),
+                        "epoch": n.new_epoch,
+                    }),
+                    status: None,
+                    smb: Smb { lease: Some(lease), ..smb.clone() },
+                });
+                let _ = tx.send(BreakSeen { lease_key: n.lease_key, new_state: n.new_lease_state, ack_required: n.ack_required() });
+            }
+        });
+    }
+
+    async fn ack_breaks(&mut self) -> std::io::Result<()> {
+        while let Ok(b) = self.breaks.try_recv() {
+            let mut smb = self.smb();
+            smb.lease = Some(Lease { key: hex(&b.lease_key), state: lease_letters(b.new_state), epoch: 0 });
+            if !b.ack_required {
+                continue;
+            }
+            let Some(ch) = &self.channel else { continue };
+            let tree = ch.tree.clone();
+            self.record(OpType::Invoke, ops::LEASE_BREAK_ACK, json!({ "state": lease_letters(b.new_state) }), None, smb.clone())?;
+            match tree.lease_break_ack(b.lease_key, b.new_state).await {
+                Ok(r) if !r.status().is_error() => self.record(OpType::Ok, ops::LEASE_BREAK_ACK, json!({}), None, smb)?,
+                Ok(r) => self.record(OpType::Fail, ops::LEASE_BREAK_ACK, json!({}), Some(r.status().to_string()), smb)?,
+                Err(e) => {
+                    let (kind, status, _) = classify(&e);
+                    self.record(kind, ops::LEASE_BREAK_ACK, json!({}), Some(status), smb)?
+                }
+            };
+        }
+        Ok(())
+    }
+
+    async fn lose_connection(&mut self, reason: &str) -> std::io::Result<()> {
+        if let Some(ch) = self.channel.take() {
+            ch.conn.close().await;
+            let mut smb = self.smb();
+            smb.conn = Some(ch.no);
+            self.record(OpType::Info, ops::DISCONNECT, json!({ "reason": reason }), None, smb)?;
+            self.events.send(RunEvent::Op {
+                process: self.process,
+                f: ops::DISCONNECT.into(),
+                node: self.spec.node.to_string(),
+                kind: OpType::Info,
+                status: Some(reason.to_string()),
+            });
+        }
+        Ok(())
+    }
+
+    /// After a reconnect: DH2C/DHnC for a durable handle, else a fresh open. False: failed.
+    async fn reclaim_or_open(&mut self) -> std::io::Result<bool> {
+        if let Some(h) = self.handle.clone().filter(|h| h.durable) {
+            let ch = self.channel.as_ref().expect("connected");
+            let v2 = self.spec.entry.durable == DurableKind::V2;
+            let mut smb = self.smb();
+            smb.create_guid = v2.then(|| h.create_guid.to_string());
+            let invoke = json!({ "durable": if v2 { "v2" } else { "v1" }, "open": h.open });
+            self.record(OpType::Invoke, ops::RECONNECT, invoke, None, smb.clone())?;
+            let mut req = if v2 {
+                CreateRequest::durable_v2_reconnect(self.spec.path.clone(), h.file_id, h.create_guid)
+            } else {
+                CreateRequest::new(self.spec.path.clone()).context(CreateContext::DurableHandleReconnect { file_id: h.file_id })
+            };
+            if !self.spec.entry.lease.is_empty() {
+                req = req.context(self.lease_context(h.lease_epoch));
+                req.requested_oplock_level = oplock_level::SMB2_OPLOCK_LEVEL_LEASE;
+            }
+            let result = ch.tree.request(&req, &self.options()).await;
+            match result {
+                Ok(resp) if !resp.status().is_error() => {
+                    smb.message_id = Some(resp.header.message_id);
+                    let body = resp.body().cloned();
+                    if let Some(body) = body {
+                        smb.file_id = Some(file_id_text(body.file_id));
+                        smb.lease = body.lease().map(|l| self.lease_record(l));
+                        self.handle = Some(Handle { file_id: body.file_id, ..h });
+                    }
+                    self.record(OpType::Ok, ops::RECONNECT, json!({}), None, smb)?;
+                    return Ok(true);
+                }
+                Ok(resp) => {
+                    smb.message_id = Some(resp.header.message_id);
+                    self.record(OpType::Fail, ops::RECONNECT, json!({}), Some(resp.status().to_string()), smb)?;
+                }
+                Err(e) => {
+                    let (kind, status, lost) = classify(&e);
+                    self.record(kind, ops::RECONNECT, json!({}), Some(status), smb)?;
+                    if lost {
+                        return Ok(false);
+                    }
+                }
+            }
+            self.handle = None;
+        }
+        self.open().await
+    }
+
+    fn lease_context(&self, epoch: u16) -> CreateContext {
+        CreateContext::Lease(smb2::Lease {
+            lease_key: self.lease_key,
+            lease_state: lease_bits(&self.spec.entry.lease),
+            lease_flags: 0,
+            lease_duration: 0,
+            v2: self
+                .channel
+                .as_ref()
+                .filter(|c| c.dialect >= Dialect::SMB3_0)
+                .map(|_| smb2::LeaseV2 { parent_lease_key: [0; 16], epoch }),
+        })
+    }
+
+    fn lease_record(&self, l: &smb2::Lease) -> Lease {
+        Lease { key: hex(&l.lease_key), state: lease_letters(l.lease_state), epoch: l.v2.map(|v| v.epoch).unwrap_or(0) }
+    }
+
+    /// Open the client's file as the plan asks. False: failed (connection lost or refused).
+    async fn open(&mut self) -> std::io::Result<bool> {
+        let entry = self.spec.entry;
+        let create_guid = Guid(self.rng.random());
+        let mut req = CreateRequest::new(self.spec.path.clone());
+        let timeout_ms = entry.durable_timeout.as_ref().map(|t| t.value.as_duration().as_millis() as u32).unwrap_or(0);
+        match entry.durable {
+            DurableKind::V2 => {
+                let flags = if entry.persistent { 0x2 } else { 0 };
+                req = req.context(CreateContext::DurableHandleRequestV2 { timeout: timeout_ms, flags, create_guid });
+            }
+            DurableKind::V1 => req = req.context(CreateContext::DurableHandleRequest),
+            DurableKind::None => {}
+        }
+        if entry.lease.is_empty() {
+            req.requested_oplock_level = match entry.oplock {
+                OplockChoice::None => oplock_level::SMB2_OPLOCK_LEVEL_NONE,
+                OplockChoice::Level2 => oplock_level::SMB2_OPLOCK_LEVEL_II,
+                OplockChoice::Exclusive => oplock_level::SMB2_OPLOCK_LEVEL_EXCLUSIVE,
+                OplockChoice::Batch => oplock_level::SMB2_OPLOCK_LEVEL_BATCH,
+            };
+        } else {
+            req.requested_oplock_level = oplock_level::SMB2_OPLOCK_LEVEL_LEASE;
+            req = req.context(self.lease_context(0));
+        }
+        let mut smb = self.smb();
+        smb.file_id = None;
+        smb.create_guid = (entry.durable == DurableKind::V2).then(|| create_guid.to_string());
+        let durable = match entry.durable {
+            DurableKind::None => "none",
+            DurableKind::V1 => "v1",
+            DurableKind::V2 => "v2",
+        };
+        let invoke = json!({
+            "durable": durable, "timeout_ms": timeout_ms, "persistent": entry.persistent,
+            "lease": entry.lease.value, "oplock": format!("{:?}", entry.oplock).to_lowercase(),
+        });
+        let open = self.record(OpType::Invoke, ops::OPEN, invoke, None, smb.clone())?;
+        let ch = self.channel.as_ref().expect("connected");
+        match ch.tree.request(&req, &self.options()).await {
+            Ok(resp) if !resp.status().is_error() => {
+                smb.message_id = Some(resp.header.message_id);
+                let Some(body) = resp.body().cloned() else { return Ok(false) };
+                let (granted, granted_timeout, persistent) = match (entry.durable, body.durable_v2(), body.durable_v1()) {
+                    (DurableKind::V2, Some((t, flags)), _) => (true, t, flags & 0x2 != 0),
+                    (DurableKind::V1, _, true) => (true, 16 * 60 * 1000, false),
+                    _ => (false, 0, false),
+                };
+                let lease = body.lease().map(|l| self.lease_record(l));
+                smb.file_id = Some(file_id_text(body.file_id));
+                smb.lease = lease.clone();
+                self.handle = Some(Handle {
+                    file_id: body.file_id,
+                    create_guid,
+                    lease_epoch: lease.as_ref().map(|l| l.epoch).unwrap_or(0),
+                    durable: granted,
+                    open,
+                });
+                let value = json!({ "durable": granted, "timeout_ms": granted_timeout, "persistent": persistent, "oplock": body.oplock_level });
+                self.record(OpType::Ok, ops::OPEN, value, None, smb)?;
+                Ok(true)
+            }
+            Ok(resp) => {
+                smb.message_id = Some(resp.header.message_id);
+                self.record(OpType::Fail, ops::OPEN, Value::Null, Some(resp.status().to_string()), smb)?;
+                Ok(false)
+            }
+            Err(e) => {
+                let (kind, status, _) = classify(&e);
+                self.record(kind, ops::OPEN, Value::Null, Some(status), smb)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Draw and perform one operation. True: the connection is lost (or must be given up).
+    async fn one_op(&mut self) -> std::io::Result<bool> {
+        let m = &self.spec.entry.mix;
+        let weights = [m.write, m.write_through, m.flush, m.read, m.reopen, m.lock];
+        let total: u32 = weights.iter().sum();
+        if total == 0 || self.handle.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            return Ok(false);
+        }
+        let mut pick = self.rng.random_range(0..total);
+        let mut which = 0;
+        while pick >= weights[which] {
+            pick -= weights[which];
+            which += 1;
+        }
+        let slots = (self.spec.entry.file_size.value / self.spec.entry.write_size.value).max(1);
+        let len = self.spec.entry.write_size.value;
+        let offset = self.rng.random_range(0..slots) * len;
+        let file_id = self.handle.as_ref().expect("open").file_id;
+        let tree = self.channel.as_ref().expect("connected").tree.clone();
+        let opts = self.options();
+        let smb = self.smb();
+        let lost = match which {
+            0 | 1 => {
+                let write_through = which == 1;
+                let id = self.record(
+                    OpType::Invoke,
+                    ops::WRITE,
+                    json!({ "offset": offset, "len": len, "write_through": write_through }),
+                    None,
+                    smb.clone(),
+                )?;
+                let req = WriteRequest {
+                    offset,
+                    file_id,
+                    remaining_bytes: 0,
+                    flags: if write_through { WRITE_THROUGH } else { 0 },
+                    data: ops::content(id, offset, len),
+                };
+                let r = tree.request(&req, &opts).await.map(|resp| {
+                    let written = resp.body().map(|b| b.count).unwrap_or(0);
+                    (resp.header.message_id, resp.status(), json!({ "written": written }))
+                });
+                self.finish(ops::WRITE, smb, r)?
+            }
+            2 => {
+                self.record(OpType::Invoke, ops::FLUSH, json!({}), None, smb.clone())?;
+                let r = tree.request(&FlushRequest { file_id }, &opts).await.map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                self.finish(ops::FLUSH, smb, r)?
+            }
+            3 => {
+                self.record(OpType::Invoke, ops::READ, json!({ "offset": offset, "len": len }), None, smb.clone())?;
+                let req = ReadRequest { length: len as u32, offset, file_id, ..Default::default() };
+                let r = tree.request(&req, &opts).await.map(|resp| {
+                    let runs = resp.body().map(|b| ops::decode(offset, &b.data)).unwrap_or_default();
+                    (resp.header.message_id, resp.status(), json!({ "runs": runs }))
+                });
+                self.finish(ops::READ, smb, r)?
+            }
+            4 => {
+                self.record(OpType::Invoke, ops::CLOSE, json!({}), None, smb.clone())?;
+                let r = tree
+                    .request(&CloseRequest { flags: 0, file_id }, &opts)
+                    .await
+                    .map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                let lost = self.finish(ops::CLOSE, smb, r)?;
+                self.handle = None;
+                lost || !self.open().await?
+            }
+            _ => {
+                let element = |flags| LockElement { offset, length: len, flags };
+                let mut lost = false;
+                for (f, flags) in [
+                    (ops::LOCK, SMB2_LOCKFLAG_EXCLUSIVE_LOCK | SMB2_LOCKFLAG_FAIL_IMMEDIATELY),
+                    (ops::UNLOCK, SMB2_LOCKFLAG_UNLOCK),
+                ] {
+                    self.record(OpType::Invoke, f, json!({ "offset": offset, "len": len, "exclusive": true }), None, smb.clone())?;
+                    let req = LockRequest { lock_sequence: 0, file_id, locks: vec![element(flags)] };
+                    let r = tree.request(&req, &opts).await.map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                    lost = self.finish(f, smb.clone(), r)?;
+                    if lost {
+                        break;
+                    }
+                }
+                lost
+            }
+        };
+        Ok(lost)
+    }
+
+    /// Record an op's completion. True when the connection is lost.
+    fn finish(
+        &mut self,
+        f: &str,
+        mut smb: Smb,
+        result: smb2::Result<(u64, smb2::NtStatus, Value)>,
+    ) -> std::io::Result<bool> {
+        let (kind, status, lost) = match result {
+            Ok((message_id, status, value)) => {
+                smb.message_id = Some(message_id);
+                if status.is_error() {
+                    self.record(OpType::Fail, f, Value::Null, Some(status.to_string()), smb)?;
+                    (OpType::Fail, Some(status.to_string()), false)
+                } else {
+                    self.record(OpType::Ok, f, value, None, smb)?;
+                    (OpType::Ok, None, false)
+                }
+            }
+            Err(e) => {
+                let (kind, status, lost) = classify(&e);
+                self.record(kind, f, Value::Null, Some(status.clone()), smb)?;
+                (kind, Some(status), lost)
+            }
+        };
+        self.events.send(RunEvent::Op { process: self.process, f: f.to_string(), node: self.spec.node.to_string(), kind, status });
+        if kind == OpType::Info {
+            // Jepsen: a process whose op's outcome is unknown continues as a new process.
+            self.process += self.spec.stride;
+        }
+        Ok(lost)
+    }
+}
