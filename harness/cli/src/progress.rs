@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,6 +30,37 @@ impl Mode {
         } else {
             Mode::Plain
         }
+    }
+}
+
+/// The bar on screen, if any, so log lines can be written around it.
+static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn set_active(bar: Option<&ProgressBar>) {
+    if let Ok(mut active) = ACTIVE.lock() {
+        *active = bar.cloned();
+    }
+}
+
+/// Stderr for the log (`tracing`): while a bar is drawn, it steps aside for each line
+/// instead of being torn by it.
+pub struct LogWriter;
+
+pub fn log_writer() -> LogWriter {
+    LogWriter
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let bar = ACTIVE.lock().ok().and_then(|b| b.clone());
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 
@@ -124,6 +156,7 @@ pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Mode) -> Option<Path
                 if let Event::Started { plan, .. } = &event {
                     started = Instant::now();
                     bar = Some(new_bar(plan, tally.planned));
+                    set_active(bar.as_ref());
                 }
                 if let Some(b) = &bar {
                     if let Some(line) = notable(&event) {
@@ -132,6 +165,7 @@ pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Mode) -> Option<Path
                     update(b, &tally, started.elapsed());
                     if matches!(event, Event::Finished { .. }) {
                         b.finish_and_clear();
+                        set_active(None);
                         say(&format!("[{}] {}", tally.plan, tally.line(started.elapsed())));
                         bar = None;
                     }
@@ -141,6 +175,7 @@ pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Mode) -> Option<Path
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+        set_active(None);
     }
     tally.results
 }

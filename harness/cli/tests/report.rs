@@ -60,6 +60,7 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
                 node: Some(node.clone()),
                 value: json!({"file": format!("f{}", n % 16), "offset": n * 4096, "len": 4096}),
                 status: None,
+                ..Default::default()
             };
             out.push(base.clone());
             out.push(Record {
@@ -89,6 +90,7 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
                 node: Some("fs1".into()),
                 value: json!({"fault": i, "phase": phase}),
                 status: None,
+                ..Default::default()
             });
         }
     }
@@ -308,6 +310,61 @@ fn the_report_is_self_contained_and_renders_unknown_fields() {
     }
     // Fields the report has no code for are shown by name.
     assert!(html.contains("<i>lease</i> RWH") && html.contains("<i>message_id</i>"), "value fields not rendered");
+}
+
+// ---------------------------------------------------------------- the CLI
+
+const BIN: &str = env!("CARGO_BIN_EXE_smbchaos");
+
+#[test]
+fn smbchaos_report_re_renders_a_stored_run() {
+    let dir = out_dir("cli-report");
+    let records = synthetic(300, 2, 1);
+    write_run(&dir, &records, Some(&failing_verdict(&records)), true);
+    let out = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), dir.join("report.html").display().to_string());
+    let junit = std::fs::read_to_string(dir.join(results::JUNIT)).unwrap();
+    assert!(junit.contains(r#"<testcase name="durability" classname="synthetic">"#), "{junit}");
+    let missing = Command::new(BIN).arg("report").arg(dir.join("nope")).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+/// A real lab run (root and smbd, as every `smbchaos run` test): one JUnit file for the plan
+/// set, a test case per plan, the failing checker's explanation as the failure message.
+#[test]
+fn run_writes_one_junit_file_for_the_plan_set() {
+    let dir = out_dir("cli-junit");
+    let failing = dir.join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "version: 1\nname: junit-failing\ntopology:\n  servers: [{ name: fs1 }]\n  clients: [{ name: c1 }]\n\
+         workload:\n  steps:\n    - exec: { client: c1, run: exit 3 }\n",
+    )
+    .unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let junit = dir.join("set.xml");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--results")
+        .arg(dir.join("results"))
+        .arg("--junit")
+        .arg(&junit)
+        .arg("plans/smoke.yaml")
+        .arg(&failing)
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testsuite name="plans" tests="2" skipped="0" errors="0" failures="1""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="plans/smoke.yaml" classname="smoke""#), "{xml}");
+    assert!(xml.contains(r#"message="exec: 1 of 1 exec steps failed: op 1 exit 3, expected 0" type="fail""#), "{xml}");
+    // Each run's directory has its own report and JUnit file.
+    for plan in ["smoke", "junit-failing"] {
+        let run = dir.join("results").join(plan).join("latest");
+        assert!(run.join(results::JUNIT).exists() && run.join("report.html").exists(), "{}", run.display());
+    }
 }
 
 // ---------------------------------------------------------------- benchmark

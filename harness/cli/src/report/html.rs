@@ -6,9 +6,10 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::model::{End, Model, NONE};
+use super::svg::Featured;
 use super::{esc, human, secs, svg, Input};
 use crate::checker::Validity;
-use crate::history::Record;
+use crate::history::{OpType, Record};
 use crate::verdict::Outcome;
 
 const CSS: &str = include_str!("page.css");
@@ -18,14 +19,20 @@ pub const FULL_TABLE: usize = 2000;
 /// Caps for big histories, so the page stays a few MB whatever the run did.
 const CITED_PER_CHECKER: usize = 2000;
 const NEMESIS_ROWS: usize = 1000;
-const BAD_OP_ROWS: usize = 1500;
+/// Failing and unknown ops featured (drawn one by one, linked, tabled) in a big history.
+const FEATURED_FAIL: usize = 2000;
+const FEATURED_UNKNOWN: usize = 1000;
 const FAULT_ROWS: usize = 300;
 /// Longest string shown in a record cell; the history file has the rest.
 const CELL: usize = 160;
 
 pub fn page(input: &Input, m: &Model) -> String {
     let records = &input.records;
-    let shown = chosen_records(input, m);
+    let featured = Featured {
+        fail: m.spread(|e| e == End::Fail, FEATURED_FAIL, svg::PLOT),
+        unknown: m.spread(|e| matches!(e, End::Info | End::Pending), FEATURED_UNKNOWN, svg::PLOT),
+    };
+    let shown = chosen_records(input, m, &featured);
     let anchor = |pos: u32| shown[pos as usize].then(|| records[pos as usize].index);
     let mut out = String::with_capacity(1 << 20);
     let title = format!("{} — smbchaos", input.plan_name);
@@ -37,12 +44,12 @@ pub fn page(input: &Input, m: &Model) -> String {
     header(&mut out, input, m);
     checkers(&mut out, input);
     out.push_str(r#"<section id="charts"><h2>Timeline</h2><p class="legend"><span class="sw ok"></span>ok <span class="sw fail"></span>fail <span class="sw info"></span>info (unknown) <span class="sw pending"></span>never completed <span class="sw fw"></span>fault window</p>"#);
-    svg::timeline(&mut out, m, records, &anchor);
+    svg::timeline(&mut out, m, records, &anchor, &featured);
     out.push_str("<h2>Latency</h2>");
     if m.ops.len() > svg::DETAIL_OPS {
-        out.push_str(r#"<p class="legend"><span class="sw lp50"></span>median of ok ops per column <span class="sw lmax"></span>slowest ok op <span class="sw fail"></span>each failing op</p>"#);
+        out.push_str(r#"<p class="legend"><span class="sw lp50"></span>median of ok ops per column <span class="sw lmax"></span>slowest ok op <span class="sw fail"></span>failing <span class="sw info"></span>unknown ops (each, or where too many the first in each column)</p>"#);
     }
-    svg::latency(&mut out, m, records, &anchor);
+    svg::latency(&mut out, m, records, &anchor, &featured);
     out.push_str("<h2>Throughput</h2>");
     svg::throughput(&mut out, m);
     out.push_str("</section>");
@@ -150,7 +157,8 @@ fn faults(out: &mut String, m: &Model, anchor: &dyn Fn(u32) -> Option<u64>) {
     out.push_str("<p>Stall: from the fault's start to the client's last failed or unknown op before it recovered. Recovery: from the fault's start to the client's first ok op completed after the heal.</p>");
     out.push_str("<table><thead><tr><th>fault</th><th>kind</th><th>node</th><th>start</th><th>heal</th><th>held</th><th>client</th><th>failed/info ops</th><th>stall</th><th>recovery</th><th>after heal</th></tr></thead><tbody>");
     for f in m.faults.iter().take(FAULT_ROWS) {
-        let impacts = m.impacts(f);
+        let mut impacts = m.impacts(f);
+        impacts.sort_by(|a, b| m.clients[a.client as usize].cmp(&m.clients[b.client as usize]));
         let rows = impacts.len().max(1);
         let first = f.records.first().copied().unwrap_or(NONE);
         let id = match anchor(first) {
@@ -223,7 +231,7 @@ fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>
             out.push_str("<p>The checker cites no ops.</p>");
             continue;
         }
-        out.push_str("<table class=\"records\"><thead><tr><th>#</th><th>time</th><th>process</th><th>type</th><th>f</th><th>node</th><th>status</th></tr></thead><tbody>");
+        out.push_str("<div class=\"scroll\"><table class=\"records\"><thead><tr><th>#</th><th>time</th><th>process</th><th>type</th><th>f</th><th>node</th><th>status</th></tr></thead><tbody>");
         for &index in j.result.ops.iter().take(CITED_PER_CHECKER) {
             let Some(pos) = input.position(index) else {
                 let _ = write!(out, r#"<tr><td>{index}</td><td colspan="6">not in the history</td></tr>"#);
@@ -246,7 +254,7 @@ fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>
                 esc(&clip(r.status.as_deref().unwrap_or("")))
             );
         }
-        out.push_str("</tbody></table>");
+        out.push_str("</tbody></table></div>");
         if j.result.ops.len() > CITED_PER_CHECKER {
             let _ = write!(out, "<p>… and {} more cited ops (see verdict.json).</p>", j.result.ops.len() - CITED_PER_CHECKER);
         }
@@ -256,7 +264,7 @@ fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>
 
 /// Which records get a row (and an anchor): all of a small history; of a big one the cited
 /// ops, the faults and the failing ops, each with its invoke or completion.
-fn chosen_records(input: &Input, m: &Model) -> Vec<bool> {
+fn chosen_records(input: &Input, m: &Model, featured: &Featured) -> Vec<bool> {
     let n = input.records.len();
     if n <= FULL_TABLE {
         return vec![true; n];
@@ -285,10 +293,8 @@ fn chosen_records(input: &Input, m: &Model) -> Vec<bool> {
             mark(pos);
         }
     }
-    for op in m.ops.iter().filter(|op| op.end == End::Fail).take(BAD_OP_ROWS) {
-        mark(op.done.or(op.invoke).expect("an op has a record"));
-    }
-    for op in m.ops.iter().filter(|op| matches!(op.end, End::Info | End::Pending)).take(BAD_OP_ROWS / 3) {
+    for &i in featured.fail.iter().chain(&featured.unknown) {
+        let op = &m.ops[i];
         mark(op.done.or(op.invoke).expect("an op has a record"));
     }
     shown
@@ -302,7 +308,7 @@ fn record_table(out: &mut String, input: &Input, m: &Model, shown: &[bool]) {
     } else {
         let _ = write!(
             out,
-            "{count} of {} records: those the checkers cite, the faults and the failing ops, each with its invoke or completion. The rest are in history.jsonl.",
+            "{count} of {} records: those the checkers cite, the faults, and the failing and unknown ops drawn above, each with its invoke or completion. The rest are in history.jsonl.",
             input.records.len()
         );
     }
@@ -334,7 +340,7 @@ fn row(out: &mut String, input: &Input, m: &Model, pos: usize, r: &Record, shown
         String::new()
     } else {
         let p = &input.records[partner as usize];
-        let what = if r.kind == crate::history::OpType::Invoke { "→" } else { "←" };
+        let what = if r.kind == OpType::Invoke { "→" } else { "←" };
         let lat = human(r.time_ns.abs_diff(p.time_ns));
         if shown[partner as usize] {
             format!(r##"{what} <a href="#r{}">{}</a> {lat}"##, p.index, p.index)
@@ -399,12 +405,11 @@ fn clip(s: &str) -> String {
 }
 
 fn kind_name(r: &Record) -> &'static str {
-    use crate::history::OpType::*;
     match r.kind {
-        Invoke => "invoke",
-        Ok => "ok",
-        Fail => "fail",
-        Info => "info",
+        OpType::Invoke => "invoke",
+        OpType::Ok => "ok",
+        OpType::Fail => "fail",
+        OpType::Info => "info",
     }
 }
 

@@ -263,6 +263,28 @@ impl Model {
         per_client
     }
 
+    /// Up to about `max` ops that `pick` accepts, spread over the run: all of them if they
+    /// fit, else the first to end in each of `columns` time slices (so every slice that has
+    /// one keeps one). Indexes into `ops`.
+    pub fn spread(&self, pick: impl Fn(End) -> bool, max: usize, columns: usize) -> Vec<usize> {
+        let picked = self.ops.iter().enumerate().filter(|(_, op)| pick(op.end));
+        if picked.clone().count() <= max {
+            return picked.map(|(i, _)| i).collect();
+        }
+        let span = (self.t1 - self.t0).max(1) as u128;
+        let mut taken = vec![false; columns];
+        let mut out = Vec::new();
+        for (i, op) in picked {
+            let t = op.end_ns.unwrap_or(op.start).saturating_sub(self.t0) as u128;
+            let col = ((t * columns as u128 / span) as usize).min(columns - 1);
+            if !taken[col] {
+                taken[col] = true;
+                out.push(i);
+            }
+        }
+        out
+    }
+
     /// The first op that may end at or after `t`: every op before it ended earlier.
     fn first_op_ending_at_or_after(&self, t: u64) -> usize {
         self.max_end_prefix.partition_point(|&e| e < t)
@@ -488,6 +510,18 @@ pub(crate) mod tests {
         let done = Model::build(&records, true);
         assert!(!done.faults[0].open);
         assert_eq!(done.faults[0].end, 11_000_000);
+    }
+
+    #[test]
+    fn spread_keeps_one_op_per_slice_when_there_are_too_many() {
+        let records: Vec<Record> = (0..1000)
+            .map(|i| rec(i, i, Process::Worker(0), OpType::Fail, "c1", json!(null)))
+            .collect();
+        let m = Model::build(&records, true);
+        assert_eq!(m.spread(|e| e == End::Fail, 2000, 10).len(), 1000);
+        let few = m.spread(|e| e == End::Fail, 50, 10);
+        assert_eq!(few.len(), 10);
+        assert_eq!(few[9], 900, "the last slice keeps its first op");
     }
 
     #[test]

@@ -19,9 +19,14 @@ const AXIS: f64 = 22.0;
 const CHART: f64 = 150.0;
 /// Up to this many ops, each op is drawn (and titled) on its own.
 pub const DETAIL_OPS: usize = 2000;
-/// Failing ops drawn as individual, linked marks in a big history; past this they are still
-/// in their columns, only not one by one.
-pub const MARKS: usize = 5000;
+
+/// The failing and unknown ops drawn one by one (and linked) in a big history: all of them,
+/// or where there are too many, the first in each column. The rest still colour their
+/// columns.
+pub struct Featured {
+    pub fail: Vec<usize>,
+    pub unknown: Vec<usize>,
+}
 
 pub struct Axis {
     pub t0: u64,
@@ -110,9 +115,11 @@ fn fault_shading(out: &mut String, axis: &Axis, faults: &[FaultWindow], top: f64
 /// What a mark links to: the anchor of a record shown in the page's record table.
 pub type Anchor<'a> = &'a dyn Fn(u32) -> Option<u64>;
 
-pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor) {
+pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor, featured: &Featured) {
     let axis = Axis { t0: m.t0, t1: m.t1 };
-    let lanes = m.lanes.len() + 1;
+    let (fault_row, fault_rows) = stack(&m.faults);
+    // Rows 0..fault_rows are the nemesis's; op lane i is row fault_rows + i.
+    let lanes = m.lanes.len() + fault_rows;
     let top = 4.0;
     let bottom = top + lanes as f64 * LANE;
     open_svg(out, "timeline", bottom + AXIS, &axis, "ops timeline per process with fault windows");
@@ -121,27 +128,27 @@ pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor)
     let lane_y = |lane: usize| top + lane as f64 * LANE;
     let _ = write!(out, r#"<text class="lane" x="{}" y="{:.1}">nemesis</text>"#, LEFT - 6.0, lane_y(0) + BAR);
     for (i, name) in m.lanes.iter().enumerate() {
-        let _ = write!(out, r#"<text class="lane" x="{}" y="{:.1}">{}</text>"#, LEFT - 6.0, lane_y(i + 1) + BAR, esc(name));
+        let _ = write!(out, r#"<text class="lane" x="{}" y="{:.1}">{}</text>"#, LEFT - 6.0, lane_y(i + fault_rows) + BAR, esc(name));
     }
-    for f in &m.faults {
+    for (f, &row) in m.faults.iter().zip(&fault_row) {
         let (x0, x1) = (axis.x(f.start), axis.x(f.end));
         let _ = write!(
             out,
             r#"<rect class="fault" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{BAR}"><title>fault {}: {} {}</title></rect>"#,
-            lane_y(0) + 1.0,
+            lane_y(row) + 1.0,
             (x1 - x0).max(2.0),
             esc(&f.id),
             esc(&f.f),
             esc(f.node.as_deref().unwrap_or("")),
         );
         if x1 - x0 > 40.0 {
-            let _ = write!(out, r#"<text class="flabel" x="{:.1}" y="{:.1}">{}</text>"#, x0 + 3.0, lane_y(0) + BAR - 2.0, esc(&f.f));
+            let _ = write!(out, r#"<text class="flabel" x="{:.1}" y="{:.1}">{}</text>"#, x0 + 3.0, lane_y(row) + BAR - 2.0, esc(&f.f));
         }
     }
     if m.ops.len() <= DETAIL_OPS {
         for op in &m.ops {
             let (x0, x1) = (axis.x(op.start), axis.x(op.end_ns.unwrap_or(m.t1)));
-            let y = lane_y(op.lane as usize + 1) + 1.0;
+            let y = lane_y(op.lane as usize + fault_rows) + 1.0;
             let pos = op.done.or(op.invoke).expect("an op has a record");
             let r = &records[pos as usize];
             let title = format!(
@@ -162,11 +169,36 @@ pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor)
             link(out, anchor(pos), &rect);
         }
     } else {
-        aggregated_lanes(out, m, &axis, lane_y);
-        failing_marks(out, m, &axis, anchor, |op| (lane_y(op.lane as usize + 1), BAR + 2.0));
+        let op_y = |lane: usize| lane_y(lane + fault_rows);
+        aggregated_lanes(out, m, &axis, op_y);
+        failing_marks(out, m, &axis, anchor, &featured.fail, |op| (op_y(op.lane as usize), BAR + 2.0));
     }
     cursor(out, top, bottom);
     out.push_str("</svg>");
+}
+
+/// Overlapping faults go on rows of their own (first fit, at most `MAX_FAULT_ROWS`).
+/// Returns each fault's row and the number of rows.
+fn stack(faults: &[FaultWindow]) -> (Vec<usize>, usize) {
+    const MAX_FAULT_ROWS: usize = 6;
+    let mut row_end: Vec<u64> = Vec::new();
+    let mut order: Vec<usize> = (0..faults.len()).collect();
+    order.sort_by_key(|&i| faults[i].start);
+    let mut rows = vec![0; faults.len()];
+    for i in order {
+        let f = &faults[i];
+        let row = match row_end.iter().position(|&end| end < f.start) {
+            Some(r) => r,
+            None if row_end.len() < MAX_FAULT_ROWS => {
+                row_end.push(0);
+                row_end.len() - 1
+            }
+            None => MAX_FAULT_ROWS - 1,
+        };
+        row_end[row] = row_end[row].max(f.end);
+        rows[i] = row;
+    }
+    (rows, row_end.len().max(1))
 }
 
 fn link(out: &mut String, anchor: Option<u64>, inner: &str) {
@@ -178,13 +210,17 @@ fn link(out: &mut String, anchor: Option<u64>, inner: &str) {
     }
 }
 
-/// Per lane and column, the worst outcome of any op in flight there, drawn as runs.
+/// Per lane and column, the ops in flight there, drawn as runs of one colour: fail if any
+/// failed (a failure never disappears), info if at least a tenth are unknown, else ok; a
+/// column with fewer unknown ops gets a thin amber tick under its bar instead.
 fn aggregated_lanes(out: &mut String, m: &Model, axis: &Axis, lane_y: impl Fn(usize) -> f64) {
-    const CLASSES: [End; 3] = [End::Ok, End::Info, End::Fail];
+    const OK: usize = 0;
+    const INFO: usize = 1;
+    const FAIL: usize = 2;
     let class_of = |e: End| match e {
-        End::Ok => 0,
-        End::Info | End::Pending => 1,
-        End::Fail => 2,
+        End::Ok => OK,
+        End::Info | End::Pending => INFO,
+        End::Fail => FAIL,
     };
     let lanes = m.lanes.len();
     // Difference arrays: +1 where an op starts, -1 after its last column.
@@ -194,44 +230,64 @@ fn aggregated_lanes(out: &mut String, m: &Model, axis: &Axis, lane_y: impl Fn(us
         diff[base + axis.col(op.start)] += 1;
         diff[base + axis.col(op.end_ns.unwrap_or(m.t1)) + 1] -= 1;
     }
-    let mut paths: [String; 3] = Default::default();
+    // Paths per colour, and one for the ticks.
+    let mut paths: [String; 4] = Default::default();
+    let mut flush = |paths: &mut [String; 4], c: usize, from: usize, to: usize, y: f64, h: f64| {
+        let _ = write!(paths[c], "M{} {y:.0}h{}v{h}h-{}z", LEFT as usize + from, to - from, to - from);
+    };
     for lane in 0..lanes {
-        let y = lane_y(lane + 1) + 1.0;
+        let y = lane_y(lane) + 1.0;
         let mut running = [0i32; 3];
-        let mut run: Option<(usize, usize)> = None; // (class, first column)
+        let mut run: Option<(usize, usize)> = None; // (colour, first column)
+        let mut tick: Option<usize> = None; // first column of a run of ticks
         for col in 0..=PLOT {
-            let state = if col == PLOT {
-                None
+            let (state, ticked) = if col == PLOT {
+                (None, false)
             } else {
                 for (c, r) in running.iter_mut().enumerate() {
                     *r += diff[(lane * 3 + c) * (PLOT + 1) + col];
                 }
-                (0..3).rev().find(|&c| running[c] > 0)
+                let [ok, info, fail] = running;
+                match () {
+                    _ if fail > 0 => (Some(FAIL), false),
+                    _ if info > 0 && info * 10 >= ok + info => (Some(INFO), false),
+                    _ if ok > 0 => (Some(OK), info > 0),
+                    _ => (None, false),
+                }
             };
             if run.map(|(c, _)| c) != state {
                 if let Some((c, from)) = run {
-                    let _ = write!(paths[c], "M{} {y:.0}h{}v{BAR}h-{}z", LEFT as usize + from, col - from, col - from);
+                    flush(&mut paths, c, from, col, y, BAR);
                 }
                 run = state.map(|c| (c, col));
             }
+            match (tick, ticked) {
+                (None, true) => tick = Some(col),
+                (Some(from), false) => {
+                    flush(&mut paths, 3, from, col, y + BAR - 3.0, 3.0);
+                    tick = None;
+                }
+                _ => {}
+            }
         }
     }
-    for (c, d) in paths.iter().enumerate() {
-        if !d.is_empty() {
-            let _ = write!(out, r#"<path class="{}" d="{d}"/>"#, CLASSES[c].class());
+    for (c, class) in ["ok", "info", "fail", "info"].iter().enumerate() {
+        if !paths[c].is_empty() {
+            let _ = write!(out, r#"<path class="{class}" d="{}"/>"#, paths[c]);
         }
     }
 }
 
-/// Each failing (or unknown) op as its own mark linking to its record, up to `MARKS`.
+/// Each featured failing op as its own mark linking to its record.
 fn failing_marks(
     out: &mut String,
     m: &Model,
     axis: &Axis,
     anchor: Anchor,
+    which: &[usize],
     place: impl Fn(&super::model::Op) -> (f64, f64),
 ) {
-    for op in m.ops.iter().filter(|op| op.end == End::Fail).take(MARKS) {
+    for op in which.iter().map(|&i| &m.ops[i]) {
         let (y, h) = place(op);
         let x = axis.x(op.end_ns.unwrap_or(op.start));
         let pos = op.done.or(op.invoke).expect("an op has a record");
@@ -250,8 +306,9 @@ fn cursor(out: &mut String, top: f64, bottom: f64) {
 }
 
 /// Latency of each op against its invoke time, log scale. Small histories: a dot per op.
-/// Big ones: per column the median and the maximum of ok ops, and every failing op's dot.
-pub fn latency(out: &mut String, m: &Model, records: &[Record], anchor: Anchor) {
+/// Big ones: per column the median and the maximum of ok ops, and the featured failing and
+/// unknown ops' dots.
+pub fn latency(out: &mut String, m: &Model, records: &[Record], anchor: Anchor, featured: &Featured) {
     let axis = Axis { t0: m.t0, t1: m.t1 };
     let top = 8.0;
     let bottom = top + CHART;
@@ -319,26 +376,12 @@ pub fn latency(out: &mut String, m: &Model, records: &[Record], anchor: Anchor) 
             gap = false;
         }
         let _ = write!(out, r#"<path class="lmax" d="{max}"/><path class="lp50" d="{median}"/>"#);
-        let mut marks = 0;
-        let mut per_col_worst: Vec<Option<(End, u64)>> = vec![None; PLOT];
-        for op in m.ops.iter().filter(|op| matches!(op.end, End::Fail | End::Info)) {
+        for &i in featured.unknown.iter().chain(&featured.fail) {
+            let op = &m.ops[i];
             let Some(l) = op.latency() else { continue };
-            if marks < MARKS {
-                marks += 1;
-                let pos = op.done.expect("completed");
-                let dot = format!(r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="2.5"/>"#, op.end.class(), axis.x(op.start), y(l));
-                link(out, anchor(pos), &dot);
-            } else {
-                let w = &mut per_col_worst[axis.col(op.start)];
-                if w.is_none_or(|(e, wl)| (op.end, l) > (e, wl)) {
-                    *w = Some((op.end, l));
-                }
-            }
-        }
-        for (c, w) in per_col_worst.iter().enumerate() {
-            if let Some((e, l)) = w {
-                let _ = write!(out, r#"<circle class="{}" cx="{}" cy="{:.1}" r="2.5"/>"#, e.class(), LEFT as usize + c, y(*l));
-            }
+            let pos = op.done.expect("completed");
+            let dot = format!(r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="2.5"/>"#, op.end.class(), axis.x(op.start), y(l));
+            link(out, anchor(pos), &dot);
         }
     }
     cursor(out, top, bottom);
