@@ -235,3 +235,71 @@ async fn wrong_password_is_logon_failure() {
     assert_eq!(err.status(), Some(NtStatus::STATUS_LOGON_FAILURE));
     lab.down().await.unwrap();
 }
+
+/// A signed READ response altered in flight (by a proxy between client and
+/// server) is rejected with Error::BadSignature, on every signing algorithm.
+#[tokio::test]
+async fn tampered_signed_response_is_rejected() {
+    use smb2::transport::{read_frame, write_frame};
+    let lab = lab_up("smb2-tamper").await;
+    for d in [Dialect::SMB2_1, Dialect::SMB3_0, Dialect::SMB3_1_1] {
+        let tcp = lab.connect("c1", server(&lab)).await.unwrap();
+        let (client_side, proxy_side) = tokio::io::duplex(1 << 20);
+        let (mut sr, mut sw) = tokio::io::split(tcp);
+        let (mut pr, mut pw) = tokio::io::split(proxy_side);
+        tokio::spawn(async move {
+            while let Ok(f) = read_frame(&mut pr).await {
+                if write_frame(&mut sw, &f).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(mut f) = read_frame(&mut sr).await {
+                // READ response (command 8) with data: flip its last byte.
+                if f.len() > 80 && f[..4] == [0xFE, b'S', b'M', b'B'] && f[12] == 8 {
+                    let n = f.len() - 1;
+                    f[n] ^= 0x01;
+                }
+                if write_frame(&mut pw, &f).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let (conn, _ev) = Connection::from_io(client_side);
+        conn.negotiate(
+            &default_negotiate_request(&[d], Guid::random(), true),
+            &RequestOptions::default(),
+        )
+        .await
+        .unwrap()
+        .ok()
+        .unwrap();
+        let session = conn
+            .session_setup(&SessionSetupOptions::new(creds(&lab)))
+            .await
+            .unwrap();
+        let tree = session.tree_connect(&unc(&lab, "share")).await.unwrap();
+        let f = tree
+            .create(&CreateRequest::new(unique("tamper")))
+            .await
+            .unwrap()
+            .ok()
+            .unwrap()
+            .file_id;
+        tree.write(f, 0, b"0123456789".to_vec(), false)
+            .await
+            .unwrap()
+            .ok()
+            .unwrap();
+        match tree.read(f, 0, 10).await {
+            Err(Error::BadSignature { command, raw, .. }) => {
+                assert_eq!(command, Command::Read);
+                assert_eq!(raw.last(), Some(&(b'9' ^ 1)));
+            }
+            other => panic!("{d:?}: {other:?}"),
+        }
+        tree.close(f).await.unwrap().ok().unwrap();
+    }
+    lab.down().await.unwrap();
+}
