@@ -340,6 +340,7 @@ impl Connection {
         }
         Ok(PendingRaw {
             shared: self.shared.clone(),
+            _task: self._task.clone(),
             command: out.command,
             message_id,
             timeout: out.opts.timeout,
@@ -418,6 +419,8 @@ impl Connection {
 /// A request on the wire, awaiting its final response.
 pub struct PendingRaw {
     shared: Arc<Shared>,
+    // Keeps the connection task alive while someone waits on it.
+    _task: Arc<TaskGuard>,
     pub command: Command,
     pub message_id: u64,
     timeout: Option<Duration>,

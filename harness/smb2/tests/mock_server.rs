@@ -314,3 +314,20 @@ async fn request_options_reach_the_wire() {
         .unwrap();
     p.wait().await.unwrap();
 }
+
+/// A pending request keeps the connection task alive after every other
+/// handle is dropped, so its answer still arrives.
+#[tokio::test]
+async fn pending_request_outlives_its_connection_handle() {
+    let (conn, _ev, mut srv) = pair();
+    let p = conn.submit_echo(&RequestOptions::default()).await.unwrap();
+    drop(conn);
+    let r = next_request(&mut srv).await;
+    write_frame(&mut srv, &response(&r, NtStatus::STATUS_SUCCESS, 1, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.wait().await.unwrap().header.status,
+        NtStatus::STATUS_SUCCESS
+    );
+}

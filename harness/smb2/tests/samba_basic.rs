@@ -303,3 +303,37 @@ async fn tampered_signed_response_is_rejected() {
     }
     lab.down().await.unwrap();
 }
+
+/// All dialects offered: the server picks 3.1.1. A client that asks for
+/// encryption on an ordinary share gets every response encrypted.
+#[tokio::test]
+async fn multi_dialect_negotiate_and_client_chosen_encryption() {
+    let lab = lab_up("smb2-multi").await;
+    let (conn, _ev) = connect(&lab, "c1").await;
+    let r = conn
+        .negotiate(
+            &default_negotiate_request(&Dialect::ALL, Guid::random(), false),
+            &RequestOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.body().unwrap().dialect_revision, Dialect::SMB3_1_1);
+    let mut o = SessionSetupOptions::new(creds(&lab));
+    o.encrypt = true;
+    let session = conn.session_setup(&o).await.unwrap();
+    assert!(session.encrypts());
+    let tree = session.tree_connect(&unc(&lab, "share")).await.unwrap();
+    assert!(!tree.share().encrypt_data());
+    let c = tree
+        .create(&CreateRequest::new(unique("sess-enc")))
+        .await
+        .unwrap();
+    assert!(c.encrypted);
+    let f = c.ok().unwrap().file_id;
+    let echo = conn.echo(&RequestOptions::default()).await.unwrap();
+    assert!(!echo.encrypted, "ECHO outside the session stays plain");
+    let cl = tree.close(f).await.unwrap();
+    assert!(cl.encrypted);
+    cl.ok().unwrap();
+    lab.down().await.unwrap();
+}
