@@ -19,16 +19,24 @@ pub fn for_run(input: &Input) -> Report {
     suite.set_time(Duration::from_nanos(span));
     if let Some(verdict) = &input.verdict {
         for j in &verdict.checkers {
-            let mut case = TestCase::new(j.result.checker.as_str(), status(j.outcome, &j.result.explanation));
+            let mut case = TestCase::new(
+                j.result.checker.as_str(),
+                status(j.outcome, &j.result.explanation),
+            );
             case.set_classname(input.plan_name.as_str());
             suite.add_test_case(case);
         }
     }
     let complete = input.status.as_ref().is_some_and(|s| s.complete);
     if !complete || input.verdict.is_none() {
-        let why = input.status.as_ref().and_then(|s| s.error.clone()).unwrap_or_else(|| "the run was interrupted".into());
+        let why = input
+            .status
+            .as_ref()
+            .and_then(|s| s.error.clone())
+            .unwrap_or_else(|| "the run was interrupted".into());
         let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
-        st.set_type("incomplete").set_message(format!("run did not complete: {why}"));
+        st.set_type("incomplete")
+            .set_message(format!("run did not complete: {why}"));
         let mut case = TestCase::new("run", st);
         case.set_classname(input.plan_name.as_str());
         suite.add_test_case(case);
@@ -46,7 +54,12 @@ fn status(outcome: Outcome, message: &str) -> TestCaseStatus {
         Outcome::Pass => TestCaseStatus::success(),
         Outcome::Fail | Outcome::Unknown => {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            st.set_type(if outcome == Outcome::Fail { "fail" } else { "unknown" }).set_message(message);
+            st.set_type(if outcome == Outcome::Fail {
+                "fail"
+            } else {
+                "unknown"
+            })
+            .set_message(message);
             st
         }
     }
@@ -71,12 +84,22 @@ pub struct PlanSet {
 
 impl Default for PlanSet {
     fn default() -> Self {
-        PlanSet { suite: TestSuite::new("plans"), total: Duration::ZERO }
+        PlanSet {
+            suite: TestSuite::new("plans"),
+            total: Duration::ZERO,
+        }
     }
 }
 
 impl PlanSet {
-    fn add(&mut self, plan: &Path, name: &str, status: TestCaseStatus, took: Duration, out: Option<String>) {
+    fn add(
+        &mut self,
+        plan: &Path,
+        name: &str,
+        status: TestCaseStatus,
+        took: Duration,
+        out: Option<String>,
+    ) {
         let mut case = TestCase::new(plan.display().to_string(), status);
         case.set_classname(name).set_time(took);
         if let Some(out) = out {
@@ -86,9 +109,22 @@ impl PlanSet {
         self.suite.add_test_case(case);
     }
 
-    pub fn judged(&mut self, plan: &Path, name: &str, verdict: &Verdict, results: &Path, took: Duration) {
+    pub fn judged(
+        &mut self,
+        plan: &Path,
+        name: &str,
+        verdict: &Verdict,
+        results: &Path,
+        took: Duration,
+    ) {
         let status = status(verdict.outcome, &failure_message(verdict));
-        self.add(plan, name, status, took, Some(format!("results: {}", results.display())));
+        self.add(
+            plan,
+            name,
+            status,
+            took,
+            Some(format!("results: {}", results.display())),
+        );
     }
 
     /// The harness could not judge the plan (lab, results or history trouble).
@@ -110,7 +146,9 @@ impl PlanSet {
         suite.set_time(self.total);
         let mut report = Report::new("smbchaos");
         report.set_time(self.total).add_test_suite(suite);
-        report.to_string().expect("JUnit XML of plain strings serializes")
+        report
+            .to_string()
+            .expect("JUnit XML of plain strings serializes")
     }
 
     pub fn write(&self, file: &Path) -> std::io::Result<()> {
@@ -133,7 +171,11 @@ mod tests {
             checkers: vec![Judged {
                 result: CheckResult {
                     checker: "exec".into(),
-                    valid: if outcome == Outcome::Pass { Validity::True } else { Validity::False },
+                    valid: if outcome == Outcome::Pass {
+                        Validity::True
+                    } else {
+                        Validity::False
+                    },
                     explanation: "1 of 2 exec steps failed: op 1 exit 1, expected 0".into(),
                     ops: vec![1],
                 },
@@ -146,15 +188,48 @@ mod tests {
     #[test]
     fn a_plan_set_has_a_case_per_plan_with_the_checkers_explanations() {
         let mut set = PlanSet::default();
-        set.judged(Path::new("plans/a.yaml"), "a", &verdict(Outcome::Pass), Path::new("r/a"), Duration::from_secs(1));
-        set.judged(Path::new("plans/b.yaml"), "b", &verdict(Outcome::Fail), Path::new("r/b"), Duration::from_secs(2));
-        set.errored(Path::new("plans/c.yaml"), "c", "lab: no smbd", Duration::ZERO);
+        set.judged(
+            Path::new("plans/a.yaml"),
+            "a",
+            &verdict(Outcome::Pass),
+            Path::new("r/a"),
+            Duration::from_secs(1),
+        );
+        set.judged(
+            Path::new("plans/b.yaml"),
+            "b",
+            &verdict(Outcome::Fail),
+            Path::new("r/b"),
+            Duration::from_secs(2),
+        );
+        set.errored(
+            Path::new("plans/c.yaml"),
+            "c",
+            "lab: no smbd",
+            Duration::ZERO,
+        );
         set.skipped(Path::new("plans/d.yaml"), "d", "interrupted by SIGINT");
         let xml = set.to_xml();
-        assert!(xml.contains(r#"<testsuite name="plans" tests="4" skipped="1" errors="1" failures="1""#), "{xml}");
-        assert!(xml.contains(r#"<testcase name="plans/b.yaml" classname="b""#), "{xml}");
-        assert!(xml.contains(r#"message="exec: 1 of 2 exec steps failed: op 1 exit 1, expected 0" type="fail""#), "{xml}");
-        assert!(xml.contains(r#"<skipped message="interrupted by SIGINT"/>"#), "{xml}");
+        assert!(
+            xml.contains(
+                r#"<testsuite name="plans" tests="4" skipped="1" errors="1" failures="1""#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<testcase name="plans/b.yaml" classname="b""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                r#"message="exec: 1 of 2 exec steps failed: op 1 exit 1, expected 0" type="fail""#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<skipped message="interrupted by SIGINT"/>"#),
+            "{xml}"
+        );
     }
 
     #[test]
@@ -164,13 +239,24 @@ mod tests {
             run_name: "20260101T000000.000Z".into(),
             records: vec![],
             verdict: Some(verdict(Outcome::Fail)),
-            status: Some(crate::results::Status { complete: false, outcome: None, error: Some("lab: boom".into()), run_id: "x".into() }),
+            status: Some(crate::results::Status {
+                complete: false,
+                outcome: None,
+                error: Some("lab: boom".into()),
+                run_id: "x".into(),
+            }),
             plan_text: None,
             environment: None,
             files: vec![],
         };
         let xml = for_run(&input).to_string().unwrap();
-        assert!(xml.contains(r#"<testcase name="exec" classname="smoke">"#), "{xml}");
-        assert!(xml.contains(r#"<error message="run did not complete: lab: boom" type="incomplete"/>"#), "{xml}");
+        assert!(
+            xml.contains(r#"<testcase name="exec" classname="smoke">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<error message="run did not complete: lab: boom" type="incomplete"/>"#),
+            "{xml}"
+        );
     }
 }

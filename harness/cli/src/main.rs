@@ -208,7 +208,7 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
     for (n, (path, plan, text)) in plans.iter().enumerate() {
         let name = plan.name.value.as_str();
         let (events, rx) = Events::channel();
-        let reporter = tokio::spawn(progress::render(rx, mode));
+        let reporter = tokio::spawn(progress::render(rx, mode, progress::one_shot_kinds(plan)));
         let options = RunOptions { results_root: args.results.clone() };
         let started = Instant::now();
         let result = tokio::select! {
@@ -256,7 +256,9 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         };
     }
     if let Some(file) = &args.junit {
-        junit.write(file).with_context(|| format!("--junit {}", file.display()))?;
+        junit
+            .write(file)
+            .with_context(|| format!("--junit {}", file.display()))?;
     }
     Ok(worst.exit_code() as u8)
 }

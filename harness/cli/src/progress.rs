@@ -76,17 +76,29 @@ pub struct Tally {
     pub info: u64,
     /// Faults started and not yet healed, as `kind node`.
     pub active: Vec<String>,
+    /// Fault kinds that act once and have no heal (reset, restart): never "active".
+    pub one_shot: Vec<String>,
 }
 
 impl Tally {
     pub fn apply(&mut self, event: &Event) {
         match event {
-            Event::Started { plan, results, planned } => {
+            Event::Started {
+                plan,
+                results,
+                planned,
+            } => {
                 self.plan = plan.clone();
                 self.results = Some(results.clone());
                 self.planned = *planned;
             }
-            Event::Phase(p) => self.phase = Some(*p),
+            Event::Phase(p) => {
+                self.phase = Some(*p);
+                // Past the workload every fault has been healed (and the heal verified).
+                if *p != Phase::LabUp && *p != Phase::Workload {
+                    self.active.clear();
+                }
+            }
             Event::Op { kind, .. } => match kind {
                 OpType::Ok => self.ok += 1,
                 OpType::Fail => self.fail += 1,
@@ -99,7 +111,7 @@ impl Tally {
                     if let Some(i) = self.active.iter().position(|a| *a == name) {
                         self.active.remove(i);
                     }
-                } else {
+                } else if !self.one_shot.contains(f) {
                     self.active.push(name);
                 }
             }
@@ -120,7 +132,10 @@ impl Tally {
         if !self.planned.is_zero() {
             line.push_str(&format!(" of {:.1}s planned", self.planned.as_secs_f64()));
         }
-        line.push_str(&format!(" · ok {} · fail {} · info {}", self.ok, self.fail, self.info));
+        line.push_str(&format!(
+            " · ok {} · fail {} · info {}",
+            self.ok, self.fail, self.info
+        ));
         if !self.active.is_empty() {
             line.push_str(&format!(" · faults: {}", self.active.join(", ")));
         }
@@ -128,10 +143,29 @@ impl Tally {
     }
 }
 
+/// The plan's fault kinds that have no heal, as the nemesis names them in its events.
+pub fn one_shot_kinds(plan: &plan::Plan) -> Vec<String> {
+    let mut kinds: Vec<String> = plan::schedule(plan)
+        .iter()
+        .filter(|occ| !occ.action.heals())
+        .map(|occ| occ.action.kind().to_string())
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
 /// Render events until the run drops its sender; returns the run's results directory, so
 /// the caller can still report on a run it had to interrupt.
-pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Mode) -> Option<PathBuf> {
-    let mut tally = Tally::default();
+pub async fn render(
+    mut rx: UnboundedReceiver<Event>,
+    mode: Mode,
+    one_shot: Vec<String>,
+) -> Option<PathBuf> {
+    let mut tally = Tally {
+        one_shot,
+        ..Tally::default()
+    };
     let mut bar: Option<ProgressBar> = None;
     let mut started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -166,7 +200,11 @@ pub async fn render(mut rx: UnboundedReceiver<Event>, mode: Mode) -> Option<Path
                     if matches!(event, Event::Finished { .. }) {
                         b.finish_and_clear();
                         set_active(None);
-                        say(&format!("[{}] {}", tally.plan, tally.line(started.elapsed())));
+                        say(&format!(
+                            "[{}] {}",
+                            tally.plan,
+                            tally.line(started.elapsed())
+                        ));
                         bar = None;
                     }
                 }
@@ -186,8 +224,15 @@ fn new_bar(plan: &str, planned: Duration) -> ProgressBar {
     } else {
         "{spinner:.green} {prefix:.bold} [{bar:20.cyan/blue}] {msg}"
     };
-    let bar = ProgressBar::with_draw_target(Some(planned.as_millis().max(1) as u64), ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    let bar = ProgressBar::with_draw_target(
+        Some(planned.as_millis().max(1) as u64),
+        ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     bar.set_prefix(plan.to_string());
     bar
 }
@@ -201,8 +246,14 @@ fn update(bar: &ProgressBar, tally: &Tally, elapsed: Duration) {
 /// Lines worth keeping above the bar: failures, unknown outcomes and faults.
 fn notable(event: &Event) -> Option<String> {
     match event {
-        Event::Started { plan, results, .. } => Some(format!("[{plan}] results in {}", results.display())),
-        Event::Op { kind: OpType::Fail | OpType::Info, .. } | Event::Fault { .. } => plain_line(event),
+        Event::Started { plan, results, .. } => {
+            Some(format!("[{plan}] results in {}", results.display()))
+        }
+        Event::Op {
+            kind: OpType::Fail | OpType::Info,
+            ..
+        }
+        | Event::Fault { .. } => plain_line(event),
         _ => None,
     }
 }
@@ -216,15 +267,31 @@ fn plain(event: &Event) {
 /// The plain reporter's line for an event.
 pub fn plain_line(event: &Event) -> Option<String> {
     Some(match event {
-        Event::Started { plan, results, .. } => format!("[{plan}] results in {}", results.display()),
+        Event::Started { plan, results, .. } => {
+            format!("[{plan}] results in {}", results.display())
+        }
         Event::Phase(Phase::LabUp) => "  bringing the lab up".into(),
         Event::Phase(p) => format!("  phase {p:?}"),
-        Event::LabReady { run_id, took } => format!("  lab {run_id} ready in {:.2} s", took.as_secs_f64()),
-        Event::Op { process, f, node, kind, status } => format!(
+        Event::LabReady { run_id, took } => {
+            format!("  lab {run_id} ready in {:.2} s", took.as_secs_f64())
+        }
+        Event::Op {
+            process,
+            f,
+            node,
+            kind,
+            status,
+        } => format!(
             "  op p{process} {f} on {node}: {kind:?}{}",
-            status.as_ref().map(|s| format!(" ({s})")).unwrap_or_default()
+            status
+                .as_ref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default()
         ),
-        Event::Fault { f, node, healed } => format!("  fault {f} {node} {}", if *healed { "healed" } else { "started" }),
+        Event::Fault { f, node, healed } => format!(
+            "  fault {f} {node} {}",
+            if *healed { "healed" } else { "started" }
+        ),
         Event::Finished { .. } => return None,
     })
 }
@@ -242,11 +309,31 @@ mod tests {
     fn the_tally_counts_ops_and_tracks_active_faults() {
         let mut t = Tally::default();
         let events = [
-            Event::Started { plan: "smoke".into(), results: "r".into(), planned: Duration::from_secs(30) },
+            Event::Started {
+                plan: "smoke".into(),
+                results: "r".into(),
+                planned: Duration::from_secs(30),
+            },
             Event::Phase(Phase::Workload),
-            Event::Fault { f: "pause".into(), node: "fs1".into(), healed: false },
-            Event::Op { process: 0, f: "exec".into(), node: "c1".into(), kind: OpType::Ok, status: None },
-            Event::Op { process: 1, f: "exec".into(), node: "c1".into(), kind: OpType::Fail, status: Some("exit 1".into()) },
+            Event::Fault {
+                f: "pause".into(),
+                node: "fs1".into(),
+                healed: false,
+            },
+            Event::Op {
+                process: 0,
+                f: "exec".into(),
+                node: "c1".into(),
+                kind: OpType::Ok,
+                status: None,
+            },
+            Event::Op {
+                process: 1,
+                f: "exec".into(),
+                node: "c1".into(),
+                kind: OpType::Fail,
+                status: Some("exit 1".into()),
+            },
         ];
         for e in &events {
             t.apply(e);
@@ -255,14 +342,38 @@ mod tests {
             t.line(Duration::from_millis(12_300)),
             "workload   12.3s of 30.0s planned · ok 1 · fail 1 · info 0 · faults: pause fs1"
         );
-        t.apply(&Event::Fault { f: "pause".into(), node: "fs1".into(), healed: true });
+        t.apply(&Event::Fault {
+            f: "pause".into(),
+            node: "fs1".into(),
+            healed: true,
+        });
         assert!(t.active.is_empty());
         assert_eq!(t.results, Some(PathBuf::from("r")));
+        t.one_shot = vec!["reset".into()];
+        t.apply(&Event::Fault {
+            f: "reset".into(),
+            node: "fs1".into(),
+            healed: false,
+        });
+        assert!(t.active.is_empty(), "a reset is over as soon as it started");
+        t.apply(&Event::Fault {
+            f: "kill".into(),
+            node: "fs1".into(),
+            healed: false,
+        });
+        t.apply(&Event::Phase(Phase::Heal));
+        assert!(t.active.is_empty(), "nothing is active after the workload");
     }
 
     #[test]
     fn plain_lines_match_the_log_format() {
-        let e = Event::Op { process: 1, f: "exec".into(), node: "c1".into(), kind: OpType::Fail, status: Some("exit 1".into()) };
+        let e = Event::Op {
+            process: 1,
+            f: "exec".into(),
+            node: "c1".into(),
+            kind: OpType::Fail,
+            status: Some("exit 1".into()),
+        };
         assert_eq!(plain_line(&e).unwrap(), "  op p1 exec on c1: Fail (exit 1)");
         assert_eq!(notable(&Event::Phase(Phase::Heal)), None);
     }

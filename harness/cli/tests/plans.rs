@@ -14,7 +14,10 @@ use libtest_mimic::{Arguments, Completion, Failed, Trial};
 const BIN: &str = env!("CARGO_BIN_EXE_smbchaos");
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 fn main() {
@@ -26,7 +29,11 @@ fn main() {
     let mut trials = Vec::new();
     let mut reasons = Vec::new();
     for path in plan_files(&repo.join("plans")) {
-        let name = path.strip_prefix(&repo).unwrap_or(&path).display().to_string();
+        let name = path
+            .strip_prefix(&repo)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let missing = missing_needs(&path);
         let ignored = !missing.is_empty();
         if ignored {
@@ -37,7 +44,13 @@ fn main() {
     }
     if !args.list {
         for (name, why) in &reasons {
-            if args.filter.as_deref().is_none_or(|f| if args.exact { name == f } else { name.contains(f) }) {
+            if args.filter.as_deref().is_none_or(|f| {
+                if args.exact {
+                    name == f
+                } else {
+                    name.contains(f)
+                }
+            }) {
                 eprintln!("{name}: ignored: {why}");
             }
         }
@@ -74,15 +87,24 @@ fn missing_needs(plan: &Path) -> Vec<String> {
         missing.push("needs root (network namespaces, cgroups): run the tests as root".to_string());
     }
     if !Path::new(lab::samba::SMBD).exists() {
-        missing.push(format!("needs smbd ({}): apt-get install samba", lab::samba::SMBD));
+        missing.push(format!(
+            "needs smbd ({}): apt-get install samba",
+            lab::samba::SMBD
+        ));
     }
     if !Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
         missing.push("needs the cgroup v1 freezer at /sys/fs/cgroup/freezer".to_string());
     }
     let text = std::fs::read_to_string(plan).unwrap_or_default();
-    for (tool, package) in [("smbclient", "smbclient"), ("smbtorture", "samba-testsuite"), ("ctdb", "ctdb")] {
+    for (tool, package) in [
+        ("smbclient", "smbclient"),
+        ("smbtorture", "samba-testsuite"),
+        ("ctdb", "ctdb"),
+    ] {
         if mentions(&text, tool) && !on_path(tool) {
-            missing.push(format!("its steps call {tool}, which is not installed: apt-get install {package}"));
+            missing.push(format!(
+                "its steps call {tool}, which is not installed: apt-get install {package}"
+            ));
         }
     }
     missing
@@ -90,14 +112,18 @@ fn missing_needs(plan: &Path) -> Vec<String> {
 
 /// `word` as a whole word outside YAML comments.
 fn mentions(text: &str, word: &str) -> bool {
-    text.lines().filter(|l| !l.trim_start().starts_with('#')).any(|line| {
-        line.match_indices(word).any(|(i, _)| {
-            let before = line[..i].chars().next_back();
-            let after = line[i + word.len()..].chars().next();
-            let part = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
-            !part(before) && !part(after)
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .any(|line| {
+            line.match_indices(word).any(|(i, _)| {
+                let before = line[..i].chars().next_back();
+                let after = line[i + word.len()..].chars().next();
+                let part = |c: Option<char>| {
+                    c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                };
+                !part(before) && !part(after)
+            })
         })
-    })
 }
 
 fn on_path(program: &str) -> bool {

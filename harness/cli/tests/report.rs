@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use smbchaos::checker::{CheckResult, Validity};
-use smbchaos::history::{OpType, Process, Record};
+use smbchaos::history::{OpType, Process, Record, Smb};
 use smbchaos::report;
 use smbchaos::results::{self, Status};
 use smbchaos::verdict::{Judged, Outcome, Verdict};
@@ -39,7 +39,11 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
         let mut t = next() % 1_000_000;
         for n in 0..ops_per_process {
             let faulty = in_fault(t);
-            let latency = if faulty { 5_000_000 + next() % 20_000_000 } else { 200_000 + next() % 3_000_000 };
+            let latency = if faulty {
+                5_000_000 + next() % 20_000_000
+            } else {
+                200_000 + next() % 3_000_000
+            };
             let kind = match (faulty, next() % 100) {
                 (true, 0..=69) => OpType::Fail,
                 (true, 70..=79) => OpType::Info,
@@ -56,18 +60,26 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
                 time_ns: t,
                 process: Process::Worker(p),
                 kind: OpType::Invoke,
-                f: if n % 3 == 0 { "write".into() } else { "read".into() },
+                f: if n % 3 == 0 {
+                    "write".into()
+                } else {
+                    "read".into()
+                },
                 node: Some(node.clone()),
                 value: json!({"file": format!("f{}", n % 16), "offset": n * 4096, "len": 4096}),
                 status: None,
-                ..Default::default()
+                smb: Smb {
+                    client: Some(format!("{node}/{}", p / 4)),
+                    message_id: Some(n),
+                    ..Default::default()
+                },
             };
             out.push(base.clone());
             out.push(Record {
                 time_ns: t + latency,
                 kind,
                 status,
-                value: json!({"file": format!("f{}", n % 16), "lease": "RWH", "message_id": n}),
+                value: json!({"file": format!("f{}", n % 16), "lease": "RWH", "granted": n % 2 == 0}),
                 ..base
             });
             t += latency + next() % 200_000;
@@ -86,7 +98,11 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
                 time_ns: t,
                 process: Process::nemesis(),
                 kind,
-                f: if i % 2 == 0 { "partition".into() } else { "kill".into() },
+                f: if i % 2 == 0 {
+                    "partition".into()
+                } else {
+                    "kill".into()
+                },
                 node: Some("fs1".into()),
                 value: json!({"fault": i, "phase": phase}),
                 status: None,
@@ -103,7 +119,11 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
 
 /// A failing verdict citing every failing op, as a durability checker would.
 fn failing_verdict(records: &[Record]) -> Verdict {
-    let failed: Vec<u64> = records.iter().filter(|r| r.kind == OpType::Fail).map(|r| r.index).collect();
+    let failed: Vec<u64> = records
+        .iter()
+        .filter(|r| r.kind == OpType::Fail)
+        .map(|r| r.index)
+        .collect();
     Verdict {
         outcome: Outcome::Fail,
         checkers: vec![
@@ -151,11 +171,17 @@ fn write_run(dir: &Path, records: &[Record], verdict: Option<&Verdict>, complete
         error: (!complete).then(|| "interrupted by SIGINT".to_string()),
         run_id: "abc123".into(),
     };
-    std::fs::write(dir.join(results::STATUS), serde_json::to_vec(&status).unwrap()).unwrap();
+    std::fs::write(
+        dir.join(results::STATUS),
+        serde_json::to_vec(&status).unwrap(),
+    )
+    .unwrap();
 }
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-tests").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("report-tests")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -183,7 +209,11 @@ fn console_messages(stderr: &str) -> Vec<String> {
 
 fn chromium() -> &'static str {
     for name in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success()) {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return name;
         }
     }
@@ -197,16 +227,34 @@ fn open(page: &Path, screenshot: &Path) -> Opened {
     let out = Command::new("timeout")
         .arg("120")
         .arg(chromium())
-        .args(["--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars", "--no-first-run"])
-        .args(["--enable-logging=stderr", "--v=0", "--window-size=1400,2600"])
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--hide-scrollbars",
+            "--no-first-run",
+        ])
+        .args([
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1400,2600",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--screenshot={}", screenshot.display()))
         .arg("--dump-dom")
         .arg(format!("file://{}", page.canonicalize().unwrap().display()))
         .output()
         .expect("start chromium");
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(screenshot.metadata().is_ok_and(|m| m.len() > 1000), "no screenshot at {}", screenshot.display());
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        screenshot.metadata().is_ok_and(|m| m.len() > 1000),
+        "no screenshot at {}",
+        screenshot.display()
+    );
     Opened {
         dom: String::from_utf8_lossy(&out.stdout).into_owned(),
         console: console_messages(&String::from_utf8_lossy(&out.stderr)),
@@ -238,10 +286,20 @@ fn chromium_check_catches_an_injected_script_error() {
     let page = report::write(&dir).unwrap();
     let html = std::fs::read_to_string(&page).unwrap();
     let broken = dir.join("broken.html");
-    std::fs::write(&broken, html.replace("</body>", "<script>window.noSuchFunction();</script></body>")).unwrap();
+    std::fs::write(
+        &broken,
+        html.replace(
+            "</body>",
+            "<script>window.noSuchFunction();</script></body>",
+        ),
+    )
+    .unwrap();
     let opened = open(&broken, &dir.join("broken.png"));
     assert!(
-        opened.console.iter().any(|m| m.contains("Uncaught TypeError") && m.contains("noSuchFunction")),
+        opened
+            .console
+            .iter()
+            .any(|m| m.contains("Uncaught TypeError") && m.contains("noSuchFunction")),
         "{:?}",
         opened.console
     );
@@ -252,9 +310,20 @@ fn assert_clean_in_chromium(dir: &Path, verdict_text: &str) -> Opened {
     let shot = dir.join("report.png");
     let opened = open(&page, &shot);
     assert!(opened.console.is_empty(), "console: {:?}", opened.console);
-    assert!(opened.dom.contains(r#"data-ready="1""#), "the page script did not run to its end");
-    let verdict = opened.dom.split(r#"id="verdict""#).nth(1).expect("a verdict element");
-    assert!(verdict[..200.min(verdict.len())].contains(verdict_text), "{}", &verdict[..200.min(verdict.len())]);
+    assert!(
+        opened.dom.contains(r#"data-ready="1""#),
+        "the page script did not run to its end"
+    );
+    let verdict = opened
+        .dom
+        .split(r#"id="verdict""#)
+        .nth(1)
+        .expect("a verdict element");
+    assert!(
+        verdict[..200.min(verdict.len())].contains(verdict_text),
+        "{}",
+        &verdict[..200.min(verdict.len())]
+    );
     eprintln!("screenshot: {}", shot.display());
     opened
 }
@@ -268,10 +337,19 @@ fn a_failing_run_opens_in_chromium_with_its_verdict_and_evidence() {
     let opened = assert_clean_in_chromium(&dir, "FAIL");
     // Every op the failed checker cites links to its record's row.
     for index in &verdict.checkers[0].result.ops {
-        assert!(opened.dom.contains(&format!(r##"href="#r{index}""##)), "no link to op {index}");
-        assert!(opened.dom.contains(&format!(r#"id="r{index}""#)), "no row for op {index}");
+        assert!(
+            opened.dom.contains(&format!(r##"href="#r{index}""##)),
+            "no link to op {index}"
+        );
+        assert!(
+            opened.dom.contains(&format!(r#"id="r{index}""#)),
+            "no row for op {index}"
+        );
     }
-    assert!(opened.dom.contains(r#"href="pcap/c1-fs1.pcap""#), "the capture is not linked");
+    assert!(
+        opened.dom.contains(r#"href="pcap/c1-fs1.pcap""#),
+        "the capture is not linked"
+    );
     assert!(opened.dom.contains("durability: FAIL"));
 }
 
@@ -281,7 +359,10 @@ fn a_big_run_opens_in_chromium_drawn_per_column() {
     let records = synthetic(100_000, 12, 4);
     write_run(&dir, &records, Some(&failing_verdict(&records)), true);
     let opened = assert_clean_in_chromium(&dir, "FAIL");
-    assert!(opened.dom.contains("records not shown"), "a big history is tabled in part");
+    assert!(
+        opened.dom.contains("records not shown"),
+        "a big history is tabled in part"
+    );
 }
 
 #[test]
@@ -306,10 +387,20 @@ fn the_report_is_self_contained_and_renders_unknown_fields() {
     write_run(&dir, &records, Some(&failing_verdict(&records)), true);
     let html = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
     for needle in ["http:", "https:", "<link", "@import", "url(", " src="] {
-        assert!(!html.contains(needle), "the report refers to something outside itself: {needle}");
+        assert!(
+            !html.contains(needle),
+            "the report refers to something outside itself: {needle}"
+        );
     }
-    // Fields the report has no code for are shown by name.
-    assert!(html.contains("<i>lease</i> RWH") && html.contains("<i>message_id</i>"), "value fields not rendered");
+    // Fields the report has no code for are shown by name: the record's and its value's.
+    for field in [
+        "<i>client</i> c1/0",
+        "<i>message_id</i> 1",
+        "<i>lease</i> RWH",
+        "<i>granted</i> true",
+    ] {
+        assert!(html.contains(field), "{field} not rendered");
+    }
 }
 
 // ---------------------------------------------------------------- the CLI
@@ -322,11 +413,25 @@ fn smbchaos_report_re_renders_a_stored_run() {
     let records = synthetic(300, 2, 1);
     write_run(&dir, &records, Some(&failing_verdict(&records)), true);
     let out = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), dir.join("report.html").display().to_string());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        dir.join("report.html").display().to_string()
+    );
     let junit = std::fs::read_to_string(dir.join(results::JUNIT)).unwrap();
-    assert!(junit.contains(r#"<testcase name="durability" classname="synthetic">"#), "{junit}");
-    let missing = Command::new(BIN).arg("report").arg(dir.join("nope")).output().unwrap();
+    assert!(
+        junit.contains(r#"<testcase name="durability" classname="synthetic">"#),
+        "{junit}"
+    );
+    let missing = Command::new(BIN)
+        .arg("report")
+        .arg(dir.join("nope"))
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
 
@@ -355,15 +460,35 @@ fn run_writes_one_junit_file_for_the_plan_set() {
         .current_dir(&repo)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(r#"<testsuite name="plans" tests="2" skipped="0" errors="0" failures="1""#), "{xml}");
-    assert!(xml.contains(r#"<testcase name="plans/smoke.yaml" classname="smoke""#), "{xml}");
-    assert!(xml.contains(r#"message="exec: 1 of 1 exec steps failed: op 1 exit 3, expected 0" type="fail""#), "{xml}");
+    assert!(
+        xml.contains(r#"<testsuite name="plans" tests="2" skipped="0" errors="0" failures="1""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="plans/smoke.yaml" classname="smoke""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            r#"message="exec: 1 of 1 exec steps failed: op 1 exit 3, expected 0" type="fail""#
+        ),
+        "{xml}"
+    );
     // Each run's directory has its own report and JUnit file.
     for plan in ["smoke", "junit-failing"] {
         let run = dir.join("results").join(plan).join("latest");
-        assert!(run.join(results::JUNIT).exists() && run.join("report.html").exists(), "{}", run.display());
+        assert!(
+            run.join(results::JUNIT).exists() && run.join("report.html").exists(),
+            "{}",
+            run.display()
+        );
     }
 }
 
@@ -411,6 +536,9 @@ fn report_of_a_million_ops() {
     );
     assert!(size < 5_000_000, "report.html is {size} bytes");
     if !cfg!(debug_assertions) {
-        assert!(render_median < Duration::from_secs(5), "render took {render_median:?}");
+        assert!(
+            render_median < Duration::from_secs(5),
+            "render took {render_median:?}"
+        );
     }
 }

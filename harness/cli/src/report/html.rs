@@ -30,7 +30,11 @@ pub fn page(input: &Input, m: &Model) -> String {
     let records = &input.records;
     let featured = Featured {
         fail: m.spread(|e| e == End::Fail, FEATURED_FAIL, svg::PLOT),
-        unknown: m.spread(|e| matches!(e, End::Info | End::Pending), FEATURED_UNKNOWN, svg::PLOT),
+        unknown: m.spread(
+            |e| matches!(e, End::Info | End::Pending),
+            FEATURED_UNKNOWN,
+            svg::PLOT,
+        ),
     };
     let shown = chosen_records(input, m, &featured);
     let anchor = |pos: u32| shown[pos as usize].then(|| records[pos as usize].index);
@@ -74,8 +78,14 @@ fn label(o: Outcome) -> &'static str {
 fn header(out: &mut String, input: &Input, m: &Model) {
     let complete = input.status.as_ref().is_some_and(|s| s.complete);
     let (class, text) = match (&input.verdict, complete) {
-        (Some(v), true) => (label(v.outcome).to_lowercase(), label(v.outcome).to_string()),
-        (Some(v), false) => ("incomplete".into(), format!("INCOMPLETE (checked: {})", label(v.outcome))),
+        (Some(v), true) => (
+            label(v.outcome).to_lowercase(),
+            label(v.outcome).to_string(),
+        ),
+        (Some(v), false) => (
+            "incomplete".into(),
+            format!("INCOMPLETE (checked: {})", label(v.outcome)),
+        ),
         (None, _) => ("incomplete".into(), "INCOMPLETE — no verdict".into()),
     };
     let _ = write!(
@@ -99,7 +109,11 @@ fn header(out: &mut String, input: &Input, m: &Model) {
     }
     out.push_str("</p>");
     if !complete {
-        let why = input.status.as_ref().and_then(|s| s.error.clone()).unwrap_or_else(|| "the run was interrupted".into());
+        let why = input
+            .status
+            .as_ref()
+            .and_then(|s| s.error.clone())
+            .unwrap_or_else(|| "the run was interrupted".into());
         let _ = write!(
             out,
             r#"<p class="banner">This run did not complete: {}. The history may end early; ops still open at its end are drawn as never completed.</p>"#,
@@ -124,7 +138,9 @@ fn header(out: &mut String, input: &Input, m: &Model) {
 fn checkers(out: &mut String, input: &Input) {
     out.push_str(r#"<section id="checkers"><h2>Checkers</h2>"#);
     let Some(verdict) = &input.verdict else {
-        out.push_str("<p>No verdict.json: the run ended before its history was checked.</p></section>");
+        out.push_str(
+            "<p>No verdict.json: the run ended before its history was checked.</p></section>",
+        );
         return;
     };
     out.push_str("<table><thead><tr><th>checker</th><th>valid</th><th>expected</th><th>outcome</th><th>explanation</th></tr></thead><tbody>");
@@ -173,11 +189,18 @@ fn faults(out: &mut String, m: &Model, anchor: &dyn Fn(u32) -> Option<u64>) {
         let _ = write!(
             out,
             r#"<tr{}><td rowspan="{rows}">{id}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{heal}{}</td><td rowspan="{rows}">{}</td>"#,
-            if f.failed.is_some() { r#" class="o-fail""# } else { "" },
+            if f.failed.is_some() {
+                r#" class="o-fail""#
+            } else {
+                ""
+            },
             esc(&f.f),
             esc(f.node.as_deref().unwrap_or("")),
             secs(f.start),
-            f.failed.as_deref().map(|s| format!(" (failed: {})", esc(s))).unwrap_or_default(),
+            f.failed
+                .as_deref()
+                .map(|s| format!(" (failed: {})", esc(s)))
+                .unwrap_or_default(),
             human(f.end - f.start),
         );
         if impacts.is_empty() {
@@ -198,21 +221,33 @@ fn faults(out: &mut String, m: &Model, anchor: &dyn Fn(u32) -> Option<u64>) {
                 esc(&m.clients[imp.client as usize]),
                 imp.bad_ops,
                 imp.stall.map(human).unwrap_or_else(|| "none".into()),
-                imp.recovery.map(human).unwrap_or_else(|| "did not recover".into()),
+                imp.recovery
+                    .map(human)
+                    .unwrap_or_else(|| "did not recover".into()),
             );
         }
     }
     out.push_str("</tbody></table>");
     if m.faults.len() > FAULT_ROWS {
-        let _ = write!(out, "<p>… and {} more faults (see history.jsonl).</p>", m.faults.len() - FAULT_ROWS);
+        let _ = write!(
+            out,
+            "<p>… and {} more faults (see history.jsonl).</p>",
+            m.faults.len() - FAULT_ROWS
+        );
     }
     out.push_str("</section>");
 }
 
 /// For each checker that did not pass, the ops that prove it, linked to their records.
 fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>) {
-    let Some(verdict) = &input.verdict else { return };
-    let failing: Vec<_> = verdict.checkers.iter().filter(|j| j.outcome != Outcome::Pass).collect();
+    let Some(verdict) = &input.verdict else {
+        return;
+    };
+    let failing: Vec<_> = verdict
+        .checkers
+        .iter()
+        .filter(|j| j.outcome != Outcome::Pass)
+        .collect();
     if failing.is_empty() {
         return;
     }
@@ -234,7 +269,10 @@ fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>
         out.push_str("<div class=\"scroll\"><table class=\"records\"><thead><tr><th>#</th><th>time</th><th>process</th><th>type</th><th>f</th><th>node</th><th>status</th></tr></thead><tbody>");
         for &index in j.result.ops.iter().take(CITED_PER_CHECKER) {
             let Some(pos) = input.position(index) else {
-                let _ = write!(out, r#"<tr><td>{index}</td><td colspan="6">not in the history</td></tr>"#);
+                let _ = write!(
+                    out,
+                    r#"<tr><td>{index}</td><td colspan="6">not in the history</td></tr>"#
+                );
                 continue;
             };
             let r = &input.records[pos as usize];
@@ -256,7 +294,11 @@ fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>
         }
         out.push_str("</tbody></table></div>");
         if j.result.ops.len() > CITED_PER_CHECKER {
-            let _ = write!(out, "<p>… and {} more cited ops (see verdict.json).</p>", j.result.ops.len() - CITED_PER_CHECKER);
+            let _ = write!(
+                out,
+                "<p>… and {} more cited ops (see verdict.json).</p>",
+                j.result.ops.len() - CITED_PER_CHECKER
+            );
         }
     }
     out.push_str("</section>");
@@ -320,13 +362,19 @@ fn record_table(out: &mut String, input: &Input, m: &Model, shown: &[bool]) {
             continue;
         }
         if skipped > 0 {
-            let _ = write!(out, r#"<tr class="gap"><td colspan="9">… {skipped} records not shown …</td></tr>"#);
+            let _ = write!(
+                out,
+                r#"<tr class="gap"><td colspan="9">… {skipped} records not shown …</td></tr>"#
+            );
             skipped = 0;
         }
         row(out, input, m, pos, r, shown);
     }
     if skipped > 0 {
-        let _ = write!(out, r#"<tr class="gap"><td colspan="9">… {skipped} records not shown …</td></tr>"#);
+        let _ = write!(
+            out,
+            r#"<tr class="gap"><td colspan="9">… {skipped} records not shown …</td></tr>"#
+        );
     }
     out.push_str("</tbody></table></section>");
 }
@@ -340,7 +388,11 @@ fn row(out: &mut String, input: &Input, m: &Model, pos: usize, r: &Record, shown
         String::new()
     } else {
         let p = &input.records[partner as usize];
-        let what = if r.kind == OpType::Invoke { "→" } else { "←" };
+        let what = if r.kind == OpType::Invoke {
+            "→"
+        } else {
+            "←"
+        };
         let lat = human(r.time_ns.abs_diff(p.time_ns));
         if shown[partner as usize] {
             format!(r##"{what} <a href="#r{}">{}</a> {lat}"##, p.index, p.index)
@@ -382,7 +434,12 @@ fn row(out: &mut String, input: &Input, m: &Model, pos: usize, r: &Record, shown
 
 fn field(out: &mut String, name: &str, v: &Value) {
     let text = plain(v);
-    let _ = write!(out, r#"<span class="fld"><i>{}</i> {}</span>"#, esc(name), esc(&clip(&text)));
+    let _ = write!(
+        out,
+        r#"<span class="fld"><i>{}</i> {}</span>"#,
+        esc(name),
+        esc(&clip(&text))
+    );
 }
 
 /// A JSON value as a person reads it: strings bare, everything else compact JSON.
@@ -428,21 +485,41 @@ fn files(out: &mut String, input: &Input) {
     } else {
         out.push_str("<h3>Packet captures</h3><ul>");
         for f in captures {
-            let _ = write!(out, r#"<li><a href="{}">{}</a> ({} bytes)</li>"#, esc(&f.href()), esc(&f.path), f.size);
+            let _ = write!(
+                out,
+                r#"<li><a href="{}">{}</a> ({} bytes)</li>"#,
+                esc(&f.href()),
+                esc(&f.path),
+                f.size
+            );
         }
         out.push_str("</ul>");
     }
     out.push_str("<h3>Run data</h3><ul>");
     for f in input.files.iter().filter(|f| !f.capture) {
-        let _ = write!(out, r#"<li><a href="{}">{}</a> ({} bytes)</li>"#, esc(&f.href()), esc(&f.path), f.size);
+        let _ = write!(
+            out,
+            r#"<li><a href="{}">{}</a> ({} bytes)</li>"#,
+            esc(&f.href()),
+            esc(&f.path),
+            f.size
+        );
     }
     out.push_str("</ul>");
     if let Some(plan) = &input.plan_text {
-        let _ = write!(out, "<details><summary>plan.yaml</summary><pre>{}</pre></details>", esc(plan));
+        let _ = write!(
+            out,
+            "<details><summary>plan.yaml</summary><pre>{}</pre></details>",
+            esc(plan)
+        );
     }
     if let Some(env) = &input.environment {
         let text = serde_json::to_string_pretty(env).unwrap_or_default();
-        let _ = write!(out, "<details><summary>environment.json</summary><pre>{}</pre></details>", esc(&text));
+        let _ = write!(
+            out,
+            "<details><summary>environment.json</summary><pre>{}</pre></details>",
+            esc(&text)
+        );
     }
     out.push_str("</section>");
 }

@@ -18,7 +18,10 @@ pub use model::Model;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Json { path: PathBuf, message: String },
     #[error(transparent)]
@@ -70,7 +73,10 @@ impl Input {
         if self.records.get(i).is_some_and(|r| r.index == index) {
             return Some(i as u32);
         }
-        self.records.binary_search_by_key(&index, |r| r.index).ok().map(|p| p as u32)
+        self.records
+            .binary_search_by_key(&index, |r| r.index)
+            .ok()
+            .map(|p| p as u32)
     }
 }
 
@@ -86,17 +92,28 @@ pub fn render(input: &Input) -> String {
 /// torn: an interrupted run is still reported).
 pub fn load(dir: &Path) -> Result<Input, ReportError> {
     let history_path = dir.join(results::HISTORY);
-    let records = if history_path.exists() { history::read(&history_path)? } else { Vec::new() };
+    let records = if history_path.exists() {
+        history::read(&history_path)?
+    } else {
+        Vec::new()
+    };
     let plan_text = read_optional(&dir.join(results::PLAN))?;
     let plan_name = plan_text
         .as_deref()
         .and_then(plan_name)
-        .or_else(|| dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| {
+            dir.parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "smbchaos run".into());
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     Ok(Input {
         plan_name,
-        run_name: canonical.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        run_name: canonical
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         records,
         verdict: read_json(&dir.join(results::VERDICT))?,
         status: read_json(&dir.join(results::STATUS))?,
@@ -110,7 +127,9 @@ pub fn load(dir: &Path) -> Result<Input, ReportError> {
 /// report's path.
 pub fn write(dir: &Path) -> Result<PathBuf, ReportError> {
     let input = load(dir)?;
-    let junit = crate::junit::for_run(&input).to_string().expect("JUnit XML of plain strings serializes");
+    let junit = crate::junit::for_run(&input)
+        .to_string()
+        .expect("JUnit XML of plain strings serializes");
     replace(&dir.join(results::JUNIT), junit.as_bytes())?;
     let path = dir.join(REPORT);
     replace(&path, render(&input).as_bytes())?;
@@ -119,9 +138,15 @@ pub fn write(dir: &Path) -> Result<PathBuf, ReportError> {
 
 /// Write whole, then rename into place: a reader never sees half a file.
 fn replace(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let io = |source| ReportError::Io { path: path.to_path_buf(), source };
+    let io = |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     std::fs::write(&tmp, bytes).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
@@ -138,7 +163,10 @@ fn read_optional(path: &Path) -> Result<Option<String>, ReportError> {
     match std::fs::read_to_string(path) {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ReportError::Io { path: path.to_path_buf(), source }),
+        Err(source) => Err(ReportError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -147,7 +175,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, R
         None => Ok(None),
         Some(text) => serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| ReportError::Json { path: path.to_path_buf(), message: e.to_string() }),
+            .map_err(|e| ReportError::Json {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
     }
 }
 
@@ -155,7 +186,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, R
 fn list_files(dir: &Path) -> Vec<FileLink> {
     const MAX: usize = 300;
     fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<FileLink>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
@@ -164,15 +197,25 @@ fn list_files(dir: &Path) -> Vec<FileLink> {
             }
             let path = e.path();
             let Ok(meta) = e.metadata() else { continue };
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
             if meta.is_dir() {
                 if depth < 4 {
                     walk(root, &path, depth + 1, out);
                 }
             } else if !rel.starts_with('.') && rel != REPORT {
                 let capture = rel.starts_with("pcap/")
-                    || [".pcap", ".pcapng", ".cap"].iter().any(|x| rel.ends_with(x));
-                out.push(FileLink { path: rel, size: meta.len(), capture });
+                    || [".pcap", ".pcapng", ".cap"]
+                        .iter()
+                        .any(|x| rel.ends_with(x));
+                out.push(FileLink {
+                    path: rel,
+                    size: meta.len(),
+                    capture,
+                });
             }
         }
     }
@@ -209,7 +252,11 @@ pub fn human(ns: u64) -> String {
         n if n < 10_000_000 => format!("{:.2} ms", n as f64 / 1e6),
         n if n < 1_000_000_000 => format!("{:.1} ms", n as f64 / 1e6),
         n if n < 60_000_000_000 => format!("{:.2} s", n as f64 / 1e9),
-        n => format!("{} min {} s", n / 60_000_000_000, (n % 60_000_000_000) / 1_000_000_000),
+        n => format!(
+            "{} min {} s",
+            n / 60_000_000_000,
+            (n % 60_000_000_000) / 1_000_000_000
+        ),
     }
 }
 
@@ -224,7 +271,10 @@ mod tests {
 
     #[test]
     fn escapes_and_durations() {
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
         assert!(matches!(esc("plain"), Cow::Borrowed(_)));
         assert_eq!(human(850_000), "850 µs");
         assert_eq!(human(12_345_678), "12.3 ms");
@@ -235,13 +285,20 @@ mod tests {
 
     #[test]
     fn hrefs_are_relative_and_encoded() {
-        let f = FileLink { path: "pcap/c1 fs1#1.pcap".into(), size: 1, capture: true };
+        let f = FileLink {
+            path: "pcap/c1 fs1#1.pcap".into(),
+            size: 1,
+            capture: true,
+        };
         assert_eq!(f.href(), "pcap/c1%20fs1%231.pcap");
     }
 
     #[test]
     fn plan_name_comes_from_the_stored_plan() {
-        assert_eq!(plan_name("# x\nversion: 1\nname: smoke\n").as_deref(), Some("smoke"));
+        assert_eq!(
+            plan_name("# x\nversion: 1\nname: smoke\n").as_deref(),
+            Some("smoke")
+        );
         assert_eq!(plan_name("name: \"q\"\n").as_deref(), Some("q"));
     }
 }

@@ -1,13 +1,13 @@
 //! What the report draws, computed once from a history: ops (an invoke paired with its
 //! completion), the lanes they are drawn in, fault windows and each client's stall and
-//! recovery per fault. Only the fields every history has are read (process, type, f, node,
-//! value.fault/phase), so new record fields never break it.
+//! recovery per fault. It reads only process, type, f, node, the SMB client and
+//! value.fault/phase; every other field is the record table's, shown generically.
 
 use std::collections::HashMap;
 
 use crate::history::{OpType, Process, Record};
 
-/// More lanes than this do not fit a screen: ops are then grouped by node, or folded.
+/// More lanes than this do not fit a screen: ops are then grouped by client, or folded.
 pub const MAX_LANES: usize = 32;
 
 /// How an op ended. `Pending`: invoked, never completed in the history (Jepsen's info).
@@ -120,6 +120,12 @@ fn key(p: &Process) -> Key<'_> {
     }
 }
 
+/// The logical client an op belongs to: the SMB client (`c1/0`) when the record names one,
+/// else its node (the plan's client host).
+fn client_of(r: &Record) -> Option<&str> {
+    r.smb.client.as_deref().or(r.node.as_deref())
+}
+
 fn is_nemesis(r: &Record) -> bool {
     matches!(&r.process, Process::Named(n) if n == "nemesis")
 }
@@ -129,11 +135,16 @@ impl Model {
     /// (a restart) rather than cut off.
     pub fn build(records: &[Record], complete: bool) -> Model {
         let t0 = records.iter().map(|r| r.time_ns).min().unwrap_or(0);
-        let t1 = records.iter().map(|r| r.time_ns).max().unwrap_or(0).max(t0 + 1_000_000);
+        let t1 = records
+            .iter()
+            .map(|r| r.time_ns)
+            .max()
+            .unwrap_or(0)
+            .max(t0 + 1_000_000);
         let mut partner = vec![NONE; records.len()];
         let mut ops = Vec::with_capacity(records.len() / 2 + 1);
         let mut op_process: Vec<Key> = Vec::with_capacity(records.len() / 2 + 1);
-        let mut op_node: Vec<Option<&str>> = Vec::with_capacity(records.len() / 2 + 1);
+        let mut op_client: Vec<Option<&str>> = Vec::with_capacity(records.len() / 2 + 1);
         let mut open: HashMap<Key, usize> = HashMap::new();
         let mut nemesis = Vec::new();
         for (pos, r) in records.iter().enumerate() {
@@ -156,7 +167,7 @@ impl Model {
                         client: 0,
                     });
                     op_process.push(k);
-                    op_node.push(r.node.as_deref());
+                    op_client.push(client_of(r));
                 }
                 kind => {
                     let end = match kind {
@@ -173,8 +184,8 @@ impl Model {
                             let inv = op.invoke.expect("open ops have an invoke") as usize;
                             partner[inv] = pos as u32;
                             partner[pos] = inv as u32;
-                            if op_node[i].is_none() {
-                                op_node[i] = r.node.as_deref();
+                            if op_client[i].is_none() {
+                                op_client[i] = client_of(r);
                             }
                         }
                         // A completion with no invoke: an instant op.
@@ -189,7 +200,7 @@ impl Model {
                                 client: 0,
                             });
                             op_process.push(k);
-                            op_node.push(r.node.as_deref());
+                            op_client.push(client_of(r));
                         }
                     }
                 }
@@ -204,8 +215,8 @@ impl Model {
                 End::Pending => counts.pending += 1,
             }
         }
-        let clients = assign_clients(&mut ops, &op_process, &op_node);
-        let lanes = assign_lanes(&mut ops, &op_process, &op_node);
+        let clients = assign_clients(&mut ops, &op_process, &op_client);
+        let lanes = assign_lanes(&mut ops, &op_process, &op_client);
         let faults = fault_windows(records, &nemesis, t1, complete);
         let max_end_prefix = ops
             .iter()
@@ -214,14 +225,29 @@ impl Model {
                 Some(*max)
             })
             .collect();
-        Model { t0, t1, ops, lanes, clients, faults, partner, counts, max_end_prefix }
+        Model {
+            t0,
+            t1,
+            ops,
+            lanes,
+            clients,
+            faults,
+            partner,
+            counts,
+            max_end_prefix,
+        }
     }
 
     /// Each client's stall and recovery for one fault.
     pub fn impacts(&self, fault: &FaultWindow) -> Vec<Impact> {
         let heal = fault.healed.unwrap_or(fault.end);
         let mut per_client: Vec<Impact> = (0..self.clients.len() as u32)
-            .map(|client| Impact { client, stall: None, recovery: None, bad_ops: 0 })
+            .map(|client| Impact {
+                client,
+                stall: None,
+                recovery: None,
+                bad_ops: 0,
+            })
             .collect();
         let mut active = vec![false; self.clients.len()];
         // First ok completed after the heal, per client.
@@ -291,12 +317,12 @@ impl Model {
     }
 }
 
-/// Clients are nodes (the plan's client hosts); a record without a node is its own process.
-fn assign_clients(ops: &mut [Op], process: &[Key], node: &[Option<&str>]) -> Vec<String> {
+/// Clients by name (see `client_of`); an op with neither client nor node is its process's.
+fn assign_clients(ops: &mut [Op], process: &[Key], client: &[Option<&str>]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let mut index: HashMap<String, u32> = HashMap::new();
     for (i, op) in ops.iter_mut().enumerate() {
-        let name = match node[i] {
+        let name = match client[i] {
             Some(n) => n.to_string(),
             None => process_label(process[i]),
         };
@@ -317,8 +343,8 @@ fn process_label(k: Key) -> String {
     }
 }
 
-/// One lane per process if they fit, else one per node, else processes folded modulo.
-fn assign_lanes(ops: &mut [Op], process: &[Key], node: &[Option<&str>]) -> Vec<String> {
+/// One lane per process if they fit, else one per client, else processes folded modulo.
+fn assign_lanes(ops: &mut [Op], process: &[Key], client: &[Option<&str>]) -> Vec<String> {
     let mut procs: Vec<Key> = process.to_vec();
     procs.sort_by_key(|k| match k {
         Key::Worker(n) => (0, *n, ""),
@@ -326,36 +352,49 @@ fn assign_lanes(ops: &mut [Op], process: &[Key], node: &[Option<&str>]) -> Vec<S
     });
     procs.dedup();
     if procs.len() <= MAX_LANES {
-        let index: HashMap<Key, u32> = procs.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
-        let mut node_of: Vec<Option<&str>> = vec![None; procs.len()];
+        let index: HashMap<Key, u32> = procs
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, i as u32))
+            .collect();
+        let mut client_of: Vec<Option<&str>> = vec![None; procs.len()];
         for (i, op) in ops.iter_mut().enumerate() {
             op.lane = index[&process[i]];
-            node_of[op.lane as usize] = node_of[op.lane as usize].or(node[i]);
+            client_of[op.lane as usize] = client_of[op.lane as usize].or(client[i]);
         }
         return procs
             .iter()
-            .zip(node_of)
+            .zip(client_of)
             .map(|(k, n)| match n {
                 Some(n) => format!("{} {n}", process_label(*k)),
                 None => process_label(*k),
             })
             .collect();
     }
-    let mut nodes: Vec<&str> = node.iter().map(|n| n.unwrap_or("-")).collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    if nodes.len() <= MAX_LANES {
-        let index: HashMap<&str, u32> = nodes.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
+    let mut clients: Vec<&str> = client.iter().map(|n| n.unwrap_or("-")).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    if clients.len() <= MAX_LANES {
+        let index: HashMap<&str, u32> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, i as u32))
+            .collect();
         for (i, op) in ops.iter_mut().enumerate() {
-            op.lane = index[node[i].unwrap_or("-")];
+            op.lane = index[client[i].unwrap_or("-")];
         }
-        return nodes.iter().map(|n| format!("{n} (all processes)")).collect();
+        return clients
+            .iter()
+            .map(|n| format!("{n} (all processes)"))
+            .collect();
     }
     let rank: HashMap<Key, usize> = procs.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     for (i, op) in ops.iter_mut().enumerate() {
         op.lane = (rank[&process[i]] % MAX_LANES) as u32;
     }
-    (0..MAX_LANES).map(|l| format!("processes #{l} mod {MAX_LANES}")).collect()
+    (0..MAX_LANES)
+        .map(|l| format!("processes #{l} mod {MAX_LANES}"))
+        .collect()
 }
 
 /// Fault records carry `value: {fault: N, phase: "start"|"heal"}`. A window runs from the
@@ -382,16 +421,25 @@ fn fault_windows(records: &[Record], nemesis: &[u32], t1: u64, complete: bool) -
         .map(|id| {
             let positions = by_id.remove(&id).unwrap_or_default();
             let recs: Vec<&Record> = positions.iter().map(|&p| &records[p as usize]).collect();
-            let phase = |r: &Record| r.value.get("phase").and_then(|p| p.as_str()).map(str::to_string);
+            let phase = |r: &Record| {
+                r.value
+                    .get("phase")
+                    .and_then(|p| p.as_str())
+                    .map(str::to_string)
+            };
             let first = recs.first().map(|r| r.time_ns).unwrap_or(0);
             let last = recs.last().map(|r| r.time_ns).unwrap_or(0);
             let of_phase = |p: &str, invoke: bool| {
                 recs.iter()
-                    .find(|r| phase(r).as_deref() == Some(p) && (r.kind == OpType::Invoke) == invoke)
+                    .find(|r| {
+                        phase(r).as_deref() == Some(p) && (r.kind == OpType::Invoke) == invoke
+                    })
                     .map(|r| r.time_ns)
             };
             let any_phase = recs.iter().any(|r| phase(r).is_some());
-            let start = of_phase("start", true).or(of_phase("start", false)).unwrap_or(first);
+            let start = of_phase("start", true)
+                .or(of_phase("start", false))
+                .unwrap_or(first);
             let heal_done = of_phase("heal", false);
             let heal_any = heal_done.or(of_phase("heal", true));
             let (end, open) = match heal_any {
@@ -425,7 +473,14 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    pub fn rec(index: u64, ms: u64, process: Process, kind: OpType, node: &str, value: serde_json::Value) -> Record {
+    pub fn rec(
+        index: u64,
+        ms: u64,
+        process: Process,
+        kind: OpType,
+        node: &str,
+        value: serde_json::Value,
+    ) -> Record {
         Record {
             index,
             time_ns: ms * 1_000_000,
@@ -442,7 +497,14 @@ pub(crate) mod tests {
     pub fn fault(index: u64, ms: u64, kind: OpType, phase: &str) -> Record {
         Record {
             f: "pause".into(),
-            ..rec(index, ms, Process::nemesis(), kind, "fs1", json!({"fault": 0, "phase": phase}))
+            ..rec(
+                index,
+                ms,
+                Process::nemesis(),
+                kind,
+                "fs1",
+                json!({"fault": 0, "phase": phase}),
+            )
         }
     }
 
@@ -451,11 +513,25 @@ pub(crate) mod tests {
     pub fn sample() -> Vec<Record> {
         let mut out = Vec::new();
         let mut push = |r: Record| {
-            out.push(Record { index: out.len() as u64, ..r });
+            out.push(Record {
+                index: out.len() as u64,
+                ..r
+            });
         };
         for t in (0..400).step_by(10) {
-            let kind = if (100..230).contains(&t) { OpType::Fail } else { OpType::Ok };
-            push(rec(0, t, Process::Worker(0), OpType::Invoke, "c1", json!(null)));
+            let kind = if (100..230).contains(&t) {
+                OpType::Fail
+            } else {
+                OpType::Ok
+            };
+            push(rec(
+                0,
+                t,
+                Process::Worker(0),
+                OpType::Invoke,
+                "c1",
+                json!(null),
+            ));
             push(rec(0, t + 5, Process::Worker(0), kind, "c1", json!(null)));
             if t == 100 {
                 push(fault(0, t + 1, OpType::Invoke, "start"));
@@ -477,7 +553,10 @@ pub(crate) mod tests {
         assert_eq!(m.counts.fail, 13);
         assert_eq!(m.faults.len(), 1);
         let f = &m.faults[0];
-        assert_eq!((f.start, f.end, f.healed), (101_000_000, 202_000_000, Some(202_000_000)));
+        assert_eq!(
+            (f.start, f.end, f.healed),
+            (101_000_000, 202_000_000, Some(202_000_000))
+        );
         let inv = m.ops[0].invoke.unwrap() as usize;
         assert_eq!(m.partner[inv], m.ops[0].done.unwrap());
         assert_eq!(m.lanes, vec!["p0 c1".to_string()]);
@@ -525,12 +604,32 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn many_processes_are_grouped_by_node() {
+    fn many_processes_are_grouped_by_client() {
         let records: Vec<Record> = (0..100)
-            .map(|p| rec(p, p, Process::Worker(p), OpType::Ok, if p % 2 == 0 { "c1" } else { "c2" }, json!(null)))
+            .map(|p| {
+                rec(
+                    p,
+                    p,
+                    Process::Worker(p),
+                    OpType::Ok,
+                    if p % 2 == 0 { "c1" } else { "c2" },
+                    json!(null),
+                )
+            })
             .collect();
         let m = Model::build(&records, true);
         assert_eq!(m.lanes.len(), 2);
         assert_eq!(m.clients, vec!["c1".to_string(), "c2".to_string()]);
+        let mut named = records.clone();
+        for r in named.iter_mut() {
+            r.smb.client = Some(format!(
+                "{}/{}",
+                r.node.as_deref().unwrap_or(""),
+                r.index % 3
+            ));
+        }
+        let m = Model::build(&named, true);
+        assert_eq!(m.lanes.len(), 6, "{:?}", m.lanes);
+        assert!(m.clients.contains(&"c1/0".to_string()));
     }
 }

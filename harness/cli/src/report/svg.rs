@@ -107,7 +107,11 @@ fn fault_shading(out: &mut String, axis: &Axis, faults: &[FaultWindow], top: f64
             esc(&f.f),
             esc(f.node.as_deref().unwrap_or("")),
             secs(f.start),
-            if f.open { "(not healed)".to_string() } else { secs(f.end) },
+            if f.open {
+                "(not healed)".to_string()
+            } else {
+                secs(f.end)
+            },
         );
     }
 }
@@ -115,20 +119,43 @@ fn fault_shading(out: &mut String, axis: &Axis, faults: &[FaultWindow], top: f64
 /// What a mark links to: the anchor of a record shown in the page's record table.
 pub type Anchor<'a> = &'a dyn Fn(u32) -> Option<u64>;
 
-pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor, featured: &Featured) {
+pub fn timeline(
+    out: &mut String,
+    m: &Model,
+    records: &[Record],
+    anchor: Anchor,
+    featured: &Featured,
+) {
     let axis = Axis { t0: m.t0, t1: m.t1 };
     let (fault_row, fault_rows) = stack(&m.faults);
     // Rows 0..fault_rows are the nemesis's; op lane i is row fault_rows + i.
     let lanes = m.lanes.len() + fault_rows;
     let top = 4.0;
     let bottom = top + lanes as f64 * LANE;
-    open_svg(out, "timeline", bottom + AXIS, &axis, "ops timeline per process with fault windows");
+    open_svg(
+        out,
+        "timeline",
+        bottom + AXIS,
+        &axis,
+        "ops timeline per process with fault windows",
+    );
     fault_shading(out, &axis, &m.faults, top, bottom);
     time_axis(out, &axis, top, bottom);
     let lane_y = |lane: usize| top + lane as f64 * LANE;
-    let _ = write!(out, r#"<text class="lane" x="{}" y="{:.1}">nemesis</text>"#, LEFT - 6.0, lane_y(0) + BAR);
+    let _ = write!(
+        out,
+        r#"<text class="lane" x="{}" y="{:.1}">nemesis</text>"#,
+        LEFT - 6.0,
+        lane_y(0) + BAR
+    );
     for (i, name) in m.lanes.iter().enumerate() {
-        let _ = write!(out, r#"<text class="lane" x="{}" y="{:.1}">{}</text>"#, LEFT - 6.0, lane_y(i + fault_rows) + BAR, esc(name));
+        let _ = write!(
+            out,
+            r#"<text class="lane" x="{}" y="{:.1}">{}</text>"#,
+            LEFT - 6.0,
+            lane_y(i + fault_rows) + BAR,
+            esc(name)
+        );
     }
     for (f, &row) in m.faults.iter().zip(&fault_row) {
         let (x0, x1) = (axis.x(f.start), axis.x(f.end));
@@ -142,7 +169,13 @@ pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor,
             esc(f.node.as_deref().unwrap_or("")),
         );
         if x1 - x0 > 40.0 {
-            let _ = write!(out, r#"<text class="flabel" x="{:.1}" y="{:.1}">{}</text>"#, x0 + 3.0, lane_y(row) + BAR - 2.0, esc(&f.f));
+            let _ = write!(
+                out,
+                r#"<text class="flabel" x="{:.1}" y="{:.1}">{}</text>"#,
+                x0 + 3.0,
+                lane_y(row) + BAR - 2.0,
+                esc(&f.f)
+            );
         }
     }
     if m.ops.len() <= DETAIL_OPS {
@@ -157,8 +190,13 @@ pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor,
                 r.node.as_deref().unwrap_or(""),
                 secs(op.start),
                 op.end.class(),
-                r.status.as_deref().map(|s| format!(" {s}")).unwrap_or_default(),
-                op.latency().map(human).unwrap_or_else(|| "never completed".into()),
+                r.status
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default(),
+                op.latency()
+                    .map(human)
+                    .unwrap_or_else(|| "never completed".into()),
             );
             let rect = format!(
                 r#"<rect class="{}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{BAR}"><title>{}</title></rect>"#,
@@ -171,7 +209,9 @@ pub fn timeline(out: &mut String, m: &Model, records: &[Record], anchor: Anchor,
     } else {
         let op_y = |lane: usize| lane_y(lane + fault_rows);
         aggregated_lanes(out, m, &axis, op_y);
-        failing_marks(out, m, &axis, anchor, &featured.fail, |op| (op_y(op.lane as usize), BAR + 2.0));
+        failing_marks(out, m, &axis, anchor, &featured.fail, |op| {
+            (op_y(op.lane as usize), BAR + 2.0)
+        });
     }
     cursor(out, top, bottom);
     out.push_str("</svg>");
@@ -232,8 +272,14 @@ fn aggregated_lanes(out: &mut String, m: &Model, axis: &Axis, lane_y: impl Fn(us
     }
     // Paths per colour, and one for the ticks.
     let mut paths: [String; 4] = Default::default();
-    let mut flush = |paths: &mut [String; 4], c: usize, from: usize, to: usize, y: f64, h: f64| {
-        let _ = write!(paths[c], "M{} {y:.0}h{}v{h}h-{}z", LEFT as usize + from, to - from, to - from);
+    let flush = |paths: &mut [String; 4], c: usize, from: usize, to: usize, y: f64, h: f64| {
+        let _ = write!(
+            paths[c],
+            "M{} {y:.0}h{}v{h}h-{}z",
+            LEFT as usize + from,
+            to - from,
+            to - from
+        );
     };
     for lane in 0..lanes {
         let y = lane_y(lane) + 1.0;
@@ -291,7 +337,10 @@ fn failing_marks(
         let (y, h) = place(op);
         let x = axis.x(op.end_ns.unwrap_or(op.start));
         let pos = op.done.or(op.invoke).expect("an op has a record");
-        let mark = format!(r#"<rect class="mark" x="{:.1}" y="{y:.1}" width="2" height="{h:.0}"/>"#, x - 1.0);
+        let mark = format!(
+            r#"<rect class="mark" x="{:.1}" y="{y:.1}" width="2" height="{h:.0}"/>"#,
+            x - 1.0
+        );
         link(out, anchor(pos), &mark);
     }
 }
@@ -308,21 +357,46 @@ fn cursor(out: &mut String, top: f64, bottom: f64) {
 /// Latency of each op against its invoke time, log scale. Small histories: a dot per op.
 /// Big ones: per column the median and the maximum of ok ops, and the featured failing and
 /// unknown ops' dots.
-pub fn latency(out: &mut String, m: &Model, records: &[Record], anchor: Anchor, featured: &Featured) {
+pub fn latency(
+    out: &mut String,
+    m: &Model,
+    records: &[Record],
+    anchor: Anchor,
+    featured: &Featured,
+) {
     let axis = Axis { t0: m.t0, t1: m.t1 };
     let top = 8.0;
     let bottom = top + CHART;
-    open_svg(out, "latency", bottom + AXIS, &axis, "op latency over time, log scale");
+    open_svg(
+        out,
+        "latency",
+        bottom + AXIS,
+        &axis,
+        "op latency over time, log scale",
+    );
     fault_shading(out, &axis, &m.faults, top, bottom);
     time_axis(out, &axis, top, bottom);
     let lats = m.ops.iter().filter_map(|op| op.latency());
-    let (lo, hi) = lats.fold((u64::MAX, 0), |(lo, hi), l| (lo.min(l.max(1_000)), hi.max(l)));
+    let (lo, hi) = lats.fold((u64::MAX, 0), |(lo, hi), l| {
+        (lo.min(l.max(1_000)), hi.max(l))
+    });
     if hi == 0 {
-        let _ = write!(out, r#"<text class="empty" x="{}" y="{}">no completed ops</text>"#, LEFT + 10.0, top + 20.0);
+        let _ = write!(
+            out,
+            r#"<text class="empty" x="{}" y="{}">no completed ops</text>"#,
+            LEFT + 10.0,
+            top + 20.0
+        );
         out.push_str("</svg>");
         return;
     }
-    let (lo_exp, hi_exp) = ((lo as f64).log10().floor(), (hi as f64).log10().ceil().max((lo as f64).log10().floor() + 1.0));
+    let (lo_exp, hi_exp) = (
+        (lo as f64).log10().floor(),
+        (hi as f64)
+            .log10()
+            .ceil()
+            .max((lo as f64).log10().floor() + 1.0),
+    );
     let y = |ns: u64| bottom - ((ns.max(1) as f64).log10() - lo_exp) / (hi_exp - lo_exp) * CHART;
     for e in lo_exp as i32..=hi_exp as i32 {
         let ns = 10u64.pow(e as u32);
@@ -375,12 +449,20 @@ pub fn latency(out: &mut String, m: &Model, records: &[Record], anchor: Anchor, 
             let _ = write!(max, "{cmd}{x} {:.1}", y(top_l));
             gap = false;
         }
-        let _ = write!(out, r#"<path class="lmax" d="{max}"/><path class="lp50" d="{median}"/>"#);
+        let _ = write!(
+            out,
+            r#"<path class="lmax" d="{max}"/><path class="lp50" d="{median}"/>"#
+        );
         for &i in featured.unknown.iter().chain(&featured.fail) {
             let op = &m.ops[i];
             let Some(l) = op.latency() else { continue };
             let pos = op.done.expect("completed");
-            let dot = format!(r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="2.5"/>"#, op.end.class(), axis.x(op.start), y(l));
+            let dot = format!(
+                r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="2.5"/>"#,
+                op.end.class(),
+                axis.x(op.start),
+                y(l)
+            );
             link(out, anchor(pos), &dot);
         }
     }
@@ -393,7 +475,13 @@ pub fn throughput(out: &mut String, m: &Model) {
     let axis = Axis { t0: m.t0, t1: m.t1 };
     let top = 8.0;
     let bottom = top + CHART;
-    open_svg(out, "throughput", bottom + AXIS, &axis, "completed ops per second over time");
+    open_svg(
+        out,
+        "throughput",
+        bottom + AXIS,
+        &axis,
+        "completed ops per second over time",
+    );
     fault_shading(out, &axis, &m.faults, top, bottom);
     time_axis(out, &axis, top, bottom);
     const BUCKETS: usize = 200;
@@ -409,7 +497,13 @@ pub fn throughput(out: &mut String, m: &Model) {
         counts[b][k] += 1;
     }
     let bucket_s = (m.t1 - m.t0) as f64 / 1e9 / BUCKETS as f64;
-    let peak = counts.iter().flat_map(|c| c.iter()).copied().max().unwrap_or(0) as f64 / bucket_s;
+    let peak = counts
+        .iter()
+        .flat_map(|c| c.iter())
+        .copied()
+        .max()
+        .unwrap_or(0) as f64
+        / bucket_s;
     let ymax = nice_ceiling(peak.max(1.0));
     let y = |rate: f64| bottom - rate / ymax * CHART;
     for i in 0..=4 {
@@ -433,7 +527,12 @@ pub fn throughput(out: &mut String, m: &Model) {
         for (b, c) in counts.iter().enumerate() {
             let x = LEFT + b as f64 * step;
             let yy = y(c[k] as f64 / bucket_s);
-            let _ = write!(d, "{}{x:.1} {yy:.1}H{:.1}", if b == 0 { 'M' } else { 'L' }, x + step);
+            let _ = write!(
+                d,
+                "{}{x:.1} {yy:.1}H{:.1}",
+                if b == 0 { 'M' } else { 'L' },
+                x + step
+            );
         }
         let _ = write!(out, r#"<path class="rate {class}" d="{d}"/>"#);
     }
@@ -443,7 +542,11 @@ pub fn throughput(out: &mut String, m: &Model) {
 
 fn nice_ceiling(v: f64) -> f64 {
     let mag = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|c| *c >= v).unwrap_or(10.0 * mag)
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * mag)
 }
 
 fn short_number(v: f64) -> String {
@@ -461,10 +564,22 @@ mod tests {
 
     #[test]
     fn ticks_are_round_and_within_the_axis() {
-        let a = Axis { t0: 244_000_000, t1: 655_000_000 };
+        let a = Axis {
+            t0: 244_000_000,
+            t1: 655_000_000,
+        };
         let t: Vec<String> = a.ticks().into_iter().map(|(_, l)| l).collect();
-        assert_eq!(t, ["0.25 s", "0.30 s", "0.35 s", "0.40 s", "0.45 s", "0.50 s", "0.55 s", "0.60 s", "0.65 s"]);
-        let long = Axis { t0: 0, t1: 3_600_000_000_000 };
+        assert_eq!(
+            t,
+            [
+                "0.25 s", "0.30 s", "0.35 s", "0.40 s", "0.45 s", "0.50 s", "0.55 s", "0.60 s",
+                "0.65 s"
+            ]
+        );
+        let long = Axis {
+            t0: 0,
+            t1: 3_600_000_000_000,
+        };
         assert!(long.ticks().len() <= 11);
         assert_eq!(a.col(a.t1), PLOT - 1);
         assert_eq!(a.x(a.t0), LEFT);
