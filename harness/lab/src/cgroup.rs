@@ -115,7 +115,7 @@ impl Freezer {
                     self.path.display()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 

@@ -183,9 +183,13 @@ pub struct SmbClients {
     /// Operations per second per client; absent: as fast as the server answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
-    /// A request unanswered this long ends `info` and, for a resilient client, the connection.
+    /// A request (or TCP connect) unanswered this long ends `info` and, for a resilient
+    /// client, the connection.
     #[serde(default = "default_request_timeout")]
     pub request_timeout: PlanDuration,
+    /// Wait this long after the workload starts before connecting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<PlanDuration>,
 }
 
 fn default_share() -> Spanned<String> {

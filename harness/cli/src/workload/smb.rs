@@ -246,6 +246,9 @@ impl<'a> Client<'a> {
 
     async fn run(mut self, deadline: Instant) -> std::io::Result<()> {
         let bare = self.spec.entry.on_disconnect == Recovery::Bare;
+        if let Some(start) = &self.spec.entry.start {
+            tokio::time::sleep(start.as_duration()).await;
+        }
         if !self.recover(deadline).await? {
             return Ok(());
         }
@@ -300,10 +303,10 @@ impl<'a> Client<'a> {
     async fn connect(&mut self) -> Result<Channel, String> {
         let entry = self.spec.entry;
         let address = self.lab.address(&entry.server.value);
-        let stream = self
-            .lab
-            .connect(self.spec.node, SocketAddr::from((address, 445)))
+        let connect = self.lab.connect(self.spec.node, SocketAddr::from((address, 445)));
+        let stream = tokio::time::timeout(entry.request_timeout.as_duration(), connect)
             .await
+            .map_err(|_| "TCP connect timed out".to_string())?
             .map_err(|e| e.to_string())?;
         let (conn, events) = Connection::new(stream);
         self.conn_count += 1;
