@@ -15,7 +15,7 @@ use crate::verdict::Outcome;
 const CSS: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
 /// Histories up to this many records are tabled whole.
-pub const FULL_TABLE: usize = 2000;
+pub const FULL_TABLE: usize = 3000;
 /// Caps for big histories, so the page stays a few MB whatever the run did.
 const CITED_PER_CHECKER: usize = 2000;
 const NEMESIS_ROWS: usize = 1000;

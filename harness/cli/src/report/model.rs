@@ -275,7 +275,8 @@ impl Model {
             if end < fault.start || op.start > recovered_at[c].unwrap_or(u64::MAX) {
                 continue;
             }
-            active[c] = true;
+            // Affected: an op of the client was in flight while the fault was.
+            active[c] |= op.start <= heal;
             if op.end.is_bad() && end <= recovered_at[c].unwrap_or(u64::MAX) {
                 let imp = &mut per_client[c];
                 imp.bad_ops += 1;
@@ -285,7 +286,7 @@ impl Model {
         for (c, imp) in per_client.iter_mut().enumerate() {
             imp.recovery = recovered_at[c].map(|t| t - fault.start);
         }
-        per_client.retain(|i| active[i.client as usize] || i.recovery.is_some());
+        per_client.retain(|i| active[i.client as usize]);
         per_client
     }
 
@@ -573,6 +574,35 @@ pub(crate) mod tests {
         assert_eq!(impacts[0].recovery, Some(134_000_000));
         // Ops ending at 105..=225 failed; the one ending at 105 ms is after the start (101).
         assert_eq!(impacts[0].bad_ops, 13);
+    }
+
+    #[test]
+    fn a_client_with_no_op_during_the_fault_is_not_listed() {
+        let mut records = sample();
+        let n = records.len() as u64;
+        records.push(rec(
+            n,
+            500,
+            Process::Worker(1),
+            OpType::Invoke,
+            "final",
+            json!(null),
+        ));
+        records.push(rec(
+            n + 1,
+            510,
+            Process::Worker(1),
+            OpType::Ok,
+            "final",
+            json!(null),
+        ));
+        let m = Model::build(&records, true);
+        let listed: Vec<&str> = m
+            .impacts(&m.faults[0])
+            .iter()
+            .map(|i| m.clients[i.client as usize].as_str())
+            .collect();
+        assert_eq!(listed, ["c1"]);
     }
 
     #[test]
