@@ -10,5 +10,6 @@ pub mod progress;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod sampler;
 pub mod verdict;
 pub mod workload;

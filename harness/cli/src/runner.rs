@@ -11,7 +11,7 @@ use crate::events::{Event, Events, Phase};
 use crate::history::{self, HistoryWriter};
 use crate::results::{self, Environment, ResultsDir, Status};
 use crate::verdict::{self, Verdict};
-use crate::{nemesis, workload};
+use crate::{nemesis, sampler, workload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -89,7 +89,10 @@ async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<
         let _ = done_tx.send(true);
         r
     };
-    let (work, faults) = tokio::join!(work, nemesis::run(&lab, plan, start, done_rx, &history, events));
+    let sampled = sampler::run(&lab, &history, done_rx.clone());
+    let (work, faults, sampled) =
+        tokio::join!(work, nemesis::run(&lab, plan, start, done_rx, &history, events), sampled);
+    sampled.map_err(io)?;
     events.send(Event::Phase(Phase::Heal));
     let verified = verify_servers(&lab).await;
     // Only once every fault is healed: an independent read of what the server kept.

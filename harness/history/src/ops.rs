@@ -33,6 +33,9 @@
 //! invoke index, `ZEROS` (-2) for zero bytes (never written), `ALIEN` (-1) for a word no write
 //! can have put there.
 //!
+//! Link counters: process `"wire"`, f `link_counters`, `info`, every 500 ms while the workload
+//! runs: `value: {<node>: {egress_bytes, ingress_bytes, egress_frames, ...}}`.
+//!
 //! Nemesis records: process `"nemesis"`, f the fault kind, `value: {fault, occurrence, phase:
 //! "start"|"heal", action, detail}`; `exec` steps: `value: {run}` then `{exit, stdout, stderr}`.
 

@@ -187,6 +187,10 @@ pub struct SmbClients {
     /// client, the connection.
     #[serde(default = "default_request_timeout")]
     pub request_timeout: PlanDuration,
+    /// Serve reads from a local cache while a read-caching lease (or level II or stronger
+    /// oplock) is held, as real clients do; the cache is dropped with the lease or connection.
+    #[serde(default)]
+    pub cache_reads: bool,
     /// Wait this long after the workload starts before connecting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<PlanDuration>,
@@ -259,7 +263,7 @@ pub enum FileSharing {
     /// Each logical client its own file.
     #[default]
     PerClient,
-    /// All clients of this entry on one file.
+    /// Every client with `files: shared` on one file, `shared.dat`, of its share.
     Shared,
 }
 

@@ -64,12 +64,12 @@ fn specs(plan: &plan::Plan) -> Vec<Spec<'_>> {
     let first = plan.workload.steps.len() as u64;
     let total: u64 = plan.workload.clients.iter().map(|c| c.count as u64).sum();
     let mut out = Vec::new();
-    for (e, entry) in plan.workload.clients.iter().enumerate() {
+    for entry in &plan.workload.clients {
         for i in 0..entry.count {
             let name = format!("{}/{}", entry.node.value, out.len());
             let path = match entry.files {
                 FileSharing::PerClient => format!("{}-{}.dat", entry.node.value, out.len()),
-                FileSharing::Shared => format!("shared-{e}.dat"),
+                FileSharing::Shared => "shared.dat".to_string(),
             };
             let process = first + out.len() as u64;
             let seed = plan.seed ^ (process + 1).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ u64::from(i);
@@ -182,6 +182,10 @@ struct Client<'a> {
     lease_key: [u8; 16],
     breaks: tokio::sync::mpsc::UnboundedReceiver<BreakSeen>,
     breaks_tx: tokio::sync::mpsc::UnboundedSender<BreakSeen>,
+    /// Slots (offset / write_size) readable from the local cache; empty without read caching.
+    cached: std::collections::HashSet<u64>,
+    /// Whether the current handle may cache reads (R lease, or level II or stronger oplock).
+    may_cache: bool,
 }
 
 /// A break notification, kept until the client loop acknowledges it.
@@ -213,6 +217,8 @@ impl<'a> Client<'a> {
             lease_key,
             breaks,
             breaks_tx,
+            cached: Default::default(),
+            may_cache: false,
         }
     }
 
@@ -361,6 +367,10 @@ impl<'a> Client<'a> {
 
     async fn ack_breaks(&mut self) -> std::io::Result<()> {
         while let Ok(b) = self.breaks.try_recv() {
+            if b.new_state & SMB2_LEASE_READ_CACHING == 0 {
+                self.may_cache = false;
+                self.cached.clear();
+            }
             let mut smb = self.smb();
             smb.lease = Some(Lease { key: hex(&b.lease_key), state: lease_letters(b.new_state), epoch: 0 });
             if !b.ack_required {
@@ -382,6 +392,9 @@ impl<'a> Client<'a> {
     }
 
     async fn lose_connection(&mut self, reason: &str) -> std::io::Result<()> {
+        // Cached data is only good while the lease is known to be held.
+        self.may_cache = false;
+        self.cached.clear();
         if let Some(ch) = self.channel.take() {
             ch.conn.close().await;
             let mut smb = self.smb();
@@ -424,6 +437,7 @@ impl<'a> Client<'a> {
                     if let Some(body) = body {
                         smb.file_id = Some(file_id_text(body.file_id));
                         smb.lease = body.lease().map(|l| self.lease_record(l));
+                        self.may_cache = self.spec.entry.cache_reads && smb.lease.as_ref().is_some_and(|l| l.state.contains('R'));
                         self.handle = Some(Handle { file_id: body.file_id, ..h });
                     }
                     self.record(OpType::Ok, ops::RECONNECT, json!({}), None, smb)?;
@@ -522,6 +536,13 @@ impl<'a> Client<'a> {
                     durable: granted,
                     open,
                 });
+                self.cached.clear();
+                self.may_cache = entry.cache_reads
+                    && match &lease {
+                        Some(l) => l.state.contains('R'),
+                        None => body.oplock_level >= oplock_level::SMB2_OPLOCK_LEVEL_II
+                            && body.oplock_level != oplock_level::SMB2_OPLOCK_LEVEL_LEASE,
+                    };
                 let value = json!({ "durable": granted, "timeout_ms": granted_timeout, "persistent": persistent, "oplock": body.oplock_level });
                 self.record(OpType::Ok, ops::OPEN, value, None, smb)?;
                 Ok(true)
@@ -589,7 +610,16 @@ impl<'a> Client<'a> {
                 let r = tree.request(&FlushRequest { file_id }, &opts).await.map(|resp| (resp.header.message_id, resp.status(), json!({})));
                 self.finish(ops::FLUSH, smb, r)?
             }
+            3 if self.may_cache && self.cached.contains(&(offset / len)) => {
+                // Served from the client's cache: nothing goes on the wire.
+                self.record(OpType::Invoke, ops::READ, json!({ "offset": offset, "len": len }), None, smb.clone())?;
+                self.record(OpType::Ok, ops::READ, json!({ "cached": true }), None, smb)?;
+                false
+            }
             3 => {
+                if self.may_cache {
+                    self.cached.insert(offset / len);
+                }
                 self.record(OpType::Invoke, ops::READ, json!({ "offset": offset, "len": len }), None, smb.clone())?;
                 let req = ReadRequest { length: len as u32, offset, file_id, ..Default::default() };
                 let r = tree.request(&req, &opts).await.map(|resp| {
