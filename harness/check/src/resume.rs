@@ -1,0 +1,622 @@
+//! `handle-resume`: durable (and persistent) handles across a lost connection.
+//!
+//! A handle whose `open` ok says `durable: true` is preserved by the server for `timeout_ms`
+//! after its connection is lost. Then:
+//! - a `reconnect` (DH2C/DHnC) within the timeout succeeds and keeps the persistent FileId
+//!   and the lease (key and state);
+//! - a `reconnect` after the timeout fails with the expected status
+//!   (STATUS_OBJECT_NAME_NOT_FOUND);
+//! - another client's `open` of the path while the handle is preserved is refused, or breaks
+//!   the handle (which then cannot be reclaimed), as the plan expects;
+//! - lease epochs (per lease key, from open/reconnect/lease_break) never go backwards.
+//!
+//! Clocks. The server starts the timeout when *it* notices the loss, which the history does
+//! not show. It noticed after the last request it answered on that connection (`d_lo`: that
+//! request's invoke) and, for a loud loss (RST/FIN), by the client's `disconnect` record
+//! (`d`); after a silent fault (blackhole, partition, pause, impair) it may notice much later
+//! (TCP timeout, or the client's PreviousSessionId). So a refusal is judged against
+//! `d_lo + timeout`, a late success against `d + timeout` (loud losses only), each with the
+//! clock slack; reconnects in between are not judged.
+
+use std::collections::HashMap;
+
+use history::{ops, OpType, Record};
+
+use crate::faults::{faults, Fault};
+use crate::index::{flag, oplock_level, persistent_id, text, uint, Index, Op};
+use crate::{secs, Anomaly, Checked, Findings};
+
+pub const NAME: &str = "handle-resume";
+
+/// Samba's DH2C/DHnC answer for a handle that is gone.
+pub const OBJECT_NAME_NOT_FOUND: &str = "STATUS_OBJECT_NAME_NOT_FOUND";
+
+/// What another client's open of a path with a preserved (disconnected) handle must do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConflictPolicy {
+    /// Either, consistently: granted means the handle is broken and cannot be reclaimed.
+    #[default]
+    Either,
+    /// The open fails (e.g. STATUS_SHARING_VIOLATION); the handle stays reclaimable.
+    Refused,
+    /// The open succeeds; the preserved handle is closed.
+    Breaks,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeOptions {
+    /// A durable request answered with H caching (or a batch oplock) but no durable handle
+    /// is a failure (`resume:` given in the plan); otherwise it is only reported.
+    pub require_grant: bool,
+    pub conflicting_open: ConflictPolicy,
+    /// The status of a reconnect after the timeout.
+    pub expired_status: String,
+    /// Reconnects this close to the expiry are not judged.
+    pub clock_slack_ns: u64,
+}
+
+impl Default for ResumeOptions {
+    fn default() -> Self {
+        ResumeOptions {
+            require_grant: false,
+            conflicting_open: ConflictPolicy::Either,
+            expired_status: OBJECT_NAME_NOT_FOUND.into(),
+            clock_slack_ns: 1_000_000_000,
+        }
+    }
+}
+
+pub fn handle_resume(history: &[Record], options: &ResumeOptions) -> Checked {
+    let index = Index::new(history);
+    let faults = faults(&index);
+    check(&index, &faults, options)
+}
+
+/// Durable v1 handles: 16 minutes (MS-SMB2 leaves it to the server; Samba's value).
+const DURABLE_V1_TIMEOUT_MS: u64 = 16 * 60 * 1000;
+/// Durable v2 asked with timeout 0: the server's default, 60 s in Samba and Windows.
+const DURABLE_V2_DEFAULT_MS: u64 = 60 * 1000;
+
+struct Handle<'a> {
+    open: u64,
+    client: &'a str,
+    path: &'a str,
+    /// Persistent half of the FileId.
+    file_id: &'a str,
+    lease_key: Option<&'a str>,
+    timeout_ns: u64,
+    conn: Option<u64>,
+    closed: bool,
+    episode: Option<Episode>,
+}
+
+/// One disconnection of a durable handle, until it is reclaimed.
+struct Episode {
+    /// The client's `disconnect` record: time and index.
+    d: u64,
+    disconnect: u64,
+    /// Invoke time of the last request the server answered on the lost connection.
+    d_lo: u64,
+    /// A silent fault overlapped the end of the connection: the server's clock is unknown.
+    silent: bool,
+    /// First reconnect invoked in this episode.
+    reclaim_started: u64,
+    /// Another client's open that was granted (so the handle is broken).
+    broken: Option<u64>,
+    /// Another client's open of the path happened (the lease may have been broken).
+    conflicted: bool,
+    /// An `info` reconnect or conflicting open: the handle's fate is unknown.
+    uncertain: bool,
+    /// Reconnects within the timeout that failed, judged when the episode ends unreclaimed.
+    refused: Vec<(u64, u64, String)>,
+}
+
+impl Episode {
+    fn expire_lo(&self, timeout: u64) -> u64 {
+        self.d_lo.saturating_add(timeout)
+    }
+    fn expire_hi(&self, timeout: u64) -> u64 {
+        if self.silent {
+            u64::MAX
+        } else {
+            self.d.saturating_add(timeout)
+        }
+    }
+}
+
+/// A lease epoch observation: `[start, end]` is when the server can have set it.
+struct Epoch {
+    start: u64,
+    end: u64,
+    epoch: u16,
+    index: u64,
+}
+
+#[derive(Default)]
+struct LeaseTrack {
+    state: String,
+    /// Connected handles with this lease; an open when there are none starts a new lease
+    /// (epochs start again).
+    connected: u32,
+    /// The connection of the latest open or reclaim with this lease.
+    conn: Option<u64>,
+    lifetimes: Vec<Vec<Epoch>>,
+}
+
+enum Item<'i, 'a> {
+    Done(&'i Op<'a>),
+    Invoke(&'i Op<'a>),
+    Event(&'a Record),
+}
+
+pub(crate) fn check(index: &Index, faults: &[Fault], options: &ResumeOptions) -> Checked {
+    let mut items: Vec<(u64, Item)> = Vec::with_capacity(index.ops.len() + index.events.len());
+    for op in &index.ops {
+        match op.f() {
+            ops::CLOSE | ops::RECONNECT => items.push((op.index(), Item::Invoke(op))),
+            _ => {}
+        }
+        items.push((op.done.map(|d| d.index).unwrap_or(u64::MAX), Item::Done(op)));
+    }
+    items.extend(index.events.iter().map(|r| (r.index, Item::Event(r))));
+    items.sort_by_key(|(i, _)| *i);
+
+    let mut s = State {
+        options,
+        faults,
+        found: Findings::default(),
+        handles: Vec::new(),
+        by_open: HashMap::new(),
+        by_file: HashMap::new(),
+        by_path: HashMap::new(),
+        leases: HashMap::new(),
+        lease_by_file: HashMap::new(),
+        alive: HashMap::new(),
+        not_granted: Vec::new(),
+        reclaims: 0,
+        judged: 0,
+        conflicts: 0,
+    };
+    for (_, item) in &items {
+        match item {
+            Item::Invoke(op) => s.invoked(op),
+            Item::Done(op) => s.done(op),
+            Item::Event(r) => s.event(r),
+        }
+    }
+    s.finish()
+}
+
+struct State<'a, 'o> {
+    options: &'o ResumeOptions,
+    faults: &'o [Fault<'a>],
+    found: Findings,
+    handles: Vec<Handle<'a>>,
+    /// Open invoke index → handle.
+    by_open: HashMap<u64, usize>,
+    /// (client, persistent FileId) → handle.
+    by_file: HashMap<(&'a str, &'a str), usize>,
+    /// Handles by path, for conflicting opens.
+    by_path: HashMap<&'a str, Vec<usize>>,
+    leases: HashMap<(&'a str, &'a str), LeaseTrack>,
+    /// (client, persistent FileId) → lease key, for every open with a lease.
+    lease_by_file: HashMap<(&'a str, &'a str), &'a str>,
+    /// (client, conn) → invoke time of the last request the server answered.
+    alive: HashMap<(&'a str, u64), u64>,
+    not_granted: Vec<u64>,
+    reclaims: usize,
+    judged: usize,
+    conflicts: usize,
+}
+
+fn lease_of(r: Option<&Record>) -> Option<&history::Lease> {
+    r.and_then(|r| r.smb.lease.as_ref())
+}
+
+fn letters(state: &str) -> [bool; 3] {
+    ['R', 'W', 'H'].map(|c| state.contains(c))
+}
+
+impl<'a, 'o> State<'a, 'o> {
+    fn slack(&self) -> u64 {
+        self.options.clock_slack_ns
+    }
+
+    fn invoked(&mut self, op: &Op<'a>) {
+        let client = op.client().unwrap_or("");
+        match op.f() {
+            ops::CLOSE => {
+                let Some(fid) = op.invoke.smb.file_id.as_deref().map(persistent_id) else { return };
+                if let Some(key) = self.lease_by_file.remove(&(client, fid)) {
+                    let track = self.leases.entry((client, key)).or_default();
+                    track.connected = track.connected.saturating_sub(1);
+                }
+                if let Some(&h) = self.by_file.get(&(client, fid)) {
+                    let handle = &mut self.handles[h];
+                    if handle.episode.is_none() {
+                        handle.closed = true;
+                    }
+                }
+            }
+            ops::RECONNECT => {
+                if let Some(h) = self.handle_of_reconnect(op) {
+                    if let Some(ep) = &mut self.handles[h].episode {
+                        ep.reclaim_started = ep.reclaim_started.min(op.t0());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn handle_of_reconnect(&self, op: &Op<'a>) -> Option<usize> {
+        let client = op.client().unwrap_or("");
+        uint(&op.invoke.value, "open")
+            .and_then(|open| self.by_open.get(&open))
+            .or_else(|| {
+                let fid = persistent_id(op.invoke.smb.file_id.as_deref()?);
+                self.by_file.get(&(client, fid))
+            })
+            .copied()
+    }
+
+    fn done(&mut self, op: &Op<'a>) {
+        let client = op.client().unwrap_or("");
+        if op.server_answered() {
+            if let Some(conn) = op.conn() {
+                let t = self.alive.entry((client, conn)).or_insert(0);
+                *t = (*t).max(op.t0());
+            }
+        }
+        match op.f() {
+            ops::OPEN => self.open(op),
+            ops::RECONNECT => self.reconnect(op),
+            _ => {}
+        }
+    }
+
+    fn open(&mut self, op: &Op<'a>) {
+        let client = op.client().unwrap_or("");
+        let path = op.path().unwrap_or("");
+        self.conflicting_open(op, client, path);
+        let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else { return };
+        let lease = lease_of(Some(done));
+        if let Some(l) = lease {
+            let track = self.leases.entry((client, l.key.as_str())).or_default();
+            if track.connected == 0 || track.lifetimes.is_empty() {
+                track.lifetimes.push(Vec::new());
+            }
+            track.connected += 1;
+            track.conn = op.conn();
+            track.state = l.state.clone();
+            if l.epoch > 0 {
+                let e = Epoch { start: op.t0(), end: op.t1(), epoch: l.epoch, index: done.index };
+                track.lifetimes.last_mut().expect("a lifetime").push(e);
+            }
+        }
+        let asked = text(&op.invoke.value, "durable").is_some_and(|d| d != "none");
+        let asked_persistent = flag(&op.invoke.value, "persistent").unwrap_or(false);
+        let granted = flag(&done.value, "durable").unwrap_or(false);
+        let persistent = flag(&done.value, "persistent").unwrap_or(false);
+        if (asked && !granted) || (asked_persistent && !persistent) {
+            // Durability needs H caching or a batch oplock (MS-SMB2 3.3.5.9.6/3.3.5.9.10):
+            // without them a refusal is right.
+            let grantable = lease.is_some_and(|l| l.state.contains('H')) || oplock_level(&done.value) == "batch";
+            if grantable {
+                self.not_granted.push(op.index());
+                if self.options.require_grant {
+                    let what = if asked && !granted { "a durable handle" } else { "a persistent handle" };
+                    self.found.violation(Anomaly::NotGranted, &op.indexes(), || {
+                        format!("open {} of {path} by {client} asked for {what} and was not granted one", op.index())
+                    });
+                }
+            }
+        }
+        let Some(fid) = done.smb.file_id.as_deref() else { return };
+        if let Some(l) = lease {
+            self.lease_by_file.insert((client, persistent_id(fid)), &l.key);
+        }
+        if !granted {
+            // Not durable: the handle is closed with its connection.
+            self.by_file.remove(&(client, persistent_id(fid)));
+            return;
+        }
+        let timeout_ms = match uint(&done.value, "timeout_ms").filter(|t| *t > 0) {
+            Some(t) => t,
+            None if text(&op.invoke.value, "durable") == Some("v1") => DURABLE_V1_TIMEOUT_MS,
+            None => DURABLE_V2_DEFAULT_MS,
+        };
+        let h = self.handles.len();
+        self.handles.push(Handle {
+            open: op.index(),
+            client,
+            path,
+            file_id: persistent_id(fid),
+            lease_key: lease.map(|l| l.key.as_str()),
+            timeout_ns: timeout_ms * 1_000_000,
+            conn: op.conn(),
+            closed: false,
+            episode: None,
+        });
+        self.by_open.insert(op.index(), h);
+        self.by_file.insert((client, persistent_id(fid)), h);
+        self.by_path.entry(path).or_default().push(h);
+    }
+
+    /// Another client's open while `path` has preserved handles.
+    fn conflicting_open(&mut self, op: &Op<'a>, client: &str, path: &str) {
+        let Some(hs) = self.by_path.get(path) else { return };
+        let slack = self.options.clock_slack_ns;
+        for &h in hs {
+            let handle = &mut self.handles[h];
+            let Some(ep) = &mut handle.episode else { continue };
+            if handle.client == client || handle.closed {
+                continue;
+            }
+            ep.conflicted = true;
+            // Judged only when surely disconnected at the server, surely not expired, and
+            // not yet being reclaimed.
+            let disconnected = !ep.silent && op.t0() > ep.d;
+            let preserved = op.t1() < ep.expire_lo(handle.timeout_ns).saturating_sub(slack);
+            if !disconnected || !preserved || op.t1() >= ep.reclaim_started {
+                continue;
+            }
+            self.conflicts += 1;
+            let (open, hclient) = (handle.open, handle.client);
+            let mut cite = op.indexes();
+            cite.extend([open, ep.disconnect]);
+            match op.end() {
+                OpType::Ok => {
+                    ep.broken = Some(op.index());
+                    if self.options.conflicting_open == ConflictPolicy::Refused {
+                        self.found.violation(Anomaly::ConflictingOpenGranted, &cite, || {
+                            format!(
+                                "open {} of {path} by {client} was granted while {hclient}'s durable handle (open {open}) was preserved after disconnect {}",
+                                op.index(),
+                                ep.disconnect
+                            )
+                        });
+                    }
+                }
+                OpType::Fail => {
+                    if self.options.conflicting_open == ConflictPolicy::Breaks {
+                        let status = op.status().unwrap_or("fail").to_string();
+                        self.found.violation(Anomaly::ConflictingOpenRefused, &cite, || {
+                            format!(
+                                "open {} of {path} by {client} was refused ({status}) instead of breaking {hclient}'s preserved handle (open {open})",
+                                op.index()
+                            )
+                        });
+                    }
+                }
+                _ => ep.uncertain = true,
+            }
+        }
+    }
+
+    fn reconnect(&mut self, op: &Op<'a>) {
+        let Some(h) = self.handle_of_reconnect(op) else { return };
+        self.reclaims += 1;
+        let slack = self.slack();
+        let handle = &mut self.handles[h];
+        let (client, path, open, timeout) = (handle.client, handle.path, handle.open, handle.timeout_ns);
+        let Some(ep) = &mut handle.episode else { return };
+        let (lo, hi) = (ep.expire_lo(timeout), ep.expire_hi(timeout));
+        let after = |t: u64| secs(t.saturating_sub(ep.d));
+        let mut cite = op.indexes();
+        cite.extend([open, ep.disconnect]);
+        match op.end() {
+            OpType::Ok => {
+                let done = op.done.expect("ok has a completion");
+                self.judged += 1;
+                if let Some(by) = ep.broken {
+                    cite.push(by);
+                    self.found.violation(Anomaly::ReclaimedAfterBreak, &cite, || {
+                        format!("reconnect {} reclaimed {client}'s handle on {path} (open {open}) after open {by} by another client was granted", op.index())
+                    });
+                }
+                if hi != u64::MAX && op.t0() > hi.saturating_add(slack) {
+                    self.found.violation(Anomaly::ReclaimedAfterExpiry, &cite, || {
+                        format!(
+                            "reconnect {} reclaimed {client}'s handle on {path} (open {open}) {} after disconnect {}, past its {} timeout",
+                            op.index(),
+                            after(op.t0()),
+                            ep.disconnect,
+                            secs(timeout)
+                        )
+                    });
+                }
+                let got = done.smb.file_id.as_deref().map(persistent_id);
+                if got != Some(handle.file_id) {
+                    let old = handle.file_id;
+                    self.found.violation(Anomaly::FileIdChanged, &cite, || {
+                        format!(
+                            "reconnect {} of {client}'s handle on {path} returned persistent FileId {} instead of {old}",
+                            op.index(),
+                            got.unwrap_or("none")
+                        )
+                    });
+                }
+                let conflicted = ep.conflicted;
+                handle.episode = None;
+                handle.conn = op.conn();
+                self.reclaimed_lease(op, h, conflicted, &cite);
+            }
+            OpType::Fail => {
+                let status = op.status().unwrap_or("fail");
+                if ep.broken.is_none() && !ep.uncertain && op.t1() < lo.saturating_sub(slack) {
+                    ep.refused.push((op.index(), op.done_index(), status.to_string()));
+                } else if ep.broken.is_some() || (hi != u64::MAX && op.t0() > hi.saturating_add(slack)) {
+                    self.judged += 1;
+                    if status != self.options.expired_status {
+                        let want = self.options.expired_status.clone();
+                        self.found.violation(Anomaly::WrongExpiryStatus, &cite, || {
+                            format!("reconnect {} of {client}'s expired handle on {path} failed with {status}, expected {want}", op.index())
+                        });
+                    }
+                }
+            }
+            _ => ep.uncertain = true,
+        }
+    }
+
+    /// A reclaim keeps the lease: same key, same state (or less, if another client's open
+    /// may have broken it meanwhile), and its epoch does not go back.
+    fn reclaimed_lease(&mut self, op: &Op<'a>, h: usize, conflicted: bool, cite: &[u64]) {
+        let handle = &self.handles[h];
+        let (client, path) = (handle.client, handle.path);
+        let got = lease_of(op.done);
+        let key = handle.lease_key;
+        if got.map(|l| l.key.as_str()) != key {
+            self.found.violation(Anomaly::LeaseChanged, cite, || {
+                format!(
+                    "reconnect {} of {client}'s handle on {path} returned lease key {} instead of {}",
+                    op.index(),
+                    got.map(|l| l.key.as_str()).unwrap_or("none"),
+                    key.unwrap_or("none")
+                )
+            });
+            return;
+        }
+        let (Some(key), Some(got)) = (key, got) else { return };
+        let track = self.leases.entry((client, key)).or_default();
+        let (want, have) = (letters(&track.state), letters(&got.state));
+        let subset = have.iter().zip(want).all(|(h, w)| !h || w);
+        if have != want && !(conflicted && subset) {
+            let expected = track.state.clone();
+            self.found.violation(Anomaly::LeaseChanged, cite, || {
+                format!(
+                    "reconnect {} of {client}'s handle on {path} returned lease state {:?} instead of {expected:?}",
+                    op.index(),
+                    got.state
+                )
+            });
+        }
+        track.state = got.state.clone();
+        track.connected += 1;
+        track.conn = op.conn();
+        if got.epoch > 0 {
+            if track.lifetimes.is_empty() {
+                track.lifetimes.push(Vec::new());
+            }
+            let index = op.done_index();
+            let e = Epoch { start: op.t0(), end: op.t1(), epoch: got.epoch, index };
+            track.lifetimes.last_mut().expect("a lifetime").push(e);
+        }
+    }
+
+    fn event(&mut self, r: &'a Record) {
+        let client = r.smb.client.as_deref().unwrap_or("");
+        match r.f.as_str() {
+            ops::DISCONNECT => {
+                let Some(conn) = r.smb.conn else { return };
+                let d_lo = self.alive.get(&(client, conn)).copied().unwrap_or(0);
+                let silent = self.faults.iter().any(|f| f.is_silent() && f.overlaps(d_lo, r.time_ns));
+                for handle in &mut self.handles {
+                    if handle.client != client || handle.conn != Some(conn) || handle.closed || handle.episode.is_some() {
+                        continue;
+                    }
+                    handle.episode = Some(Episode {
+                        d: r.time_ns,
+                        disconnect: r.index,
+                        d_lo,
+                        silent,
+                        reclaim_started: u64::MAX,
+                        broken: None,
+                        conflicted: false,
+                        uncertain: false,
+                        refused: Vec::new(),
+                    });
+                }
+                for ((c, _), track) in self.leases.iter_mut() {
+                    if *c == client && track.conn == Some(conn) {
+                        track.connected = 0;
+                    }
+                }
+            }
+            ops::LEASE_BREAK => {
+                let Some(l) = &r.smb.lease else { return };
+                let track = self.leases.entry((client, l.key.as_str())).or_default();
+                if let Some(new) = text(&r.value, "new_state") {
+                    track.state = new.to_string();
+                }
+                let epoch = uint(&r.value, "epoch").map(|e| e as u16).unwrap_or(l.epoch);
+                if epoch > 0 {
+                    if track.lifetimes.is_empty() {
+                        track.lifetimes.push(Vec::new());
+                    }
+                    let e = Epoch { start: r.time_ns, end: r.time_ns, epoch, index: r.index };
+                    track.lifetimes.last_mut().expect("a lifetime").push(e);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> Checked {
+        let handles = std::mem::take(&mut self.handles);
+        for handle in &handles {
+            let Some(ep) = &handle.episode else { continue };
+            if ep.uncertain {
+                continue;
+            }
+            for (invoke, done, status) in &ep.refused {
+                self.judged += 1;
+                let (client, path, open) = (handle.client, handle.path, handle.open);
+                let cite = [*invoke, *done, open, ep.disconnect];
+                self.found.violation(Anomaly::ReclaimRefused, &cite, || {
+                    format!(
+                        "reconnect {invoke} of {client}'s durable handle on {path} (open {open}) failed with {status} within its {} timeout after disconnect {}",
+                        secs(handle.timeout_ns),
+                        ep.disconnect
+                    )
+                });
+            }
+        }
+        let mut compared = 0;
+        for track in self.leases.values() {
+            for lifetime in &track.lifetimes {
+                compared += lifetime.len();
+                epochs_never_go_back(lifetime, &mut self.found);
+            }
+        }
+        let durable = handles.len();
+        let summary = if durable == 0 && self.not_granted.is_empty() && compared == 0 {
+            "nothing to check: no durable handle granted and no lease epoch seen".to_string()
+        } else {
+            format!(
+                "{durable} durable handles, {} reconnects ({} judged), {} conflicting opens judged, {compared} lease epochs compared",
+                self.reclaims, self.judged, self.conflicts
+            )
+        };
+        if !self.not_granted.is_empty() && !self.options.require_grant {
+            let n = self.not_granted.len();
+            self.found.note(format!("{n} durable requests granted H caching but no durable handle (not judged: no `resume` expectation)"));
+        }
+        self.found.finish(NAME, summary)
+    }
+}
+
+/// Within one lease's lifetime, an epoch set after another completed is not smaller.
+fn epochs_never_go_back(events: &[Epoch], found: &mut Findings) {
+    let mut by_start: Vec<&Epoch> = events.iter().collect();
+    by_start.sort_by_key(|e| e.start);
+    let mut by_end: Vec<&Epoch> = events.iter().collect();
+    by_end.sort_by_key(|e| e.end);
+    let mut ended = 0;
+    let mut max: Option<&Epoch> = None;
+    for e in by_start {
+        while ended < by_end.len() && by_end[ended].end < e.start {
+            let a = by_end[ended];
+            if max.is_none_or(|m| a.epoch > m.epoch) {
+                max = Some(a);
+            }
+            ended += 1;
+        }
+        if let Some(m) = max.filter(|m| e.epoch < m.epoch) {
+            found.violation(Anomaly::EpochRegressed, &[m.index, e.index], || {
+                format!("lease epoch went back from {} (record {}) to {} (record {})", m.epoch, m.index, e.epoch, e.index)
+            });
+        }
+    }
+}

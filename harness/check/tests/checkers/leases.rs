@@ -1,0 +1,139 @@
+use check::{leases, Anomaly, LeaseOptions};
+
+use super::h::{lease, H};
+use super::{assert_invalid, assert_valid};
+
+fn options() -> LeaseOptions {
+    LeaseOptions::default()
+}
+
+/// c1 holds an RWH lease on f; c2's open of f is invoked at 10 ms.
+fn held(state: &str) -> (H, u64) {
+    let mut h = H::new();
+    h.open("c1", "f", "1:a", None, Some(lease("k1", state, 1)));
+    h.at(10);
+    let o = h.open_invoke("c2", "f");
+    (h, o)
+}
+
+#[test]
+fn a_break_acknowledged_before_the_conflicting_open_completed_passes() {
+    let (mut h, o) = held("RWH");
+    h.at(11);
+    h.lease_break("c1", "RWH", "RH", 2);
+    h.lease_break_ack("c1", "RH");
+    h.at(13);
+    h.open_ok(o, "2:a", None, Some(lease("k2", "RH", 1)));
+    let c = leases(&h.records, &options());
+    assert_valid(&c);
+    assert!(
+        c.result.explanation.contains("1 conflicting opens judged; break delays (open invoke → completion) p50 3ms"),
+        "{}",
+        c.result.explanation
+    );
+    assert!(c.result.explanation.contains("(1 acknowledged, 0 not)"), "{}", c.result.explanation);
+}
+
+#[test]
+fn an_open_that_completed_before_the_break_reached_the_holder_fails() {
+    let (mut h, o) = held("RWH");
+    h.at(12);
+    h.open_ok(o, "2:a", None, None);
+    h.at(15);
+    let b = h.lease_break("c1", "RWH", "RH", 2);
+    let c = leases(&h.records, &options());
+    assert_invalid(&c, &[Anomaly::BreakLate], &[o, b]);
+}
+
+#[test]
+fn a_break_that_never_reached_a_live_holder_fails() {
+    let (mut h, o) = held("RWH");
+    h.at(12);
+    h.open_ok(o, "2:a", None, None);
+    h.at(20);
+    // c1's connection answers requests after the open completed: a break would have arrived.
+    h.read_ok("c1");
+    assert_invalid(&leases(&h.records, &options()), &[Anomaly::BreakMissing], &[o]);
+}
+
+#[test]
+fn an_unreachable_holder_delays_the_open_by_at_most_the_break_timeout() {
+    // The break went out to a holder that never answered: the server waits 35 s.
+    let (mut h, o) = held("RWH");
+    h.at(35_500);
+    h.open_ok(o, "2:a", None, None);
+    assert_valid(&leases(&h.records, &options()));
+
+    let (mut h, o) = held("RWH");
+    h.at(45_000);
+    h.open_ok(o, "2:a", None, None);
+    h.at(46_000);
+    let b = h.lease_break("c1", "RWH", "RH", 2);
+    assert_invalid(&leases(&h.records, &options()), &[Anomaly::BreakTimeoutExceeded], &[o, b]);
+
+    // The same delay during a fault is reported, not judged.
+    let (mut h, o) = held("RWH");
+    h.fault("pause", 0, "start");
+    h.at(45_000);
+    h.fault("pause", 0, "heal");
+    h.open_ok(o, "2:a", None, None);
+    assert_valid(&leases(&h.records, &options()));
+}
+
+#[test]
+fn read_handle_caching_needs_no_break_unless_the_open_hit_a_sharing_violation() {
+    let (mut h, o) = held("RH");
+    h.at(12);
+    h.open_ok(o, "2:a", None, None);
+    let c = leases(&h.records, &options());
+    assert_valid(&c);
+    assert!(c.result.explanation.starts_with("nothing to check"), "{}", c.result.explanation);
+
+    let (mut h, o) = held("RH");
+    h.at(12);
+    h.fail(o, "STATUS_SHARING_VIOLATION");
+    h.at(14);
+    h.lease_break("c1", "RH", "R", 2);
+    assert_invalid(&leases(&h.records, &options()), &[Anomaly::BreakLate], &[o]);
+}
+
+#[test]
+fn a_batch_oplock_is_broken_before_the_conflicting_open_completes() {
+    for late in [false, true] {
+        let mut h = H::new();
+        h.open_oplock("c1", "f", "1:a", 9);
+        h.at(10);
+        let o = h.open_invoke("c2", "f");
+        if !late {
+            h.at(11);
+            h.oplock_break("c1", "level2");
+        }
+        h.at(12);
+        h.open_ok(o, "2:a", None, None);
+        if late {
+            h.at(13);
+            let b = h.oplock_break("c1", "level2");
+            assert_invalid(&leases(&h.records, &options()), &[Anomaly::BreakLate], &[o, b]);
+        } else {
+            assert_valid(&leases(&h.records, &options()));
+        }
+    }
+}
+
+#[test]
+fn a_holder_that_closed_is_not_broken() {
+    let (mut h, o) = held("RWH");
+    h.close("c1");
+    h.at(12);
+    h.open_ok(o, "2:a", None, None);
+    assert_valid(&leases(&h.records, &options()));
+}
+
+#[test]
+fn opens_by_the_holder_itself_are_not_conflicting() {
+    let mut h = H::new();
+    h.open("c1", "f", "1:a", None, Some(lease("k1", "RWH", 1)));
+    h.at(10);
+    h.open("c1", "f", "1:b", None, Some(lease("k1", "RWH", 1)));
+    assert_valid(&leases(&h.records, &options()));
+}
