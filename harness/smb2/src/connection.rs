@@ -71,6 +71,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     credits_changed: Notify,
+    /// Tells the reader task to stop, so the socket closes.
+    closing: Notify,
     writer: tokio::sync::Mutex<Option<WriteHalf<Box<dyn Io>>>>,
     events: mpsc::UnboundedSender<Event>,
 }
@@ -135,6 +137,7 @@ impl Connection {
                 decryptors: HashMap::new(),
             }),
             credits_changed: Notify::new(),
+            closing: Notify::new(),
             writer: tokio::sync::Mutex::new(Some(w)),
             events: tx,
         });
@@ -256,7 +259,20 @@ impl Connection {
             }
         }
 
-        let mut writer = self.shared.writer.lock().await;
+        let mut writer = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, self.shared.writer.lock()).await {
+                Ok(w) => w,
+                Err(_) => {
+                    lock(&self.shared).credits += u32::from(consumed);
+                    self.shared.credits_changed.notify_waiters();
+                    return Err(Error::SendBlocked {
+                        command: out.command,
+                        after: out.opts.timeout.unwrap_or_default(),
+                    });
+                }
+            },
+            None => self.shared.writer.lock().await,
+        };
         let (tx, rx) = oneshot::channel();
         let message_id;
         {
@@ -325,7 +341,23 @@ impl Connection {
                 return Err(Error::Disconnected("closed by caller".into()));
             }
         };
-        let written = transport::write_frame(w, &frame).await;
+        // The timeout covers the send too: a peer that stops reading must
+        // not block the caller forever. A frame cut off mid-way cannot be
+        // resumed, so a send timeout ends the connection.
+        let written = match deadline {
+            Some(d) => tokio::time::timeout_at(d, transport::write_frame(w, &frame))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "send timed out; connection closed (a partial frame cannot be resumed)",
+                    ))
+                }),
+            None => transport::write_frame(w, &frame).await,
+        };
+        if written.is_err() {
+            writer.take();
+        }
         drop(writer);
         if let Err(e) = written {
             let reason = format!("write failed: {e}");
@@ -478,13 +510,23 @@ fn fail(shared: &Shared, reason: String) {
         }));
     }
     shared.credits_changed.notify_waiters();
+    // Close the socket: stop the reader, drop the writer if it is free (a
+    // writer that failed drops its own half).
+    shared.closing.notify_one();
+    if let Ok(mut w) = shared.writer.try_lock() {
+        w.take();
+    }
     let _ = shared.events.send(Event::Disconnected { reason });
 }
 
 async fn reader_task(shared: Arc<Shared>, r: ReadHalf<Box<dyn Io>>) {
     let mut r = BufReader::with_capacity(256 * 1024, r);
     loop {
-        let frame = match transport::read_frame(&mut r).await {
+        let read = tokio::select! {
+            f = transport::read_frame(&mut r) => f,
+            _ = shared.closing.notified() => return,
+        };
+        let frame = match read {
             Ok(f) => f,
             Err(FrameError::Eof) => {
                 fail(&shared, "connection closed by peer".into());

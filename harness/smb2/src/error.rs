@@ -38,6 +38,10 @@ pub enum Error {
         needed: u16,
         after: Duration,
     },
+    /// Another request held the send path (e.g. a peer that stopped
+    /// reading) past this request's timeout; nothing was sent.
+    #[error("not sent: send path busy for {after:?} ({command:?})")]
+    SendBlocked { command: Command, after: Duration },
     /// The server answered with a status the operation treats as failure.
     #[error("{command:?} failed: {status}")]
     Status {

@@ -331,3 +331,23 @@ async fn pending_request_outlives_its_connection_handle() {
         NtStatus::STATUS_SUCCESS
     );
 }
+
+/// A peer that stops reading cannot block a request past its timeout: the
+/// half-sent request's outcome is unknown and the connection is closed.
+#[tokio::test]
+async fn send_timeout_closes_the_connection() {
+    let (a, mut srv) = tokio::io::duplex(32); // smaller than one ECHO frame
+    let (conn, mut ev) = Connection::from_io(a);
+    let opts = RequestOptions::default().with_timeout(Duration::from_millis(100));
+    match conn.echo(&opts).await {
+        Err(Error::OutcomeUnknown { reason, .. }) => assert!(reason.contains("timed out")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(ev.recv().await, Some(Event::Disconnected { .. })));
+    assert!(matches!(
+        conn.echo(&opts).await,
+        Err(Error::Disconnected(_))
+    ));
+    // The server sees the partial frame, then the end of the stream.
+    assert!(read_frame(&mut srv).await.is_err());
+}
