@@ -72,7 +72,6 @@ pub async fn run(plan: &plan::Plan, plan_text: &str, options: &RunOptions, event
 async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<(String, Verdict), RunError> {
     let io = |source| RunError::Results { path: dir.path.clone(), source };
     let epoch = Instant::now();
-    let history = std::sync::Arc::new(HistoryWriter::create(&dir.file(results::HISTORY), epoch.into_std()).map_err(io)?);
     let mechanisms = fault_mechanisms(plan);
     dir.write_json(results::ENVIRONMENT, &Environment::probe(plan.seed, mechanisms)).map_err(io)?;
 
@@ -83,6 +82,8 @@ async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<
 
     events.send(Event::Phase(Phase::Workload));
     let start = Instant::now();
+    // The history's clock starts with the workload, so record times line up with fault `at`s.
+    let history = std::sync::Arc::new(HistoryWriter::create(&dir.file(results::HISTORY), start.into_std()).map_err(io)?);
     let (done_tx, done_rx) = watch::channel(false);
     let work = async {
         let r = workload::run(&lab, plan, &history, events).await;
