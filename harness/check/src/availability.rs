@@ -46,7 +46,10 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
     let mut end = 0;
     for op in &index.ops {
         let Some(name) = op.client() else { continue };
-        let c = clients.entry(name).or_insert_with(|| Client { first: u64::MAX, ..Client::default() });
+        let c = clients.entry(name).or_insert_with(|| Client {
+            first: u64::MAX,
+            ..Client::default()
+        });
         c.first = c.first.min(op.t0());
         let Some(done) = op.done else { continue };
         end = end.max(done.time_ns);
@@ -71,33 +74,58 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
         c.oks.sort_unstable();
         c.bad.sort_unstable();
         let mut gaps = Vec::with_capacity(c.oks.len() + 1);
-        let mut stall = Stall { len: 0, from: None, to: None };
+        let mut stall = Stall {
+            len: 0,
+            from: None,
+            to: None,
+        };
         let mut prev = (c.first, None);
         let last = (end, u64::MAX, u64::MAX);
         for &(t, invoke, done) in c.oks.iter().chain(std::iter::once(&last)) {
             let gap = t.saturating_sub(prev.0);
             gaps.push(gap);
             if gap > stall.len {
-                stall = Stall { len: gap, from: prev.1, to: (invoke != u64::MAX).then_some((invoke, done)) };
+                stall = Stall {
+                    len: gap,
+                    from: prev.1,
+                    to: (invoke != u64::MAX).then_some((invoke, done)),
+                };
             }
             prev = (t, Some((invoke, done)));
         }
         gaps.sort_unstable();
         let q = |p: f64| secs(gaps[((gaps.len() - 1) as f64 * p).round() as usize]);
-        lines.push(format!("{name}: stall p50 {} p90 {} p99 {} max {}", q(0.5), q(0.9), q(0.99), secs(stall.len)));
+        lines.push(format!(
+            "{name}: stall p50 {} p90 {} p99 {} max {}",
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            secs(stall.len)
+        ));
         if worst.is_none_or(|(_, w)| stall.len > w) {
             worst = Some((name, stall.len));
         }
         if let Some(max) = options.max_stall_ns.filter(|m| stall.len > *m) {
-            let ops: Vec<u64> = stall.from.into_iter().chain(stall.to).flat_map(|(i, d)| [i, d]).collect();
+            let ops: Vec<u64> = stall
+                .from
+                .into_iter()
+                .chain(stall.to)
+                .flat_map(|(i, d)| [i, d])
+                .collect();
             let between = match (stall.from, stall.to) {
                 (Some((a, _)), Some((b, _))) => format!("between ok ops {a} and {b}"),
                 (None, Some((b, _))) => format!("before its first ok op {b}"),
-                (Some((a, _)), None) => format!("after its last ok op {a}, to the end of the workload"),
+                (Some((a, _)), None) => {
+                    format!("after its last ok op {a}, to the end of the workload")
+                }
                 (None, None) => "for the whole workload: no op succeeded".into(),
             };
             found.violation(Anomaly::StallExceeded, &ops, || {
-                format!("{name} made no progress for {} {between}, more than max_stall {}", secs(stall.len), secs(max))
+                format!(
+                    "{name} made no progress for {} {between}, more than max_stall {}",
+                    secs(stall.len),
+                    secs(max)
+                )
             });
         }
     }
@@ -106,15 +134,23 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
     for f in faults {
         let mut impacts = Vec::new();
         for (name, c) in &clients {
-            let first_ok = c.oks.get(c.oks.partition_point(|o| o.0 < f.heal)).map(|o| o.0);
+            let first_ok = c
+                .oks
+                .get(c.oks.partition_point(|o| o.0 < f.heal))
+                .map(|o| o.0);
             let upto = first_ok.unwrap_or(u64::MAX);
-            let last_bad = c.bad[..c.bad.partition_point(|t| *t <= upto)].last().filter(|t| **t >= f.start);
+            let last_bad = c.bad[..c.bad.partition_point(|t| *t <= upto)]
+                .last()
+                .filter(|t| **t >= f.start);
             let recovered = match first_ok {
                 Some(t) => format!("first ok after heal +{}", secs(t - f.start)),
                 None => "no ok after heal".into(),
             };
             match last_bad {
-                Some(t) => impacts.push(format!("{name} last failure +{}, {recovered}", secs(t - f.start))),
+                Some(t) => impacts.push(format!(
+                    "{name} last failure +{}, {recovered}",
+                    secs(t - f.start)
+                )),
                 None if first_ok.is_none() => impacts.push(format!("{name} {recovered}")),
                 None => {}
             }
@@ -125,7 +161,11 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
     }
 
     let (wname, wlen) = worst.expect("a client");
-    let mut summary = format!("{} clients, longest stall {} ({wname})", clients.len(), secs(wlen));
+    let mut summary = format!(
+        "{} clients, longest stall {} ({wname})",
+        clients.len(),
+        secs(wlen)
+    );
     if let Some(max) = options.max_stall_ns {
         summary.push_str(&format!(", max_stall {}", secs(max)));
     }

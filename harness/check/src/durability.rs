@@ -29,7 +29,9 @@ pub struct DurabilityOptions {
 
 impl Default for DurabilityOptions {
     fn default() -> Self {
-        DurabilityOptions { unflushed_loss_allowed: true }
+        DurabilityOptions {
+            unflushed_loss_allowed: true,
+        }
     }
 }
 
@@ -78,7 +80,13 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
     let mut malformed = Vec::new();
     for op in &index.ops {
         let client = op.client().unwrap_or("");
-        let file_id = || op.invoke.smb.file_id.as_deref().or(op.done.and_then(|d| d.smb.file_id.as_deref()));
+        let file_id = || {
+            op.invoke
+                .smb
+                .file_id
+                .as_deref()
+                .or(op.done.and_then(|d| d.smb.file_id.as_deref()))
+        };
         match op.f() {
             ops::OPEN if op.is_ok() => {
                 if let Some(fid) = op.done.and_then(|d| d.smb.file_id.as_deref()) {
@@ -109,27 +117,38 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
                     malformed.push(op.index());
                     continue;
                 };
-                let written = op.done.and_then(|d| uint(&d.value, "written")).unwrap_or(len).min(len);
-                files.entry(op.path().unwrap_or("")).or_default().writes.push(Write {
-                    id: op.index(),
-                    off,
-                    len,
-                    written: if op.is_ok() { written } else { len },
-                    t0: op.t0(),
-                    t1: op.t1(),
-                    end: op.end(),
-                    write_through: flag(v, "write_through").unwrap_or(false),
-                    handle: file_id().and_then(|fid| handles.get(&(client, fid)).copied()),
-                    done: op.done_index(),
-                    status: op.status().map(str::to_string),
-                });
+                let written = op
+                    .done
+                    .and_then(|d| uint(&d.value, "written"))
+                    .unwrap_or(len)
+                    .min(len);
+                files
+                    .entry(op.path().unwrap_or(""))
+                    .or_default()
+                    .writes
+                    .push(Write {
+                        id: op.index(),
+                        off,
+                        len,
+                        written: if op.is_ok() { written } else { len },
+                        t0: op.t0(),
+                        t1: op.t1(),
+                        end: op.end(),
+                        write_through: flag(v, "write_through").unwrap_or(false),
+                        handle: file_id().and_then(|fid| handles.get(&(client, fid)).copied()),
+                        done: op.done_index(),
+                        status: op.status().map(str::to_string),
+                    });
             }
             _ => {}
         }
     }
     for r in &index.events {
         if r.f == ops::FINAL_READ {
-            files.entry(r.smb.path.as_deref().unwrap_or("")).or_default().final_read = Some(r);
+            files
+                .entry(r.smb.path.as_deref().unwrap_or(""))
+                .or_default()
+                .final_read = Some(r);
         }
     }
 
@@ -147,7 +166,9 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
             } else if w.write_through {
                 Some(Ack::WriteThrough)
             } else if let Some(&(t, flush)) = w.handle.and_then(|h| flushes.get(&h)) {
-                (t > w.t1).then_some(Ack::Flushed(flush)).or((!options.unflushed_loss_allowed).then_some(Ack::Ok))
+                (t > w.t1)
+                    .then_some(Ack::Flushed(flush))
+                    .or((!options.unflushed_loss_allowed).then_some(Ack::Ok))
             } else {
                 (!options.unflushed_loss_allowed).then_some(Ack::Ok)
             }
@@ -162,20 +183,39 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
                     Ack::Ok => {}
                 }
                 acked += 1;
-                segs.push(Seg { start: w.off, end: w.off + w.written, key: w.t0, id: w.id });
+                segs.push(Seg {
+                    start: w.off,
+                    end: w.off + w.written,
+                    key: w.t0,
+                    id: w.id,
+                });
                 acks.insert(w.id, a);
             }
         }
         let env = envelope(segs);
-        let judge = FileJudge { path, file, env: &env, acks: &acks };
+        let judge = FileJudge {
+            path,
+            file,
+            env: &env,
+            acks: &acks,
+        };
         match file.final_read {
             None if file.writes.iter().any(|w| w.end != OpType::Fail) => {
                 let ops: Vec<u64> = file.writes.iter().take(3).map(|w| w.id).collect();
-                found.unknown(&ops, || format!("{path}: no final read, so its {} writes cannot be judged", file.writes.len()));
+                found.unknown(&ops, || {
+                    format!(
+                        "{path}: no final read, so its {} writes cannot be judged",
+                        file.writes.len()
+                    )
+                });
             }
             None => {}
             Some(r) if r.kind != OpType::Ok => found.unknown(&[r.index], || {
-                format!("{path}: final read {} did not complete ({})", r.index, r.status.as_deref().unwrap_or("unknown"))
+                format!(
+                    "{path}: final read {} did not complete ({})",
+                    r.index,
+                    r.status.as_deref().unwrap_or("unknown")
+                )
             }),
             Some(r) => judge.final_read(r, &mut found),
         }
@@ -184,7 +224,11 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
     let summary = if files.is_empty() {
         "nothing to check: no writes and no final read".to_string()
     } else {
-        let unflushed = if options.unflushed_loss_allowed { "" } else { ", unflushed writes counted (unflushed_loss: forbidden)" };
+        let unflushed = if options.unflushed_loss_allowed {
+            ""
+        } else {
+            ", unflushed writes counted (unflushed_loss: forbidden)"
+        };
         format!(
             "{} files, {writes} writes, {acked} acknowledged ({through} write-through, {flushed} flushed{unflushed})",
             files.len()
@@ -238,7 +282,11 @@ impl FileJudge<'_, '_> {
                 a.iter()
                     .filter_map(|run| {
                         let run = run.as_array()?;
-                        Some((run.first()?.as_u64()?, run.get(1)?.as_u64()?, run.get(2)?.as_i64()?))
+                        Some((
+                            run.first()?.as_u64()?,
+                            run.get(1)?.as_u64()?,
+                            run.get(2)?.as_i64()?,
+                        ))
                     })
                     .collect()
             })
@@ -256,7 +304,10 @@ impl FileJudge<'_, '_> {
             match id {
                 ops::ZEROS => self.lost(r, a, b, "zeros", found),
                 ops::ALIEN => found.violation(Anomaly::Alien, &[r.index], || {
-                    format!("{path}: final read {} has bytes [{a}, {b}) no write can have put there", r.index)
+                    format!(
+                        "{path}: final read {} has bytes [{a}, {b}) no write can have put there",
+                        r.index
+                    )
                 }),
                 id => self.present(r, a, b, id as u64, found),
             }
@@ -264,7 +315,11 @@ impl FileJudge<'_, '_> {
         let end = self.env.last().map(|s| s.end).unwrap_or(0).max(cursor);
         missing.push((cursor, end));
         for (a, b) in merge(missing) {
-            let why = if a >= size { "past the end of the file" } else { "not read" };
+            let why = if a >= size {
+                "past the end of the file"
+            } else {
+                "not read"
+            };
             self.lost(r, a, b, why, found);
         }
     }

@@ -7,7 +7,10 @@ use crate::{CheckResult, Validity};
 
 pub fn exec(history: &[Record]) -> CheckResult {
     let (mut total, mut failed, mut unknown) = (0, Vec::new(), Vec::new());
-    for r in history.iter().filter(|r| r.f == ops::EXEC && r.kind != OpType::Invoke) {
+    for r in history
+        .iter()
+        .filter(|r| r.f == ops::EXEC && r.kind != OpType::Invoke)
+    {
         total += 1;
         match r.kind {
             OpType::Fail => failed.push(r),
@@ -22,14 +25,30 @@ pub fn exec(history: &[Record]) -> CheckResult {
             .collect::<Vec<_>>()
             .join(", ");
         let ops = failed.iter().map(|r| r.index).collect();
-        (Validity::False, ops, format!("{} of {total} exec steps failed: {why}", failed.len()))
+        (
+            Validity::False,
+            ops,
+            format!("{} of {total} exec steps failed: {why}", failed.len()),
+        )
     } else if !unknown.is_empty() {
-        let why = format!("{} of {total} exec steps ended with unknown outcome", unknown.len());
+        let why = format!(
+            "{} of {total} exec steps ended with unknown outcome",
+            unknown.len()
+        );
         (Validity::Unknown, unknown, why)
     } else {
-        (Validity::True, Vec::new(), format!("all {total} exec steps ended as expected"))
+        (
+            Validity::True,
+            Vec::new(),
+            format!("all {total} exec steps ended as expected"),
+        )
     };
-    CheckResult { checker: "exec".into(), valid, explanation, ops }
+    CheckResult {
+        checker: "exec".into(),
+        valid,
+        explanation,
+        ops,
+    }
 }
 
 #[cfg(test)]
@@ -68,12 +87,18 @@ mod tests {
         let r = exec(&h);
         assert_eq!(r.valid, Validity::False);
         assert_eq!(r.ops, vec![3]);
-        assert_eq!(r.explanation, "1 of 2 exec steps failed: op 3 exit 1, expected 0");
+        assert_eq!(
+            r.explanation,
+            "1 of 2 exec steps failed: op 3 exit 1, expected 0"
+        );
     }
 
     #[test]
     fn an_unknown_outcome_is_unknown_not_true() {
-        let h = [rec(0, OpType::Invoke, None), rec(1, OpType::Info, Some("timed out"))];
+        let h = [
+            rec(0, OpType::Invoke, None),
+            rec(1, OpType::Info, Some("timed out")),
+        ];
         assert_eq!(exec(&h).valid, Validity::Unknown);
     }
 

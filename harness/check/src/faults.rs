@@ -48,7 +48,10 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
     let mut by_id: BTreeMap<(u64, u64), (Fault<'a>, Option<u64>)> = BTreeMap::new();
     for op in nemesis {
         let v = &op.invoke.value;
-        let id = (uint(v, "fault").unwrap_or(0), uint(v, "occurrence").unwrap_or(0));
+        let id = (
+            uint(v, "fault").unwrap_or(0),
+            uint(v, "occurrence").unwrap_or(0),
+        );
         let (fault, started) = by_id.entry(id).or_insert_with(|| {
             let fault = Fault {
                 kind: &op.invoke.f,

@@ -55,11 +55,19 @@ impl<'a> Op<'a> {
     }
 
     pub fn client(&self) -> Option<&'a str> {
-        self.invoke.smb.client.as_deref().or(self.done.and_then(|d| d.smb.client.as_deref()))
+        self.invoke
+            .smb
+            .client
+            .as_deref()
+            .or(self.done.and_then(|d| d.smb.client.as_deref()))
     }
 
     pub fn path(&self) -> Option<&'a str> {
-        self.invoke.smb.path.as_deref().or(self.done.and_then(|d| d.smb.path.as_deref()))
+        self.invoke
+            .smb
+            .path
+            .as_deref()
+            .or(self.done.and_then(|d| d.smb.path.as_deref()))
     }
 
     pub fn conn(&self) -> Option<u64> {
@@ -83,7 +91,10 @@ impl<'a> Op<'a> {
 
 /// Events: records that are never part of an invoke/completion pair.
 pub fn is_event(f: &str) -> bool {
-    matches!(f, ops::LEASE_BREAK | ops::OPLOCK_BREAK | ops::DISCONNECT | ops::FINAL_READ)
+    matches!(
+        f,
+        ops::LEASE_BREAK | ops::OPLOCK_BREAK | ops::DISCONNECT | ops::FINAL_READ
+    )
 }
 
 #[derive(Hash, PartialEq, Eq)]
@@ -133,7 +144,10 @@ impl<'a> Index<'a> {
             }
             if r.kind == OpType::Invoke {
                 open.entry(key(r)).or_default().push_back(ops.len() as u32);
-                ops.push(Op { invoke: r, done: None });
+                ops.push(Op {
+                    invoke: r,
+                    done: None,
+                });
                 continue;
             }
             match open.get_mut(&key(r)).and_then(VecDeque::pop_front) {

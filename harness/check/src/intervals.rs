@@ -34,10 +34,17 @@ pub fn envelope(mut items: Vec<Seg>) -> Vec<Seg> {
         while heap.peek().is_some_and(|&(_, _, Reverse(end))| end <= x) {
             heap.pop();
         }
-        let Some(&(key, id, _)) = heap.peek() else { continue };
+        let Some(&(key, id, _)) = heap.peek() else {
+            continue;
+        };
         match out.last_mut() {
             Some(last) if last.end == x && last.id == id && last.key == key => last.end = y,
-            _ => out.push(Seg { start: x, end: y, key, id }),
+            _ => out.push(Seg {
+                start: x,
+                end: y,
+                key,
+                id,
+            }),
         }
     }
     out
@@ -46,11 +53,14 @@ pub fn envelope(mut items: Vec<Seg>) -> Vec<Seg> {
 /// The segments of a sorted, disjoint list that overlap `[start, end)`, clipped to it.
 pub fn overlapping(segs: &[Seg], start: u64, end: u64) -> impl Iterator<Item = Seg> + '_ {
     let first = segs.partition_point(|s| s.end <= start);
-    segs[first..].iter().take_while(move |s| s.start < end).map(move |s| Seg {
-        start: s.start.max(start),
-        end: s.end.min(end),
-        ..*s
-    })
+    segs[first..]
+        .iter()
+        .take_while(move |s| s.start < end)
+        .map(move |s| Seg {
+            start: s.start.max(start),
+            end: s.end.min(end),
+            ..*s
+        })
 }
 
 /// `[start, end)` ranges sorted and merged (touching ranges join).
@@ -72,23 +82,44 @@ mod tests {
     use super::*;
 
     fn seg(start: u64, end: u64, key: u64, id: u64) -> Seg {
-        Seg { start, end, key, id }
+        Seg {
+            start,
+            end,
+            key,
+            id,
+        }
     }
 
     #[test]
     fn the_envelope_keeps_the_greatest_key_per_offset() {
-        let env = envelope(vec![seg(0, 100, 5, 1), seg(20, 40, 9, 2), seg(30, 120, 7, 3), seg(200, 210, 1, 4)]);
+        let env = envelope(vec![
+            seg(0, 100, 5, 1),
+            seg(20, 40, 9, 2),
+            seg(30, 120, 7, 3),
+            seg(200, 210, 1, 4),
+        ]);
         assert_eq!(
             env,
-            vec![seg(0, 20, 5, 1), seg(20, 40, 9, 2), seg(40, 120, 7, 3), seg(200, 210, 1, 4)]
+            vec![
+                seg(0, 20, 5, 1),
+                seg(20, 40, 9, 2),
+                seg(40, 120, 7, 3),
+                seg(200, 210, 1, 4)
+            ]
         );
         let hits: Vec<Seg> = overlapping(&env, 35, 205).collect();
-        assert_eq!(hits, vec![seg(35, 40, 9, 2), seg(40, 120, 7, 3), seg(200, 205, 1, 4)]);
+        assert_eq!(
+            hits,
+            vec![seg(35, 40, 9, 2), seg(40, 120, 7, 3), seg(200, 205, 1, 4)]
+        );
         assert_eq!(overlapping(&env, 120, 200).count(), 0);
     }
 
     #[test]
     fn merge_joins_overlapping_and_touching_ranges() {
-        assert_eq!(merge(vec![(10, 20), (0, 5), (5, 8), (15, 30), (40, 40)]), vec![(0, 8), (10, 30)]);
+        assert_eq!(
+            merge(vec![(10, 20), (0, 5), (5, 8), (15, 30), (40, 40)]),
+            vec![(0, 8), (10, 30)]
+        );
     }
 }

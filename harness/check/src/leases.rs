@@ -32,7 +32,10 @@ pub struct LeaseOptions {
 
 impl Default for LeaseOptions {
     fn default() -> Self {
-        LeaseOptions { break_timeout_ns: 35_000_000_000, clock_slack_ns: 1_000_000_000 }
+        LeaseOptions {
+            break_timeout_ns: 35_000_000_000,
+            clock_slack_ns: 1_000_000_000,
+        }
     }
 }
 
@@ -109,15 +112,29 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                 if op.f() == ops::OPEN {
                     opens.push(op);
                 }
-                let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else { continue };
+                let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else {
+                    continue;
+                };
                 let lease = done.smb.lease.as_ref();
                 let file_id = done.smb.file_id.as_deref();
                 if let Some(l) = lease {
-                    lease_breaks.entry((client, &l.key)).or_default().states.push((op.t1(), &l.state));
+                    lease_breaks
+                        .entry((client, &l.key))
+                        .or_default()
+                        .states
+                        .push((op.t1(), &l.state));
                 }
-                let oplock = if op.f() == ops::OPEN { oplock_level(&done.value) } else { "none" };
+                let oplock = if op.f() == ops::OPEN {
+                    oplock_level(&done.value)
+                } else {
+                    "none"
+                };
                 if let Some(fid) = file_id {
-                    oplock_breaks.entry((client, fid)).or_default().states.push((op.t1(), oplock));
+                    oplock_breaks
+                        .entry((client, fid))
+                        .or_default()
+                        .states
+                        .push((op.t1(), oplock));
                 }
                 holders.push(Holder {
                     client,
@@ -138,7 +155,11 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             }
             ops::LEASE_BREAK_ACK => {
                 if let Some(l) = &op.invoke.smb.lease {
-                    lease_breaks.entry((client, &l.key)).or_default().acks.push((op.t0(), op.is_ok()));
+                    lease_breaks
+                        .entry((client, &l.key))
+                        .or_default()
+                        .acks
+                        .push((op.t0(), op.is_ok()));
                 }
             }
             _ => {}
@@ -151,10 +172,13 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                 let Some(l) = &r.smb.lease else { continue };
                 let b = lease_breaks.entry((client, &l.key)).or_default();
                 b.arrivals.push((r.time_ns, r.index));
-                b.states.push((r.time_ns, text(&r.value, "new_state").unwrap_or("")));
+                b.states
+                    .push((r.time_ns, text(&r.value, "new_state").unwrap_or("")));
             }
             ops::OPLOCK_BREAK => {
-                let Some(fid) = r.smb.file_id.as_deref() else { continue };
+                let Some(fid) = r.smb.file_id.as_deref() else {
+                    continue;
+                };
                 let b = oplock_breaks.entry((client, fid)).or_default();
                 b.arrivals.push((r.time_ns, r.index));
                 b.states.push((r.time_ns, oplock(r.value.get("new_level"))));
@@ -173,11 +197,19 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
         b.acks.sort_by_key(|a| a.0);
     }
     let first_after = |times: Option<&Vec<u64>>, t: u64| {
-        times.and_then(|v| v.iter().copied().filter(|x| *x >= t).min()).unwrap_or(u64::MAX)
+        times
+            .and_then(|v| v.iter().copied().filter(|x| *x >= t).min())
+            .unwrap_or(u64::MAX)
     };
     for h in &mut holders {
-        let close = h.file_id.map(|f| first_after(closes.get(&(h.client, f)), h.start)).unwrap_or(u64::MAX);
-        let loss = h.conn.map(|c| first_after(losses.get(&(h.client, c)), h.start)).unwrap_or(u64::MAX);
+        let close = h
+            .file_id
+            .map(|f| first_after(closes.get(&(h.client, f)), h.start))
+            .unwrap_or(u64::MAX);
+        let loss = h
+            .conn
+            .map(|c| first_after(losses.get(&(h.client, c)), h.start))
+            .unwrap_or(u64::MAX);
         h.end = close.min(loss);
     }
 
@@ -201,8 +233,15 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
         if !(o.is_ok() || refused) {
             continue;
         }
-        let (path, client, t_i, t_c) = (o.path().unwrap_or(""), o.client().unwrap_or(""), o.t0(), o.t1());
-        let Some(hs) = by_path.get(path) else { continue };
+        let (path, client, t_i, t_c) = (
+            o.path().unwrap_or(""),
+            o.client().unwrap_or(""),
+            o.t0(),
+            o.t1(),
+        );
+        let Some(hs) = by_path.get(path) else {
+            continue;
+        };
         let n = next.entry(path).or_insert(0);
         let act = active.entry(path).or_default();
         while *n < hs.len() && holders[hs[*n]].start < t_i {
@@ -268,7 +307,10 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                     }
                 }
                 None => {
-                    let alive_after = h.conn.and_then(|c| alive.get(&(h.client, c))).is_some_and(|&t| t > t_c);
+                    let alive_after = h
+                        .conn
+                        .and_then(|c| alive.get(&(h.client, c)))
+                        .is_some_and(|&t| t > t_c);
                     if !alive_after {
                         continue;
                     }
@@ -305,7 +347,11 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
         "nothing to check: no open by another client while a W/H lease or batch/exclusive oplock was held".to_string()
     } else {
         delays.sort_unstable();
-        let pick = |q: f64| delays.get(((delays.len() as f64 - 1.0) * q).round() as usize).map_or("-".into(), |d| secs(*d));
+        let pick = |q: f64| {
+            delays
+                .get(((delays.len() as f64 - 1.0) * q).round() as usize)
+                .map_or("-".into(), |d| secs(*d))
+        };
         format!(
             "{judged} conflicting opens judged; break delays (open invoke → completion) p50 {} p99 {} max {} over {} breaks ({acked} acknowledged, {unacked} not)",
             pick(0.5),

@@ -32,7 +32,8 @@ pub use exec::exec;
 pub use leases::{leases, LeaseOptions};
 pub use resume::{handle_resume, ConflictPolicy, ResumeOptions};
 pub use verdict::{
-    judge, DurabilityExpectation, ExecExpectation, Expectations, Judged, Outcome, ResumeExpectation, Verdict,
+    judge, DurabilityExpectation, ExecExpectation, Expectations, Judged, Outcome,
+    ResumeExpectation, Verdict,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,10 +199,18 @@ impl Findings {
     pub fn finish(mut self, checker: &str, summary: String) -> Checked {
         let (valid, mut text, ops) = if self.violation_count > 0 {
             let more = more(self.violation_count, self.violations.len());
-            (Validity::False, format!("{}{more}", self.violations.join("; ")), self.ops)
+            (
+                Validity::False,
+                format!("{}{more}", self.violations.join("; ")),
+                self.ops,
+            )
         } else if self.unknown_count > 0 {
             let more = more(self.unknown_count, self.unknowns.len());
-            (Validity::Unknown, format!("{}{more}", self.unknowns.join("; ")), self.unknown_ops)
+            (
+                Validity::Unknown,
+                format!("{}{more}", self.unknowns.join("; ")),
+                self.unknown_ops,
+            )
         } else {
             (Validity::True, String::new(), Vec::new())
         };
@@ -213,8 +222,17 @@ impl Findings {
         parts.append(&mut self.notes);
         self.anomalies.sort();
         Checked {
-            result: CheckResult { checker: checker.into(), valid, explanation: parts.join(". "), ops },
-            anomalies: if valid == Validity::False { self.anomalies } else { Vec::new() },
+            result: CheckResult {
+                checker: checker.into(),
+                valid,
+                explanation: parts.join(". "),
+                ops,
+            },
+            anomalies: if valid == Validity::False {
+                self.anomalies
+            } else {
+                Vec::new()
+            },
         }
     }
 }

@@ -226,7 +226,9 @@ impl<'a, 'o> State<'a, 'o> {
         let client = op.client().unwrap_or("");
         match op.f() {
             ops::CLOSE => {
-                let Some(fid) = op.invoke.smb.file_id.as_deref().map(persistent_id) else { return };
+                let Some(fid) = op.invoke.smb.file_id.as_deref().map(persistent_id) else {
+                    return;
+                };
                 if let Some(key) = self.lease_by_file.remove(&(client, fid)) {
                     let track = self.leases.entry((client, key)).or_default();
                     track.connected = track.connected.saturating_sub(1);
@@ -279,7 +281,9 @@ impl<'a, 'o> State<'a, 'o> {
         let client = op.client().unwrap_or("");
         let path = op.path().unwrap_or("");
         self.conflicting_open(op, client, path);
-        let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else { return };
+        let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else {
+            return;
+        };
         let lease = lease_of(Some(done));
         if let Some(l) = lease {
             let track = self.leases.entry((client, l.key.as_str())).or_default();
@@ -290,7 +294,12 @@ impl<'a, 'o> State<'a, 'o> {
             track.conn = op.conn();
             track.state = l.state.clone();
             if l.epoch > 0 {
-                let e = Epoch { start: op.t0(), end: op.t1(), epoch: l.epoch, index: done.index };
+                let e = Epoch {
+                    start: op.t0(),
+                    end: op.t1(),
+                    epoch: l.epoch,
+                    index: done.index,
+                };
                 track.lifetimes.last_mut().expect("a lifetime").push(e);
             }
         }
@@ -301,20 +310,28 @@ impl<'a, 'o> State<'a, 'o> {
         if (asked && !granted) || (asked_persistent && !persistent) {
             // Durability needs H caching or a batch oplock (MS-SMB2 3.3.5.9.6/3.3.5.9.10):
             // without them a refusal is right.
-            let grantable = lease.is_some_and(|l| l.state.contains('H')) || oplock_level(&done.value) == "batch";
+            let grantable = lease.is_some_and(|l| l.state.contains('H'))
+                || oplock_level(&done.value) == "batch";
             if grantable {
                 self.not_granted.push(op.index());
                 if self.options.require_grant {
-                    let what = if asked && !granted { "a durable handle" } else { "a persistent handle" };
+                    let what = if asked && !granted {
+                        "a durable handle"
+                    } else {
+                        "a persistent handle"
+                    };
                     self.found.violation(Anomaly::NotGranted, &op.indexes(), || {
                         format!("open {} of {path} by {client} asked for {what} and was not granted one", op.index())
                     });
                 }
             }
         }
-        let Some(fid) = done.smb.file_id.as_deref() else { return };
+        let Some(fid) = done.smb.file_id.as_deref() else {
+            return;
+        };
         if let Some(l) = lease {
-            self.lease_by_file.insert((client, persistent_id(fid)), &l.key);
+            self.lease_by_file
+                .insert((client, persistent_id(fid)), &l.key);
         }
         if !granted {
             // Not durable: the handle is closed with its connection.
@@ -345,11 +362,15 @@ impl<'a, 'o> State<'a, 'o> {
 
     /// Another client's open while `path` has preserved handles.
     fn conflicting_open(&mut self, op: &Op<'a>, client: &str, path: &str) {
-        let Some(hs) = self.by_path.get(path) else { return };
+        let Some(hs) = self.by_path.get(path) else {
+            return;
+        };
         let slack = self.options.clock_slack_ns;
         for &h in hs {
             let handle = &mut self.handles[h];
-            let Some(ep) = &mut handle.episode else { continue };
+            let Some(ep) = &mut handle.episode else {
+                continue;
+            };
             if handle.client == client || handle.closed {
                 continue;
             }
@@ -395,12 +416,17 @@ impl<'a, 'o> State<'a, 'o> {
     }
 
     fn reconnect(&mut self, op: &Op<'a>) {
-        let Some(h) = self.handle_of_reconnect(op) else { return };
+        let Some(h) = self.handle_of_reconnect(op) else {
+            return;
+        };
         self.reclaims += 1;
         let slack = self.slack();
         let handle = &mut self.handles[h];
-        let (client, path, open, timeout) = (handle.client, handle.path, handle.open, handle.timeout_ns);
-        let Some(ep) = &mut handle.episode else { return };
+        let (client, path, open, timeout) =
+            (handle.client, handle.path, handle.open, handle.timeout_ns);
+        let Some(ep) = &mut handle.episode else {
+            return;
+        };
         let (lo, hi) = (ep.expire_lo(timeout), ep.expire_hi(timeout));
         let after = |t: u64| secs(t.saturating_sub(ep.d));
         let mut cite = op.indexes();
@@ -445,8 +471,11 @@ impl<'a, 'o> State<'a, 'o> {
             OpType::Fail => {
                 let status = op.status().unwrap_or("fail");
                 if ep.broken.is_none() && !ep.uncertain && op.t1() < lo.saturating_sub(slack) {
-                    ep.refused.push((op.index(), op.done_index(), status.to_string()));
-                } else if ep.broken.is_some() || (hi != u64::MAX && op.t0() > hi.saturating_add(slack)) {
+                    ep.refused
+                        .push((op.index(), op.done_index(), status.to_string()));
+                } else if ep.broken.is_some()
+                    || (hi != u64::MAX && op.t0() > hi.saturating_add(slack))
+                {
                     self.judged += 1;
                     if status != self.options.expired_status {
                         let want = self.options.expired_status.clone();
@@ -478,7 +507,9 @@ impl<'a, 'o> State<'a, 'o> {
             });
             return;
         }
-        let (Some(key), Some(got)) = (key, got) else { return };
+        let (Some(key), Some(got)) = (key, got) else {
+            return;
+        };
         let track = self.leases.entry((client, key)).or_default();
         let (want, have) = (letters(&track.state), letters(&got.state));
         let subset = have.iter().zip(want).all(|(h, w)| !h || w);
@@ -500,7 +531,12 @@ impl<'a, 'o> State<'a, 'o> {
                 track.lifetimes.push(Vec::new());
             }
             let index = op.done_index();
-            let e = Epoch { start: op.t0(), end: op.t1(), epoch: got.epoch, index };
+            let e = Epoch {
+                start: op.t0(),
+                end: op.t1(),
+                epoch: got.epoch,
+                index,
+            };
             track.lifetimes.last_mut().expect("a lifetime").push(e);
         }
     }
@@ -511,9 +547,16 @@ impl<'a, 'o> State<'a, 'o> {
             ops::DISCONNECT => {
                 let Some(conn) = r.smb.conn else { return };
                 let d_lo = self.alive.get(&(client, conn)).copied().unwrap_or(0);
-                let silent = self.faults.iter().any(|f| f.is_silent() && f.overlaps(d_lo, r.time_ns));
+                let silent = self
+                    .faults
+                    .iter()
+                    .any(|f| f.is_silent() && f.overlaps(d_lo, r.time_ns));
                 for handle in &mut self.handles {
-                    if handle.client != client || handle.conn != Some(conn) || handle.closed || handle.episode.is_some() {
+                    if handle.client != client
+                        || handle.conn != Some(conn)
+                        || handle.closed
+                        || handle.episode.is_some()
+                    {
                         continue;
                     }
                     handle.episode = Some(Episode {
@@ -545,7 +588,12 @@ impl<'a, 'o> State<'a, 'o> {
                     if track.lifetimes.is_empty() {
                         track.lifetimes.push(Vec::new());
                     }
-                    let e = Epoch { start: r.time_ns, end: r.time_ns, epoch, index: r.index };
+                    let e = Epoch {
+                        start: r.time_ns,
+                        end: r.time_ns,
+                        epoch,
+                        index: r.index,
+                    };
                     track.lifetimes.last_mut().expect("a lifetime").push(e);
                 }
             }
@@ -615,7 +663,10 @@ fn epochs_never_go_back(events: &[Epoch], found: &mut Findings) {
         }
         if let Some(m) = max.filter(|m| e.epoch < m.epoch) {
             found.violation(Anomaly::EpochRegressed, &[m.index, e.index], || {
-                format!("lease epoch went back from {} (record {}) to {} (record {})", m.epoch, m.index, e.epoch, e.index)
+                format!(
+                    "lease epoch went back from {} (record {}) to {} (record {})",
+                    m.epoch, m.index, e.epoch, e.index
+                )
             });
         }
     }

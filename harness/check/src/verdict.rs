@@ -134,12 +134,22 @@ pub fn judge(history: &[Record], expect: &Expectations) -> Verdict {
     let exec = exec(history);
     checkers.push(match expect.exec {
         ExecExpectation::ExpectedExit => invariant(exec, "expected_exit".into()),
-        ExecExpectation::Any => Judged { result: exec, expected: "any".into(), outcome: Outcome::Pass },
+        ExecExpectation::Any => Judged {
+            result: exec,
+            expected: "any".into(),
+            outcome: Outcome::Pass,
+        },
     });
 
-    let options = DurabilityOptions { unflushed_loss_allowed: expect.unflushed_loss_allowed };
+    let options = DurabilityOptions {
+        unflushed_loss_allowed: expect.unflushed_loss_allowed,
+    };
     let durability = durability::check(&index, &options);
-    let unflushed = if expect.unflushed_loss_allowed { "" } else { ", unflushed_loss: forbidden" };
+    let unflushed = if expect.unflushed_loss_allowed {
+        ""
+    } else {
+        ", unflushed_loss: forbidden"
+    };
     checkers.push(match expect.durability {
         DurabilityExpectation::Hold => invariant_checked(durability, format!("hold{unflushed}")),
         DurabilityExpectation::Lose => limitation(
@@ -164,7 +174,9 @@ pub fn judge(history: &[Record], expect: &Expectations) -> Verdict {
     };
     checkers.push(match expect.resume {
         None => invariant_checked(resume, format!("granted handles reclaimable{conflicting}")),
-        Some(ResumeExpectation::Reclaim) => invariant_checked(resume, format!("reclaim{conflicting}")),
+        Some(ResumeExpectation::Reclaim) => {
+            invariant_checked(resume, format!("reclaim{conflicting}"))
+        }
         Some(ResumeExpectation::Fail) => limitation(
             resume,
             format!("fail{conflicting}"),
@@ -173,11 +185,19 @@ pub fn judge(history: &[Record], expect: &Expectations) -> Verdict {
         ),
     });
 
-    let options = LeaseOptions { break_timeout_ns: nanos(expect.break_timeout), clock_slack_ns: slack };
+    let options = LeaseOptions {
+        break_timeout_ns: nanos(expect.break_timeout),
+        clock_slack_ns: slack,
+    };
     let leases = leases::check(&index, &faults, &options);
-    checkers.push(invariant_checked(leases, format!("breaks first, within {}", secs(nanos(expect.break_timeout)))));
+    checkers.push(invariant_checked(
+        leases,
+        format!("breaks first, within {}", secs(nanos(expect.break_timeout))),
+    ));
 
-    let options = AvailabilityOptions { max_stall_ns: expect.max_stall.map(nanos) };
+    let options = AvailabilityOptions {
+        max_stall_ns: expect.max_stall.map(nanos),
+    };
     let availability = availability::check(&index, &faults, &options);
     let expected = match expect.max_stall {
         Some(d) => format!("max_stall {}", secs(nanos(d))),
@@ -185,7 +205,9 @@ pub fn judge(history: &[Record], expect: &Expectations) -> Verdict {
     };
     checkers.push(invariant_checked(availability, expected));
 
-    let outcome = checkers.iter().fold(Outcome::Pass, |acc, j| acc.and(j.outcome));
+    let outcome = checkers
+        .iter()
+        .fold(Outcome::Pass, |acc, j| acc.and(j.outcome));
     Verdict { outcome, checkers }
 }
 
@@ -195,7 +217,11 @@ fn invariant(result: CheckResult, expected: String) -> Judged {
         Validity::False => Outcome::Fail,
         Validity::Unknown => Outcome::Unknown,
     };
-    Judged { result, expected, outcome }
+    Judged {
+        result,
+        expected,
+        outcome,
+    }
 }
 
 fn invariant_checked(checked: Checked, expected: String) -> Judged {
@@ -205,24 +231,41 @@ fn invariant_checked(checked: Checked, expected: String) -> Judged {
 /// The plan documents a limitation: pass while the checker finds exactly the accepted kinds
 /// of anomaly; fail when it finds none (the limitation is gone) or any other kind.
 fn limitation(checked: Checked, expected: String, accepts: &[Anomaly], what: &str) -> Judged {
-    let Checked { mut result, anomalies } = checked;
+    let Checked {
+        mut result,
+        anomalies,
+    } = checked;
     let outcome = match result.valid {
         Validity::Unknown => Outcome::Unknown,
         Validity::True => {
-            result.explanation = format!("expected {what} ({expected}), and it did not happen: {}", result.explanation);
+            result.explanation = format!(
+                "expected {what} ({expected}), and it did not happen: {}",
+                result.explanation
+            );
             Outcome::Fail
         }
         Validity::False => {
-            let other: Vec<&str> = anomalies.iter().filter(|a| !accepts.contains(a)).map(|a| a.name()).collect();
+            let other: Vec<&str> = anomalies
+                .iter()
+                .filter(|a| !accepts.contains(a))
+                .map(|a| a.name())
+                .collect();
             if other.is_empty() {
                 result.explanation = format!("as expected ({expected}): {}", result.explanation);
                 Outcome::Pass
             } else {
-                result.explanation =
-                    format!("beyond the expected {what}, found {}: {}", other.join(", "), result.explanation);
+                result.explanation = format!(
+                    "beyond the expected {what}, found {}: {}",
+                    other.join(", "),
+                    result.explanation
+                );
                 Outcome::Fail
             }
         }
     };
-    Judged { result, expected, outcome }
+    Judged {
+        result,
+        expected,
+        outcome,
+    }
 }

@@ -1,63 +1,69 @@
-//! The verdict: each checker's result compared with what the plan expects of it.
+//! The verdict: every checker's result compared with what the plan expects of it (the
+//! `check` crate does both; this maps the plan's `expect:` onto its expectations).
 
-use serde::{Deserialize, Serialize};
+pub use check::{Judged, Outcome, Verdict};
 
-use crate::checker::{self, CheckResult, Validity};
 use crate::history::Record;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    Unknown,
-}
-
-impl Outcome {
-    /// Process exit code: 0 pass, 1 fail, 2 unknown.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Pass => 0,
-            Outcome::Fail => 1,
-            Outcome::Unknown => 2,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Judged {
-    #[serde(flatten)]
-    pub result: CheckResult,
-    /// What the plan expects of this checker.
-    pub expected: String,
-    pub outcome: Outcome,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub outcome: Outcome,
-    pub checkers: Vec<Judged>,
-}
 
 /// Run every checker on the history and compare with the plan's expectations.
 pub fn judge(history: &[Record], expect: &plan::Expect) -> Verdict {
-    let exec = checker::exec(history);
-    let exec_judged = match expect.exec {
-        plan::ExecExpectation::ExpectedExit => {
-            let outcome = match exec.valid {
-                Validity::True => Outcome::Pass,
-                Validity::False => Outcome::Fail,
-                Validity::Unknown => Outcome::Unknown,
-            };
-            Judged { result: exec, expected: "expected_exit".into(), outcome }
-        }
-        plan::ExecExpectation::Any => Judged { result: exec, expected: "any".into(), outcome: Outcome::Pass },
-    };
-    let checkers = vec![exec_judged];
-    let outcome = checkers.iter().fold(Outcome::Pass, |acc, j| match (acc, j.outcome) {
-        (Outcome::Fail, _) | (_, Outcome::Fail) => Outcome::Fail,
-        (Outcome::Unknown, _) | (_, Outcome::Unknown) => Outcome::Unknown,
-        _ => Outcome::Pass,
-    });
-    Verdict { outcome, checkers }
+    check::judge(history, &expectations(expect))
+}
+
+pub fn expectations(expect: &plan::Expect) -> check::Expectations {
+    check::Expectations {
+        exec: match expect.exec {
+            plan::ExecExpectation::ExpectedExit => check::ExecExpectation::ExpectedExit,
+            plan::ExecExpectation::Any => check::ExecExpectation::Any,
+        },
+        durability: match expect.durability {
+            plan::DurabilityExpectation::Hold => check::DurabilityExpectation::Hold,
+            plan::DurabilityExpectation::Lose => check::DurabilityExpectation::Lose,
+        },
+        unflushed_loss_allowed: expect.unflushed_loss == plan::UnflushedLoss::Allowed,
+        resume: expect.resume.map(|r| match r {
+            plan::ResumeExpectation::Reclaim => check::ResumeExpectation::Reclaim,
+            plan::ResumeExpectation::Fail => check::ResumeExpectation::Fail,
+        }),
+        conflicting_open: match expect.conflicting_open {
+            None => check::ConflictPolicy::Either,
+            Some(plan::ConflictingOpen::Refused) => check::ConflictPolicy::Refused,
+            Some(plan::ConflictingOpen::Breaks) => check::ConflictPolicy::Breaks,
+        },
+        expired_status: expect.expired_status.clone(),
+        break_timeout: expect.break_timeout.as_duration(),
+        max_stall: expect.max_stall.map(|d| d.as_duration()),
+        clock_slack: expect.clock_slack.as_duration(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_without_expectations_judges_the_invariants() {
+        assert_eq!(
+            expectations(&plan::Expect::default()),
+            check::Expectations::default()
+        );
+    }
+
+    #[test]
+    fn every_expectation_reaches_the_checkers() {
+        let expect: plan::Expect = serde_json::from_value(serde_json::json!({
+            "durability": "lose", "unflushed_loss": "forbidden", "resume": "fail", "conflicting_open": "refused",
+            "expired_status": "STATUS_FILE_CLOSED", "break_timeout": "40s", "max_stall": "1m", "clock_slack": "2s",
+        }))
+        .unwrap();
+        let e = expectations(&expect);
+        assert_eq!(e.durability, check::DurabilityExpectation::Lose);
+        assert!(!e.unflushed_loss_allowed);
+        assert_eq!(e.resume, Some(check::ResumeExpectation::Fail));
+        assert_eq!(e.conflicting_open, check::ConflictPolicy::Refused);
+        assert_eq!(e.expired_status, "STATUS_FILE_CLOSED");
+        assert_eq!(e.break_timeout, std::time::Duration::from_secs(40));
+        assert_eq!(e.max_stall, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(e.clock_slack, std::time::Duration::from_secs(2));
+    }
 }

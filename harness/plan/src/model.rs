@@ -476,14 +476,106 @@ pub struct Fault {
     pub count: Option<Spanned<u32>>,
 }
 
-/// What the plan expects; the verdict compares checker results with these.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+/// What the plan expects; the verdict compares checker results with these. Every key is
+/// optional; a checker with nothing to judge in the history passes. A plan may document a
+/// known server limitation (`durability: lose`, `resume: fail`): it passes while the
+/// limitation shows and fails the day it changes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// Exec steps: `expected_exit` (default: every step ends with its `expect_exit`)
     /// or `any` (exit statuses are recorded, not judged).
     #[serde(default)]
     pub exec: ExecExpectation,
+    /// Acknowledged writes: `hold` (default) or `lose` (the server loses acknowledged data).
+    #[serde(default)]
+    pub durability: DurabilityExpectation,
+    /// May an `ok` write that was never flushed (nor written through) be lost? `allowed`
+    /// (default) or `forbidden` (every `ok` write counts as acknowledged).
+    #[serde(default)]
+    pub unflushed_loss: UnflushedLoss,
+    /// Durable handles: `reclaim` (granted whenever H caching or a batch oplock is, and
+    /// reclaimable until their timeout) or `fail` (not granted or not reclaimable). Absent:
+    /// the handles that were granted are judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeExpectation>,
+    /// Another client's open of a file whose durable handle is preserved after a disconnect:
+    /// `refused` (e.g. STATUS_SHARING_VIOLATION) or `breaks` (the preserved handle is closed).
+    /// Absent: either, consistently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicting_open: Option<ConflictingOpen>,
+    /// The NTSTATUS of a reconnect after the durable timeout.
+    #[serde(default = "default_expired_status")]
+    #[schemars(pattern(r"^STATUS_[A-Z0-9_]+$"))]
+    pub expired_status: String,
+    /// The server's lease/oplock break timeout: a conflicting open waits at most this long.
+    #[serde(default = "default_break_timeout")]
+    pub break_timeout: PlanDuration,
+    /// The longest a client may make no progress; absent: stalls are reported, not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stall: Option<PlanDuration>,
+    /// Clock tolerance around timeouts: reconnects this close to a durable handle's expiry
+    /// are not judged.
+    #[serde(default = "default_clock_slack")]
+    pub clock_slack: PlanDuration,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            exec: ExecExpectation::default(),
+            durability: DurabilityExpectation::default(),
+            unflushed_loss: UnflushedLoss::default(),
+            resume: None,
+            conflicting_open: None,
+            expired_status: default_expired_status(),
+            break_timeout: default_break_timeout(),
+            max_stall: None,
+            clock_slack: default_clock_slack(),
+        }
+    }
+}
+
+fn default_expired_status() -> String {
+    "STATUS_OBJECT_NAME_NOT_FOUND".into()
+}
+fn default_break_timeout() -> PlanDuration {
+    PlanDuration::from_secs(35)
+}
+fn default_clock_slack() -> PlanDuration {
+    PlanDuration::from_secs(1)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityExpectation {
+    /// Every acknowledged byte survives; nothing alien, failed or superseded appears.
+    #[default]
+    Hold,
+    /// Acknowledged bytes are lost (or older bytes come back), and nothing else is wrong.
+    Lose,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnflushedLoss {
+    #[default]
+    Allowed,
+    Forbidden,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResumeExpectation {
+    Reclaim,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictingOpen {
+    Refused,
+    Breaks,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

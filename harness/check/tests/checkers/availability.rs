@@ -31,17 +31,27 @@ fn stalls_are_reported_per_client_and_per_fault() {
     assert_valid(&c);
     let e = &c.result.explanation;
     assert!(e.starts_with("1 clients, longest stall 2.3s (c1)"), "{e}");
-    assert!(e.contains("c1: stall p50 100ms p90 100ms p99 2.3s max 2.3s"), "{e}");
-    assert!(e.contains("fault 0.0 (reset c): c1 last failure +2.1s, first ok after heal +2.2s"), "{e}");
+    assert!(
+        e.contains("c1: stall p50 100ms p90 100ms p99 2.3s max 2.3s"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fault 0.0 (reset c): c1 last failure +2.1s, first ok after heal +2.2s"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_stall_longer_than_max_stall_fails() {
     let (h, last_ok, first_ok) = stalled();
-    let strict = AvailabilityOptions { max_stall_ns: Some(2_000_000_000) };
+    let strict = AvailabilityOptions {
+        max_stall_ns: Some(2_000_000_000),
+    };
     let c = availability(&h.records, &strict);
     assert_invalid(&c, &[Anomaly::StallExceeded], &[last_ok, first_ok]);
-    let lenient = AvailabilityOptions { max_stall_ns: Some(3_000_000_000) };
+    let lenient = AvailabilityOptions {
+        max_stall_ns: Some(3_000_000_000),
+    };
     assert_valid(&availability(&h.records, &lenient));
 }
 
@@ -55,14 +65,27 @@ fn a_client_that_never_recovers_stalls_to_the_end() {
         h.at(t);
         h.read_ok("c1");
     }
-    let c = availability(&h.records, &AvailabilityOptions { max_stall_ns: Some(5_000_000_000) });
+    let c = availability(
+        &h.records,
+        &AvailabilityOptions {
+            max_stall_ns: Some(5_000_000_000),
+        },
+    );
     assert_invalid(&c, &[Anomaly::StallExceeded], &[]);
-    assert!(c.result.explanation.starts_with("c2 made no progress for"), "{}", c.result.explanation);
+    assert!(
+        c.result.explanation.starts_with("c2 made no progress for"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
 fn nothing_to_check_is_valid() {
     let c = availability(&[], &AvailabilityOptions::default());
     assert_valid(&c);
-    assert!(c.result.explanation.starts_with("nothing to check"), "{}", c.result.explanation);
+    assert!(
+        c.result.explanation.starts_with("nothing to check"),
+        "{}",
+        c.result.explanation
+    );
 }

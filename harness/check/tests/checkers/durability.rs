@@ -4,8 +4,12 @@ use history::ops::{ALIEN, ZEROS};
 use super::h::H;
 use super::{assert_invalid, assert_valid};
 
-const ALLOWED: DurabilityOptions = DurabilityOptions { unflushed_loss_allowed: true };
-const FORBIDDEN: DurabilityOptions = DurabilityOptions { unflushed_loss_allowed: false };
+const ALLOWED: DurabilityOptions = DurabilityOptions {
+    unflushed_loss_allowed: true,
+};
+const FORBIDDEN: DurabilityOptions = DurabilityOptions {
+    unflushed_loss_allowed: false,
+};
 
 /// c1 opens f with handle A.
 fn opened() -> H {
@@ -22,10 +26,24 @@ fn a_clean_history_passes() {
     h.flush_ok("c1");
     // Overwritten later by a write-through write: the newer one is on disk.
     let newer = h.write_ok("c1", 0, 2048, true);
-    h.final_read("f", 8192, &[[0, 2048, newer as i64], [2048, 2048, wt as i64], [4096, 4096, w as i64]]);
+    h.final_read(
+        "f",
+        8192,
+        &[
+            [0, 2048, newer as i64],
+            [2048, 2048, wt as i64],
+            [4096, 4096, w as i64],
+        ],
+    );
     let c = durability(&h.records, &ALLOWED);
     assert_valid(&c);
-    assert!(c.result.explanation.contains("3 acknowledged (2 write-through, 1 flushed)"), "{}", c.result.explanation);
+    assert!(
+        c.result
+            .explanation
+            .contains("3 acknowledged (2 write-through, 1 flushed)"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
@@ -36,7 +54,13 @@ fn a_lost_flushed_byte_fails() {
     let r = h.final_read("f", 4096, &[[0, 4096, ZEROS]]);
     let c = durability(&h.records, &ALLOWED);
     assert_invalid(&c, &[Anomaly::Lost], &[w, f, r]);
-    assert!(c.result.explanation.starts_with("f: bytes [0, 4096) acknowledged by write 2 (flushed) are lost"), "{}", c.result.explanation);
+    assert!(
+        c.result
+            .explanation
+            .starts_with("f: bytes [0, 4096) acknowledged by write 2 (flushed) are lost"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
@@ -48,7 +72,11 @@ fn a_lost_write_through_byte_fails_also_when_the_file_is_short() {
     let r = h.final_read("f", 4096, &[[0, 4096, a as i64]]);
     let c = durability(&h.records, &ALLOWED);
     assert_invalid(&c, &[Anomaly::Lost], &[b, r]);
-    assert!(c.result.explanation.contains("past the end of the file"), "{}", c.result.explanation);
+    assert!(
+        c.result.explanation.contains("past the end of the file"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
@@ -81,7 +109,11 @@ fn concurrent_writes_may_land_in_either_order() {
 fn an_alien_byte_fails() {
     let mut h = opened();
     let w = h.write_ok("c1", 0, 4096, true);
-    h.final_read("f", 8192, &[[0, 4096, w as i64], [4096, 8, ALIEN], [4104, 4088, ZEROS]]);
+    h.final_read(
+        "f",
+        8192,
+        &[[0, 4096, w as i64], [4096, 8, ALIEN], [4104, 4088, ZEROS]],
+    );
     assert_invalid(&durability(&h.records, &ALLOWED), &[Anomaly::Alien], &[]);
 }
 
@@ -104,7 +136,11 @@ fn a_byte_of_a_failed_write_fails() {
     let w = h.write("c1", 0, 4096, true);
     h.fail(w, "STATUS_DISK_FULL");
     h.final_read("f", 4096, &[[0, 4096, w as i64]]);
-    assert_invalid(&durability(&h.records, &ALLOWED), &[Anomaly::FailedWritePresent], &[w]);
+    assert_invalid(
+        &durability(&h.records, &ALLOWED),
+        &[Anomaly::FailedWritePresent],
+        &[w],
+    );
 }
 
 #[test]
@@ -119,7 +155,11 @@ fn an_info_write_may_be_present_or_absent() {
     // Never completed at all: unknown too.
     let pending = h.write("c1", 4096, 4096, true);
     h.final_read("present", 4096, &[[0, 4096, p as i64]]);
-    h.final_read("absent", 8192, &[[0, 4096, ZEROS], [4096, 4096, pending as i64]]);
+    h.final_read(
+        "absent",
+        8192,
+        &[[0, 4096, ZEROS], [4096, 4096, pending as i64]],
+    );
     assert_valid(&durability(&h.records, &ALLOWED));
 }
 
@@ -184,13 +224,26 @@ fn a_file_without_final_read_is_unknown() {
     let mut h = opened();
     h.write_ok("c1", 0, 4096, true);
     let c = durability(&h.records, &ALLOWED);
-    assert_eq!(c.result.valid, Validity::Unknown, "{}", c.result.explanation);
-    assert!(c.result.explanation.starts_with("f: no final read"), "{}", c.result.explanation);
+    assert_eq!(
+        c.result.valid,
+        Validity::Unknown,
+        "{}",
+        c.result.explanation
+    );
+    assert!(
+        c.result.explanation.starts_with("f: no final read"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
 fn nothing_to_check_is_valid() {
     let c = durability(&[], &ALLOWED);
     assert_valid(&c);
-    assert!(c.result.explanation.starts_with("nothing to check"), "{}", c.result.explanation);
+    assert!(
+        c.result.explanation.starts_with("nothing to check"),
+        "{}",
+        c.result.explanation
+    );
 }

@@ -27,7 +27,11 @@ pub struct H {
 pub const MS: u64 = 1_000_000;
 
 pub fn lease(key: &str, state: &str, epoch: u16) -> Lease {
-    Lease { key: key.into(), state: state.into(), epoch }
+    Lease {
+        key: key.into(),
+        state: state.into(),
+        epoch,
+    }
 }
 
 impl H {
@@ -37,12 +41,24 @@ impl H {
 
     /// Move the clock to `ms` milliseconds (never backwards).
     pub fn at(&mut self, ms: u64) -> &mut H {
-        assert!(ms * MS >= self.now, "the clock goes forward: {ms}ms < {}ns", self.now);
+        assert!(
+            ms * MS >= self.now,
+            "the clock goes forward: {ms}ms < {}ns",
+            self.now
+        );
         self.now = ms * MS;
         self
     }
 
-    fn push(&mut self, process: Process, kind: OpType, f: &str, value: Value, status: Option<&str>, smb: Smb) -> u64 {
+    fn push(
+        &mut self,
+        process: Process,
+        kind: OpType,
+        f: &str,
+        value: Value,
+        status: Option<&str>,
+        smb: Smb,
+    ) -> u64 {
         let index = self.records.len() as u64;
         self.records.push(Record {
             index,
@@ -62,7 +78,11 @@ impl H {
     fn client(&mut self, name: &str) -> &mut Client {
         if !self.clients.contains_key(name) {
             self.processes += 1;
-            let c = Client { process: self.processes, conn: 1, ..Client::default() };
+            let c = Client {
+                process: self.processes,
+                conn: 1,
+                ..Client::default()
+            };
             self.clients.insert(name.into(), c);
         }
         self.clients.get_mut(name).expect("client")
@@ -87,7 +107,14 @@ impl H {
     }
 
     /// Complete op `invoke` (`edit` adjusts the identifiers the server returned).
-    pub fn complete(&mut self, invoke: u64, kind: OpType, value: Value, status: Option<&str>, edit: impl FnOnce(&mut Smb)) -> u64 {
+    pub fn complete(
+        &mut self,
+        invoke: u64,
+        kind: OpType,
+        value: Value,
+        status: Option<&str>,
+        edit: impl FnOnce(&mut Smb),
+    ) -> u64 {
         let r = self.records[invoke as usize].clone();
         let mut smb = r.smb.clone();
         edit(&mut smb);
@@ -119,7 +146,14 @@ impl H {
     }
 
     /// Client `name` opens `path` and gets `file_id`; `durable`: the granted timeout (ms).
-    pub fn open(&mut self, name: &str, path: &str, file_id: &str, durable: Option<u64>, lease: Option<Lease>) -> u64 {
+    pub fn open(
+        &mut self,
+        name: &str,
+        path: &str,
+        file_id: &str,
+        durable: Option<u64>,
+        lease: Option<Lease>,
+    ) -> u64 {
         self.client(name).path = path.into();
         self.client(name).file_id = None;
         let asked = if durable.is_some() { "v2" } else { "none" };
@@ -132,8 +166,18 @@ impl H {
         self.open_ok(invoke, file_id, durable, lease)
     }
 
-    pub fn open_ok(&mut self, invoke: u64, file_id: &str, durable: Option<u64>, lease: Option<Lease>) -> u64 {
-        let name = self.records[invoke as usize].smb.client.clone().unwrap_or_default();
+    pub fn open_ok(
+        &mut self,
+        invoke: u64,
+        file_id: &str,
+        durable: Option<u64>,
+        lease: Option<Lease>,
+    ) -> u64 {
+        let name = self.records[invoke as usize]
+            .smb
+            .client
+            .clone()
+            .unwrap_or_default();
         let value = json!({ "durable": durable.is_some(), "timeout_ms": durable.unwrap_or(0), "persistent": false, "oplock": if lease.is_some() { 255 } else { 0 } });
         self.client(&name).file_id = Some(file_id.into());
         self.client(&name).lease_key = lease.as_ref().map(|l| l.key.clone());
@@ -151,8 +195,11 @@ impl H {
         let value = json!({ "durable": "none", "timeout_ms": 0, "persistent": false, "lease": "", "oplock": "batch" });
         let invoke = self.invoke(name, ops::OPEN, value);
         self.client(name).file_id = Some(file_id.into());
-        let value = json!({ "durable": false, "timeout_ms": 0, "persistent": false, "oplock": level });
-        self.complete(invoke, OpType::Ok, value, None, |smb| smb.file_id = Some(file_id.into()));
+        let value =
+            json!({ "durable": false, "timeout_ms": 0, "persistent": false, "oplock": level });
+        self.complete(invoke, OpType::Ok, value, None, |smb| {
+            smb.file_id = Some(file_id.into())
+        });
         invoke
     }
 
@@ -168,7 +215,11 @@ impl H {
     }
 
     pub fn write(&mut self, name: &str, offset: u64, len: u64, write_through: bool) -> u64 {
-        self.invoke(name, ops::WRITE, json!({ "offset": offset, "len": len, "write_through": write_through }))
+        self.invoke(
+            name,
+            ops::WRITE,
+            json!({ "offset": offset, "len": len, "write_through": write_through }),
+        )
     }
 
     /// A write invoked and acknowledged at once.
@@ -199,18 +250,33 @@ impl H {
     pub fn disconnect(&mut self, name: &str) -> u64 {
         let smb = self.smb(name);
         let process = Process::Worker(self.client(name).process);
-        let i = self.push(process, OpType::Info, ops::DISCONNECT, json!({ "reason": "reset" }), None, smb);
+        let i = self.push(
+            process,
+            OpType::Info,
+            ops::DISCONNECT,
+            json!({ "reason": "reset" }),
+            None,
+            smb,
+        );
         self.client(name).conn += 1;
         i
     }
 
     /// Invoke a DH2C reconnect of the handle opened by `open`.
     pub fn reconnect(&mut self, name: &str, open: u64) -> u64 {
-        self.invoke(name, ops::RECONNECT, json!({ "durable": "v2", "open": open }))
+        self.invoke(
+            name,
+            ops::RECONNECT,
+            json!({ "durable": "v2", "open": open }),
+        )
     }
 
     pub fn reconnect_ok(&mut self, invoke: u64, file_id: &str, lease: Option<Lease>) -> u64 {
-        let name = self.records[invoke as usize].smb.client.clone().unwrap_or_default();
+        let name = self.records[invoke as usize]
+            .smb
+            .client
+            .clone()
+            .unwrap_or_default();
         self.client(&name).file_id = Some(file_id.into());
         self.complete(invoke, OpType::Ok, json!({}), None, |smb| {
             smb.file_id = Some(file_id.into());
@@ -221,26 +287,62 @@ impl H {
     /// A lease break notification reaching `name`: `from` → `to`, with the new epoch.
     pub fn lease_break(&mut self, name: &str, from: &str, to: &str, epoch: u16) -> u64 {
         let mut smb = self.smb(name);
-        let key = self.client(name).lease_key.clone().expect("client has a lease");
+        let key = self
+            .client(name)
+            .lease_key
+            .clone()
+            .expect("client has a lease");
         smb.lease = Some(lease(&key, from, epoch));
         let process = Process::Worker(self.client(name).process);
-        self.push(process, OpType::Info, ops::LEASE_BREAK, json!({ "new_state": to, "ack_required": true, "epoch": epoch }), None, smb)
+        self.push(
+            process,
+            OpType::Info,
+            ops::LEASE_BREAK,
+            json!({ "new_state": to, "ack_required": true, "epoch": epoch }),
+            None,
+            smb,
+        )
     }
 
     pub fn lease_break_ack(&mut self, name: &str, state: &str) -> u64 {
-        let key = self.client(name).lease_key.clone().expect("client has a lease");
+        let key = self
+            .client(name)
+            .lease_key
+            .clone()
+            .expect("client has a lease");
         let mut smb = self.smb(name);
         smb.lease = Some(lease(&key, state, 0));
         let process = Process::Worker(self.client(name).process);
-        let i = self.push(process.clone(), OpType::Invoke, ops::LEASE_BREAK_ACK, json!({ "state": state }), None, smb.clone());
-        self.push(process, OpType::Ok, ops::LEASE_BREAK_ACK, json!({}), None, smb);
+        let i = self.push(
+            process.clone(),
+            OpType::Invoke,
+            ops::LEASE_BREAK_ACK,
+            json!({ "state": state }),
+            None,
+            smb.clone(),
+        );
+        self.push(
+            process,
+            OpType::Ok,
+            ops::LEASE_BREAK_ACK,
+            json!({}),
+            None,
+            smb,
+        );
         i
     }
 
     pub fn oplock_break(&mut self, name: &str, new_level: &str) -> u64 {
         let smb = self.smb(name);
         let process = Process::Worker(self.client(name).process);
-        self.push(process, OpType::Info, ops::OPLOCK_BREAK, json!({ "new_level": new_level }), None, smb)
+        self.push(
+            process,
+            OpType::Info,
+            ops::OPLOCK_BREAK,
+            json!({ "new_level": new_level }),
+            None,
+            smb,
+        )
     }
 
     /// A read-only op (keeps a connection provably alive).
@@ -252,7 +354,10 @@ impl H {
 
     /// The independent final read of `path`: `size` bytes decoded into `runs`.
     pub fn final_read(&mut self, path: &str, size: u64, runs: &[[i64; 3]]) -> u64 {
-        let smb = Smb { path: Some(path.into()), ..Smb::default() };
+        let smb = Smb {
+            path: Some(path.into()),
+            ..Smb::default()
+        };
         self.push(
             Process::Named(ops::FINAL_PROCESS.into()),
             OpType::Ok,
@@ -267,7 +372,14 @@ impl H {
     pub fn fault(&mut self, kind: &str, fault: u64, phase: &str) {
         let value = json!({ "fault": fault, "occurrence": 0, "phase": phase, "action": {}, "detail": null });
         let p = Process::nemesis();
-        self.push(p.clone(), OpType::Invoke, kind, value.clone(), None, Smb::default());
+        self.push(
+            p.clone(),
+            OpType::Invoke,
+            kind,
+            value.clone(),
+            None,
+            Smb::default(),
+        );
         self.push(p, OpType::Ok, kind, value, None, Smb::default());
     }
 }

@@ -27,11 +27,17 @@ fn a_break_acknowledged_before_the_conflicting_open_completed_passes() {
     let c = leases(&h.records, &options());
     assert_valid(&c);
     assert!(
-        c.result.explanation.contains("1 conflicting opens judged; break delays (open invoke → completion) p50 3ms"),
+        c.result.explanation.contains(
+            "1 conflicting opens judged; break delays (open invoke → completion) p50 3ms"
+        ),
         "{}",
         c.result.explanation
     );
-    assert!(c.result.explanation.contains("(1 acknowledged, 0 not)"), "{}", c.result.explanation);
+    assert!(
+        c.result.explanation.contains("(1 acknowledged, 0 not)"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
@@ -53,7 +59,11 @@ fn a_break_that_never_reached_a_live_holder_fails() {
     h.at(20);
     // c1's connection answers requests after the open completed: a break would have arrived.
     h.read_ok("c1");
-    assert_invalid(&leases(&h.records, &options()), &[Anomaly::BreakMissing], &[o]);
+    assert_invalid(
+        &leases(&h.records, &options()),
+        &[Anomaly::BreakMissing],
+        &[o],
+    );
 }
 
 #[test]
@@ -69,7 +79,11 @@ fn an_unreachable_holder_delays_the_open_by_at_most_the_break_timeout() {
     h.open_ok(o, "2:a", None, None);
     h.at(46_000);
     let b = h.lease_break("c1", "RWH", "RH", 2);
-    assert_invalid(&leases(&h.records, &options()), &[Anomaly::BreakTimeoutExceeded], &[o, b]);
+    assert_invalid(
+        &leases(&h.records, &options()),
+        &[Anomaly::BreakTimeoutExceeded],
+        &[o, b],
+    );
 
     // The same delay during a fault is reported, not judged.
     let (mut h, o) = held("RWH");
@@ -87,7 +101,11 @@ fn read_handle_caching_needs_no_break_unless_the_open_hit_a_sharing_violation() 
     h.open_ok(o, "2:a", None, None);
     let c = leases(&h.records, &options());
     assert_valid(&c);
-    assert!(c.result.explanation.starts_with("nothing to check"), "{}", c.result.explanation);
+    assert!(
+        c.result.explanation.starts_with("nothing to check"),
+        "{}",
+        c.result.explanation
+    );
 
     let (mut h, o) = held("RH");
     h.at(12);
@@ -113,7 +131,11 @@ fn a_batch_oplock_is_broken_before_the_conflicting_open_completes() {
         if late {
             h.at(13);
             let b = h.oplock_break("c1", "level2");
-            assert_invalid(&leases(&h.records, &options()), &[Anomaly::BreakLate], &[o, b]);
+            assert_invalid(
+                &leases(&h.records, &options()),
+                &[Anomaly::BreakLate],
+                &[o, b],
+            );
         } else {
             assert_valid(&leases(&h.records, &options()));
         }

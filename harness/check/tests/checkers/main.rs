@@ -22,6 +22,11 @@ pub fn assert_invalid(c: &Checked, kinds: &[Anomaly], ops: &[u64]) {
     assert_eq!(c.result.valid, Validity::False, "{}", c.result.explanation);
     assert_eq!(c.anomalies, kinds, "{}", c.result.explanation);
     for op in ops {
-        assert!(c.result.ops.contains(op), "op {op} cited in {:?}: {}", c.result.ops, c.result.explanation);
+        assert!(
+            c.result.ops.contains(op),
+            "op {op} cited in {:?}: {}",
+            c.result.ops,
+            c.result.explanation
+        );
     }
 }

@@ -28,7 +28,13 @@ fn a_reclaim_within_the_timeout_keeping_file_id_and_lease_passes() {
     h.reconnect_ok(r, "1:b", Some(lease("k1", "RWH", 1)));
     let c = handle_resume(&h.records, &options());
     assert_valid(&c);
-    assert!(c.result.explanation.contains("1 durable handles, 1 reconnects (1 judged)"), "{}", c.result.explanation);
+    assert!(
+        c.result
+            .explanation
+            .contains("1 durable handles, 1 reconnects (1 judged)"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
@@ -37,7 +43,11 @@ fn a_reclaim_after_expiry_that_succeeded_fails() {
     h.at(40_000);
     let r = h.reconnect("c1", open);
     h.reconnect_ok(r, "1:a", Some(lease("k1", "RWH", 1)));
-    assert_invalid(&handle_resume(&h.records, &options()), &[Anomaly::ReclaimedAfterExpiry], &[r, open]);
+    assert_invalid(
+        &handle_resume(&h.records, &options()),
+        &[Anomaly::ReclaimedAfterExpiry],
+        &[r, open],
+    );
 }
 
 #[test]
@@ -52,7 +62,11 @@ fn a_reclaim_after_expiry_fails_with_the_expected_status() {
     h.at(40_000);
     let r = h.reconnect("c1", open);
     h.fail(r, "STATUS_ACCESS_DENIED");
-    assert_invalid(&handle_resume(&h.records, &options()), &[Anomaly::WrongExpiryStatus], &[r]);
+    assert_invalid(
+        &handle_resume(&h.records, &options()),
+        &[Anomaly::WrongExpiryStatus],
+        &[r],
+    );
 }
 
 #[test]
@@ -92,7 +106,11 @@ fn reconnects_within_the_clock_slack_of_the_expiry_are_not_judged() {
         let c = handle_resume(&h.records, &options());
         assert_valid(&c);
         if !ok {
-            assert!(c.result.explanation.contains("(0 judged)"), "{}", c.result.explanation);
+            assert!(
+                c.result.explanation.contains("(0 judged)"),
+                "{}",
+                c.result.explanation
+            );
         }
     }
 }
@@ -122,7 +140,13 @@ fn a_reclaim_that_changed_the_file_id_fails() {
     h.reconnect_ok(r, "2:a", Some(lease("k1", "RWH", 1)));
     let c = handle_resume(&h.records, &options());
     assert_invalid(&c, &[Anomaly::FileIdChanged], &[r]);
-    assert!(c.result.explanation.contains("persistent FileId 2 instead of 1"), "{}", c.result.explanation);
+    assert!(
+        c.result
+            .explanation
+            .contains("persistent FileId 2 instead of 1"),
+        "{}",
+        c.result.explanation
+    );
 }
 
 #[test]
@@ -132,7 +156,11 @@ fn a_reclaim_that_changed_the_lease_fails() {
         h.at(2_000);
         let r = h.reconnect("c1", open);
         h.reconnect_ok(r, "1:a", Some(got));
-        assert_invalid(&handle_resume(&h.records, &options()), &[Anomaly::LeaseChanged], &[r]);
+        assert_invalid(
+            &handle_resume(&h.records, &options()),
+            &[Anomaly::LeaseChanged],
+            &[r],
+        );
     }
 }
 
@@ -189,18 +217,32 @@ fn conflicting(granted: bool) -> (H, u64, u64) {
 
 #[test]
 fn a_conflicting_open_granted_while_the_handle_was_preserved_fails_when_refusal_is_expected() {
-    let refused = ResumeOptions { conflicting_open: ConflictPolicy::Refused, ..options() };
+    let refused = ResumeOptions {
+        conflicting_open: ConflictPolicy::Refused,
+        ..options()
+    };
     let (h, open, o) = conflicting(true);
-    assert_invalid(&handle_resume(&h.records, &refused), &[Anomaly::ConflictingOpenGranted], &[o, open]);
+    assert_invalid(
+        &handle_resume(&h.records, &refused),
+        &[Anomaly::ConflictingOpenGranted],
+        &[o, open],
+    );
     let (h, _, _) = conflicting(false);
     assert_valid(&handle_resume(&h.records, &refused));
 }
 
 #[test]
 fn a_conflicting_open_refused_fails_when_breaking_is_expected() {
-    let breaks = ResumeOptions { conflicting_open: ConflictPolicy::Breaks, ..options() };
+    let breaks = ResumeOptions {
+        conflicting_open: ConflictPolicy::Breaks,
+        ..options()
+    };
     let (h, _, o) = conflicting(false);
-    assert_invalid(&handle_resume(&h.records, &breaks), &[Anomaly::ConflictingOpenRefused], &[o]);
+    assert_invalid(
+        &handle_resume(&h.records, &breaks),
+        &[Anomaly::ConflictingOpenRefused],
+        &[o],
+    );
     let (h, _, _) = conflicting(true);
     assert_valid(&handle_resume(&h.records, &breaks));
 }
@@ -211,7 +253,11 @@ fn a_handle_broken_by_a_conflicting_open_cannot_be_reclaimed() {
     h.at(3_000);
     let r = h.reconnect("c1", open);
     h.reconnect_ok(r, "1:a", Some(lease("k1", "RWH", 1)));
-    assert_invalid(&handle_resume(&h.records, &options()), &[Anomaly::ReclaimedAfterBreak], &[r, o]);
+    assert_invalid(
+        &handle_resume(&h.records, &options()),
+        &[Anomaly::ReclaimedAfterBreak],
+        &[r, o],
+    );
 
     // Failing to reclaim it is right, even well within the timeout.
     let (mut h, open, _) = conflicting(true);
@@ -229,9 +275,22 @@ fn a_durable_request_not_granted_fails_only_when_the_plan_expects_reclaim() {
     h.open_ok(o, "1:a", None, Some(lease("k1", "RWH", 1)));
     let c = handle_resume(&h.records, &options());
     assert_valid(&c);
-    assert!(c.result.explanation.contains("1 durable requests granted H caching but no durable handle"), "{}", c.result.explanation);
-    let require = ResumeOptions { require_grant: true, ..options() };
-    assert_invalid(&handle_resume(&h.records, &require), &[Anomaly::NotGranted], &[o]);
+    assert!(
+        c.result
+            .explanation
+            .contains("1 durable requests granted H caching but no durable handle"),
+        "{}",
+        c.result.explanation
+    );
+    let require = ResumeOptions {
+        require_grant: true,
+        ..options()
+    };
+    assert_invalid(
+        &handle_resume(&h.records, &require),
+        &[Anomaly::NotGranted],
+        &[o],
+    );
 }
 
 #[test]
@@ -241,5 +300,9 @@ fn nothing_to_check_is_valid() {
     h.write_ok("c1", 0, 8, false);
     let c = handle_resume(&h.records, &options());
     assert_valid(&c);
-    assert!(c.result.explanation.starts_with("nothing to check"), "{}", c.result.explanation);
+    assert!(
+        c.result.explanation.starts_with("nothing to check"),
+        "{}",
+        c.result.explanation
+    );
 }
