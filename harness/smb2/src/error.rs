@@ -94,6 +94,14 @@ impl Error {
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(self, Error::OutcomeUnknown { .. })
     }
+    /// The request certainly never reached the server: Disconnected,
+    /// NoCredits, SendBlocked (and local crypto failures before sending).
+    pub fn not_sent(&self) -> bool {
+        matches!(
+            self,
+            Error::Disconnected(_) | Error::NoCredits { .. } | Error::SendBlocked { .. }
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
