@@ -32,6 +32,8 @@ struct Client {
     oks: Vec<(u64, u64, u64)>,
     /// Completion times of `fail`/`info` ops, sorted.
     bad: Vec<u64>,
+    /// Completion indexes of the first `fail`/`info` ops: the proof when nothing succeeded.
+    first_bad: Vec<u64>,
 }
 
 /// The longest gap without progress, and the ok ops around it (invoke, completion).
@@ -55,7 +57,12 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
         end = end.max(done.time_ns);
         match done.kind {
             OpType::Ok => c.oks.push((done.time_ns, op.index(), done.index)),
-            _ => c.bad.push(done.time_ns),
+            _ => {
+                c.bad.push(done.time_ns);
+                if c.first_bad.len() < 10 {
+                    c.first_bad.push(done.index);
+                }
+            }
         }
     }
     for r in &index.events {
@@ -106,12 +113,16 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
             worst = Some((name, stall.len));
         }
         if let Some(max) = options.max_stall_ns.filter(|m| stall.len > *m) {
-            let ops: Vec<u64> = stall
+            let mut ops: Vec<u64> = stall
                 .from
                 .into_iter()
                 .chain(stall.to)
                 .flat_map(|(i, d)| [i, d])
                 .collect();
+            if ops.is_empty() {
+                // No ok op bounds the stall: the failures are the proof.
+                ops = c.first_bad.clone();
+            }
             let between = match (stall.from, stall.to) {
                 (Some((a, _)), Some((b, _))) => format!("between ok ops {a} and {b}"),
                 (None, Some((b, _))) => format!("before its first ok op {b}"),
