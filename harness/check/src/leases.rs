@@ -11,12 +11,11 @@
 //! oplocks (broken by any other client's open) are judged on every open; H caching only
 //! when the open failed with STATUS_SHARING_VIOLATION (H is broken only on a share conflict).
 
-use std::collections::HashMap;
+use history::{OpType, Record};
 
-use history::{ops, OpType, Record};
-
+use crate::compact::{oplock, Caps, FxMap, History, Sym, Val, F, NONE};
 use crate::faults::{faults, Fault};
-use crate::index::{oplock, oplock_level, text, Index, Op};
+use crate::index::{Index, Op};
 use crate::{secs, Anomaly, Checked, Findings};
 
 pub const NAME: &str = "leases";
@@ -40,38 +39,40 @@ impl Default for LeaseOptions {
 }
 
 pub fn leases(history: &[Record], options: &LeaseOptions) -> Checked {
-    let index = Index::new(history);
+    let h = History::from_records(history);
+    let index = Index::new(&h);
     let faults = faults(&index);
     check(&index, &faults, options)
 }
 
 /// A granted open that caches: from its `ok` until its close is invoked or its connection
 /// is lost.
-struct Holder<'a> {
-    client: &'a str,
+struct Holder {
+    client: Sym,
     conn: Option<u64>,
-    path: &'a str,
-    lease: Option<&'a str>,
-    file_id: Option<&'a str>,
-    oplock: &'static str,
+    path: Sym,
+    /// Lease key (NONE: an oplock, or nothing).
+    lease: Sym,
+    file_id: Sym,
+    oplock: u8,
     start: u64,
     end: u64,
     index: u64,
 }
 
-/// Lease or oplock breaks that reached one client, and the caching state over time.
+/// Caching state over time; `Caps` for leases, the oplock level (in `Caps.0`) for oplocks.
 #[derive(Default)]
-struct Breaks<'a> {
+struct Breaks {
     /// (time, state) as granted or broken to, in time order.
-    states: Vec<(u64, &'a str)>,
+    states: Vec<(u64, Caps)>,
     /// (arrival time, record index).
     arrivals: Vec<(u64, u64)>,
     /// `lease_break_ack` ops: (invoke time, ok).
     acks: Vec<(u64, bool)>,
 }
 
-impl<'a> Breaks<'a> {
-    fn state_at(&self, t: u64) -> Option<&'a str> {
+impl Breaks {
+    fn state_at(&self, t: u64) -> Option<Caps> {
         let i = self.states.partition_point(|(at, _)| *at <= t);
         i.checked_sub(1).map(|i| self.states[i].1)
     }
@@ -90,17 +91,17 @@ impl<'a> Breaks<'a> {
 pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> Checked {
     let mut holders: Vec<Holder> = Vec::new();
     let mut opens: Vec<&Op> = Vec::new();
-    let mut lease_breaks: HashMap<(&str, &str), Breaks> = HashMap::new();
-    let mut oplock_breaks: HashMap<(&str, &str), Breaks> = HashMap::new();
+    let mut lease_breaks: FxMap<(Sym, Sym), Breaks> = FxMap::default();
+    let mut oplock_breaks: FxMap<(Sym, Sym), Breaks> = FxMap::default();
     // Ends of holders: close invokes by (client, FileId), losses by (client, conn).
-    let mut closes: HashMap<(&str, &str), Vec<u64>> = HashMap::new();
-    let mut losses: HashMap<(&str, u64), Vec<u64>> = HashMap::new();
+    let mut closes: FxMap<(Sym, Sym), Vec<u64>> = FxMap::default();
+    let mut losses: FxMap<(Sym, u64), Vec<u64>> = FxMap::default();
     // (client, conn) → latest invoke of a request that ended ok: proof the connection was
     // alive (TCP delivers in order, so an earlier break would have arrived first).
-    let mut alive: HashMap<(&str, u64), u64> = HashMap::new();
+    let mut alive: FxMap<(Sym, u64), u64> = FxMap::default();
 
     for op in &index.ops {
-        let client = op.client().unwrap_or("");
+        let client = op.client();
         if op.is_ok() {
             if let Some(conn) = op.conn() {
                 let t = alive.entry((client, conn)).or_insert(0);
@@ -108,55 +109,53 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             }
         }
         match op.f() {
-            ops::OPEN | ops::RECONNECT => {
-                if op.f() == ops::OPEN {
+            F::Open | F::Reconnect => {
+                if op.f() == F::Open {
                     opens.push(op);
                 }
                 let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else {
                     continue;
                 };
-                let lease = done.smb.lease.as_ref();
-                let file_id = done.smb.file_id.as_deref();
-                if let Some(l) = lease {
+                if let Some(l) = done.lease {
                     lease_breaks
-                        .entry((client, &l.key))
+                        .entry((client, l.key))
                         .or_default()
                         .states
-                        .push((op.t1(), &l.state));
+                        .push((op.t1(), l.state));
                 }
-                let oplock = if op.f() == ops::OPEN {
-                    oplock_level(&done.value)
-                } else {
-                    "none"
+                let level = match done.v {
+                    Val::OpenOk { oplock, .. } => oplock,
+                    _ => oplock::NONE,
                 };
-                if let Some(fid) = file_id {
+                if done.file_id != NONE {
                     oplock_breaks
-                        .entry((client, fid))
+                        .entry((client, done.file_id))
                         .or_default()
                         .states
-                        .push((op.t1(), oplock));
+                        .push((op.t1(), Caps(level)));
                 }
                 holders.push(Holder {
                     client,
                     conn: op.conn(),
-                    path: op.path().unwrap_or(""),
-                    lease: lease.map(|l| l.key.as_str()),
-                    file_id,
-                    oplock,
+                    path: op.path(),
+                    lease: done.lease.map_or(NONE, |l| l.key),
+                    file_id: done.file_id,
+                    oplock: level,
                     start: op.t1(),
                     end: u64::MAX,
                     index: done.index,
                 });
             }
-            ops::CLOSE => {
-                if let Some(fid) = op.invoke.smb.file_id.as_deref() {
-                    closes.entry((client, fid)).or_default().push(op.t0());
-                }
+            F::Close if op.invoke.file_id != NONE => {
+                closes
+                    .entry((client, op.invoke.file_id))
+                    .or_default()
+                    .push(op.t0());
             }
-            ops::LEASE_BREAK_ACK => {
-                if let Some(l) = &op.invoke.smb.lease {
+            F::LeaseBreakAck => {
+                if let Some(l) = op.invoke.lease {
                     lease_breaks
-                        .entry((client, &l.key))
+                        .entry((client, l.key))
                         .or_default()
                         .acks
                         .push((op.t0(), op.is_ok()));
@@ -166,26 +165,21 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
         }
     }
     for r in &index.events {
-        let client = r.smb.client.as_deref().unwrap_or("");
-        match r.f.as_str() {
-            ops::LEASE_BREAK => {
-                let Some(l) = &r.smb.lease else { continue };
-                let b = lease_breaks.entry((client, &l.key)).or_default();
-                b.arrivals.push((r.time_ns, r.index));
-                b.states
-                    .push((r.time_ns, text(&r.value, "new_state").unwrap_or("")));
+        match (r.f, &r.v) {
+            (F::LeaseBreak, Val::LeaseBreak { new_state, .. }) => {
+                let Some(l) = r.lease else { continue };
+                let b = lease_breaks.entry((r.client, l.key)).or_default();
+                b.arrivals.push((r.time, r.index));
+                b.states.push((r.time, new_state.unwrap_or_default()));
             }
-            ops::OPLOCK_BREAK => {
-                let Some(fid) = r.smb.file_id.as_deref() else {
-                    continue;
-                };
-                let b = oplock_breaks.entry((client, fid)).or_default();
-                b.arrivals.push((r.time_ns, r.index));
-                b.states.push((r.time_ns, oplock(r.value.get("new_level"))));
+            (F::OplockBreak, Val::OplockBreak { level }) if r.file_id != NONE => {
+                let b = oplock_breaks.entry((r.client, r.file_id)).or_default();
+                b.arrivals.push((r.time, r.index));
+                b.states.push((r.time, Caps(*level)));
             }
-            ops::DISCONNECT => {
-                if let Some(conn) = r.smb.conn {
-                    losses.entry((client, conn)).or_default().push(r.time_ns);
+            (F::Disconnect, _) => {
+                if let Some(conn) = r.conn() {
+                    losses.entry((r.client, conn)).or_default().push(r.time);
                 }
             }
             _ => {}
@@ -202,19 +196,19 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             .unwrap_or(u64::MAX)
     };
     for h in &mut holders {
-        let close = h
-            .file_id
-            .map(|f| first_after(closes.get(&(h.client, f)), h.start))
-            .unwrap_or(u64::MAX);
-        let loss = h
-            .conn
-            .map(|c| first_after(losses.get(&(h.client, c)), h.start))
-            .unwrap_or(u64::MAX);
+        let close = if h.file_id == NONE {
+            u64::MAX
+        } else {
+            first_after(closes.get(&(h.client, h.file_id)), h.start)
+        };
+        let loss = h.conn.map_or(u64::MAX, |c| {
+            first_after(losses.get(&(h.client, c)), h.start)
+        });
         h.end = close.min(loss);
     }
 
     // Sweep each path: opens by invoke time against the holders active then.
-    let mut by_path: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_path: FxMap<Sym, Vec<usize>> = FxMap::default();
     for (i, h) in holders.iter().enumerate() {
         by_path.entry(h.path).or_default().push(i);
     }
@@ -222,24 +216,20 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
         hs.sort_by_key(|&i| holders[i].start);
     }
     opens.sort_by_key(|op| op.t0());
-    let mut next: HashMap<&str, usize> = HashMap::new();
-    let mut active: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut next: FxMap<Sym, usize> = FxMap::default();
+    let mut active: FxMap<Sym, Vec<usize>> = FxMap::default();
     let mut found = Findings::default();
     let (mut judged, mut acked, mut unacked) = (0, 0, 0);
     let mut delays: Vec<u64> = Vec::new();
     let slack = options.clock_slack_ns;
+    let name = |s: Sym| index.name(s);
     for o in opens {
-        let refused = o.end() == OpType::Fail && o.status() == Some(SHARING_VIOLATION);
+        let refused = o.end() == OpType::Fail && name(o.status()) == SHARING_VIOLATION;
         if !(o.is_ok() || refused) {
             continue;
         }
-        let (path, client, t_i, t_c) = (
-            o.path().unwrap_or(""),
-            o.client().unwrap_or(""),
-            o.t0(),
-            o.t1(),
-        );
-        let Some(hs) = by_path.get(path) else {
+        let (path, client, t_i, t_c) = (o.path(), o.client(), o.t0(), o.t1());
+        let Some(hs) = by_path.get(&path) else {
             continue;
         };
         let n = next.entry(path).or_insert(0);
@@ -254,28 +244,31 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             if h.client == client {
                 continue;
             }
-            let (breaks, needs) = match h.lease {
-                Some(key) => {
-                    let b = lease_breaks.get(&(h.client, key));
-                    let state = b.and_then(|b| b.state_at(t_i)).unwrap_or("");
-                    (b, state.contains('W') || (refused && state.contains('H')))
-                }
-                None => {
-                    let b = h.file_id.and_then(|f| oplock_breaks.get(&(h.client, f)));
-                    let level = b.and_then(|b| b.state_at(t_i)).unwrap_or(h.oplock);
-                    (b, matches!(level, "batch" | "exclusive"))
-                }
+            let (breaks, needs) = if h.lease != NONE {
+                let b = lease_breaks.get(&(h.client, h.lease));
+                let state = b.and_then(|b| b.state_at(t_i)).unwrap_or_default();
+                (b, state.has(Caps::W) || (refused && state.has(Caps::H)))
+            } else {
+                let b = if h.file_id == NONE {
+                    None
+                } else {
+                    oplock_breaks.get(&(h.client, h.file_id))
+                };
+                let level = b.and_then(|b| b.state_at(t_i)).map_or(h.oplock, |c| c.0);
+                (b, matches!(level, oplock::BATCH | oplock::EXCLUSIVE))
             };
             if !needs {
                 continue;
             }
             let delay = t_c.saturating_sub(t_i);
-            let faulted = faults.iter().any(|f| f.overlaps(t_i, t_c));
+            // A fault on the opener may delay it for reasons of its own; a fault on the holder
+            // (blackholed, paused) is exactly what the break timeout bounds.
+            let holder_node = name(h.client).split('/').next().unwrap_or_default();
+            let faulted = faults
+                .iter()
+                .any(|f| f.overlaps(t_i, t_c) && f.node != holder_node);
             let arrival = breaks.and_then(|b| b.first_arrival_from(t_i));
-            let what = || match h.lease {
-                Some(_) => "lease",
-                None => "oplock",
-            };
+            let what = if h.lease != NONE { "lease" } else { "oplock" };
             let mut cite = o.indexes();
             cite.push(h.index);
             match arrival {
@@ -295,12 +288,13 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                         cite.push(b);
                         found.violation(Anomaly::BreakLate, &cite, || {
                             format!(
-                                "open {} of {path} by {client} completed {} after it was invoked, {} before the {} break (record {b}) reached holder {} (open {})",
+                                "open {} of {} by {} completed {} after it was invoked, {} before the {what} break (record {b}) reached holder {} (open {})",
                                 o.index(),
+                                name(path),
+                                name(client),
                                 secs(delay),
                                 secs(at - t_c),
-                                what(),
-                                h.client,
+                                name(h.client),
                                 h.index
                             )
                         });
@@ -311,19 +305,25 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                         .conn
                         .and_then(|c| alive.get(&(h.client, c)))
                         .is_some_and(|&t| t > t_c);
-                    if !alive_after {
-                        continue;
-                    }
                     judged += 1;
-                    found.violation(Anomaly::BreakMissing, &cite, || {
+                    if !alive_after {
+                        // The holder was unreachable or gone (no break got through, nothing
+                        // proves its connection alive): the server gave up on it. Only the
+                        // delay is judged, against the break timeout below.
+                        delays.push(delay);
+                        unacked += 1;
+                    } else {
+                        found.violation(Anomaly::BreakMissing, &cite, || {
                         format!(
-                            "open {} of {path} by {client} completed and no {} break ever reached holder {} (open {}), whose connection stayed alive",
+                            "open {} of {} by {} completed and no {what} break ever reached holder {} (open {}), whose connection stayed alive",
                             o.index(),
-                            what(),
-                            h.client,
+                            name(path),
+                            name(client),
+                            name(h.client),
                             h.index
                         )
-                    });
+                        });
+                    }
                 }
             }
             if let Some((_, b)) = arrival {
@@ -332,11 +332,12 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             if delay > options.break_timeout_ns.saturating_add(slack) && !faulted {
                 found.violation(Anomaly::BreakTimeoutExceeded, &cite, || {
                     format!(
-                        "open {} of {path} by {client} waited {} for {}'s {} break, longer than the {} break timeout",
+                        "open {} of {} by {} waited {} for {}'s {what} break, longer than the {} break timeout",
                         o.index(),
+                        name(path),
+                        name(client),
                         secs(delay),
-                        h.client,
-                        what(),
+                        name(h.client),
                         secs(options.break_timeout_ns)
                     )
                 });

@@ -159,3 +159,62 @@ fn opens_by_the_holder_itself_are_not_conflicting() {
     h.open("c1", "f", "1:b", None, Some(lease("k1", "RWH", 1)));
     assert_valid(&leases(&h.records, &options()));
 }
+
+/// A fault on the holder's own node (blackholed: the break can never be acknowledged).
+fn holder_fault(h: &mut H, phase: &str) {
+    h.fault("blackhole", 0, phase);
+    let n = h.records.len();
+    for r in &mut h.records[n - 2..] {
+        r.node = Some("c1".into());
+    }
+}
+
+#[test]
+fn a_blackholed_holder_still_bounds_the_conflicting_open_by_the_break_timeout() {
+    // Samba 4.17 gives up on a holder that does not TCP-ack the break within 6 x RTO: the
+    // open completes after ~1.2 s and no break ever reaches the holder. Judged, and valid.
+    let (mut h, o) = held("RWH");
+    holder_fault(&mut h, "start");
+    h.at(1_210);
+    h.open_ok(o, "2:a", None, None);
+    h.at(9_000);
+    holder_fault(&mut h, "heal");
+    let c = leases(
+        &h.records,
+        &LeaseOptions {
+            break_timeout_ns: 3_000_000_000,
+            ..options()
+        },
+    );
+    assert_valid(&c);
+    assert!(
+        c.result.explanation.contains("1 conflicting opens judged"),
+        "{}",
+        c.result.explanation
+    );
+    assert!(
+        c.result.explanation.contains("(0 acknowledged, 1 not)"),
+        "{}",
+        c.result.explanation
+    );
+
+    // The day the server waits the full 35 s instead, a 3 s expectation fails: a fault on
+    // the holder is what the break timeout bounds, so it does not excuse the delay.
+    let (mut h, o) = held("RWH");
+    holder_fault(&mut h, "start");
+    h.at(35_010);
+    h.open_ok(o, "2:a", None, None);
+    h.at(40_000);
+    holder_fault(&mut h, "heal");
+    assert_invalid(
+        &leases(
+            &h.records,
+            &LeaseOptions {
+                break_timeout_ns: 3_000_000_000,
+                ..options()
+            },
+        ),
+        &[Anomaly::BreakTimeoutExceeded],
+        &[o],
+    );
+}
