@@ -4,10 +4,9 @@
 //! last failed/info op and to its first `ok` after the heal. Valid is false only when a
 //! `max_stall` is given and some client's longest stall exceeds it.
 
-use std::collections::BTreeMap;
-
 use history::{OpType, Record};
 
+use crate::compact::{FxMap, History, Sym, NONE};
 use crate::faults::{faults, Fault};
 use crate::index::Index;
 use crate::{secs, Anomaly, Checked, Findings};
@@ -20,7 +19,8 @@ pub struct AvailabilityOptions {
 }
 
 pub fn availability(history: &[Record], options: &AvailabilityOptions) -> Checked {
-    let index = Index::new(history);
+    let h = History::from_records(history);
+    let index = Index::new(&h);
     let faults = faults(&index);
     check(&index, &faults, options)
 }
@@ -44,32 +44,35 @@ struct Stall {
 }
 
 pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptions) -> Checked {
-    let mut clients: BTreeMap<&str, Client> = BTreeMap::new();
+    let mut by_client: FxMap<Sym, Client> = FxMap::default();
     let mut end = 0;
     for op in &index.ops {
-        let Some(name) = op.client() else { continue };
-        let c = clients.entry(name).or_insert_with(|| Client {
+        let name = op.client();
+        if name == NONE {
+            continue;
+        }
+        let c = by_client.entry(name).or_insert_with(|| Client {
             first: u64::MAX,
             ..Client::default()
         });
         c.first = c.first.min(op.t0());
         let Some(done) = op.done else { continue };
-        end = end.max(done.time_ns);
+        end = end.max(done.time);
         match done.kind {
-            OpType::Ok => c.oks.push((done.time_ns, op.index(), done.index)),
-            _ => {
-                c.bad.push(done.time_ns);
-                if c.first_bad.len() < 10 {
-                    c.first_bad.push(done.index);
-                }
-            }
+            OpType::Ok => c.oks.push((done.time, op.index(), done.index)),
+            _ => c.bad.push(done.time),
         }
     }
     for r in &index.events {
-        if r.smb.client.is_some() {
-            end = end.max(r.time_ns);
+        if r.client != NONE {
+            end = end.max(r.time);
         }
     }
+    let mut clients: Vec<(&str, Client)> = by_client
+        .into_iter()
+        .map(|(s, c)| (index.name(s), c))
+        .collect();
+    clients.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut found = Findings::default();
     if clients.is_empty() {
         return found.finish(NAME, "nothing to check: no SMB client ops".into());
@@ -78,6 +81,7 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
     let mut lines = Vec::new();
     let mut worst: Option<(&str, u64)> = None;
     for (name, c) in &mut clients {
+        let name = *name;
         c.oks.sort_unstable();
         c.bad.sort_unstable();
         let mut gaps = Vec::with_capacity(c.oks.len() + 1);
@@ -145,6 +149,11 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
     for f in faults {
         let mut impacts = Vec::new();
         for (name, c) in &clients {
+            let active = c.oks.last().is_some_and(|o| o.0 >= f.start)
+                || c.bad.last().is_some_and(|t| *t >= f.start);
+            if !active {
+                continue;
+            }
             let first_ok = c
                 .oks
                 .get(c.oks.partition_point(|o| o.0 < f.heal))

@@ -11,11 +11,10 @@
 //! A write that ended `info` may or may not be there. Offsets are judged as intervals: the
 //! acknowledged writes' upper envelope by invoke time, compared with the final read's runs.
 
-use std::collections::{BTreeMap, HashMap};
-
 use history::{ops, OpType, Record};
 
-use crate::index::{flag, uint, Index};
+use crate::compact::{FxMap, History, Rec, Sym, Val, F, NONE};
+use crate::index::Index;
 use crate::intervals::{envelope, merge, overlapping, Seg};
 use crate::{Anomaly, Checked, Findings};
 
@@ -36,7 +35,7 @@ impl Default for DurabilityOptions {
 }
 
 pub fn durability(history: &[Record], options: &DurabilityOptions) -> Checked {
-    check(&Index::new(history), options)
+    check(&Index::new(&History::from_records(history)), options)
 }
 
 struct Write {
@@ -52,13 +51,13 @@ struct Write {
     write_through: bool,
     handle: Option<u64>,
     done: u64,
-    status: Option<String>,
+    status: Sym,
 }
 
 #[derive(Default)]
 struct File<'a> {
     writes: Vec<Write>,
-    final_read: Option<&'a Record>,
+    final_read: Option<&'a Rec>,
     /// Writes invoked before a (possibly) completed delete are forgotten.
     forgotten_before: u64,
 }
@@ -71,86 +70,83 @@ enum Ack {
 }
 
 pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
-    let mut files: BTreeMap<&str, File> = BTreeMap::new();
+    let mut files: FxMap<Sym, File> = FxMap::default();
     // (client, FileId) → handle (the open's invoke index); a reconnect maps its FileId to
     // the handle it reclaimed, so a flush after a reclaim acknowledges earlier writes.
-    let mut handles: HashMap<(&str, &str), u64> = HashMap::new();
+    let mut handles: FxMap<(Sym, Sym), u64> = FxMap::default();
     // Per handle: the latest `ok` flush (invoke time, invoke index).
-    let mut flushes: HashMap<u64, (u64, u64)> = HashMap::new();
+    let mut flushes: FxMap<u64, (u64, u64)> = FxMap::default();
     let mut malformed = Vec::new();
     for op in &index.ops {
-        let client = op.client().unwrap_or("");
+        let client = op.client();
         let file_id = || {
-            op.invoke
-                .smb
-                .file_id
-                .as_deref()
-                .or(op.done.and_then(|d| d.smb.file_id.as_deref()))
+            if op.invoke.file_id != NONE {
+                op.invoke.file_id
+            } else {
+                op.done.map_or(NONE, |d| d.file_id)
+            }
         };
         match op.f() {
-            ops::OPEN if op.is_ok() => {
-                if let Some(fid) = op.done.and_then(|d| d.smb.file_id.as_deref()) {
-                    handles.insert((client, fid), op.index());
-                }
-            }
-            ops::RECONNECT if op.is_ok() => {
-                if let Some(fid) = op.done.and_then(|d| d.smb.file_id.as_deref()) {
-                    let handle = uint(&op.invoke.value, "open").unwrap_or(op.index());
+            F::Open | F::Reconnect if op.is_ok() => {
+                let fid = op.done.map_or(NONE, |d| d.file_id);
+                if fid != NONE {
+                    let handle = match op.invoke.v {
+                        Val::Reconnect { open: Some(open) } => open,
+                        _ => op.index(),
+                    };
                     handles.insert((client, fid), handle);
                 }
             }
-            ops::FLUSH if op.is_ok() => {
-                if let Some(h) = file_id().and_then(|fid| handles.get(&(client, fid))) {
-                    let latest = flushes.entry(*h).or_insert((op.t0(), op.index()));
+            F::Flush if op.is_ok() => {
+                if let Some(&h) = handles.get(&(client, file_id())) {
+                    let latest = flushes.entry(h).or_insert((op.t0(), op.index()));
                     if op.t0() >= latest.0 {
                         *latest = (op.t0(), op.index());
                     }
                 }
             }
-            ops::DELETE if op.end() != OpType::Fail => {
-                let file = files.entry(op.path().unwrap_or("")).or_default();
+            F::Delete if op.end() != OpType::Fail => {
+                let file = files.entry(op.path()).or_default();
                 file.forgotten_before = file.forgotten_before.max(op.t1());
             }
-            ops::WRITE => {
-                let v = &op.invoke.value;
-                let (Some(off), Some(len)) = (uint(v, "offset"), uint(v, "len")) else {
+            F::Write => {
+                let Val::Write {
+                    offset: off,
+                    len,
+                    write_through,
+                } = op.invoke.v
+                else {
                     malformed.push(op.index());
                     continue;
                 };
-                let written = op
-                    .done
-                    .and_then(|d| uint(&d.value, "written"))
-                    .unwrap_or(len)
-                    .min(len);
-                files
-                    .entry(op.path().unwrap_or(""))
-                    .or_default()
-                    .writes
-                    .push(Write {
-                        id: op.index(),
-                        off,
-                        len,
-                        written: if op.is_ok() { written } else { len },
-                        t0: op.t0(),
-                        t1: op.t1(),
-                        end: op.end(),
-                        write_through: flag(v, "write_through").unwrap_or(false),
-                        handle: file_id().and_then(|fid| handles.get(&(client, fid)).copied()),
-                        done: op.done_index(),
-                        status: op.status().map(str::to_string),
-                    });
+                let written = match op.done.map(|d| &d.v) {
+                    Some(Val::Written(n)) if op.is_ok() => (*n).min(len),
+                    _ => len,
+                };
+                files.entry(op.path()).or_default().writes.push(Write {
+                    id: op.index(),
+                    off,
+                    len,
+                    written,
+                    t0: op.t0(),
+                    t1: op.t1(),
+                    end: op.end(),
+                    write_through,
+                    handle: handles.get(&(client, file_id())).copied(),
+                    done: op.done_index(),
+                    status: op.status(),
+                });
             }
             _ => {}
         }
     }
     for r in &index.events {
-        if r.f == ops::FINAL_READ {
-            files
-                .entry(r.smb.path.as_deref().unwrap_or(""))
-                .or_default()
-                .final_read = Some(r);
+        if r.f == F::FinalRead {
+            files.entry(r.path).or_default().final_read = Some(r);
         }
     }
+    let mut files: Vec<(&str, File)> = files.into_iter().map(|(p, f)| (index.name(p), f)).collect();
+    files.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
     let mut found = Findings::default();
     for op in malformed {
@@ -158,6 +154,7 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
     }
     let (mut writes, mut acked, mut through, mut flushed) = (0, 0, 0, 0);
     for (path, file) in &mut files {
+        let path = *path;
         file.writes.sort_unstable_by_key(|w| w.id);
         writes += file.writes.len();
         let ack = |w: &Write| -> Option<Ack> {
@@ -173,7 +170,7 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
                 (!options.unflushed_loss_allowed).then_some(Ack::Ok)
             }
         };
-        let mut acks: HashMap<u64, Ack> = HashMap::new();
+        let mut acks: FxMap<u64, Ack> = FxMap::default();
         let mut segs = Vec::new();
         for w in &file.writes {
             if let Some(a) = ack(w) {
@@ -194,6 +191,7 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
         }
         let env = envelope(segs);
         let judge = FileJudge {
+            index,
             path,
             file,
             env: &env,
@@ -214,7 +212,7 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
                 format!(
                     "{path}: final read {} did not complete ({})",
                     r.index,
-                    r.status.as_deref().unwrap_or("unknown")
+                    index.name(r.status)
                 )
             }),
             Some(r) => judge.final_read(r, &mut found),
@@ -238,10 +236,11 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
 }
 
 struct FileJudge<'a, 'r> {
+    index: &'a Index<'r>,
     path: &'a str,
     file: &'a File<'r>,
     env: &'a [Seg],
-    acks: &'a HashMap<u64, Ack>,
+    acks: &'a FxMap<u64, Ack>,
 }
 
 impl FileJudge<'_, '_> {
@@ -271,26 +270,17 @@ impl FileJudge<'_, '_> {
         }
     }
 
-    fn final_read(&self, r: &Record, found: &mut Findings) {
+    fn final_read(&self, r: &Rec, found: &mut Findings) {
         let path = self.path;
-        let size = uint(&r.value, "size").unwrap_or(0);
-        let mut runs: Vec<(u64, u64, i64)> = r
-            .value
-            .get("runs")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|run| {
-                        let run = run.as_array()?;
-                        Some((
-                            run.first()?.as_u64()?,
-                            run.get(1)?.as_u64()?,
-                            run.get(2)?.as_i64()?,
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (size, mut runs): (u64, Vec<(u64, u64, i64)>) = match &r.v {
+            Val::FinalRead { size, runs } => (
+                *size,
+                runs.iter()
+                    .map(|[o, l, id]| ((*o).max(0) as u64, (*l).max(0) as u64, *id))
+                    .collect(),
+            ),
+            _ => (0, Vec::new()),
+        };
         runs.sort_unstable();
         // Offsets no run covers (a gap, or past the end of the file) hold nothing.
         let mut missing: Vec<(u64, u64)> = Vec::new();
@@ -325,7 +315,7 @@ impl FileJudge<'_, '_> {
     }
 
     /// `[a, b)` holds nothing: every acknowledged byte there is lost.
-    fn lost(&self, r: &Record, a: u64, b: u64, what: &str, found: &mut Findings) {
+    fn lost(&self, r: &Rec, a: u64, b: u64, what: &str, found: &mut Findings) {
         for s in overlapping(self.env, a, b) {
             let mut ops = self.ack_ops(s.id);
             ops.push(r.index);
@@ -344,7 +334,7 @@ impl FileJudge<'_, '_> {
     }
 
     /// `[a, b)` holds write `id`'s bytes.
-    fn present(&self, r: &Record, a: u64, b: u64, id: u64, found: &mut Findings) {
+    fn present(&self, r: &Rec, a: u64, b: u64, id: u64, found: &mut Findings) {
         let path = self.path;
         let Some(w) = self.write(id) else {
             return found.violation(Anomaly::Alien, &[r.index], || {
@@ -353,7 +343,10 @@ impl FileJudge<'_, '_> {
         };
         if w.end == OpType::Fail {
             found.violation(Anomaly::FailedWritePresent, &[w.id, w.done, r.index], || {
-                let status = w.status.as_deref().unwrap_or("fail");
+                let status = match self.index.name(w.status) {
+                    "" => "fail",
+                    s => s,
+                };
                 format!("{path}: bytes [{a}, {b}) in final read {} hold write {id}, which failed ({status})", r.index)
             });
         }

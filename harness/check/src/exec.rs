@@ -1,15 +1,21 @@
 //! `exec`: every exec step ended with the exit status its plan asked for. A step that timed
 //! out or was cut off (`info`) leaves the result unknown.
 
-use history::{ops, OpType, Record};
+use history::{OpType, Record};
 
+use crate::compact::{History, F};
 use crate::{CheckResult, Validity};
 
 pub fn exec(history: &[Record]) -> CheckResult {
+    check(&History::from_records(history))
+}
+
+pub(crate) fn check(h: &History) -> CheckResult {
     let (mut total, mut failed, mut unknown) = (0, Vec::new(), Vec::new());
-    for r in history
+    for r in h
+        .recs
         .iter()
-        .filter(|r| r.f == ops::EXEC && r.kind != OpType::Invoke)
+        .filter(|r| r.f == F::Exec && r.kind != OpType::Invoke)
     {
         total += 1;
         match r.kind {
@@ -21,7 +27,10 @@ pub fn exec(history: &[Record]) -> CheckResult {
     let (valid, ops, explanation) = if !failed.is_empty() {
         let why = failed
             .iter()
-            .map(|r| format!("op {} {}", r.index, r.status.as_deref().unwrap_or("failed")))
+            .map(|r| match h.name(r.status) {
+                "" => format!("op {} failed", r.index),
+                status => format!("op {} {status}", r.index),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let ops = failed.iter().map(|r| r.index).collect();

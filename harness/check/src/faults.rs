@@ -2,13 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use history::Process;
-
-use crate::index::{text, uint, Index};
+use crate::compact::Val;
+use crate::index::Index;
 
 pub struct Fault<'a> {
     pub kind: &'a str,
-    pub node: Option<&'a str>,
+    pub node: &'a str,
     /// `value.fault` and `value.occurrence`.
     pub id: (u64, u64),
     /// The start step was invoked.
@@ -16,15 +15,16 @@ pub struct Fault<'a> {
     /// The heal completed (a fault without a heal step: its start completed); `u64::MAX`
     /// while still in effect when the history ends.
     pub heal: u64,
-    pub ops: Vec<u64>,
 }
 
 impl Fault<'_> {
     pub fn label(&self) -> String {
-        match self.node {
-            Some(n) => format!("fault {}.{} ({} {n})", self.id.0, self.id.1, self.kind),
-            None => format!("fault {}.{} ({})", self.id.0, self.id.1, self.kind),
-        }
+        let node = if self.node.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.node)
+        };
+        format!("fault {}.{} ({}{node})", self.id.0, self.id.1, self.kind)
     }
 
     /// Faults that cut a connection without telling either end (no RST, no FIN): the server
@@ -40,34 +40,32 @@ impl Fault<'_> {
 
 /// Every fault occurrence of the history, by start time.
 pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
-    let nemesis: Vec<_> = index
-        .ops
-        .iter()
-        .filter(|op| matches!(&op.invoke.process, Process::Named(n) if n == "nemesis"))
-        .collect();
     let mut by_id: BTreeMap<(u64, u64), (Fault<'a>, Option<u64>)> = BTreeMap::new();
-    for op in nemesis {
-        let v = &op.invoke.value;
-        let id = (
-            uint(v, "fault").unwrap_or(0),
-            uint(v, "occurrence").unwrap_or(0),
-        );
-        let (fault, started) = by_id.entry(id).or_insert_with(|| {
-            let fault = Fault {
-                kind: &op.invoke.f,
-                node: op.invoke.node.as_deref(),
+    for op in index.ops.iter().filter(|op| index.is_nemesis(op.invoke)) {
+        let Val::Nemesis {
+            fault,
+            occurrence,
+            heal,
+        } = op.invoke.v
+        else {
+            continue;
+        };
+        let id = (fault, occurrence);
+        let (f, started) = by_id.entry(id).or_insert_with(|| {
+            let kind = index.name(op.invoke.f_name);
+            let f = Fault {
+                kind,
+                node: index.name(op.invoke.node),
                 id,
                 start: u64::MAX,
                 heal: u64::MAX,
-                ops: Vec::new(),
             };
-            (fault, None)
+            (f, None)
         });
-        fault.ops.extend(op.indexes());
-        if text(v, "phase") == Some("heal") {
-            fault.heal = op.t1();
+        if heal {
+            f.heal = op.t1();
         } else {
-            fault.start = fault.start.min(op.t0());
+            f.start = f.start.min(op.t0());
             *started = Some(op.t1());
         }
     }

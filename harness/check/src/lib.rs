@@ -15,6 +15,7 @@
 //! while the limitation shows and fails the day it changes.
 
 pub mod availability;
+mod compact;
 pub mod durability;
 pub mod exec;
 mod faults;
@@ -27,12 +28,13 @@ mod verdict;
 use serde::{Deserialize, Serialize};
 
 pub use availability::{availability, AvailabilityOptions};
+pub use compact::History;
 pub use durability::{durability, DurabilityOptions};
 pub use exec::exec;
 pub use leases::{leases, LeaseOptions};
 pub use resume::{handle_resume, ConflictPolicy, ResumeOptions};
 pub use verdict::{
-    judge, DurabilityExpectation, ExecExpectation, Expectations, Judged, Outcome,
+    judge, judge_history, DurabilityExpectation, ExecExpectation, Expectations, Judged, Outcome,
     ResumeExpectation, Verdict,
 };
 

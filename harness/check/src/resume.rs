@@ -18,12 +18,11 @@
 //! `d_lo + timeout`, a late success against `d + timeout` (loud losses only), each with the
 //! clock slack; reconnects in between are not judged.
 
-use std::collections::HashMap;
+use history::{OpType, Record};
 
-use history::{ops, OpType, Record};
-
+use crate::compact::{oplock, Caps, FxMap, History, LeaseC, Rec, Sym, Val, F, NONE};
 use crate::faults::{faults, Fault};
-use crate::index::{flag, oplock_level, persistent_id, text, uint, Index, Op};
+use crate::index::{Index, Op};
 use crate::{secs, Anomaly, Checked, Findings};
 
 pub const NAME: &str = "handle-resume";
@@ -67,7 +66,8 @@ impl Default for ResumeOptions {
 }
 
 pub fn handle_resume(history: &[Record], options: &ResumeOptions) -> Checked {
-    let index = Index::new(history);
+    let h = History::from_records(history);
+    let index = Index::new(&h);
     let faults = faults(&index);
     check(&index, &faults, options)
 }
@@ -77,13 +77,13 @@ const DURABLE_V1_TIMEOUT_MS: u64 = 16 * 60 * 1000;
 /// Durable v2 asked with timeout 0: the server's default, 60 s in Samba and Windows.
 const DURABLE_V2_DEFAULT_MS: u64 = 60 * 1000;
 
-struct Handle<'a> {
+struct Handle {
     open: u64,
-    client: &'a str,
-    path: &'a str,
+    client: Sym,
+    path: Sym,
     /// Persistent half of the FileId.
-    file_id: &'a str,
-    lease_key: Option<&'a str>,
+    file_pid: Sym,
+    lease_key: Sym,
     timeout_ns: u64,
     conn: Option<u64>,
     closed: bool,
@@ -108,7 +108,7 @@ struct Episode {
     /// An `info` reconnect or conflicting open: the handle's fate is unknown.
     uncertain: bool,
     /// Reconnects within the timeout that failed, judged when the episode ends unreclaimed.
-    refused: Vec<(u64, u64, String)>,
+    refused: Vec<(u64, u64, Sym)>,
 }
 
 impl Episode {
@@ -134,7 +134,7 @@ struct Epoch {
 
 #[derive(Default)]
 struct LeaseTrack {
-    state: String,
+    state: Caps,
     /// Connected handles with this lease; an open when there are none starts a new lease
     /// (epochs start again).
     connected: u32,
@@ -143,36 +143,51 @@ struct LeaseTrack {
     lifetimes: Vec<Vec<Epoch>>,
 }
 
+impl LeaseTrack {
+    fn observe(&mut self, e: Epoch) {
+        if e.epoch == 0 {
+            // SMB 2.1 leases carry no epoch.
+            return;
+        }
+        if self.lifetimes.is_empty() {
+            self.lifetimes.push(Vec::new());
+        }
+        self.lifetimes.last_mut().expect("a lifetime").push(e);
+    }
+}
+
 enum Item<'i, 'a> {
     Done(&'i Op<'a>),
     Invoke(&'i Op<'a>),
-    Event(&'a Record),
+    Event(&'a Rec),
 }
 
 pub(crate) fn check(index: &Index, faults: &[Fault], options: &ResumeOptions) -> Checked {
-    let mut items: Vec<(u64, Item)> = Vec::with_capacity(index.ops.len() + index.events.len());
+    let mut items: Vec<(u64, Item)> =
+        Vec::with_capacity(index.ops.len() + index.events.len() + 1024);
     for op in &index.ops {
-        match op.f() {
-            ops::CLOSE | ops::RECONNECT => items.push((op.index(), Item::Invoke(op))),
-            _ => {}
+        if matches!(op.f(), F::Close | F::Reconnect) {
+            items.push((op.index(), Item::Invoke(op)));
         }
-        items.push((op.done.map(|d| d.index).unwrap_or(u64::MAX), Item::Done(op)));
+        items.push((op.done.map_or(u64::MAX, |d| d.index), Item::Done(op)));
     }
     items.extend(index.events.iter().map(|r| (r.index, Item::Event(r))));
+    // Nearly sorted already: a stable merge sort is close to linear here.
     items.sort_by_key(|(i, _)| *i);
 
     let mut s = State {
+        index,
         options,
         faults,
         found: Findings::default(),
         handles: Vec::new(),
-        by_open: HashMap::new(),
-        by_file: HashMap::new(),
-        by_path: HashMap::new(),
-        leases: HashMap::new(),
-        lease_by_file: HashMap::new(),
-        alive: HashMap::new(),
-        not_granted: Vec::new(),
+        by_open: FxMap::default(),
+        by_file: FxMap::default(),
+        by_path: FxMap::default(),
+        leases: FxMap::default(),
+        lease_by_file: FxMap::default(),
+        alive: FxMap::default(),
+        not_granted: 0,
         reclaims: 0,
         judged: 0,
         conflicts: 0,
@@ -187,48 +202,35 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &ResumeOptions) ->
     s.finish()
 }
 
-struct State<'a, 'o> {
+struct State<'i, 'a, 'o> {
+    index: &'i Index<'a>,
     options: &'o ResumeOptions,
     faults: &'o [Fault<'a>],
     found: Findings,
-    handles: Vec<Handle<'a>>,
+    handles: Vec<Handle>,
     /// Open invoke index → handle.
-    by_open: HashMap<u64, usize>,
+    by_open: FxMap<u64, usize>,
     /// (client, persistent FileId) → handle.
-    by_file: HashMap<(&'a str, &'a str), usize>,
+    by_file: FxMap<(Sym, Sym), usize>,
     /// Handles by path, for conflicting opens.
-    by_path: HashMap<&'a str, Vec<usize>>,
-    leases: HashMap<(&'a str, &'a str), LeaseTrack>,
+    by_path: FxMap<Sym, Vec<usize>>,
+    leases: FxMap<(Sym, Sym), LeaseTrack>,
     /// (client, persistent FileId) → lease key, for every open with a lease.
-    lease_by_file: HashMap<(&'a str, &'a str), &'a str>,
+    lease_by_file: FxMap<(Sym, Sym), Sym>,
     /// (client, conn) → invoke time of the last request the server answered.
-    alive: HashMap<(&'a str, u64), u64>,
-    not_granted: Vec<u64>,
+    alive: FxMap<(Sym, u64), u64>,
+    not_granted: usize,
     reclaims: usize,
     judged: usize,
     conflicts: usize,
 }
 
-fn lease_of(r: Option<&Record>) -> Option<&history::Lease> {
-    r.and_then(|r| r.smb.lease.as_ref())
-}
-
-fn letters(state: &str) -> [bool; 3] {
-    ['R', 'W', 'H'].map(|c| state.contains(c))
-}
-
-impl<'a, 'o> State<'a, 'o> {
-    fn slack(&self) -> u64 {
-        self.options.clock_slack_ns
-    }
-
-    fn invoked(&mut self, op: &Op<'a>) {
-        let client = op.client().unwrap_or("");
+impl State<'_, '_, '_> {
+    fn invoked(&mut self, op: &Op) {
+        let client = op.client();
         match op.f() {
-            ops::CLOSE => {
-                let Some(fid) = op.invoke.smb.file_id.as_deref().map(persistent_id) else {
-                    return;
-                };
+            F::Close => {
+                let fid = op.invoke.file_pid;
                 if let Some(key) = self.lease_by_file.remove(&(client, fid)) {
                     let track = self.leases.entry((client, key)).or_default();
                     track.connected = track.connected.saturating_sub(1);
@@ -240,7 +242,7 @@ impl<'a, 'o> State<'a, 'o> {
                     }
                 }
             }
-            ops::RECONNECT => {
+            F::Reconnect => {
                 if let Some(h) = self.handle_of_reconnect(op) {
                     if let Some(ep) = &mut self.handles[h].episode {
                         ep.reclaim_started = ep.reclaim_started.min(op.t0());
@@ -251,118 +253,131 @@ impl<'a, 'o> State<'a, 'o> {
         }
     }
 
-    fn handle_of_reconnect(&self, op: &Op<'a>) -> Option<usize> {
-        let client = op.client().unwrap_or("");
-        uint(&op.invoke.value, "open")
-            .and_then(|open| self.by_open.get(&open))
-            .or_else(|| {
-                let fid = persistent_id(op.invoke.smb.file_id.as_deref()?);
-                self.by_file.get(&(client, fid))
-            })
+    fn handle_of_reconnect(&self, op: &Op) -> Option<usize> {
+        let by_open = match op.invoke.v {
+            Val::Reconnect { open: Some(open) } => self.by_open.get(&open),
+            _ => None,
+        };
+        by_open
+            .or_else(|| self.by_file.get(&(op.client(), op.invoke.file_pid)))
             .copied()
     }
 
-    fn done(&mut self, op: &Op<'a>) {
-        let client = op.client().unwrap_or("");
-        if op.server_answered() {
+    fn done(&mut self, op: &Op) {
+        if op.server_answered(self.index.h) {
             if let Some(conn) = op.conn() {
-                let t = self.alive.entry((client, conn)).or_insert(0);
+                let t = self.alive.entry((op.client(), conn)).or_insert(0);
                 *t = (*t).max(op.t0());
             }
         }
         match op.f() {
-            ops::OPEN => self.open(op),
-            ops::RECONNECT => self.reconnect(op),
+            F::Open => self.open(op),
+            F::Reconnect => self.reconnect(op),
             _ => {}
         }
     }
 
-    fn open(&mut self, op: &Op<'a>) {
-        let client = op.client().unwrap_or("");
-        let path = op.path().unwrap_or("");
-        self.conflicting_open(op, client, path);
+    fn open(&mut self, op: &Op) {
+        let (client, path) = (op.client(), op.path());
+        self.conflicting_open(op);
         let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else {
             return;
         };
-        let lease = lease_of(Some(done));
+        let lease = done.lease;
         if let Some(l) = lease {
-            let track = self.leases.entry((client, l.key.as_str())).or_default();
+            let track = self.leases.entry((client, l.key)).or_default();
             if track.connected == 0 || track.lifetimes.is_empty() {
                 track.lifetimes.push(Vec::new());
             }
             track.connected += 1;
             track.conn = op.conn();
-            track.state = l.state.clone();
-            if l.epoch > 0 {
-                let e = Epoch {
-                    start: op.t0(),
-                    end: op.t1(),
-                    epoch: l.epoch,
-                    index: done.index,
-                };
-                track.lifetimes.last_mut().expect("a lifetime").push(e);
-            }
+            track.state = l.state;
+            track.observe(Epoch {
+                start: op.t0(),
+                end: op.t1(),
+                epoch: l.epoch,
+                index: done.index,
+            });
         }
-        let asked = text(&op.invoke.value, "durable").is_some_and(|d| d != "none");
-        let asked_persistent = flag(&op.invoke.value, "persistent").unwrap_or(false);
-        let granted = flag(&done.value, "durable").unwrap_or(false);
-        let persistent = flag(&done.value, "persistent").unwrap_or(false);
+        let (asked, v1, asked_persistent) = match op.invoke.v {
+            Val::OpenAsk {
+                durable,
+                v1,
+                persistent,
+            } => (durable, v1, persistent),
+            _ => (false, false, false),
+        };
+        let (granted, timeout_ms, persistent, level) = match done.v {
+            Val::OpenOk {
+                durable,
+                timeout_ms,
+                persistent,
+                oplock,
+            } => (durable, timeout_ms, persistent, oplock),
+            _ => (false, 0, false, oplock::NONE),
+        };
         if (asked && !granted) || (asked_persistent && !persistent) {
-            // Durability needs H caching or a batch oplock (MS-SMB2 3.3.5.9.6/3.3.5.9.10):
+            // Durability needs H caching or a batch oplock (MS-SMB2 3.3.5.9.6, 3.3.5.9.10):
             // without them a refusal is right.
-            let grantable = lease.is_some_and(|l| l.state.contains('H'))
-                || oplock_level(&done.value) == "batch";
+            let grantable = lease.is_some_and(|l| l.state.has(Caps::H)) || level == oplock::BATCH;
             if grantable {
-                self.not_granted.push(op.index());
+                self.not_granted += 1;
                 if self.options.require_grant {
                     let what = if asked && !granted {
                         "a durable handle"
                     } else {
                         "a persistent handle"
                     };
-                    self.found.violation(Anomaly::NotGranted, &op.indexes(), || {
-                        format!("open {} of {path} by {client} asked for {what} and was not granted one", op.index())
-                    });
+                    let index = self.index;
+                    let (c, p) = (index.name(client), index.name(path));
+                    self.found
+                        .violation(Anomaly::NotGranted, &op.indexes(), || {
+                            format!(
+                                "open {} of {p} by {c} asked for {what} and was not granted one",
+                                op.index()
+                            )
+                        });
                 }
             }
         }
-        let Some(fid) = done.smb.file_id.as_deref() else {
+        let fid = done.file_pid;
+        if fid == NONE {
             return;
-        };
+        }
         if let Some(l) = lease {
-            self.lease_by_file
-                .insert((client, persistent_id(fid)), &l.key);
+            self.lease_by_file.insert((client, fid), l.key);
         }
         if !granted {
             // Not durable: the handle is closed with its connection.
-            self.by_file.remove(&(client, persistent_id(fid)));
+            self.by_file.remove(&(client, fid));
             return;
         }
-        let timeout_ms = match uint(&done.value, "timeout_ms").filter(|t| *t > 0) {
-            Some(t) => t,
-            None if text(&op.invoke.value, "durable") == Some("v1") => DURABLE_V1_TIMEOUT_MS,
-            None => DURABLE_V2_DEFAULT_MS,
+        let timeout_ms = match timeout_ms {
+            0 if v1 => DURABLE_V1_TIMEOUT_MS,
+            0 => DURABLE_V2_DEFAULT_MS,
+            t => t,
         };
         let h = self.handles.len();
         self.handles.push(Handle {
             open: op.index(),
             client,
             path,
-            file_id: persistent_id(fid),
-            lease_key: lease.map(|l| l.key.as_str()),
-            timeout_ns: timeout_ms * 1_000_000,
+            file_pid: fid,
+            lease_key: lease.map_or(NONE, |l| l.key),
+            timeout_ns: timeout_ms.saturating_mul(1_000_000),
             conn: op.conn(),
             closed: false,
             episode: None,
         });
         self.by_open.insert(op.index(), h);
-        self.by_file.insert((client, persistent_id(fid)), h);
+        self.by_file.insert((client, fid), h);
         self.by_path.entry(path).or_default().push(h);
     }
 
     /// Another client's open while `path` has preserved handles.
-    fn conflicting_open(&mut self, op: &Op<'a>, client: &str, path: &str) {
-        let Some(hs) = self.by_path.get(path) else {
+    fn conflicting_open(&mut self, op: &Op) {
+        let (client, path) = (op.client(), op.path());
+        let Some(hs) = self.by_path.get(&path) else {
             return;
         };
         let slack = self.options.clock_slack_ns;
@@ -383,17 +398,21 @@ impl<'a, 'o> State<'a, 'o> {
                 continue;
             }
             self.conflicts += 1;
-            let (open, hclient) = (handle.open, handle.client);
+            let (open, holder) = (handle.open, handle.client);
             let mut cite = op.indexes();
             cite.extend([open, ep.disconnect]);
+            let names = |s: Sym| self.index.name(s);
             match op.end() {
                 OpType::Ok => {
                     ep.broken = Some(op.index());
                     if self.options.conflicting_open == ConflictPolicy::Refused {
                         self.found.violation(Anomaly::ConflictingOpenGranted, &cite, || {
                             format!(
-                                "open {} of {path} by {client} was granted while {hclient}'s durable handle (open {open}) was preserved after disconnect {}",
+                                "open {} of {} by {} was granted while {}'s durable handle (open {open}) was preserved after disconnect {}",
                                 op.index(),
+                                names(path),
+                                names(client),
+                                names(holder),
                                 ep.disconnect
                             )
                         });
@@ -401,11 +420,14 @@ impl<'a, 'o> State<'a, 'o> {
                 }
                 OpType::Fail => {
                     if self.options.conflicting_open == ConflictPolicy::Breaks {
-                        let status = op.status().unwrap_or("fail").to_string();
                         self.found.violation(Anomaly::ConflictingOpenRefused, &cite, || {
                             format!(
-                                "open {} of {path} by {client} was refused ({status}) instead of breaking {hclient}'s preserved handle (open {open})",
-                                op.index()
+                                "open {} of {} by {} was refused ({}) instead of breaking {}'s preserved handle (open {open})",
+                                op.index(),
+                                names(path),
+                                names(client),
+                                names(op.status()),
+                                names(holder)
                             )
                         });
                     }
@@ -415,20 +437,24 @@ impl<'a, 'o> State<'a, 'o> {
         }
     }
 
-    fn reconnect(&mut self, op: &Op<'a>) {
+    fn reconnect(&mut self, op: &Op) {
         let Some(h) = self.handle_of_reconnect(op) else {
             return;
         };
         self.reclaims += 1;
-        let slack = self.slack();
+        let slack = self.options.clock_slack_ns;
+        let names = |s: Sym| self.index.name(s);
         let handle = &mut self.handles[h];
-        let (client, path, open, timeout) =
-            (handle.client, handle.path, handle.open, handle.timeout_ns);
+        let (client, path, open, timeout) = (
+            names(handle.client),
+            names(handle.path),
+            handle.open,
+            handle.timeout_ns,
+        );
         let Some(ep) = &mut handle.episode else {
             return;
         };
         let (lo, hi) = (ep.expire_lo(timeout), ep.expire_hi(timeout));
-        let after = |t: u64| secs(t.saturating_sub(ep.d));
         let mut cite = op.indexes();
         cite.extend([open, ep.disconnect]);
         match op.end() {
@@ -438,7 +464,10 @@ impl<'a, 'o> State<'a, 'o> {
                 if let Some(by) = ep.broken {
                     cite.push(by);
                     self.found.violation(Anomaly::ReclaimedAfterBreak, &cite, || {
-                        format!("reconnect {} reclaimed {client}'s handle on {path} (open {open}) after open {by} by another client was granted", op.index())
+                        format!(
+                            "reconnect {} reclaimed {client}'s handle on {path} (open {open}) after open {by} by another client was granted",
+                            op.index()
+                        )
                     });
                 }
                 if hi != u64::MAX && op.t0() > hi.saturating_add(slack) {
@@ -446,20 +475,18 @@ impl<'a, 'o> State<'a, 'o> {
                         format!(
                             "reconnect {} reclaimed {client}'s handle on {path} (open {open}) {} after disconnect {}, past its {} timeout",
                             op.index(),
-                            after(op.t0()),
+                            secs(op.t0().saturating_sub(ep.d)),
                             ep.disconnect,
                             secs(timeout)
                         )
                     });
                 }
-                let got = done.smb.file_id.as_deref().map(persistent_id);
-                if got != Some(handle.file_id) {
-                    let old = handle.file_id;
+                if done.file_pid != handle.file_pid {
+                    let (got, old) = (names(done.file_pid), names(handle.file_pid));
                     self.found.violation(Anomaly::FileIdChanged, &cite, || {
                         format!(
-                            "reconnect {} of {client}'s handle on {path} returned persistent FileId {} instead of {old}",
-                            op.index(),
-                            got.unwrap_or("none")
+                            "reconnect {} of {client}'s handle on {path} returned persistent FileId {got} instead of {old}",
+                            op.index()
                         )
                     });
                 }
@@ -469,18 +496,20 @@ impl<'a, 'o> State<'a, 'o> {
                 self.reclaimed_lease(op, h, conflicted, &cite);
             }
             OpType::Fail => {
-                let status = op.status().unwrap_or("fail");
                 if ep.broken.is_none() && !ep.uncertain && op.t1() < lo.saturating_sub(slack) {
-                    ep.refused
-                        .push((op.index(), op.done_index(), status.to_string()));
+                    ep.refused.push((op.index(), op.done_index(), op.status()));
                 } else if ep.broken.is_some()
                     || (hi != u64::MAX && op.t0() > hi.saturating_add(slack))
                 {
                     self.judged += 1;
+                    let status = names(op.status());
                     if status != self.options.expired_status {
-                        let want = self.options.expired_status.clone();
+                        let want = &self.options.expired_status;
                         self.found.violation(Anomaly::WrongExpiryStatus, &cite, || {
-                            format!("reconnect {} of {client}'s expired handle on {path} failed with {status}, expected {want}", op.index())
+                            format!(
+                                "reconnect {} of {client}'s expired handle on {path} failed with {status}, expected {want}",
+                                op.index()
+                            )
                         });
                     }
                 }
@@ -491,66 +520,56 @@ impl<'a, 'o> State<'a, 'o> {
 
     /// A reclaim keeps the lease: same key, same state (or less, if another client's open
     /// may have broken it meanwhile), and its epoch does not go back.
-    fn reclaimed_lease(&mut self, op: &Op<'a>, h: usize, conflicted: bool, cite: &[u64]) {
+    fn reclaimed_lease(&mut self, op: &Op, h: usize, conflicted: bool, cite: &[u64]) {
         let handle = &self.handles[h];
-        let (client, path) = (handle.client, handle.path);
-        let got = lease_of(op.done);
+        let names = |s: Sym| self.index.name(s);
+        let (client, path) = (names(handle.client), names(handle.path));
+        let got: Option<LeaseC> = op.done.and_then(|d| d.lease);
         let key = handle.lease_key;
-        if got.map(|l| l.key.as_str()) != key {
+        if got.map_or(NONE, |l| l.key) != key {
+            let (got, want) = (shown(names(got.map_or(NONE, |l| l.key))), shown(names(key)));
             self.found.violation(Anomaly::LeaseChanged, cite, || {
                 format!(
-                    "reconnect {} of {client}'s handle on {path} returned lease key {} instead of {}",
-                    op.index(),
-                    got.map(|l| l.key.as_str()).unwrap_or("none"),
-                    key.unwrap_or("none")
+                    "reconnect {} of {client}'s handle on {path} returned lease key {got} instead of {want}",
+                    op.index()
                 )
             });
             return;
         }
-        let (Some(key), Some(got)) = (key, got) else {
-            return;
-        };
-        let track = self.leases.entry((client, key)).or_default();
-        let (want, have) = (letters(&track.state), letters(&got.state));
-        let subset = have.iter().zip(want).all(|(h, w)| !h || w);
-        if have != want && !(conflicted && subset) {
-            let expected = track.state.clone();
+        let Some(got) = got else { return };
+        let track = self.leases.entry((handle.client, key)).or_default();
+        if got.state != track.state && !(conflicted && got.state.within(track.state)) {
+            let expected = track.state;
             self.found.violation(Anomaly::LeaseChanged, cite, || {
                 format!(
-                    "reconnect {} of {client}'s handle on {path} returned lease state {:?} instead of {expected:?}",
+                    "reconnect {} of {client}'s handle on {path} returned lease state {:?} instead of {:?}",
                     op.index(),
-                    got.state
+                    got.state.to_string(),
+                    expected.to_string()
                 )
             });
         }
-        track.state = got.state.clone();
+        track.state = got.state;
         track.connected += 1;
         track.conn = op.conn();
-        if got.epoch > 0 {
-            if track.lifetimes.is_empty() {
-                track.lifetimes.push(Vec::new());
-            }
-            let index = op.done_index();
-            let e = Epoch {
-                start: op.t0(),
-                end: op.t1(),
-                epoch: got.epoch,
-                index,
-            };
-            track.lifetimes.last_mut().expect("a lifetime").push(e);
-        }
+        track.observe(Epoch {
+            start: op.t0(),
+            end: op.t1(),
+            epoch: got.epoch,
+            index: op.done_index(),
+        });
     }
 
-    fn event(&mut self, r: &'a Record) {
-        let client = r.smb.client.as_deref().unwrap_or("");
-        match r.f.as_str() {
-            ops::DISCONNECT => {
-                let Some(conn) = r.smb.conn else { return };
+    fn event(&mut self, r: &Rec) {
+        match r.f {
+            F::Disconnect => {
+                let Some(conn) = r.conn() else { return };
+                let client = r.client;
                 let d_lo = self.alive.get(&(client, conn)).copied().unwrap_or(0);
                 let silent = self
                     .faults
                     .iter()
-                    .any(|f| f.is_silent() && f.overlaps(d_lo, r.time_ns));
+                    .any(|f| f.is_silent() && f.overlaps(d_lo, r.time));
                 for handle in &mut self.handles {
                     if handle.client != client
                         || handle.conn != Some(conn)
@@ -560,7 +579,7 @@ impl<'a, 'o> State<'a, 'o> {
                         continue;
                     }
                     handle.episode = Some(Episode {
-                        d: r.time_ns,
+                        d: r.time,
                         disconnect: r.index,
                         d_lo,
                         silent,
@@ -577,25 +596,22 @@ impl<'a, 'o> State<'a, 'o> {
                     }
                 }
             }
-            ops::LEASE_BREAK => {
-                let Some(l) = &r.smb.lease else { return };
-                let track = self.leases.entry((client, l.key.as_str())).or_default();
-                if let Some(new) = text(&r.value, "new_state") {
-                    track.state = new.to_string();
+            F::LeaseBreak => {
+                let Some(l) = r.lease else { return };
+                let track = self.leases.entry((r.client, l.key)).or_default();
+                let Val::LeaseBreak { new_state, epoch } = r.v else {
+                    return;
+                };
+                if let Some(new) = new_state {
+                    track.state = new;
                 }
-                let epoch = uint(&r.value, "epoch").map(|e| e as u16).unwrap_or(l.epoch);
-                if epoch > 0 {
-                    if track.lifetimes.is_empty() {
-                        track.lifetimes.push(Vec::new());
-                    }
-                    let e = Epoch {
-                        start: r.time_ns,
-                        end: r.time_ns,
-                        epoch,
-                        index: r.index,
-                    };
-                    track.lifetimes.last_mut().expect("a lifetime").push(e);
-                }
+                let epoch = epoch.unwrap_or(l.epoch);
+                track.observe(Epoch {
+                    start: r.time,
+                    end: r.time,
+                    epoch,
+                    index: r.index,
+                });
             }
             _ => {}
         }
@@ -608,13 +624,15 @@ impl<'a, 'o> State<'a, 'o> {
             if ep.uncertain {
                 continue;
             }
-            for (invoke, done, status) in &ep.refused {
+            for &(invoke, done, status) in &ep.refused {
                 self.judged += 1;
-                let (client, path, open) = (handle.client, handle.path, handle.open);
-                let cite = [*invoke, *done, open, ep.disconnect];
+                let names = |s: Sym| self.index.name(s);
+                let (client, path, open) = (names(handle.client), names(handle.path), handle.open);
+                let cite = [invoke, done, open, ep.disconnect];
                 self.found.violation(Anomaly::ReclaimRefused, &cite, || {
                     format!(
-                        "reconnect {invoke} of {client}'s durable handle on {path} (open {open}) failed with {status} within its {} timeout after disconnect {}",
+                        "reconnect {invoke} of {client}'s durable handle on {path} (open {open}) failed with {} within its {} timeout after disconnect {}",
+                        names(status),
                         secs(handle.timeout_ns),
                         ep.disconnect
                     )
@@ -629,7 +647,7 @@ impl<'a, 'o> State<'a, 'o> {
             }
         }
         let durable = handles.len();
-        let summary = if durable == 0 && self.not_granted.is_empty() && compared == 0 {
+        let summary = if durable == 0 && self.not_granted == 0 && compared == 0 {
             "nothing to check: no durable handle granted and no lease epoch seen".to_string()
         } else {
             format!(
@@ -637,11 +655,21 @@ impl<'a, 'o> State<'a, 'o> {
                 self.reclaims, self.judged, self.conflicts
             )
         };
-        if !self.not_granted.is_empty() && !self.options.require_grant {
-            let n = self.not_granted.len();
-            self.found.note(format!("{n} durable requests granted H caching but no durable handle (not judged: no `resume` expectation)"));
+        if self.not_granted > 0 && !self.options.require_grant {
+            let n = self.not_granted;
+            self.found.note(format!(
+                "{n} durable requests granted H caching but no durable handle (not judged: no `resume` expectation)"
+            ));
         }
         self.found.finish(NAME, summary)
+    }
+}
+
+fn shown(name: &str) -> &str {
+    if name.is_empty() {
+        "none"
+    } else {
+        name
     }
 }
 

@@ -9,12 +9,13 @@ use history::Record;
 use serde::{Deserialize, Serialize};
 
 use crate::availability::{self, AvailabilityOptions};
+use crate::compact::History;
 use crate::durability::{self, DurabilityOptions};
 use crate::faults::faults;
 use crate::index::Index;
 use crate::leases::{self, LeaseOptions};
 use crate::resume::{self, ConflictPolicy, ResumeOptions};
-use crate::{exec, secs, Anomaly, CheckResult, Checked, Validity};
+use crate::{secs, Anomaly, CheckResult, Checked, Validity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,12 +127,18 @@ fn nanos(d: Duration) -> u64 {
 
 /// Run every checker on the history and compare each with the plan's expectations.
 pub fn judge(history: &[Record], expect: &Expectations) -> Verdict {
+    judge_history(&History::from_records(history), expect)
+}
+
+/// [`judge`] on a compact history, e.g. one read with [`History::read`] straight from a
+/// results directory's history.jsonl.
+pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
     let index = Index::new(history);
     let faults = faults(&index);
     let slack = nanos(expect.clock_slack);
     let mut checkers = Vec::with_capacity(5);
 
-    let exec = exec(history);
+    let exec = crate::exec::check(history);
     checkers.push(match expect.exec {
         ExecExpectation::ExpectedExit => invariant(exec, "expected_exit".into()),
         ExecExpectation::Any => Judged {

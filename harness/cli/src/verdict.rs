@@ -10,6 +10,18 @@ pub fn judge(history: &[Record], expect: &plan::Expect) -> Verdict {
     check::judge(history, &expectations(expect))
 }
 
+/// Re-judge a stored history.jsonl without holding its records (a compact history: about a
+/// tenth of the memory of `history::read`).
+pub fn judge_stored(
+    history: &std::path::Path,
+    expect: &plan::Expect,
+) -> Result<Verdict, crate::history::ReadError> {
+    Ok(check::judge_history(
+        &check::History::read(history)?,
+        &expectations(expect),
+    ))
+}
+
 pub fn expectations(expect: &plan::Expect) -> check::Expectations {
     check::Expectations {
         exec: match expect.exec {
