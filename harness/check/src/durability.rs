@@ -77,6 +77,9 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
     // Per handle: the latest `ok` flush (invoke time, invoke index).
     let mut flushes: FxMap<u64, (u64, u64)> = FxMap::default();
     let mut malformed = Vec::new();
+    // (path, original write, replay op) and, for replays that ended ok, their ack.
+    let mut replays = Vec::new();
+    let mut replayed_ok = Vec::new();
     for op in &index.ops {
         let client = op.client();
         let file_id = || {
@@ -114,11 +117,27 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
                     offset: off,
                     len,
                     write_through,
+                    replay_of,
                 } = op.invoke.v
                 else {
                     malformed.push(op.index());
                     continue;
                 };
+                if let Some(original) = replay_of {
+                    // A replay writes the original's bytes again: it settles the original's
+                    // outcome rather than adding a write of its own.
+                    replays.push((op.path(), original, op.index()));
+                    if op.is_ok() {
+                        replayed_ok.push((
+                            op.path(),
+                            original,
+                            op.t1(),
+                            op.done_index(),
+                            write_through,
+                        ));
+                    }
+                    continue;
+                }
                 let written = match op.done.map(|d| &d.v) {
                     Some(Val::Written(n)) if op.is_ok() => (*n).min(len),
                     _ => len,
@@ -140,6 +159,29 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
             _ => {}
         }
     }
+    let orphans: Vec<(u64, u64)> = replays
+        .iter()
+        .filter(|(path, original, _)| {
+            !files
+                .get(path)
+                .is_some_and(|f| f.writes.iter().any(|w| w.id == *original))
+        })
+        .map(|(_, original, replay)| (*replay, *original))
+        .collect();
+    for (path, original, t1, done, write_through) in replayed_ok {
+        if let Some(w) = files
+            .get_mut(&path)
+            .and_then(|f| f.writes.iter_mut().find(|w| w.id == original))
+        {
+            if w.end != OpType::Ok {
+                w.end = OpType::Ok;
+                w.t1 = t1;
+                w.done = done;
+                w.written = w.len;
+                w.write_through |= write_through;
+            }
+        }
+    }
     for r in &index.events {
         if r.f == F::FinalRead {
             files.entry(r.path).or_default().final_read = Some(r);
@@ -149,6 +191,11 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
     files.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
     let mut found = Findings::default();
+    for (replay, original) in orphans {
+        found.unknown(&[replay], || {
+            format!("write {replay} replays {original}, which is no write of that file")
+        });
+    }
     for op in malformed {
         found.unknown(&[op], || format!("write {op} has no offset or len"));
     }

@@ -12,9 +12,15 @@ pub struct Fault<'a> {
     pub id: (u64, u64),
     /// The start step was invoked.
     pub start: u64,
+    /// The start step completed: the fault is in effect.
+    pub started: u64,
     /// The heal completed (a fault without a heal step: its start completed); `u64::MAX`
     /// while still in effect when the history ends.
     pub heal: u64,
+    /// A reset of the client's end only.
+    pub client_side: bool,
+    /// Only connections with this node (empty: all of `node`'s).
+    pub peer: &'a str,
 }
 
 impl Fault<'_> {
@@ -33,6 +39,13 @@ impl Fault<'_> {
         matches!(self.kind, "blackhole" | "partition" | "pause" | "impair")
     }
 
+    /// A reset that destroys the server's end of `client_node`'s connections: the server
+    /// learns of the loss at once, whatever else happens on the wire.
+    pub fn resets_server_end(&self, client_node: &str) -> bool {
+        let reaches = self.node == client_node || self.peer.is_empty() || self.peer == client_node;
+        self.kind == "reset" && !self.client_side && reaches
+    }
+
     pub fn overlaps(&self, from: u64, to: u64) -> bool {
         self.start <= to && from <= self.heal
     }
@@ -46,6 +59,8 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
             fault,
             occurrence,
             heal,
+            client_side,
+            peer,
         } = op.invoke.v
         else {
             continue;
@@ -58,7 +73,10 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
                 node: index.name(op.invoke.node),
                 id,
                 start: u64::MAX,
+                started: u64::MAX,
                 heal: u64::MAX,
+                client_side,
+                peer: index.name(peer),
             };
             (f, None)
         });
@@ -66,6 +84,7 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
             f.heal = op.t1();
         } else {
             f.start = f.start.min(op.t0());
+            f.started = op.t1();
             *started = Some(op.t1());
         }
     }

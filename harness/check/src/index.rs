@@ -97,6 +97,7 @@ fn key(r: &Rec) -> Key {
             fault,
             occurrence,
             heal,
+            ..
         } => Some((fault, occurrence, heal)),
         _ => None,
     };

@@ -12,11 +12,12 @@
 //!
 //! Clocks. The server starts the timeout when *it* notices the loss, which the history does
 //! not show. It noticed after the last request it answered on that connection (`d_lo`: that
-//! request's invoke) and, for a loud loss (RST/FIN), by the client's `disconnect` record
-//! (`d`); after a silent fault (blackhole, partition, pause, impair) it may notice much later
-//! (TCP timeout, or the client's PreviousSessionId). So a refusal is judged against
-//! `d_lo + timeout`, a late success against `d + timeout` (loud losses only), each with the
-//! clock slack; reconnects in between are not judged.
+//! request's invoke), and by `d_hi`: when a reset destroyed its end of the connection, else
+//! the client's `disconnect` record for a loud loss (RST/FIN); after a silent fault
+//! (blackhole, partition, pause, impair) and no such reset it may notice much later (TCP
+//! timeout, or the client's PreviousSessionId), and `d_hi` is unknown. So a refusal is judged
+//! against `d_lo + timeout`, a late success against `d_hi + timeout`, each with the clock
+//! slack; reconnects in between are not judged.
 
 use history::{OpType, Record};
 
@@ -97,8 +98,8 @@ struct Episode {
     disconnect: u64,
     /// Invoke time of the last request the server answered on the lost connection.
     d_lo: u64,
-    /// A silent fault overlapped the end of the connection: the server's clock is unknown.
-    silent: bool,
+    /// When the server surely knew of the loss (`u64::MAX`: unknown, after a silent fault).
+    d_hi: u64,
     /// First reconnect invoked in this episode.
     reclaim_started: u64,
     /// Another client's open that was granted (so the handle is broken).
@@ -116,11 +117,7 @@ impl Episode {
         self.d_lo.saturating_add(timeout)
     }
     fn expire_hi(&self, timeout: u64) -> u64 {
-        if self.silent {
-            u64::MAX
-        } else {
-            self.d.saturating_add(timeout)
-        }
+        self.d_hi.saturating_add(timeout)
     }
 }
 
@@ -392,7 +389,7 @@ impl State<'_, '_, '_> {
             ep.conflicted = true;
             // Judged only when surely disconnected at the server, surely not expired, and
             // not yet being reclaimed.
-            let disconnected = !ep.silent && op.t0() > ep.d;
+            let disconnected = op.t0() > ep.d_hi;
             let preserved = op.t1() < ep.expire_lo(handle.timeout_ns).saturating_sub(slack);
             if !disconnected || !preserved || op.t1() >= ep.reclaim_started {
                 continue;
@@ -566,10 +563,22 @@ impl State<'_, '_, '_> {
                 let Some(conn) = r.conn() else { return };
                 let client = r.client;
                 let d_lo = self.alive.get(&(client, conn)).copied().unwrap_or(0);
+                let node = self.index.name(r.node);
                 let silent = self
                     .faults
                     .iter()
                     .any(|f| f.is_silent() && f.overlaps(d_lo, r.time));
+                let reset = self
+                    .faults
+                    .iter()
+                    .filter(|f| f.resets_server_end(node) && (d_lo..=r.time).contains(&f.started))
+                    .map(|f| f.started)
+                    .min();
+                let d_hi = match (reset, silent) {
+                    (Some(t), _) => t,
+                    (None, false) => r.time,
+                    (None, true) => u64::MAX,
+                };
                 for handle in &mut self.handles {
                     if handle.client != client
                         || handle.conn != Some(conn)
@@ -582,7 +591,7 @@ impl State<'_, '_, '_> {
                         d: r.time,
                         disconnect: r.index,
                         d_lo,
-                        silent,
+                        d_hi,
                         reclaim_started: u64::MAX,
                         broken: None,
                         conflicted: false,

@@ -247,3 +247,41 @@ fn nothing_to_check_is_valid() {
         c.result.explanation
     );
 }
+
+#[test]
+fn a_replayed_write_settles_its_original() {
+    use serde_json::json;
+    // Write 1 is in flight when the connection drops (info); it is replayed and acked
+    // write-through: its bytes must now be there.
+    let mut h = H::new();
+    h.open("c1", "f", "1:a", None, None);
+    let w = h.write("c1", 0, 8, false);
+    h.info(w);
+    let r = h.invoke(
+        "c1",
+        "write",
+        json!({ "offset": 0, "len": 8, "write_through": true, "replay_of": w }),
+    );
+    h.ok(r);
+    h.final_read("f", 8, &[[0, 8, ZEROS]]);
+    let c = durability(&h.records, &DurabilityOptions::default());
+    assert_eq!(
+        c.result.valid,
+        check::Validity::False,
+        "{}",
+        c.result.explanation
+    );
+
+    let mut h = H::new();
+    h.open("c1", "f", "1:a", None, None);
+    let w = h.write("c1", 0, 8, false);
+    h.info(w);
+    let r = h.invoke(
+        "c1",
+        "write",
+        json!({ "offset": 0, "len": 8, "write_through": true, "replay_of": w }),
+    );
+    h.ok(r);
+    h.final_read("f", 8, &[[0, 8, w as i64]]);
+    assert_valid(&durability(&h.records, &DurabilityOptions::default()));
+}

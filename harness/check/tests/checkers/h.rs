@@ -370,9 +370,14 @@ impl H {
 
     /// A nemesis step (`phase` start or heal) of fault `fault`, occurrence 0.
     pub fn fault(&mut self, kind: &str, fault: u64, phase: &str) {
-        let value = json!({ "fault": fault, "occurrence": 0, "phase": phase, "action": {}, "detail": null });
+        self.fault_on(kind, fault, phase, "c", json!({}));
+    }
+
+    /// A nemesis step on `node` with the plan's `action` (e.g. a reset's `side` and `peer`).
+    pub fn fault_on(&mut self, kind: &str, fault: u64, phase: &str, node: &str, action: Value) {
+        let value = json!({ "fault": fault, "occurrence": 0, "phase": phase, "action": action, "detail": null });
         let p = Process::nemesis();
-        self.push(
+        let i = self.push(
             p.clone(),
             OpType::Invoke,
             kind,
@@ -380,6 +385,9 @@ impl H {
             None,
             Smb::default(),
         );
-        self.push(p, OpType::Ok, kind, value, None, Smb::default());
+        let j = self.push(p, OpType::Ok, kind, value, None, Smb::default());
+        for k in [i, j] {
+            self.records[k as usize].node = Some(node.into());
+        }
     }
 }

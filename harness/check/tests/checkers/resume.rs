@@ -1,4 +1,5 @@
 use check::{handle_resume, Anomaly, ConflictPolicy, ResumeOptions};
+use serde_json::json;
 
 use super::h::{lease, H};
 use super::{assert_invalid, assert_valid};
@@ -130,6 +131,40 @@ fn after_a_silent_fault_a_late_reclaim_is_not_judged() {
     let r = h.reconnect("c1", open);
     h.reconnect_ok(r, "1:a", Some(lease("k1", "RWH", 1)));
     assert_valid(&handle_resume(&h.records, &options()));
+}
+
+#[test]
+fn a_server_side_reset_during_a_silent_fault_starts_the_server_clock() {
+    // c1 is blackholed, then fs1 destroys its end of c1's connection: the server knows at
+    // once although c1 hears nothing. Its handle (30 s) expires 30 s after the reset.
+    for (side, judged) in [("server", true), ("client", false)] {
+        let mut h = H::new();
+        let open = h.open("c1", "f", "1:a", Some(30_000), Some(lease("k1", "RWH", 1)));
+        h.at(500);
+        h.read_ok("c1");
+        h.fault("blackhole", 0, "start");
+        h.at(550);
+        h.fault_on(
+            "reset",
+            1,
+            "start",
+            "fs1",
+            json!({ "kind": "reset", "peer": "c", "side": side }),
+        );
+        h.at(5_000);
+        h.disconnect("c1");
+        h.at(40_000);
+        h.fault("blackhole", 0, "heal");
+        let r = h.reconnect("c1", open);
+        h.reconnect_ok(r, "1:a", Some(lease("k1", "RWH", 1)));
+        let c = handle_resume(&h.records, &options());
+        if judged {
+            assert_invalid(&c, &[Anomaly::ReclaimedAfterExpiry], &[r]);
+        } else {
+            // Only c1's socket was destroyed, and its RST was lost: the server may not know.
+            assert_valid(&c);
+        }
+    }
 }
 
 #[test]
