@@ -1,0 +1,804 @@
+//! The history as the checkers read it: one small fixed-size record per line, strings
+//! interned, `value` reduced to the fields of the op vocabulary (`history::ops`). A
+//! `history::Record` keeps `value` as a JSON map (about a kilobyte a record); this is about a
+//! tenth of that, and can be read straight from a JSONL file without ever holding the
+//! `Record`s, so a million-op history is judged in well under a GiB.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use history::{ops, OpType, ReadError, Record};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// An interned string; 0 is "absent".
+pub type Sym = u32;
+pub const NONE: Sym = 0;
+
+/// FxHash (rustc's): integer and short-string keys hash in a few instructions.
+#[derive(Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(i as u64)
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64)
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64)
+    }
+}
+
+pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// What an op is (`Record::f`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum F {
+    Open,
+    Reconnect,
+    Write,
+    Flush,
+    Read,
+    Close,
+    Lock,
+    Unlock,
+    Delete,
+    LeaseBreak,
+    LeaseBreakAck,
+    OplockBreak,
+    Disconnect,
+    FinalRead,
+    Exec,
+    /// A fault kind, `link_counters`, ...: the name is `Rec::f_name`.
+    Other,
+}
+
+impl F {
+    fn of(f: &str) -> F {
+        match f {
+            ops::OPEN => F::Open,
+            ops::RECONNECT => F::Reconnect,
+            ops::WRITE => F::Write,
+            ops::FLUSH => F::Flush,
+            ops::READ => F::Read,
+            ops::CLOSE => F::Close,
+            ops::LOCK => F::Lock,
+            ops::UNLOCK => F::Unlock,
+            ops::DELETE => F::Delete,
+            ops::LEASE_BREAK => F::LeaseBreak,
+            ops::LEASE_BREAK_ACK => F::LeaseBreakAck,
+            ops::OPLOCK_BREAK => F::OplockBreak,
+            ops::DISCONNECT => F::Disconnect,
+            ops::FINAL_READ => F::FinalRead,
+            ops::EXEC => F::Exec,
+            _ => F::Other,
+        }
+    }
+
+    /// Events are never part of an invoke/completion pair.
+    pub fn is_event(self) -> bool {
+        matches!(
+            self,
+            F::LeaseBreak | F::OplockBreak | F::Disconnect | F::FinalRead
+        )
+    }
+}
+
+/// Caching state as bits (SMB2_LEASE_READ/WRITE/HANDLE_CACHING order: R, W, H).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Caps(pub u8);
+
+impl Caps {
+    pub const R: u8 = 1;
+    pub const W: u8 = 2;
+    pub const H: u8 = 4;
+
+    pub fn parse(letters: &str) -> Caps {
+        Caps(letters.bytes().fold(0, |acc, c| {
+            acc | match c {
+                b'R' => Caps::R,
+                b'W' => Caps::W,
+                b'H' => Caps::H,
+                _ => 0,
+            }
+        }))
+    }
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+    pub fn within(self, other: Caps) -> bool {
+        self.0 & !other.0 == 0
+    }
+}
+
+impl fmt::Display for Caps {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        for (bit, c) in [(Caps::R, 'R'), (Caps::W, 'W'), (Caps::H, 'H')] {
+            if self.has(bit) {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Oplock levels (MS-SMB2 2.2.13 RequestedOplockLevel).
+pub mod oplock {
+    pub const NONE: u8 = 0x00;
+    pub const LEVEL_II: u8 = 0x01;
+    pub const EXCLUSIVE: u8 = 0x08;
+    pub const BATCH: u8 = 0x09;
+    pub const LEASE: u8 = 0xff;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseC {
+    pub key: Sym,
+    pub state: Caps,
+    pub epoch: u16,
+}
+
+/// The `value` fields the checkers read, per op.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Val {
+    #[default]
+    None,
+    /// `write` invoke (`replay_of`: the write it sends again, byte for byte).
+    Write {
+        offset: u64,
+        len: u64,
+        write_through: bool,
+        replay_of: Option<u64>,
+    },
+    /// `write` ok: bytes written.
+    Written(u64),
+    /// `open` invoke: durability asked for ("v1"/"v2"; persistent).
+    OpenAsk {
+        durable: bool,
+        v1: bool,
+        persistent: bool,
+    },
+    /// `open` ok: what was granted.
+    OpenOk {
+        durable: bool,
+        timeout_ms: u64,
+        persistent: bool,
+        oplock: u8,
+    },
+    /// `reconnect` invoke: the index of the open's invoke.
+    Reconnect {
+        open: Option<u64>,
+    },
+    LeaseBreak {
+        new_state: Option<Caps>,
+        epoch: Option<u16>,
+    },
+    OplockBreak {
+        level: u8,
+    },
+    FinalRead {
+        size: u64,
+        runs: Box<[[i64; 3]]>,
+    },
+    Nemesis {
+        fault: u64,
+        occurrence: u64,
+        heal: bool,
+        /// A reset's `action.side` is `client`: the server's socket survives it.
+        client_side: bool,
+        /// `action.peer`: only connections with this node.
+        peer: Sym,
+    },
+}
+
+/// One history record, compact.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub index: u64,
+    pub time: u64,
+    /// A worker number, or `NAMED | Sym` for a named process.
+    pub process: u64,
+    /// `u64::MAX`: none.
+    pub conn: u64,
+    pub kind: OpType,
+    pub f: F,
+    pub f_name: Sym,
+    pub node: Sym,
+    pub client: Sym,
+    pub path: Sym,
+    pub file_id: Sym,
+    /// The persistent half of the FileId (MS-SMB2 2.2.14.1: the half a reconnect keeps).
+    pub file_pid: Sym,
+    pub status: Sym,
+    pub lease: Option<LeaseC>,
+    pub v: Val,
+}
+
+pub const NAMED: u64 = 1 << 63;
+
+impl Rec {
+    pub fn conn(&self) -> Option<u64> {
+        (self.conn != u64::MAX).then_some(self.conn)
+    }
+}
+
+/// A history, compact: records and the strings they name.
+pub struct History {
+    pub recs: Vec<Rec>,
+    names: Vec<Box<str>>,
+    syms: FxMap<Box<str>, Sym>,
+    /// FileId → its persistent half.
+    pids: FxMap<Sym, Sym>,
+    pub nemesis: Sym,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        let mut h = History {
+            recs: Vec::new(),
+            names: vec!["".into()],
+            syms: FxMap::default(),
+            pids: FxMap::default(),
+            nemesis: NONE,
+        };
+        h.nemesis = h.sym("nemesis");
+        h
+    }
+}
+
+impl History {
+    pub fn name(&self, s: Sym) -> &str {
+        &self.names[s as usize]
+    }
+
+    pub fn sym(&mut self, s: &str) -> Sym {
+        if s.is_empty() {
+            return NONE;
+        }
+        if let Some(&sym) = self.syms.get(s) {
+            return sym;
+        }
+        let sym = self.names.len() as Sym;
+        self.names.push(s.into());
+        self.syms.insert(s.into(), sym);
+        sym
+    }
+
+    fn opt(&mut self, s: Option<&str>) -> Sym {
+        s.map_or(NONE, |s| self.sym(s))
+    }
+
+    pub fn from_records(records: &[Record]) -> History {
+        let mut h = History::default();
+        h.recs.reserve(records.len());
+        for r in records {
+            // Only these ops carry value fields the checkers read.
+            let f = F::of(&r.f);
+            let needed = match f {
+                F::Write
+                | F::Open
+                | F::Reconnect
+                | F::LeaseBreak
+                | F::OplockBreak
+                | F::FinalRead => true,
+                F::Other => matches!(&r.process, history::Process::Named(n) if n == "nemesis"),
+                _ => false,
+            };
+            let raw = if needed {
+                RawValue::deserialize(&r.value).unwrap_or_default()
+            } else {
+                RawValue::default()
+            };
+            let process = match &r.process {
+                history::Process::Worker(n) => RawProcess::Worker(*n),
+                history::Process::Named(s) => RawProcess::Named(Cow::Borrowed(s)),
+            };
+            let lease = r.smb.lease.as_ref().map(|l| RawLease {
+                key: Cow::Borrowed(&l.key),
+                state: Cow::Borrowed(&l.state),
+                epoch: l.epoch,
+            });
+            let line = Line {
+                index: r.index,
+                time_ns: r.time_ns,
+                process,
+                kind: r.kind,
+                f: Cow::Borrowed(&r.f),
+                node: r.node.as_deref().map(Cow::Borrowed),
+                value: Some(raw),
+                status: r.status.as_deref().map(Cow::Borrowed),
+                client: r.smb.client.as_deref().map(Cow::Borrowed),
+                conn: r.smb.conn,
+                path: r.smb.path.as_deref().map(Cow::Borrowed),
+                file_id: r.smb.file_id.as_deref().map(Cow::Borrowed),
+                lease,
+            };
+            h.push(line);
+        }
+        h
+    }
+
+    /// Read a stored history (JSONL) without holding its `Record`s. As `history::read`: a
+    /// torn last line is ignored, any other malformed line is an error naming it.
+    pub fn read(path: &Path) -> Result<History, ReadError> {
+        let file_name = path.display().to_string();
+        let io = |e| ReadError::Io {
+            file: file_name.clone(),
+            source: e,
+        };
+        let file = File::open(path).map_err(io)?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut h = History::default();
+        let mut line = String::new();
+        let mut n = 0;
+        let mut pending: Option<(usize, String)> = None;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(io)? == 0 {
+                break;
+            }
+            n += 1;
+            // A malformed line is an error only if another line follows it.
+            if let Some((at, message)) = pending.take() {
+                return Err(ReadError::Parse {
+                    file: file_name,
+                    line: at,
+                    message,
+                });
+            }
+            let text = line.trim_end();
+            if text.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Line>(text) {
+                Ok(l) => h.push(l),
+                // The fast reader does not know this shape: read it as a Record.
+                Err(e) => match serde_json::from_str::<Record>(text) {
+                    Ok(r) => h.push_record(&r),
+                    Err(_) => pending = Some((n, e.to_string())),
+                },
+            }
+        }
+        Ok(h)
+    }
+
+    fn push_record(&mut self, r: &Record) {
+        let one = History::from_records(std::slice::from_ref(r));
+        let rec = one.recs.into_iter().next().expect("one record");
+        let names = one.names;
+        let mut map = |s: Sym| {
+            if s == NONE {
+                NONE
+            } else {
+                self.sym(&names[s as usize])
+            }
+        };
+        let process = if rec.process & NAMED != 0 {
+            NAMED | map((rec.process & !NAMED) as Sym) as u64
+        } else {
+            rec.process
+        };
+        let rec = Rec {
+            process,
+            f_name: map(rec.f_name),
+            node: map(rec.node),
+            client: map(rec.client),
+            path: map(rec.path),
+            file_id: map(rec.file_id),
+            file_pid: map(rec.file_pid),
+            status: map(rec.status),
+            lease: rec.lease.map(|l| LeaseC {
+                key: map(l.key),
+                ..l
+            }),
+            ..rec
+        };
+        self.recs.push(rec);
+    }
+
+    fn push(&mut self, l: Line) {
+        let f = F::of(&l.f);
+        let process = match &l.process {
+            RawProcess::Worker(n) => *n & !NAMED,
+            RawProcess::Named(s) => NAMED | self.sym(s) as u64,
+        };
+        let file_id = self.opt(l.file_id.as_deref());
+        let file_pid = match self.pids.get(&file_id) {
+            Some(&pid) => pid,
+            None => {
+                let pid = self.opt(l.file_id.as_deref().map(persistent_half));
+                self.pids.insert(file_id, pid);
+                pid
+            }
+        };
+        let lease = l.lease.as_ref().map(|x| LeaseC {
+            key: self.sym(&x.key),
+            state: Caps::parse(&x.state),
+            epoch: x.epoch,
+        });
+        let nemesis = process == NAMED | self.nemesis as u64;
+        // Only faults and lost connections need their node.
+        let node = if nemesis || f == F::Disconnect {
+            self.opt(l.node.as_deref())
+        } else {
+            NONE
+        };
+        let mut v = Val::None;
+        if let Some(raw) = l.value {
+            let peer = raw
+                .action
+                .as_ref()
+                .and_then(|a| a.peer.as_deref())
+                .map(str::to_string);
+            v = raw.into_val(f, l.kind, nemesis);
+            if let (Val::Nemesis { peer: p, .. }, Some(peer)) = (&mut v, peer) {
+                *p = self.sym(&peer);
+            }
+        }
+        let rec = Rec {
+            index: l.index,
+            time: l.time_ns,
+            process,
+            conn: l.conn.unwrap_or(u64::MAX),
+            kind: l.kind,
+            f,
+            f_name: if f == F::Other { self.sym(&l.f) } else { NONE },
+            node,
+            client: self.opt(l.client.as_deref()),
+            path: self.opt(l.path.as_deref()),
+            file_id,
+            file_pid,
+            status: self.opt(l.status.as_deref()),
+            lease,
+            v,
+        };
+        self.recs.push(rec);
+    }
+}
+
+/// The persistent half of an SMB2_FILEID written `persistent:volatile`.
+pub fn persistent_half(file_id: &str) -> &str {
+    file_id.split(':').next().unwrap_or(file_id)
+}
+
+/// One JSONL line, borrowed where the text allows.
+#[derive(Deserialize)]
+struct Line<'a> {
+    index: u64,
+    time_ns: u64,
+    #[serde(default, borrow)]
+    process: RawProcess<'a>,
+    #[serde(rename = "type")]
+    kind: OpType,
+    #[serde(borrow)]
+    f: Cow<'a, str>,
+    #[serde(default, borrow)]
+    node: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    value: Option<RawValue<'a>>,
+    #[serde(default, borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    client: Option<Cow<'a, str>>,
+    #[serde(default)]
+    conn: Option<u64>,
+    #[serde(default, borrow)]
+    path: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    file_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    lease: Option<RawLease<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawLease<'a> {
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    state: Cow<'a, str>,
+    epoch: u16,
+}
+
+enum RawProcess<'a> {
+    Worker(u64),
+    Named(Cow<'a, str>),
+}
+
+impl Default for RawProcess<'_> {
+    fn default() -> Self {
+        RawProcess::Worker(0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawProcess<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawProcess<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a process number or name")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(RawProcess::Worker(n))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(RawProcess::Named(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(RawProcess::Named(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A JSON scalar that is a string or a number or a bool (the workload writes `durable` as a
+/// string on invoke and a bool on ok, `oplock` as a name or MS-SMB2's level number).
+#[derive(Default)]
+enum Scalar<'a> {
+    #[default]
+    Missing,
+    Bool(bool),
+    Num(u64),
+    Str(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or bool")
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(b))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::Num(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Num(n.max(0) as u64))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Num(n.max(0.0) as u64))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(s.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Missing)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Missing)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Every `value` field of the op vocabulary; others (exec output, fault actions, link
+/// counters) are skipped unread.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawValue<'a> {
+    replay_of: Option<u64>,
+    offset: Option<u64>,
+    len: Option<u64>,
+    write_through: Option<bool>,
+    written: Option<u64>,
+    #[serde(borrow)]
+    durable: Scalar<'a>,
+    timeout_ms: Option<u64>,
+    persistent: Option<bool>,
+    #[serde(borrow)]
+    oplock: Scalar<'a>,
+    open: Option<u64>,
+    #[serde(borrow)]
+    new_state: Option<Cow<'a, str>>,
+    epoch: Option<u16>,
+    #[serde(borrow)]
+    new_level: Scalar<'a>,
+    size: Option<u64>,
+    runs: Option<Vec<[i64; 3]>>,
+    fault: Option<u64>,
+    occurrence: Option<u64>,
+    #[serde(borrow)]
+    phase: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    action: Option<RawAction<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawAction<'a> {
+    #[serde(borrow)]
+    side: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    peer: Option<Cow<'a, str>>,
+}
+
+fn oplock_of(s: &Scalar) -> u8 {
+    match s {
+        Scalar::Num(n) => match *n {
+            0x01 | 0x08 | 0x09 | 0xff => *n as u8,
+            _ => oplock::NONE,
+        },
+        Scalar::Str(s) => match s.as_ref() {
+            "batch" => oplock::BATCH,
+            "exclusive" => oplock::EXCLUSIVE,
+            "level2" | "level_ii" => oplock::LEVEL_II,
+            "lease" => oplock::LEASE,
+            _ => oplock::NONE,
+        },
+        _ => oplock::NONE,
+    }
+}
+
+impl RawValue<'_> {
+    fn into_val(self, f: F, kind: OpType, nemesis: bool) -> Val {
+        let invoke = kind == OpType::Invoke;
+        match f {
+            F::Write if invoke => match (self.offset, self.len) {
+                (Some(offset), Some(len)) => Val::Write {
+                    offset,
+                    len,
+                    write_through: self.write_through.unwrap_or(false),
+                    replay_of: self.replay_of,
+                },
+                _ => Val::None,
+            },
+            F::Write => self.written.map_or(Val::None, Val::Written),
+            F::Open if invoke => {
+                let (durable, v1) = match &self.durable {
+                    Scalar::Str(s) => (s != "none", s == "v1"),
+                    Scalar::Bool(b) => (*b, false),
+                    _ => (false, false),
+                };
+                Val::OpenAsk {
+                    durable,
+                    v1,
+                    persistent: self.persistent.unwrap_or(false),
+                }
+            }
+            F::Open if kind == OpType::Ok => Val::OpenOk {
+                durable: matches!(self.durable, Scalar::Bool(true)),
+                timeout_ms: self.timeout_ms.unwrap_or(0),
+                persistent: self.persistent.unwrap_or(false),
+                oplock: oplock_of(&self.oplock),
+            },
+            F::Reconnect if invoke => Val::Reconnect { open: self.open },
+            F::LeaseBreak => Val::LeaseBreak {
+                new_state: self.new_state.as_deref().map(Caps::parse),
+                epoch: self.epoch,
+            },
+            F::OplockBreak => Val::OplockBreak {
+                level: oplock_of(&self.new_level),
+            },
+            F::FinalRead => Val::FinalRead {
+                size: self.size.unwrap_or(0),
+                runs: self.runs.unwrap_or_default().into_boxed_slice(),
+            },
+            _ if nemesis => Val::Nemesis {
+                fault: self.fault.unwrap_or(0),
+                occurrence: self.occurrence.unwrap_or(0),
+                heal: self.phase.as_deref() == Some("heal"),
+                client_side: self.action.and_then(|a| a.side).as_deref() == Some("client"),
+                peer: NONE,
+            },
+            _ => Val::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use history::{Lease, Process, Smb};
+
+    #[test]
+    fn a_record_and_its_jsonl_line_read_the_same() {
+        let records = vec![
+            Record {
+                index: 0,
+                time_ns: 5,
+                process: Process::Worker(3),
+                kind: OpType::Ok,
+                f: "open".into(),
+                node: Some("c1".into()),
+                value: serde_json::json!({ "durable": true, "timeout_ms": 30000, "persistent": false, "oplock": 255 }),
+                status: None,
+                smb: Smb {
+                    client: Some("c1/0".into()),
+                    conn: Some(2),
+                    path: Some("f".into()),
+                    file_id: Some("0000000000000001:0000000000000002".into()),
+                    lease: Some(Lease {
+                        key: "k".into(),
+                        state: "RWH".into(),
+                        epoch: 1,
+                    }),
+                    ..Smb::default()
+                },
+            },
+            Record {
+                index: 1,
+                time_ns: 6,
+                process: Process::nemesis(),
+                kind: OpType::Invoke,
+                f: "reset".into(),
+                value: serde_json::json!({ "fault": 2, "occurrence": 1, "phase": "heal", "action": { "kind": "reset" } }),
+                ..Record::default()
+            },
+        ];
+        let dir = std::env::temp_dir().join(format!("check-compact-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.jsonl");
+        let text: String = records
+            .iter()
+            .map(|r| serde_json::to_string(r).unwrap() + "\n")
+            .collect();
+        std::fs::write(&path, text + "{\"index\":2,\"ti").unwrap();
+        let a = History::from_records(&records);
+        let b = History::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(b.recs.len(), 2, "the torn tail is ignored");
+        for (x, y) in a.recs.iter().zip(&b.recs) {
+            assert_eq!(
+                (x.index, x.time, x.kind, x.f, &x.v, x.conn),
+                (y.index, y.time, y.kind, y.f, &y.v, y.conn)
+            );
+            assert_eq!(a.name(x.file_pid), b.name(y.file_pid));
+            assert_eq!(a.name(x.f_name), b.name(y.f_name));
+        }
+        let open = &a.recs[0];
+        assert_eq!(
+            open.v,
+            Val::OpenOk {
+                durable: true,
+                timeout_ms: 30000,
+                persistent: false,
+                oplock: oplock::LEASE
+            }
+        );
+        assert_eq!(a.name(open.file_pid), "0000000000000001");
+        assert_eq!(
+            open.lease.map(|l| l.state),
+            Some(Caps(Caps::R | Caps::W | Caps::H))
+        );
+        assert_eq!(
+            a.recs[1].v,
+            Val::Nemesis {
+                fault: 2,
+                occurrence: 1,
+                heal: true,
+                client_side: false,
+                peer: NONE
+            }
+        );
+        assert_eq!(a.recs[1].process, NAMED | a.nemesis as u64);
+    }
+}
