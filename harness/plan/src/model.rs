@@ -191,6 +191,11 @@ pub struct SmbClients {
     /// oplock) is held, as real clients do; the cache is dropped with the lease or connection.
     #[serde(default)]
     pub cache_reads: bool,
+    /// Resilient clients replay what was in flight when a connection dropped (a write, or a
+    /// durable v2 create with its CreateGuid), with REPLAY_OPERATION and the next
+    /// ChannelSequence, as SMB 3.x clients do.
+    #[serde(default)]
+    pub replay: bool,
     /// Wait this long after the workload starts before connecting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<PlanDuration>,

@@ -138,11 +138,31 @@ fn hex(bytes: &[u8]) -> String {
 fn classify(e: &smb2::Error) -> (OpType, String, bool) {
     match e {
         smb2::Error::Status { status, .. } => (OpType::Fail, status.to_string(), false),
-        smb2::Error::Disconnected(reason) => (OpType::Fail, format!("not sent: {reason}"), true),
-        smb2::Error::NoCredits { .. } => (OpType::Fail, e.to_string(), true),
+        // Nothing reached the server: the op did not happen.
+        _ if e.not_sent() => (OpType::Fail, e.to_string(), true),
         // Timeouts and drops: the server may or may not have acted.
         _ => (OpType::Info, e.to_string(), true),
     }
+}
+
+/// How long a resilient client keeps retrying a reclaim refused as "not found".
+const RECLAIM_WINDOW: Duration = Duration::from_secs(2);
+
+enum Reclaim {
+    Done,
+    /// The connection dropped again.
+    Lost,
+    /// STATUS_OBJECT_NAME_NOT_FOUND: gone, or not released by the old connection yet.
+    NotFound,
+    Refused,
+    NoHandle,
+}
+
+/// What was in flight when a connection dropped, for a replaying client to send again.
+#[derive(Clone)]
+enum InFlight {
+    Write { id: u64, offset: u64, len: u64, write_through: bool },
+    Open { create_guid: Guid, index: u64 },
 }
 
 /// A live connection: negotiated, with a session and a tree.
@@ -186,6 +206,11 @@ struct Client<'a> {
     cached: std::collections::HashSet<u64>,
     /// Whether the current handle may cache reads (R lease, or level II or stronger oplock).
     may_cache: bool,
+    /// The op whose outcome a dropped connection left unknown (replayed if the plan says so).
+    in_flight: Option<InFlight>,
+    /// ChannelSequence (3.x): incremented with every new connection, as MS-SMB2 clients do
+    /// when they resend after a failover.
+    channel_sequence: u16,
 }
 
 /// A break notification, kept until the client loop acknowledges it.
@@ -219,6 +244,8 @@ impl<'a> Client<'a> {
             breaks_tx,
             cached: Default::default(),
             may_cache: false,
+            in_flight: None,
+            channel_sequence: 0,
         }
     }
 
@@ -247,7 +274,11 @@ impl<'a> Client<'a> {
     }
 
     fn options(&self) -> RequestOptions {
-        RequestOptions { timeout: Some(self.spec.entry.request_timeout.as_duration()), ..RequestOptions::default() }
+        RequestOptions {
+            timeout: Some(self.spec.entry.request_timeout.as_duration()),
+            channel_sequence: self.channel_sequence,
+            ..RequestOptions::default()
+        }
     }
 
     async fn run(mut self, deadline: Instant) -> std::io::Result<()> {
@@ -267,6 +298,11 @@ impl<'a> Client<'a> {
                 self.lose_connection("request failed").await?;
                 if bare || !self.recover(deadline).await? {
                     return Ok(());
+                }
+                if let Some(InFlight::Write { id, offset, len, write_through }) = self.in_flight.take() {
+                    if self.spec.entry.replay && self.replay_write(id, offset, len, write_through).await? {
+                        self.lose_connection("replay failed").await?;
+                    }
                 }
             }
             if let Some(gap) = gap {
@@ -289,6 +325,9 @@ impl<'a> Client<'a> {
             }
             match self.connect().await {
                 Ok(channel) => {
+                    if self.previous_session != 0 {
+                        self.channel_sequence = self.channel_sequence.wrapping_add(1);
+                    }
                     self.previous_session = channel.session_id;
                     self.channel = Some(channel);
                     if self.reclaim_or_open().await? {
@@ -412,8 +451,33 @@ impl<'a> Client<'a> {
     }
 
     /// After a reconnect: DH2C/DHnC for a durable handle, else a fresh open. False: failed.
+    ///
+    /// A reclaim refused with STATUS_OBJECT_NAME_NOT_FOUND is tried again for a short window:
+    /// the server may not have noticed the old connection's end yet (its smbd can be busy
+    /// finishing the request that was in flight), and a DH2C while the old connection is up
+    /// fails that way. Real clients retry the reconnect for a failover window too.
     async fn reclaim_or_open(&mut self) -> std::io::Result<bool> {
-        if let Some(h) = self.handle.clone().filter(|h| h.durable) {
+        let window = Instant::now() + RECLAIM_WINDOW;
+        let mut backoff = BACKOFF.0;
+        loop {
+            match self.reclaim().await? {
+                Reclaim::Done => return Ok(true),
+                Reclaim::Lost => return Ok(false),
+                Reclaim::NotFound if Instant::now() < window => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF.1);
+                }
+                Reclaim::NotFound | Reclaim::Refused | Reclaim::NoHandle => break,
+            }
+        }
+        self.handle = None;
+        self.open().await
+    }
+
+    /// One DH2C/DHnC attempt for the client's durable handle.
+    async fn reclaim(&mut self) -> std::io::Result<Reclaim> {
+        let Some(h) = self.handle.clone().filter(|h| h.durable) else { return Ok(Reclaim::NoHandle) };
+        {
             let ch = self.channel.as_ref().expect("connected");
             let v2 = self.spec.entry.durable == DurableKind::V2;
             let mut smb = self.smb();
@@ -441,23 +505,21 @@ impl<'a> Client<'a> {
                         self.handle = Some(Handle { file_id: body.file_id, ..h });
                     }
                     self.record(OpType::Ok, ops::RECONNECT, json!({}), None, smb)?;
-                    return Ok(true);
+                    return Ok(Reclaim::Done);
                 }
                 Ok(resp) => {
                     smb.message_id = Some(resp.header.message_id);
-                    self.record(OpType::Fail, ops::RECONNECT, json!({}), Some(resp.status().to_string()), smb)?;
+                    let status = resp.status().to_string();
+                    self.record(OpType::Fail, ops::RECONNECT, json!({}), Some(status.clone()), smb)?;
+                    return Ok(if status == "STATUS_OBJECT_NAME_NOT_FOUND" { Reclaim::NotFound } else { Reclaim::Refused });
                 }
                 Err(e) => {
                     let (kind, status, lost) = classify(&e);
                     self.record(kind, ops::RECONNECT, json!({}), Some(status), smb)?;
-                    if lost {
-                        return Ok(false);
-                    }
+                    Ok(if lost { Reclaim::Lost } else { Reclaim::Refused })
                 }
             }
-            self.handle = None;
         }
-        self.open().await
     }
 
     fn lease_context(&self, epoch: u16) -> CreateContext {
@@ -481,7 +543,16 @@ impl<'a> Client<'a> {
     /// Open the client's file as the plan asks. False: failed (connection lost or refused).
     async fn open(&mut self) -> std::io::Result<bool> {
         let entry = self.spec.entry;
-        let create_guid = Guid(self.rng.random());
+        // A durable v2 create lost in flight is replayed with its CreateGuid: the server must
+        // return the open it made (if it made one), not make a second.
+        let replay_of = match self.in_flight {
+            Some(InFlight::Open { create_guid, index }) => {
+                self.in_flight = None;
+                (entry.replay && entry.durable == DurableKind::V2).then_some((create_guid, index))
+            }
+            _ => None,
+        };
+        let create_guid = replay_of.map(|(g, _)| g).unwrap_or_else(|| Guid(self.rng.random()));
         let mut req = CreateRequest::new(self.spec.path.clone());
         let timeout_ms = entry.durable_timeout.as_ref().map(|t| t.value.as_duration().as_millis() as u32).unwrap_or(0);
         match entry.durable {
@@ -511,13 +582,18 @@ impl<'a> Client<'a> {
             DurableKind::V1 => "v1",
             DurableKind::V2 => "v2",
         };
-        let invoke = json!({
+        let mut invoke = json!({
             "durable": durable, "timeout_ms": timeout_ms, "persistent": entry.persistent,
             "lease": entry.lease.value, "oplock": format!("{:?}", entry.oplock).to_lowercase(),
         });
+        let mut opts = self.options();
+        if let Some((_, index)) = replay_of {
+            invoke["replay_of"] = json!(index);
+            opts = opts.replay();
+        }
         let open = self.record(OpType::Invoke, ops::OPEN, invoke, None, smb.clone())?;
         let ch = self.channel.as_ref().expect("connected");
-        match ch.tree.request(&req, &self.options()).await {
+        match ch.tree.request(&req, &opts).await {
             Ok(resp) if !resp.status().is_error() => {
                 smb.message_id = Some(resp.header.message_id);
                 let Some(body) = resp.body().cloned() else { return Ok(false) };
@@ -554,10 +630,35 @@ impl<'a> Client<'a> {
             }
             Err(e) => {
                 let (kind, status, _) = classify(&e);
+                if kind == OpType::Info && entry.durable == DurableKind::V2 {
+                    self.in_flight = Some(InFlight::Open { create_guid, index: open });
+                }
                 self.record(kind, ops::OPEN, Value::Null, Some(status), smb)?;
                 Ok(false)
             }
         }
+    }
+
+    /// Send a write again, byte for byte, flagged REPLAY_OPERATION with the current
+    /// ChannelSequence. True: the connection is lost again.
+    async fn replay_write(&mut self, id: u64, offset: u64, len: u64, write_through: bool) -> std::io::Result<bool> {
+        let Some(file_id) = self.handle.as_ref().map(|h| h.file_id) else { return Ok(false) };
+        let tree = self.channel.as_ref().expect("connected").tree.clone();
+        let smb = self.smb();
+        let value = json!({ "offset": offset, "len": len, "write_through": write_through, "replay_of": id });
+        self.record(OpType::Invoke, ops::WRITE, value, None, smb.clone())?;
+        let req = WriteRequest {
+            offset,
+            file_id,
+            remaining_bytes: 0,
+            flags: if write_through { WRITE_THROUGH } else { 0 },
+            data: ops::content(id, offset, len),
+        };
+        let r = tree.request(&req, &self.options().replay()).await.map(|resp| {
+            let written = resp.body().map(|b| b.count).unwrap_or(0);
+            (resp.header.message_id, resp.status(), json!({ "written": written }))
+        });
+        self.finish(ops::WRITE, smb, r)
     }
 
     /// Draw and perform one operation. True: the connection is lost (or must be given up).
@@ -603,6 +704,9 @@ impl<'a> Client<'a> {
                     let written = resp.body().map(|b| b.count).unwrap_or(0);
                     (resp.header.message_id, resp.status(), json!({ "written": written }))
                 });
+                if matches!(&r, Err(e) if !e.not_sent() && !matches!(e, smb2::Error::Status { .. })) {
+                    self.in_flight = Some(InFlight::Write { id, offset, len, write_through });
+                }
                 self.finish(ops::WRITE, smb, r)?
             }
             2 => {
