@@ -157,14 +157,18 @@ fn run_plan(plan: &Path) -> Result<Completion, Failed> {
         other => format!("exit {other:?}"),
     };
     Err(format!(
-        "{verdict}\n--- stdout\n{stdout}--- stderr (last 40 lines)\n{}\nresults (and report.html) under {}",
+        "{verdict}\n--- stdout\n{stdout}--- stderr (last 40 lines but ok ops)\n{}\nresults (and report.html) under {}",
         tail(&stderr, 40),
         results.display()
     )
     .into())
 }
 
+/// The last `lines` lines worth reading: ops that went fine are left out.
 fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
+    let all: Vec<&str> = text
+        .lines()
+        .filter(|l| !(l.starts_with("  op ") && l.ends_with(": Ok")))
+        .collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -147,10 +147,25 @@ impl Model {
         let mut op_client: Vec<Option<&str>> = Vec::with_capacity(records.len() / 2 + 1);
         let mut open: HashMap<Key, usize> = HashMap::new();
         let mut nemesis = Vec::new();
+        // A named process that never invokes (the wire's counters) records observations,
+        // not ops: they stay in the record table but are not drawn or counted.
+        let invoking: std::collections::HashSet<&str> = records
+            .iter()
+            .filter(|r| r.kind == OpType::Invoke)
+            .filter_map(|r| match &r.process {
+                Process::Named(n) => Some(n.as_str()),
+                Process::Worker(_) => None,
+            })
+            .collect();
         for (pos, r) in records.iter().enumerate() {
             if is_nemesis(r) {
                 nemesis.push(pos as u32);
                 continue;
+            }
+            if let Process::Named(n) = &r.process {
+                if !invoking.contains(n.as_str()) {
+                    continue;
+                }
             }
             let k = key(&r.process);
             match r.kind {
@@ -603,6 +618,26 @@ pub(crate) mod tests {
             .map(|i| m.clients[i.client as usize].as_str())
             .collect();
         assert_eq!(listed, ["c1"]);
+    }
+
+    #[test]
+    fn observations_of_a_process_that_never_invokes_are_not_ops() {
+        let mut records = sample();
+        let n = records.len() as u64;
+        records.push(Record {
+            process: Process::Named("wire".into()),
+            f: "link_counters".into(),
+            ..rec(
+                n,
+                401,
+                Process::Worker(0),
+                OpType::Info,
+                "fs1",
+                json!({"c1": {}}),
+            )
+        });
+        let m = Model::build(&records, true);
+        assert_eq!((m.ops.len(), m.counts.info), (40, 0));
     }
 
     #[test]
