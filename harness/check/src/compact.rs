@@ -349,6 +349,9 @@ impl History {
         let file = File::open(path).map_err(io)?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let mut h = History::default();
+        // About 200 bytes a line: reserve once instead of copying while growing.
+        let size = reader.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
+        h.recs.reserve((size / 200) as usize);
         let mut line = String::new();
         let mut n = 0;
         let mut pending: Option<(usize, String)> = None;

@@ -114,21 +114,28 @@ pub struct Index<'a> {
     pub h: &'a History,
     pub ops: Vec<Op<'a>>,
     pub events: Vec<&'a Rec>,
+    /// For each record (by position), the op it invokes or completes; `NO_OP` for events.
+    pub op_of: Vec<u32>,
 }
+
+pub const NO_OP: u32 = u32::MAX;
 
 impl<'a> Index<'a> {
     pub fn new(h: &'a History) -> Index<'a> {
         let mut ops: Vec<Op<'a>> = Vec::with_capacity(h.recs.len() / 2 + 1);
         let mut events = Vec::new();
+        let mut op_of = Vec::with_capacity(h.recs.len());
         // Mostly one op in flight per key: a VecDeque only when more are.
         let mut open: FxMap<Key, (u32, VecDeque<u32>)> = FxMap::default();
         const EMPTY: u32 = u32::MAX;
         for r in &h.recs {
             if r.f.is_event() {
                 events.push(r);
+                op_of.push(NO_OP);
                 continue;
             }
             if r.kind == OpType::Invoke {
+                op_of.push(ops.len() as u32);
                 let slot = open.entry(key(r)).or_insert((EMPTY, VecDeque::new()));
                 if slot.0 == EMPTY {
                     slot.0 = ops.len() as u32;
@@ -150,12 +157,23 @@ impl<'a> Index<'a> {
                 Some(first)
             });
             match found {
-                Some(i) => ops[i as usize].done = Some(r),
+                Some(i) => {
+                    ops[i as usize].done = Some(r);
+                    op_of.push(i);
+                }
                 // A completion with no invoke (e.g. `link_counters`): an event.
-                None => events.push(r),
+                None => {
+                    events.push(r);
+                    op_of.push(NO_OP);
+                }
             }
         }
-        Index { h, ops, events }
+        Index {
+            h,
+            ops,
+            events,
+            op_of,
+        }
     }
 
     pub fn name(&self, s: Sym) -> &'a str {

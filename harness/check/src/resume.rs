@@ -23,7 +23,7 @@ use history::{OpType, Record};
 
 use crate::compact::{oplock, Caps, FxMap, History, LeaseC, Rec, Sym, Val, F, NONE};
 use crate::faults::{faults, Fault};
-use crate::index::{Index, Op};
+use crate::index::{Index, Op, NO_OP};
 use crate::{secs, Anomaly, Checked, Findings};
 
 pub const NAME: &str = "handle-resume";
@@ -153,25 +153,7 @@ impl LeaseTrack {
     }
 }
 
-enum Item<'i, 'a> {
-    Done(&'i Op<'a>),
-    Invoke(&'i Op<'a>),
-    Event(&'a Rec),
-}
-
 pub(crate) fn check(index: &Index, faults: &[Fault], options: &ResumeOptions) -> Checked {
-    let mut items: Vec<(u64, Item)> =
-        Vec::with_capacity(index.ops.len() + index.events.len() + 1024);
-    for op in &index.ops {
-        if matches!(op.f(), F::Close | F::Reconnect) {
-            items.push((op.index(), Item::Invoke(op)));
-        }
-        items.push((op.done.map_or(u64::MAX, |d| d.index), Item::Done(op)));
-    }
-    items.extend(index.events.iter().map(|r| (r.index, Item::Event(r))));
-    // Nearly sorted already: a stable merge sort is close to linear here.
-    items.sort_by_key(|(i, _)| *i);
-
     let mut s = State {
         index,
         options,
@@ -189,12 +171,23 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &ResumeOptions) ->
         judged: 0,
         conflicts: 0,
     };
-    for (_, item) in &items {
-        match item {
-            Item::Invoke(op) => s.invoked(op),
-            Item::Done(op) => s.done(op),
-            Item::Event(r) => s.event(r),
+    // Records in history order: an op is seen at its invoke and at its completion.
+    for (r, &op) in index.h.recs.iter().zip(&index.op_of) {
+        if op == NO_OP {
+            s.event(r);
+            continue;
         }
+        let op = &index.ops[op as usize];
+        let completion = op.done.is_some_and(|d| std::ptr::eq(d, r));
+        if completion {
+            s.done(op);
+        } else if matches!(op.f(), F::Close | F::Reconnect) {
+            s.invoked(op);
+        }
+    }
+    // Ops that never completed are judged as of the end of the history.
+    for op in index.ops.iter().filter(|op| op.done.is_none()) {
+        s.done(op);
     }
     s.finish()
 }
