@@ -28,6 +28,8 @@ use crate::{secs, Anomaly, Checked, Findings};
 
 pub const NAME: &str = "handle-resume";
 
+const SHARING_VIOLATION: &str = "STATUS_SHARING_VIOLATION";
+
 /// Samba's DH2C/DHnC answer for a handle that is gone.
 pub const OBJECT_NAME_NOT_FOUND: &str = "STATUS_OBJECT_NAME_NOT_FOUND";
 
@@ -85,6 +87,8 @@ struct Handle {
     /// Persistent half of the FileId.
     file_pid: Sym,
     lease_key: Sym,
+    /// Granted oplock level (a durable handle without a lease holds a batch oplock).
+    oplock: u8,
     timeout_ns: u64,
     conn: Option<u64>,
     closed: bool,
@@ -354,6 +358,7 @@ impl State<'_, '_, '_> {
             path,
             file_pid: fid,
             lease_key: lease.map_or(NONE, |l| l.key),
+            oplock: level,
             timeout_ns: timeout_ms.saturating_mul(1_000_000),
             conn: op.conn(),
             closed: false,
@@ -371,6 +376,8 @@ impl State<'_, '_, '_> {
             return;
         };
         let slack = self.options.clock_slack_ns;
+        let violation =
+            op.end() == OpType::Fail && self.index.name(op.status()) == SHARING_VIOLATION;
         for &h in hs {
             let handle = &mut self.handles[h];
             let Some(ep) = &mut handle.episode else {
@@ -380,6 +387,23 @@ impl State<'_, '_, '_> {
                 continue;
             }
             ep.conflicted = true;
+            // Another client's open breaks W caching (and batch/exclusive oplocks) always,
+            // H caching only on a sharing violation (MS-FSA 2.1.5.1.2): without such a break
+            // the preserved handle is not in its way. The open's share access is not in the
+            // history, so only these are judged.
+            let caps = match handle.lease_key {
+                NONE => Caps::default(),
+                key => self
+                    .leases
+                    .get(&(handle.client, key))
+                    .map_or(Caps::default(), |t| t.state),
+            };
+            let breaks_it = caps.has(Caps::W)
+                || matches!(handle.oplock, oplock::BATCH | oplock::EXCLUSIVE)
+                || (violation && caps.has(Caps::H));
+            if !breaks_it {
+                continue;
+            }
             // Judged only when surely disconnected at the server, surely not expired, and
             // not yet being reclaimed.
             let disconnected = op.t0() > ep.d_hi;

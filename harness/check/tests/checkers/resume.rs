@@ -303,6 +303,36 @@ fn a_handle_broken_by_a_conflicting_open_cannot_be_reclaimed() {
 }
 
 #[test]
+fn an_open_that_needs_no_break_leaves_the_preserved_handle_alone() {
+    // c1's lease was broken to RH before the disconnect: c2's open (no sharing violation)
+    // breaks nothing, and c1 may still reclaim its handle.
+    let mut h = H::new();
+    let open = h.open("c1", "f", "1:a", Some(30_000), Some(lease("k1", "RWH", 1)));
+    h.at(100);
+    h.lease_break("c1", "RWH", "RH", 2);
+    h.lease_break_ack("c1", "RH");
+    h.at(1_000);
+    h.disconnect("c1");
+    h.at(2_000);
+    let o = h.open_invoke("c2", "f");
+    h.open_ok(o, "9:a", None, None);
+    h.at(3_000);
+    let r = h.reconnect("c1", open);
+    h.reconnect_ok(r, "1:a", Some(lease("k1", "RH", 2)));
+    let refused = ResumeOptions {
+        conflicting_open: ConflictPolicy::Refused,
+        ..options()
+    };
+    let c = handle_resume(&h.records, &refused);
+    assert_valid(&c);
+    assert!(
+        c.result.explanation.contains("0 conflicting opens judged"),
+        "{}",
+        c.result.explanation
+    );
+}
+
+#[test]
 fn a_durable_request_not_granted_fails_only_when_the_plan_expects_reclaim() {
     let mut h = H::new();
     let o = h.open_invoke("c1", "f");
