@@ -19,12 +19,32 @@ pub enum Phase {
 
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { plan: String, results: PathBuf, planned: Duration },
+    Started {
+        plan: String,
+        results: PathBuf,
+        planned: Duration,
+    },
     Phase(Phase),
-    LabReady { run_id: String, took: Duration },
-    Op { process: u64, f: String, node: String, kind: OpType, status: Option<String> },
-    Fault { f: String, node: String, healed: bool },
-    Finished { outcome: Outcome, results: PathBuf },
+    LabReady {
+        run_id: String,
+        took: Duration,
+    },
+    Op {
+        process: u64,
+        f: String,
+        node: String,
+        kind: OpType,
+        status: Option<String>,
+    },
+    Fault {
+        f: String,
+        node: String,
+        healed: bool,
+    },
+    Finished {
+        outcome: Outcome,
+        results: PathBuf,
+    },
 }
 
 /// Cheap, cloneable sender; a run with nobody listening is fine.

@@ -23,7 +23,11 @@ macro_rules! note {
 }
 
 #[derive(Parser)]
-#[command(name = "smbchaos", version, about = "Fault-injection harness for SMB clients and servers")]
+#[command(
+    name = "smbchaos",
+    version,
+    about = "Fault-injection harness for SMB clients and servers"
+)]
 struct Cli {
     /// More logging (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -40,7 +44,10 @@ enum Command {
     /// Run plans (files, or directories searched for *.yaml) and judge them.
     Run(RunArgs),
     /// Check plans without running them.
-    Validate { #[arg(required = true)] plans: Vec<PathBuf> },
+    Validate {
+        #[arg(required = true)]
+        plans: Vec<PathBuf>,
+    },
     /// Re-judge a stored run from its history, with no lab.
     Check { results_dir: PathBuf },
     /// Re-render a stored run's report.html and junit.xml.
@@ -94,7 +101,9 @@ fn main() -> ExitCode {
         (false, _) => "trace",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
         .with_writer(smbchaos::progress::log_writer)
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -117,7 +126,9 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             println!("{}", path.display());
             Ok(0)
         }
-        Command::Lab { command: LabCommand::Up { plan, once } } => lab_up(&plan, once).await,
+        Command::Lab {
+            command: LabCommand::Up { plan, once },
+        } => lab_up(&plan, once).await,
         Command::Doctor => doctor(),
         Command::Clean { force } => clean(force),
         Command::Schema => {
@@ -209,7 +220,9 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         let name = plan.name.value.as_str();
         let (events, rx) = Events::channel();
         let reporter = tokio::spawn(progress::render(rx, mode, progress::one_shot_kinds(plan)));
-        let options = RunOptions { results_root: args.results.clone() };
+        let options = RunOptions {
+            results_root: args.results.clone(),
+        };
         let started = Instant::now();
         let result = tokio::select! {
             r = runner::run(plan, text, &options, &events) => r,
@@ -236,10 +249,18 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
             Ok(done) => {
                 for j in &done.verdict.checkers {
                     if j.outcome != Outcome::Pass {
-                        println!("    {}: {:?} (expected {}): {}", j.result.checker, j.outcome, j.expected, j.result.explanation);
+                        println!(
+                            "    {}: {:?} (expected {}): {}",
+                            j.result.checker, j.outcome, j.expected, j.result.explanation
+                        );
                     }
                 }
-                println!("{}: {} ({})", path.display(), label(done.verdict.outcome), done.results.display());
+                println!(
+                    "{}: {} ({})",
+                    path.display(),
+                    label(done.verdict.outcome),
+                    done.results.display()
+                );
                 junit.judged(path, name, &done.verdict, &done.results, started.elapsed());
                 done.verdict.outcome
             }
@@ -290,8 +311,16 @@ fn label(outcome: Outcome) -> &'static str {
 
 /// Missing required capabilities are errors before anything starts.
 fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> {
-    let userspace = plans.into_iter().any(|p| p.topology.wire == plan::WireKind::Userspace);
-    if userspace && std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
+    let userspace = plans
+        .into_iter()
+        .any(|p| p.topology.wire == plan::WireKind::Userspace);
+    if userspace
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_err()
+    {
         bail!(
             "/dev/net/tun cannot be opened: the userspace wire needs TUN/TAP (a kernel with CONFIG_TUN; \
              `mkdir -p /dev/net && mknod /dev/net/tun c 10 200`), or set `wire: kernel` in the plan's topology"
@@ -302,7 +331,11 @@ fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> 
     }
     for (what, path, fix) in [
         ("smbd", lab::samba::SMBD, "apt-get install samba"),
-        ("the cgroup v1 freezer", "/sys/fs/cgroup/freezer/cgroup.procs", "mount -t cgroup -o freezer freezer /sys/fs/cgroup/freezer"),
+        (
+            "the cgroup v1 freezer",
+            "/sys/fs/cgroup/freezer/cgroup.procs",
+            "mount -t cgroup -o freezer freezer /sys/fs/cgroup/freezer",
+        ),
     ] {
         if !Path::new(path).exists() {
             bail!("{what} is missing ({path}): {fix}");
@@ -316,7 +349,10 @@ fn check(dir: &Path) -> Result<u8> {
     let verdict = runner::check(dir, &plan)?;
     write_reports(dir);
     for j in &verdict.checkers {
-        println!("{}: {:?} (valid {:?}, expected {}): {}", j.result.checker, j.outcome, j.result.valid, j.expected, j.result.explanation);
+        println!(
+            "{}: {:?} (valid {:?}, expected {}): {}",
+            j.result.checker, j.outcome, j.result.valid, j.expected, j.result.explanation
+        );
     }
     println!("{}", label(verdict.outcome));
     Ok(verdict.outcome.exit_code() as u8)
@@ -326,15 +362,34 @@ async fn lab_up(path: &Path, once: bool) -> Result<u8> {
     let plan = plan::load(path)?;
     preflight([&plan])?;
     let started = Instant::now();
-    let lab = lab::Lab::up(&plan, lab::LabOptions::default()).await.context("bringing the lab up")?;
+    let lab = lab::Lab::up(&plan, lab::LabOptions::default())
+        .await
+        .context("bringing the lab up")?;
     let took = started.elapsed();
-    println!("lab {} of plan {} ready in {:.3} s", lab.run_id(), plan.name.value, took.as_secs_f64());
+    println!(
+        "lab {} of plan {} ready in {:.3} s",
+        lab.run_id(),
+        plan.name.value,
+        took.as_secs_f64()
+    );
     for node in lab.nodes() {
-        println!("  {:<15} {:<15} {:?}  netns {}", node.name, node.address, node.role, node.ns.name());
+        println!(
+            "  {:<15} {:<15} {:?}  netns {}",
+            node.name,
+            node.address,
+            node.role,
+            node.ns.name()
+        );
     }
     let (user, password) = lab.credentials();
-    if let (Some(client), Some(server)) = (plan.topology.clients.first(), plan.topology.servers.first()) {
-        let share = server.shares.first().map(|s| s.name.value.as_str()).unwrap_or("share");
+    if let (Some(client), Some(server)) =
+        (plan.topology.clients.first(), plan.topology.servers.first())
+    {
+        let share = server
+            .shares
+            .first()
+            .map(|s| s.name.value.as_str())
+            .unwrap_or("share");
         println!("reach it:");
         println!(
             "  ip netns exec {} smbclient //{}/{share} -U '{user}%{password}' -c ls",
@@ -355,7 +410,13 @@ fn doctor() -> Result<u8> {
     let checks = smbchaos::doctor::checks();
     let mut missing_required = false;
     for c in &checks {
-        let mark = if c.present { "ok     " } else if c.required { "MISSING" } else { "missing" };
+        let mark = if c.present {
+            "ok     "
+        } else if c.required {
+            "MISSING"
+        } else {
+            "missing"
+        };
         println!("{mark} {:<24} {}", c.name, c.detail);
         if !c.present {
             println!("        {:<24} fix: {}", "", c.fix);
@@ -378,7 +439,10 @@ fn clean(force: bool) -> Result<u8> {
         println!("removed orphan {orphan}");
     }
     for live in &report.live {
-        println!("left run {} alone: its owner (pid {}) is still running; --force takes it", live.run_id, live.owner_pid);
+        println!(
+            "left run {} alone: its owner (pid {}) is still running; --force takes it",
+            live.run_id, live.owner_pid
+        );
     }
     if report.reclaimed.is_empty() && report.orphans.is_empty() {
         println!("nothing to clean");

@@ -20,9 +20,17 @@ const REACH_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 pub enum NemesisError {
     #[error("fault {index} ({kind}) could not start: {detail}")]
-    Start { index: usize, kind: String, detail: String },
+    Start {
+        index: usize,
+        kind: String,
+        detail: String,
+    },
     #[error("heal of fault {index} ({kind}) did not take: {detail}")]
-    Heal { index: usize, kind: String, detail: String },
+    Heal {
+        index: usize,
+        kind: String,
+        detail: String,
+    },
     #[error("history: {0}")]
     History(#[from] std::io::Error),
 }
@@ -31,9 +39,18 @@ pub enum NemesisError {
 enum Active {
     Nothing,
     Cut(Cut),
-    Impaired { node: String, directions: Vec<lab::wire::Direction> },
-    Processes { node: String, paused: bool },
-    Crash { node: String, cut: Cut },
+    Impaired {
+        node: String,
+        directions: Vec<lab::wire::Direction>,
+    },
+    Processes {
+        node: String,
+        paused: bool,
+    },
+    Crash {
+        node: String,
+        cut: Cut,
+    },
 }
 
 /// Run the plan's whole fault schedule. Returns once every occurrence has been healed;
@@ -61,7 +78,9 @@ pub async fn run(
                     let _ = done.wait_for(|d| *d).await;
                 }
             }
-            step(lab, plan, occ, Phase::Heal, Some(active), history, events).await.map(|_| ())
+            step(lab, plan, occ, Phase::Heal, Some(active), history, events)
+                .await
+                .map(|_| ())
         }
     });
     // Every fault runs to its heal even if another failed, so nothing is left broken.
@@ -85,10 +104,12 @@ async fn step(
     events: &Events,
 ) -> Result<Active, NemesisError> {
     let kind = occ.action.kind().to_string();
-    let phase_name = if phase == Phase::Start { "start" } else { "heal" };
-    let value = |detail: serde_json::Value| {
-        json!({ "fault": occ.fault, "occurrence": occ.occurrence, "phase": phase_name, "action": occ.action, "detail": detail })
+    let phase_name = if phase == Phase::Start {
+        "start"
+    } else {
+        "heal"
     };
+    let value = |detail: serde_json::Value| json!({ "fault": occ.fault, "occurrence": occ.occurrence, "phase": phase_name, "action": occ.action, "detail": detail });
     let entry = |op, value, status| Entry {
         process: Process::nemesis(),
         kind: op,
@@ -101,7 +122,9 @@ async fn step(
     history.append(entry(OpType::Invoke, value(serde_json::Value::Null), None))?;
     let outcome = match phase {
         Phase::Start => start(lab, plan, occ).await,
-        Phase::Heal => heal(lab, active.unwrap_or(Active::Nothing)).await.map(|d| (Active::Nothing, d)),
+        Phase::Heal => heal(lab, active.unwrap_or(Active::Nothing))
+            .await
+            .map(|d| (Active::Nothing, d)),
     };
     match outcome {
         Ok((active, detail)) => {
@@ -115,10 +138,22 @@ async fn step(
         }
         Err(e) => {
             let detail = e.to_string();
-            history.append(entry(OpType::Fail, value(serde_json::Value::Null), Some(detail.clone())))?;
+            history.append(entry(
+                OpType::Fail,
+                value(serde_json::Value::Null),
+                Some(detail.clone()),
+            ))?;
             Err(match phase {
-                Phase::Start => NemesisError::Start { index: occ.fault, kind, detail },
-                Phase::Heal => NemesisError::Heal { index: occ.fault, kind, detail },
+                Phase::Start => NemesisError::Start {
+                    index: occ.fault,
+                    kind,
+                    detail,
+                },
+                Phase::Heal => NemesisError::Heal {
+                    index: occ.fault,
+                    kind,
+                    detail,
+                },
             })
         }
     }
@@ -153,19 +188,37 @@ fn impairment(spec: &plan::ImpairSpec) -> lab::wire::Impairment {
 
 /// Everyone else in the lab.
 fn others(lab: &Lab, node: &str) -> Vec<String> {
-    lab.nodes().map(|n| n.name.clone()).filter(|n| n != node).collect()
+    lab.nodes()
+        .map(|n| n.name.clone())
+        .filter(|n| n != node)
+        .collect()
 }
 
-async fn start(lab: &Lab, plan: &plan::Plan, occ: &Scheduled) -> Result<(Active, serde_json::Value), LabError> {
+async fn start(
+    lab: &Lab,
+    plan: &plan::Plan,
+    occ: &Scheduled,
+) -> Result<(Active, serde_json::Value), LabError> {
     Ok(match &occ.action {
-        Action::Reset { node, peer, port, side } => {
+        Action::Reset {
+            node,
+            peer,
+            port,
+            side,
+        } => {
             let reset = lab.reset(node, peer.as_deref(), *port, *side).await?;
             let pairs: Vec<String> = reset.iter().map(|(l, r)| format!("{l} -> {r}")).collect();
             (Active::Nothing, json!({ "reset": pairs }))
         }
         Action::Blackhole { node, peer, port } => {
-            let far = peer.clone().map(|p| vec![p]).unwrap_or_else(|| others(lab, node));
-            (Active::Cut(lab.partition(std::slice::from_ref(node), &far, *port)?), serde_json::Value::Null)
+            let far = peer
+                .clone()
+                .map(|p| vec![p])
+                .unwrap_or_else(|| others(lab, node));
+            (
+                Active::Cut(lab.partition(std::slice::from_ref(node), &far, *port)?),
+                serde_json::Value::Null,
+            )
         }
         Action::Partition { cuts } => {
             let mut all = Vec::new();
@@ -174,30 +227,72 @@ async fn start(lab: &Lab, plan: &plan::Plan, occ: &Scheduled) -> Result<(Active,
             }
             (Active::Cut(Cut::merge(all)), serde_json::Value::Null)
         }
-        Action::Impair { node, direction, impairment: spec } => {
+        Action::Impair {
+            node,
+            direction,
+            impairment: spec,
+        } => {
             let dirs = directions(*direction);
             for (i, d) in dirs.iter().enumerate() {
                 // Each direction its own RNG stream, all from the plan's seed.
-                let seed = plan.seed ^ ((occ.fault as u64) << 32) ^ ((occ.occurrence as u64) << 8) ^ i as u64;
+                let seed = plan.seed
+                    ^ ((occ.fault as u64) << 32)
+                    ^ ((occ.occurrence as u64) << 8)
+                    ^ i as u64;
                 lab.impair(node, *d, Some(impairment(spec)), seed)?;
             }
-            (Active::Impaired { node: node.clone(), directions: dirs }, serde_json::Value::Null)
+            (
+                Active::Impaired {
+                    node: node.clone(),
+                    directions: dirs,
+                },
+                serde_json::Value::Null,
+            )
         }
-        Action::Kill { node, serving: Some(client) } => {
-            let pids = lab.server(node)?.lock().await.kill_serving(lab.address(client)).await?;
+        Action::Kill {
+            node,
+            serving: Some(client),
+        } => {
+            let pids = lab
+                .server(node)?
+                .lock()
+                .await
+                .kill_serving(lab.address(client))
+                .await?;
             (Active::Nothing, json!({ "killed": pids }))
         }
-        Action::Kill { node, serving: None } => {
+        Action::Kill {
+            node,
+            serving: None,
+        } => {
             lab.server(node)?.lock().await.kill().await?;
-            (Active::Processes { node: node.clone(), paused: false }, serde_json::Value::Null)
+            (
+                Active::Processes {
+                    node: node.clone(),
+                    paused: false,
+                },
+                serde_json::Value::Null,
+            )
         }
         Action::Stop { node } => {
             lab.server(node)?.lock().await.stop().await?;
-            (Active::Processes { node: node.clone(), paused: false }, serde_json::Value::Null)
+            (
+                Active::Processes {
+                    node: node.clone(),
+                    paused: false,
+                },
+                serde_json::Value::Null,
+            )
         }
         Action::Pause { node } => {
             lab.node(node)?.freezer.freeze()?;
-            (Active::Processes { node: node.clone(), paused: true }, serde_json::Value::Null)
+            (
+                Active::Processes {
+                    node: node.clone(),
+                    paused: true,
+                },
+                serde_json::Value::Null,
+            )
         }
         Action::Restart { node } => {
             lab.server(node)?.lock().await.restart().await?;
@@ -207,7 +302,13 @@ async fn start(lab: &Lab, plan: &plan::Plan, occ: &Scheduled) -> Result<(Active,
             // Links first, then processes: nothing the dying node sends gets out.
             let cut = lab.partition(std::slice::from_ref(node), &others(lab, node), None)?;
             lab.server(node)?.lock().await.kill().await?;
-            (Active::Crash { node: node.clone(), cut }, serde_json::Value::Null)
+            (
+                Active::Crash {
+                    node: node.clone(),
+                    cut,
+                },
+                serde_json::Value::Null,
+            )
         }
     })
 }
@@ -224,7 +325,10 @@ async fn heal(lab: &Lab, active: Active) -> Result<serde_json::Value, LabError> 
             for d in directions {
                 lab.impair(&node, d, None, 0)?;
             }
-            let pairs: Vec<(String, String)> = others(lab, &node).into_iter().map(|o| (node.clone(), o)).collect();
+            let pairs: Vec<(String, String)> = others(lab, &node)
+                .into_iter()
+                .map(|o| (node.clone(), o))
+                .collect();
             verify_paths(lab, &pairs).await
         }
         Active::Processes { node, paused } => {
@@ -252,7 +356,10 @@ async fn heal(lab: &Lab, active: Active) -> Result<serde_json::Value, LabError> 
 }
 
 /// Each healed path must carry a TCP handshake again — unless another fault still cuts it.
-async fn verify_paths(lab: &Lab, pairs: &[(String, String)]) -> Result<serde_json::Value, LabError> {
+async fn verify_paths(
+    lab: &Lab,
+    pairs: &[(String, String)],
+) -> Result<serde_json::Value, LabError> {
     let mut checked = Vec::new();
     for (a, b) in pairs {
         if lab.is_cut(a, b) || checked.contains(&(b.clone(), a.clone())) {
@@ -260,7 +367,9 @@ async fn verify_paths(lab: &Lab, pairs: &[(String, String)]) -> Result<serde_jso
         }
         let started = std::time::Instant::now();
         if !lab.reachable(a, b, REACH_TIMEOUT).await {
-            return Err(LabError::Other(format!("{a} still cannot reach {b} after the heal")));
+            return Err(LabError::Other(format!(
+                "{a} still cannot reach {b} after the heal"
+            )));
         }
         tracing::debug!("{a} -> {b} reachable again after {:?}", started.elapsed());
         checked.push((a.clone(), b.clone()));
@@ -270,5 +379,9 @@ async fn verify_paths(lab: &Lab, pairs: &[(String, String)]) -> Result<serde_jso
 
 /// The longest a plan's fault schedule runs (for progress display).
 pub fn planned(plan: &plan::Plan) -> Duration {
-    plan::schedule(plan).iter().map(|s| s.at + s.hold.unwrap_or_default()).max().unwrap_or_default()
+    plan::schedule(plan)
+        .iter()
+        .map(|s| s.at + s.hold.unwrap_or_default())
+        .max()
+        .unwrap_or_default()
 }

@@ -99,7 +99,13 @@ impl Environment {
     pub fn probe(seed: u64, fault_mechanisms: Vec<String>) -> Environment {
         let uname = nix::sys::utsname::uname().ok();
         let kernel = uname
-            .map(|u| format!("{} {}", u.sysname().to_string_lossy(), u.release().to_string_lossy()))
+            .map(|u| {
+                format!(
+                    "{} {}",
+                    u.sysname().to_string_lossy(),
+                    u.release().to_string_lossy()
+                )
+            })
             .unwrap_or_default();
         Environment {
             smbchaos: env!("CARGO_PKG_VERSION").to_string(),

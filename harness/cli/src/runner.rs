@@ -16,7 +16,10 @@ use crate::{nemesis, sampler, workload};
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("results directory {path}: {source}")]
-    Results { path: PathBuf, source: std::io::Error },
+    Results {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("lab: {0}")]
     Lab(#[from] lab::LabError),
     #[error("workload: {0}")]
@@ -37,10 +40,22 @@ pub struct Finished {
 }
 
 /// Run one validated plan. `plan_text` is stored with the results as the plan that ran.
-pub async fn run(plan: &plan::Plan, plan_text: &str, options: &RunOptions, events: &Events) -> Result<Finished, RunError> {
-    let dir = ResultsDir::create(&options.results_root, &plan.name.value)
-        .map_err(|source| RunError::Results { path: options.results_root.clone(), source })?;
-    let io = |source| RunError::Results { path: dir.path.clone(), source };
+pub async fn run(
+    plan: &plan::Plan,
+    plan_text: &str,
+    options: &RunOptions,
+    events: &Events,
+) -> Result<Finished, RunError> {
+    let dir = ResultsDir::create(&options.results_root, &plan.name.value).map_err(|source| {
+        RunError::Results {
+            path: options.results_root.clone(),
+            source,
+        }
+    })?;
+    let io = |source| RunError::Results {
+        path: dir.path.clone(),
+        source,
+    };
     std::fs::write(dir.file(results::PLAN), plan_text).map_err(io)?;
     let status = |complete, outcome, error: Option<String>, run_id: &str| Status {
         complete,
@@ -48,7 +63,8 @@ pub async fn run(plan: &plan::Plan, plan_text: &str, options: &RunOptions, event
         error,
         run_id: run_id.to_string(),
     };
-    dir.write_status(&status(false, None, None, "")).map_err(io)?;
+    dir.write_status(&status(false, None, None, ""))
+        .map_err(io)?;
     events.send(Event::Started {
         plan: plan.name.value.clone(),
         results: dir.path.clone(),
@@ -61,29 +77,58 @@ pub async fn run(plan: &plan::Plan, plan_text: &str, options: &RunOptions, event
         Err(e) => ("", Err(e.to_string())),
     };
     match outcome {
-        Ok(o) => dir.write_status(&status(true, Some(o), None, run_id)).map_err(io)?,
-        Err(e) => dir.write_status(&status(false, None, Some(e), run_id)).map_err(io)?,
+        Ok(o) => dir
+            .write_status(&status(true, Some(o), None, run_id))
+            .map_err(io)?,
+        Err(e) => dir
+            .write_status(&status(false, None, Some(e), run_id))
+            .map_err(io)?,
     }
     let (_, verdict) = result?;
-    events.send(Event::Finished { outcome: verdict.outcome, results: dir.path.clone() });
-    Ok(Finished { verdict, results: dir.path })
+    events.send(Event::Finished {
+        outcome: verdict.outcome,
+        results: dir.path.clone(),
+    });
+    Ok(Finished {
+        verdict,
+        results: dir.path,
+    })
 }
 
-async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<(String, Verdict), RunError> {
-    let io = |source| RunError::Results { path: dir.path.clone(), source };
+async fn run_in(
+    plan: &plan::Plan,
+    dir: &ResultsDir,
+    events: &Events,
+) -> Result<(String, Verdict), RunError> {
+    let io = |source| RunError::Results {
+        path: dir.path.clone(),
+        source,
+    };
     let epoch = Instant::now();
     let mechanisms = fault_mechanisms(plan);
-    dir.write_json(results::ENVIRONMENT, &Environment::probe(plan.seed, mechanisms)).map_err(io)?;
+    dir.write_json(
+        results::ENVIRONMENT,
+        &Environment::probe(plan.seed, mechanisms),
+    )
+    .map_err(io)?;
 
     events.send(Event::Phase(Phase::LabUp));
-    let options = LabOptions { capture_dir: Some(dir.file(results::PCAP)), ..LabOptions::default() };
+    let options = LabOptions {
+        capture_dir: Some(dir.file(results::PCAP)),
+        ..LabOptions::default()
+    };
     let lab = Lab::up(plan, options).await?;
-    events.send(Event::LabReady { run_id: lab.run_id().to_string(), took: epoch.elapsed() });
+    events.send(Event::LabReady {
+        run_id: lab.run_id().to_string(),
+        took: epoch.elapsed(),
+    });
 
     events.send(Event::Phase(Phase::Workload));
     let start = Instant::now();
     // The history's clock starts with the workload, so record times line up with fault `at`s.
-    let history = std::sync::Arc::new(HistoryWriter::create(&dir.file(results::HISTORY), start.into_std()).map_err(io)?);
+    let history = std::sync::Arc::new(
+        HistoryWriter::create(&dir.file(results::HISTORY), start.into_std()).map_err(io)?,
+    );
     let (done_tx, done_rx) = watch::channel(false);
     let work = async {
         let r = workload::run(&lab, plan, &history, events).await;
@@ -91,18 +136,24 @@ async fn run_in(plan: &plan::Plan, dir: &ResultsDir, events: &Events) -> Result<
         r
     };
     let sampled = sampler::run(&lab, &history, done_rx.clone());
-    let (work, faults, sampled) =
-        tokio::join!(work, nemesis::run(&lab, plan, start, done_rx, &history, events), sampled);
+    let (work, faults, sampled) = tokio::join!(
+        work,
+        nemesis::run(&lab, plan, start, done_rx, &history, events),
+        sampled
+    );
     sampled.map_err(io)?;
     events.send(Event::Phase(Phase::Heal));
     let verified = verify_servers(&lab).await;
     // Only once every fault is healed: an independent read of what the server kept.
     if let (Ok(()), Some(first)) = (&verified, plan.workload.clients.first()) {
-        workload::final_read::run(&lab, plan, &first.node.value, &history).await.map_err(io)?;
+        workload::final_read::run(&lab, plan, &first.node.value, &history)
+            .await
+            .map_err(io)?;
     }
 
     lab.collect_logs(&dir.file(results::LOGS))?;
-    dir.write_json(results::LINKS, &lab.all_link_counters()).map_err(io)?;
+    dir.write_json(results::LINKS, &lab.all_link_counters())
+        .map_err(io)?;
     events.send(Event::Phase(Phase::LabDown));
     let run_id = lab.run_id().to_string();
     lab.down().await?;
@@ -121,10 +172,14 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
     for occ in plan::schedule(plan) {
         let mechanism = match occ.action {
             plan::Action::Reset { .. } => "sock_diag SOCK_DESTROY",
-            plan::Action::Blackhole { .. } | plan::Action::Partition { .. } => "userspace wire: frame drops",
+            plan::Action::Blackhole { .. } | plan::Action::Partition { .. } => {
+                "userspace wire: frame drops"
+            }
             plan::Action::Impair { .. } => "userspace wire: impairment shapers (no sch_netem)",
             plan::Action::Pause { .. } => "cgroup v1 freezer",
-            plan::Action::Kill { .. } | plan::Action::Stop { .. } | plan::Action::Restart { .. } => "signals",
+            plan::Action::Kill { .. }
+            | plan::Action::Stop { .. }
+            | plan::Action::Restart { .. } => "signals",
             plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
         };
         if !out.iter().any(|m| m == mechanism) {
@@ -150,8 +205,13 @@ async fn verify_servers(lab: &Lab) -> Result<(), RunError> {
 pub fn check(results_dir: &Path, plan: &plan::Plan) -> Result<Verdict, RunError> {
     let records = history::read(&results_dir.join(results::HISTORY))?;
     let verdict = verdict::judge(&records, &plan.expect);
-    ResultsDir { path: results_dir.to_path_buf() }
-        .write_verdict(&verdict)
-        .map_err(|source| RunError::Results { path: results_dir.to_path_buf(), source })?;
+    ResultsDir {
+        path: results_dir.to_path_buf(),
+    }
+    .write_verdict(&verdict)
+    .map_err(|source| RunError::Results {
+        path: results_dir.to_path_buf(),
+        source,
+    })?;
     Ok(verdict)
 }

@@ -11,7 +11,11 @@ pub const INTERVAL: Duration = Duration::from_millis(500);
 pub const F: &str = "link_counters";
 
 /// Sample until `done` turns true (and once more then).
-pub async fn run(lab: &Lab, history: &HistoryWriter, mut done: watch::Receiver<bool>) -> std::io::Result<()> {
+pub async fn run(
+    lab: &Lab,
+    history: &HistoryWriter,
+    mut done: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     if lab.all_link_counters().is_empty() {
         return Ok(());
     }

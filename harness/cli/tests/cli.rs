@@ -12,7 +12,11 @@ fn repo() -> PathBuf {
 }
 
 fn smbchaos(args: &[&str]) -> std::process::Output {
-    Command::new(BIN).args(args).current_dir(repo()).output().expect("run smbchaos")
+    Command::new(BIN)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run smbchaos")
 }
 
 fn write_plan(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -22,13 +26,22 @@ fn write_plan(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
 fn smoke_plan_passes_and_leaves_a_complete_result() {
     let results = tempfile::tempdir().unwrap();
-    let out = smbchaos(&["run", "--results", results.path().to_str().unwrap(), "plans/smoke.yaml"]);
+    let out = smbchaos(&[
+        "run",
+        "--results",
+        results.path().to_str().unwrap(),
+        "plans/smoke.yaml",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let latest = results.path().join("smoke/latest");
     let status: serde_json::Value =
@@ -63,13 +76,24 @@ workload:
 "#,
     );
     let results = dir.path().join("results");
-    let out = smbchaos(&["run", "--results", results.to_str().unwrap(), plan.to_str().unwrap()]);
+    let out = smbchaos(&[
+        "run",
+        "--results",
+        results.to_str().unwrap(),
+        plan.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let verdict: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(results.join("missing-file/latest/verdict.json")).unwrap()).unwrap();
+    let verdict: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(results.join("missing-file/latest/verdict.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(verdict["outcome"], "fail");
     assert_eq!(verdict["checkers"][0]["ops"], serde_json::json!([1]));
-    assert!(text(&out).contains("op 1 exit 1, expected 0"), "{}", text(&out));
+    assert!(
+        text(&out).contains("op 1 exit 1, expected 0"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -84,7 +108,10 @@ fn validate_names_file_line_column_and_the_allowed_keys() {
     assert_eq!(out.status.code(), Some(1));
     let msg = text(&out);
     assert!(msg.contains(&format!("{}:6:7: ", plan.display())), "{msg}");
-    assert!(msg.contains("`sharez`") && msg.contains("`shares`") && msg.contains("`global`"), "{msg}");
+    assert!(
+        msg.contains("`sharez`") && msg.contains("`shares`") && msg.contains("`global`"),
+        "{msg}"
+    );
     let ok = smbchaos(&["validate", "plans/smoke.yaml"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
 }
@@ -93,9 +120,15 @@ fn validate_names_file_line_column_and_the_allowed_keys() {
 fn doctor_reports_netem_truthfully_with_what_replaces_it() {
     let out = smbchaos(&["doctor"]);
     let msg = text(&out);
-    let netem_line = msg.lines().find(|l| l.contains("kernel netem")).expect("a netem line");
+    let netem_line = msg
+        .lines()
+        .find(|l| l.contains("kernel netem"))
+        .expect("a netem line");
     let kernel_has_netem = Command::new("sh")
-        .args(["-c", "grep -qw sch_netem /proc/modules || test -e /sys/module/sch_netem"])
+        .args([
+            "-c",
+            "grep -qw sch_netem /proc/modules || test -e /sys/module/sch_netem",
+        ])
         .status()
         .unwrap()
         .success();
@@ -105,7 +138,11 @@ fn doctor_reports_netem_truthfully_with_what_replaces_it() {
         assert!(netem_line.starts_with("missing"), "{msg}");
         assert!(msg.contains("userspace wire"), "{msg}");
     }
-    assert!(msg.lines().any(|l| l.starts_with("ok") && l.contains("Samba smbd")), "{msg}");
+    assert!(
+        msg.lines()
+            .any(|l| l.starts_with("ok") && l.contains("Samba smbd")),
+        "{msg}"
+    );
 }
 
 /// Start `smbchaos run` on a plan that holds its lab for a minute; return the child once its
@@ -126,7 +163,12 @@ workload:
     );
     let results = dir.join("results");
     let mut child = Command::new(BIN)
-        .args(["run", "--results", results.to_str().unwrap(), plan.to_str().unwrap()])
+        .args([
+            "run",
+            "--results",
+            results.to_str().unwrap(),
+            plan.to_str().unwrap(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -136,7 +178,10 @@ workload:
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "smbchaos ended before its workload started");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "smbchaos ended before its workload started"
+        );
         if let Some(rest) = line.trim().strip_prefix("lab ") {
             run_id = rest.split_whitespace().next().map(str::to_string);
         }
@@ -150,7 +195,11 @@ workload:
     // The workload has started; wait (bounded) until the client's process is in its cgroup.
     let group = format!("/sys/fs/cgroup/freezer/smbchaos/{run_id}/c1/cgroup.procs");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&group).unwrap_or_default().trim().is_empty() {
+    while std::fs::read_to_string(&group)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "the client step never started");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -172,32 +221,55 @@ fn group_pids(run_id: &str) -> Vec<i32> {
     ["fs1", "c1"]
         .iter()
         .flat_map(|n| {
-            std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/smbchaos/{run_id}/{n}/cgroup.procs"))
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| l.parse().ok())
-                .collect::<Vec<i32>>()
+            std::fs::read_to_string(format!(
+                "/sys/fs/cgroup/freezer/smbchaos/{run_id}/{n}/cgroup.procs"
+            ))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect::<Vec<i32>>()
         })
         .collect()
 }
 
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        })
         .unwrap_or(false)
 }
 
 fn assert_nothing_left(run_id: &str, pids: &[i32]) {
-    assert!(lab_namespaces(run_id).is_empty(), "namespaces left: {:?}", lab_namespaces(run_id));
-    assert!(!Path::new(&format!("/run/smbchaos/{run_id}.json")).exists(), "run-state entry left");
-    assert!(!Path::new(&format!("/sys/fs/cgroup/freezer/smbchaos/{run_id}")).exists(), "cgroup left");
-    assert!(!Path::new(&format!("/var/tmp/smbchaos/{run_id}")).exists(), "lab directory left");
+    assert!(
+        lab_namespaces(run_id).is_empty(),
+        "namespaces left: {:?}",
+        lab_namespaces(run_id)
+    );
+    assert!(
+        !Path::new(&format!("/run/smbchaos/{run_id}.json")).exists(),
+        "run-state entry left"
+    );
+    assert!(
+        !Path::new(&format!("/sys/fs/cgroup/freezer/smbchaos/{run_id}")).exists(),
+        "cgroup left"
+    );
+    assert!(
+        !Path::new(&format!("/var/tmp/smbchaos/{run_id}")).exists(),
+        "lab directory left"
+    );
     for pid in pids {
         assert!(!alive(*pid), "process {pid} survived");
     }
     // Nothing was ever made in the root namespace: no interface named after a lab node.
     for ifname in ["fs1", "c1", "br0"] {
-        assert!(!Path::new("/sys/class/net").join(ifname).exists(), "interface {ifname} in the root namespace");
+        assert!(
+            !Path::new("/sys/class/net").join(ifname).exists(),
+            "interface {ifname} in the root namespace"
+        );
     }
 }
 
@@ -207,7 +279,11 @@ fn sigkilled_run_is_reclaimed_by_clean() {
     let (mut child, run_id) = start_holding_run(dir.path());
     let pids = group_pids(&run_id);
     assert!(pids.len() >= 2, "smbd and the client's sleep: {pids:?}");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
     child.wait().unwrap();
     // SIGKILL gives no chance to clean up: everything is still there...
     assert_eq!(lab_namespaces(&run_id).len(), 2, "one namespace per node");
@@ -215,11 +291,20 @@ fn sigkilled_run_is_reclaimed_by_clean() {
     // ...until `clean` reclaims it from the run-state file.
     let out = smbchaos(&["clean"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains(&format!("reclaimed run {run_id}")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("reclaimed run {run_id}")),
+        "{}",
+        text(&out)
+    );
     assert_nothing_left(&run_id, &pids);
-    let status: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results/hold/latest/status.json")).unwrap()).unwrap();
-    assert_eq!(status["complete"], false, "a killed run is marked incomplete");
+    let status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("results/hold/latest/status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        status["complete"], false,
+        "a killed run is marked incomplete"
+    );
 }
 
 #[test]
@@ -227,7 +312,11 @@ fn sigterm_tears_the_lab_down_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, run_id) = start_holding_run(dir.path());
     let pids = group_pids(&run_id);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_nothing_left(&run_id, &pids);

@@ -122,8 +122,14 @@ pub struct HistoryWriter {
 
 impl HistoryWriter {
     pub fn create(path: &Path, epoch: Instant) -> std::io::Result<HistoryWriter> {
-        let file = OpenOptions::new().create_new(true).append(true).open(path)?;
-        Ok(HistoryWriter { inner: Mutex::new((file, 0)), epoch })
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)?;
+        Ok(HistoryWriter {
+            inner: Mutex::new((file, 0)),
+            epoch,
+        })
     }
 
     /// Append one record; returns its index.
@@ -152,20 +158,33 @@ impl HistoryWriter {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("{file}: {source}")]
-    Io { file: String, source: std::io::Error },
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}:{line}: {message}")]
-    Parse { file: String, line: usize, message: String },
+    Parse {
+        file: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// Read a stored history. A torn last line (the run was killed mid-write) is ignored; any
 /// other malformed line is an error naming its line.
 pub fn read(path: &Path) -> Result<Vec<Record>, ReadError> {
     let file_name = path.display().to_string();
-    let file = File::open(path).map_err(|e| ReadError::Io { file: file_name.clone(), source: e })?;
+    let file = File::open(path).map_err(|e| ReadError::Io {
+        file: file_name.clone(),
+        source: e,
+    })?;
     let lines: Vec<String> = BufReader::new(file)
         .lines()
         .collect::<Result<_, _>>()
-        .map_err(|e| ReadError::Io { file: file_name.clone(), source: e })?;
+        .map_err(|e| ReadError::Io {
+            file: file_name.clone(),
+            source: e,
+        })?;
     let mut records = Vec::with_capacity(lines.len());
     let last = lines.len();
     for (n, line) in lines.iter().enumerate() {
@@ -176,7 +195,11 @@ pub fn read(path: &Path) -> Result<Vec<Record>, ReadError> {
             Ok(r) => records.push(r),
             Err(_) if n + 1 == last => break,
             Err(e) => {
-                return Err(ReadError::Parse { file: file_name, line: n + 1, message: e.to_string() })
+                return Err(ReadError::Parse {
+                    file: file_name,
+                    line: n + 1,
+                    message: e.to_string(),
+                })
             }
         }
     }

@@ -93,7 +93,7 @@ pub fn decode(offset: u64, bytes: &[u8]) -> Vec<[i64; 3]> {
                 let w = u64::from_le_bytes(word);
                 if w == 0 {
                     ZEROS
-                } else if w & 0xff_ffff == (o / 8) & 0xff_ffff && o % 8 == 0 {
+                } else if w & 0xff_ffff == (o / 8) & 0xff_ffff && o.is_multiple_of(8) {
                     ((w >> 24) - 1) as i64
                 } else {
                     ALIEN
@@ -115,8 +115,15 @@ mod tests {
     fn content_decodes_to_its_write() {
         let mut file = vec![0u8; 64];
         file[16..40].copy_from_slice(&content(7, 16, 24));
-        assert_eq!(decode(0, &file), vec![[0, 16, ZEROS], [16, 24, 7], [40, 24, ZEROS]]);
-        assert_eq!(decode(0, &content(0, 0, 8)), vec![[0, 8, 0]], "write 0 is not zeros");
+        assert_eq!(
+            decode(0, &file),
+            vec![[0, 16, ZEROS], [16, 24, 7], [40, 24, ZEROS]]
+        );
+        assert_eq!(
+            decode(0, &content(0, 0, 8)),
+            vec![[0, 8, 0]],
+            "write 0 is not zeros"
+        );
         // Content shifted to another offset is not what any write put there.
         let moved = content(7, 16, 8);
         assert_eq!(decode(8, &moved), vec![[8, 8, ALIEN]]);

@@ -31,7 +31,10 @@ fn report(kind: &str, mut v: Vec<Duration>) {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100);
     let plan = plan::parse_str(
         "bench.yaml",
         "version: 1\nname: bench\ntopology:\n  servers: [{ name: fs1 }]\n  clients: [{ name: c1 }]\n",
@@ -43,14 +46,18 @@ async fn main() {
     let mut resets = Vec::new();
     for _ in 0..n {
         let mut s = lab.connect("c1", target).await.unwrap();
-        lab::probe::negotiate(&mut s, Duration::from_secs(5)).await.unwrap();
+        lab::probe::negotiate(&mut s, Duration::from_secs(5))
+            .await
+            .unwrap();
         let reader = tokio::spawn(async move {
             let _ = s.read(&mut [0u8; 8]).await;
             Instant::now()
         });
         tokio::task::yield_now().await;
         let t0 = Instant::now();
-        lab.reset("fs1", Some("c1"), 445, plan::ResetSide::Server).await.unwrap();
+        lab.reset("fs1", Some("c1"), 445, plan::ResetSide::Server)
+            .await
+            .unwrap();
         resets.push(reader.await.unwrap() - t0);
     }
     report("reset", resets);
@@ -59,7 +66,9 @@ async fn main() {
     for _ in 0..n {
         let before = lab.link_counters("c1").unwrap().dropped;
         let t0 = Instant::now();
-        let cut = lab.partition(&["c1".into()], &["fs1".into()], None).unwrap();
+        let cut = lab
+            .partition(&["c1".into()], &["fs1".into()], None)
+            .unwrap();
         let probe = lab.connect("c1", target);
         let watch = async {
             while lab.link_counters("c1").unwrap().dropped == before {
@@ -84,7 +93,8 @@ async fn main() {
             loop {
                 // A SYN that meets the listener mid-exit goes unanswered; do not wait out
                 // TCP's 1 s SYN retransmission, probe again.
-                let attempt = tokio::time::timeout(Duration::from_millis(5), lab.connect("c1", target)).await;
+                let attempt =
+                    tokio::time::timeout(Duration::from_millis(5), lab.connect("c1", target)).await;
                 if let Ok(Err(e)) = attempt {
                     if e.to_string().contains("refused") {
                         return Instant::now();
@@ -92,10 +102,24 @@ async fn main() {
                 }
             }
         };
-        let kill = async { lab.server("fs1").unwrap().lock().await.kill().await.unwrap() };
+        let kill = async {
+            lab.server("fs1")
+                .unwrap()
+                .lock()
+                .await
+                .kill()
+                .await
+                .unwrap()
+        };
         let (refused_at, ()) = tokio::join!(probe, kill);
         kills.push(refused_at - t0);
-        lab.server("fs1").unwrap().lock().await.start().await.unwrap();
+        lab.server("fs1")
+            .unwrap()
+            .lock()
+            .await
+            .start()
+            .await
+            .unwrap();
     }
     report("kill", kills);
 

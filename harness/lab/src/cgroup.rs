@@ -23,7 +23,10 @@ pub struct Freezer {
 impl Freezer {
     /// Make (or reuse) `<freezer root>/smbchaos/<run id>/<node>`.
     pub fn create(run_id: &str, node: &str) -> Result<Freezer, LabError> {
-        let path = Path::new(FREEZER_ROOT).join(HARNESS_GROUP).join(run_id).join(node);
+        let path = Path::new(FREEZER_ROOT)
+            .join(HARNESS_GROUP)
+            .join(run_id)
+            .join(node);
         fs::create_dir_all(&path)
             .map_err(|e| LabError::io(format!("create cgroup {}", path.display()), e))?;
         Ok(Freezer { path })

@@ -33,11 +33,20 @@ pub const LAB_DIR_ROOT: &str = "/var/tmp/smbchaos";
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{context}: {source}")]
-    Sys { context: String, source: nix::errno::Errno },
+    Sys {
+        context: String,
+        source: nix::errno::Errno,
+    },
     #[error("{context}: {source}")]
-    Netlink { context: String, source: rtnetlink::Error },
+    Netlink {
+        context: String,
+        source: rtnetlink::Error,
+    },
     #[error("{0} already exists")]
     Exists(String),
     #[error("no node named `{0}` in this lab")]
@@ -52,19 +61,27 @@ pub enum LabError {
 
 impl LabError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        LabError::Io { context: context.into(), source }
+        LabError::Io {
+            context: context.into(),
+            source,
+        }
     }
     pub fn sys(context: impl Into<String>, source: nix::errno::Errno) -> Self {
-        LabError::Sys { context: context.into(), source }
+        LabError::Sys {
+            context: context.into(),
+            source,
+        }
     }
     pub fn netlink(context: impl Into<String>, source: rtnetlink::Error) -> Self {
-        LabError::Netlink { context: context.into(), source }
+        LabError::Netlink {
+            context: context.into(),
+            source,
+        }
     }
 }
 
 /// How to bring a lab up.
-#[derive(Debug, Clone)]
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LabOptions {
     /// Short id carried by every resource of the run; random when `None`.
     pub run_id: Option<String>,
@@ -137,7 +154,11 @@ impl Lab {
         }
     }
 
-    async fn build(&mut self, plan: &plan::Plan, capture_dir: Option<&Path>) -> Result<(), LabError> {
+    async fn build(
+        &mut self,
+        plan: &plan::Plan,
+        capture_dir: Option<&Path>,
+    ) -> Result<(), LabError> {
         let addresses = plan::addresses(plan);
         let topology = &plan.topology;
         let switch = match topology.wire {
@@ -151,15 +172,25 @@ impl Lab {
         };
         let mut ports = Vec::new();
         if let Some(dir) = capture_dir.filter(|_| topology.capture_snaplen > 0) {
-            std::fs::create_dir_all(dir).map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;
         }
 
-        let servers = topology.servers.iter().map(|s| (s.name.value.as_str(), Role::Server));
-        let clients = topology.clients.iter().map(|c| (c.name.value.as_str(), Role::Client));
+        let servers = topology
+            .servers
+            .iter()
+            .map(|s| (s.name.value.as_str(), Role::Server));
+        let clients = topology
+            .clients
+            .iter()
+            .map(|c| (c.name.value.as_str(), Role::Client));
         for (name, role) in servers.chain(clients) {
             let ns = Arc::new(self.create_netns(name)?);
             let freezer = Freezer::create(&self.run_id, name)?;
-            self.state.lock().expect("state lock").record_cgroup(freezer.path())?;
+            self.state
+                .lock()
+                .expect("state lock")
+                .record_cgroup(freezer.path())?;
             let address = addresses[name];
             match &switch {
                 Some(switch) => links::plug(switch, name, &ns, address, topology.mtu).await?,
@@ -170,13 +201,22 @@ impl Lab {
                         Some(dir) => {
                             let path = dir.join(format!("{name}.pcap"));
                             Some(
-                                wire::pcap::Capture::create(&path, topology.capture_snaplen as usize)
-                                    .map_err(|e| LabError::io(format!("create {}", path.display()), e))?,
+                                wire::pcap::Capture::create(
+                                    &path,
+                                    topology.capture_snaplen as usize,
+                                )
+                                .map_err(|e| {
+                                    LabError::io(format!("create {}", path.display()), e)
+                                })?,
                             )
                         }
                         None => None,
                     };
-                    ports.push(wire::PortSpec { node: name.to_string(), tap, capture });
+                    ports.push(wire::PortSpec {
+                        node: name.to_string(),
+                        tap,
+                        capture,
+                    });
                 }
             }
             let node_dir = self.dir.join(name);
@@ -184,11 +224,22 @@ impl Lab {
                 .map_err(|e| LabError::io(format!("create {}", node_dir.display()), e))?;
             self.nodes.insert(
                 name.to_string(),
-                Node { name: name.to_string(), role, address, ns, freezer, samba: None, dir: node_dir },
+                Node {
+                    name: name.to_string(),
+                    role,
+                    address,
+                    ns,
+                    freezer,
+                    samba: None,
+                    dir: node_dir,
+                },
             );
         }
         if switch.is_none() {
-            self.wire = Some(wire::Wire::start(ports).map_err(|e| LabError::io("start the userspace wire", e))?);
+            self.wire = Some(
+                wire::Wire::start(ports)
+                    .map_err(|e| LabError::io("start the userspace wire", e))?,
+            );
         }
         // Servers start concurrently: readiness is what takes the time.
         let mut starting = Vec::new();
@@ -196,7 +247,11 @@ impl Lab {
             let node = &self.nodes[&server.name.value];
             let config = samba::SambaConfig {
                 global: &server.global,
-                shares: server.shares.iter().map(|s| (s.name.value.as_str(), &s.options)).collect(),
+                shares: server
+                    .shares
+                    .iter()
+                    .map(|s| (s.name.value.as_str(), &s.options))
+                    .collect(),
             };
             let mut samba = SambaServer::prepare(
                 &node.name,
@@ -235,7 +290,9 @@ impl Lab {
     }
 
     pub fn node(&self, name: &str) -> Result<&Node, LabError> {
-        self.nodes.get(name).ok_or_else(|| LabError::NoSuchNode(name.to_string()))
+        self.nodes
+            .get(name)
+            .ok_or_else(|| LabError::NoSuchNode(name.to_string()))
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
@@ -259,7 +316,11 @@ impl Lab {
     }
 
     /// A TCP connection made from inside node `from`.
-    pub async fn connect(&self, from: &str, target: SocketAddr) -> Result<tokio::net::TcpStream, LabError> {
+    pub async fn connect(
+        &self,
+        from: &str,
+        target: SocketAddr,
+    ) -> Result<tokio::net::TcpStream, LabError> {
         samba::connect_in(&self.node(from)?.ns, target).await
     }
 
@@ -279,12 +340,24 @@ impl Lab {
         };
         let mut jobs = Vec::new();
         if side != plan::ResetSide::Client {
-            let filter = sockdiag::TcpFilter { local_port: Some(port), remote: peer_addr, remote_port: None };
+            let filter = sockdiag::TcpFilter {
+                local_port: Some(port),
+                remote: peer_addr,
+                remote_port: None,
+            };
             jobs.push((self.node(node)?.ns.clone(), filter));
         }
         if side != plan::ResetSide::Server {
-            let filter = sockdiag::TcpFilter { local_port: None, remote: Some(server_addr), remote_port: Some(port) };
-            for n in self.nodes.values().filter(|n| n.name != node && peer.is_none_or(|p| p == n.name)) {
+            let filter = sockdiag::TcpFilter {
+                local_port: None,
+                remote: Some(server_addr),
+                remote_port: Some(port),
+            };
+            for n in self
+                .nodes
+                .values()
+                .filter(|n| n.name != node && peer.is_none_or(|p| p == n.name))
+            {
                 jobs.push((n.ns.clone(), filter));
             }
         }
@@ -302,11 +375,16 @@ impl Lab {
 
     /// Is the path between `a` and `b` cut by anything on the wire right now?
     pub fn is_cut(&self, a: &str, b: &str) -> bool {
-        let (Some(wire), Ok(pa), Ok(pb)) = (self.wire.as_ref(), self.ports(&[a.to_string()]), self.ports(&[b.to_string()])) else {
+        let (Some(wire), Ok(pa), Ok(pb)) = (
+            self.wire.as_ref(),
+            self.ports(&[a.to_string()]),
+            self.ports(&[b.to_string()]),
+        ) else {
             return false;
         };
         wire.blocks().iter().any(|(_, blk)| {
-            (blk.from.contains(&pa[0]) && blk.to.contains(&pb[0])) || (blk.from.contains(&pb[0]) && blk.to.contains(&pa[0]))
+            (blk.from.contains(&pa[0]) && blk.to.contains(&pb[0]))
+                || (blk.from.contains(&pb[0]) && blk.to.contains(&pa[0]))
         })
     }
 
@@ -314,7 +392,10 @@ impl Lab {
     /// failover does: the kernel aborts the sockets, the peer sees ECONNRESET.
     pub async fn reset_tcp(&self, node: &str, port: u16) -> Result<Vec<sockdiag::Reset>, LabError> {
         let ns = self.node(node)?.ns.clone();
-        let filter = sockdiag::TcpFilter { local_port: Some(port), ..Default::default() };
+        let filter = sockdiag::TcpFilter {
+            local_port: Some(port),
+            ..Default::default()
+        };
         tokio::task::spawn_blocking(move || sockdiag::destroy(&ns, filter))
             .await
             .map_err(|e| LabError::Other(e.to_string()))?
@@ -322,24 +403,46 @@ impl Lab {
 
     fn wire(&self) -> Result<&wire::Wire, LabError> {
         self.wire.as_ref().ok_or_else(|| {
-            LabError::Other("this fault needs the userspace wire (topology `wire: userspace`)".into())
+            LabError::Other(
+                "this fault needs the userspace wire (topology `wire: userspace`)".into(),
+            )
         })
     }
 
     fn ports(&self, nodes: &[String]) -> Result<Vec<usize>, LabError> {
         let wire = self.wire()?;
-        nodes.iter().map(|n| wire.port_index(n).ok_or_else(|| LabError::NoSuchNode(n.clone()))).collect()
+        nodes
+            .iter()
+            .map(|n| {
+                wire.port_index(n)
+                    .ok_or_else(|| LabError::NoSuchNode(n.clone()))
+            })
+            .collect()
     }
 
     /// Silently drop every frame from any node in `from` to any node in `to` (one way; with
     /// `tcp_port`, only TCP segments to or from that port) until `repair`.
-    pub fn cut(&self, from: &[String], to: &[String], tcp_port: Option<u16>) -> Result<Cut, LabError> {
-        let block = wire::Block { from: self.ports(from)?, to: self.ports(to)?, tcp_port };
+    pub fn cut(
+        &self,
+        from: &[String],
+        to: &[String],
+        tcp_port: Option<u16>,
+    ) -> Result<Cut, LabError> {
+        let block = wire::Block {
+            from: self.ports(from)?,
+            to: self.ports(to)?,
+            tcp_port,
+        };
         Ok(Cut(vec![self.wire()?.block(block)]))
     }
 
     /// Cut both ways.
-    pub fn partition(&self, a: &[String], b: &[String], tcp_port: Option<u16>) -> Result<Cut, LabError> {
+    pub fn partition(
+        &self,
+        a: &[String],
+        b: &[String],
+        tcp_port: Option<u16>,
+    ) -> Result<Cut, LabError> {
         let mut cut = self.cut(a, b, tcp_port)?;
         cut.0.extend(self.cut(b, a, tcp_port)?.0);
         Ok(cut)
@@ -351,9 +454,15 @@ impl Lab {
         for id in &cut.0 {
             wire.unblock(*id);
         }
-        let left: Vec<_> = wire.blocks().into_iter().filter(|(id, _)| cut.0.contains(id)).collect();
+        let left: Vec<_> = wire
+            .blocks()
+            .into_iter()
+            .filter(|(id, _)| cut.0.contains(id))
+            .collect();
         if !left.is_empty() {
-            return Err(LabError::Other(format!("repair did not take: blocks {left:?} still on the wire")));
+            return Err(LabError::Other(format!(
+                "repair did not take: blocks {left:?} still on the wire"
+            )));
         }
         Ok(())
     }
@@ -371,7 +480,9 @@ impl Lab {
         let expected = impairment.clone();
         wire.impair(port, direction, impairment, seed);
         if wire.impairment(port, direction) != expected {
-            return Err(LabError::Other(format!("impairment of {node} {direction:?} did not take")));
+            return Err(LabError::Other(format!(
+                "impairment of {node} {direction:?} did not take"
+            )));
         }
         Ok(())
     }
@@ -384,7 +495,10 @@ impl Lab {
 
     /// Counters of every link, by node.
     pub fn all_link_counters(&self) -> BTreeMap<String, wire::LinkCounters> {
-        self.nodes.keys().filter_map(|n| Some((n.clone(), self.link_counters(n).ok()?))).collect()
+        self.nodes
+            .keys()
+            .filter_map(|n| Some((n.clone(), self.link_counters(n).ok()?)))
+            .collect()
     }
 
     /// Is any fault still active on the wire?
@@ -398,7 +512,9 @@ impl Lab {
         let target = SocketAddr::from((self.address(to), 445));
         match tokio::time::timeout(timeout, self.connect(from, target)).await {
             Ok(Ok(_)) => true,
-            Ok(Err(LabError::Io { source, .. })) => source.kind() == std::io::ErrorKind::ConnectionRefused,
+            Ok(Err(LabError::Io { source, .. })) => {
+                source.kind() == std::io::ErrorKind::ConnectionRefused
+            }
             _ => false,
         }
     }
@@ -411,14 +527,18 @@ impl Lab {
 
     /// The Samba server of a server node.
     pub fn server(&self, name: &str) -> Result<&tokio::sync::Mutex<SambaServer>, LabError> {
-        self.node(name)?.samba.as_ref().ok_or_else(|| LabError::NoSuchNode(format!("{name} (server)")))
+        self.node(name)?
+            .samba
+            .as_ref()
+            .ok_or_else(|| LabError::NoSuchNode(format!("{name} (server)")))
     }
 
     /// Copy every server's logs and smb.conf into `dest/<node>/`.
     pub fn collect_logs(&self, dest: &Path) -> Result<(), LabError> {
         for node in self.nodes.values().filter(|n| n.role == Role::Server) {
             let to = dest.join(&node.name);
-            std::fs::create_dir_all(&to).map_err(|e| LabError::io(format!("create {}", to.display()), e))?;
+            std::fs::create_dir_all(&to)
+                .map_err(|e| LabError::io(format!("create {}", to.display()), e))?;
             let _ = std::fs::copy(node.dir.join("smb.conf"), to.join("smb.conf"));
             if let Ok(entries) = std::fs::read_dir(node.dir.join("log")) {
                 for entry in entries.flatten().filter(|e| e.path().is_file()) {
@@ -475,12 +595,21 @@ impl Cut {
 
     /// The (from, to) node pairs this cut separates.
     pub fn pairs(&self, lab: &Lab) -> Vec<(String, String)> {
-        let Some(wire) = lab.wire.as_ref() else { return Vec::new() };
+        let Some(wire) = lab.wire.as_ref() else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
-        for (_, block) in wire.blocks().into_iter().filter(|(id, _)| self.0.contains(id)) {
+        for (_, block) in wire
+            .blocks()
+            .into_iter()
+            .filter(|(id, _)| self.0.contains(id))
+        {
             for f in &block.from {
                 for t in &block.to {
-                    out.push((wire.node_name(*f).to_string(), wire.node_name(*t).to_string()));
+                    out.push((
+                        wire.node_name(*f).to_string(),
+                        wire.node_name(*t).to_string(),
+                    ));
                 }
             }
         }

@@ -69,7 +69,10 @@ pub async fn plug(
     mtu: u32,
 ) -> Result<(), LabError> {
     let bridge = index_of(switch, BRIDGE).await?;
-    let peer = LinkUnspec::new_with_name(NODE_IF).setns_by_fd(node_ns.raw_fd()).mtu(mtu).build();
+    let peer = LinkUnspec::new_with_name(NODE_IF)
+        .setns_by_fd(node_ns.raw_fd())
+        .mtu(mtu)
+        .build();
     let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(node_name.to_string())
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))

@@ -55,7 +55,10 @@ impl NetNs {
         let path = path_of(name);
         let file =
             File::open(&path).map_err(|e| LabError::io(format!("open {}", path.display()), e))?;
-        Ok(NetNs { name: name.to_string(), fd: file.into() })
+        Ok(NetNs {
+            name: name.to_string(),
+            fd: file.into(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -79,7 +82,10 @@ impl NetNs {
         &self,
         f: impl FnOnce() -> Result<T, LabError> + Send + 'static,
     ) -> Result<T, LabError> {
-        let fd = self.fd.try_clone().map_err(|e| LabError::io("dup namespace fd", e))?;
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| LabError::io("dup namespace fd", e))?;
         let name = self.name.clone();
         std::thread::spawn(move || {
             setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
@@ -112,7 +118,11 @@ pub fn delete(name: &str) -> Result<(), LabError> {
 /// Names of all namespaces under /run/netns.
 pub fn list() -> Vec<String> {
     fs::read_dir(NETNS_RUN_DIR)
-        .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -122,7 +132,15 @@ fn prepare_run_dir() -> Result<(), LabError> {
     fs::create_dir_all(NETNS_RUN_DIR)
         .map_err(|e| LabError::io(format!("create {NETNS_RUN_DIR}"), e))?;
     let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
-    if mount(None::<&str>, NETNS_RUN_DIR, None::<&str>, shared, None::<&str>).is_ok() {
+    if mount(
+        None::<&str>,
+        NETNS_RUN_DIR,
+        None::<&str>,
+        shared,
+        None::<&str>,
+    )
+    .is_ok()
+    {
         return Ok(());
     }
     mount(
@@ -133,6 +151,12 @@ fn prepare_run_dir() -> Result<(), LabError> {
         None::<&str>,
     )
     .map_err(|e| LabError::sys(format!("bind-mount {NETNS_RUN_DIR}"), e))?;
-    mount(None::<&str>, NETNS_RUN_DIR, None::<&str>, shared, None::<&str>)
-        .map_err(|e| LabError::sys(format!("make {NETNS_RUN_DIR} shared"), e))
+    mount(
+        None::<&str>,
+        NETNS_RUN_DIR,
+        None::<&str>,
+        shared,
+        None::<&str>,
+    )
+    .map_err(|e| LabError::sys(format!("make {NETNS_RUN_DIR} shared"), e))
 }

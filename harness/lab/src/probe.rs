@@ -34,15 +34,24 @@ pub async fn negotiate(stream: &mut TcpStream, timeout: Duration) -> Result<u16,
     msg.extend_from_slice(&0x0210u16.to_le_bytes());
 
     let exchange = async {
-        stream.write_all(&msg).await.map_err(|e| format!("send NEGOTIATE: {e}"))?;
+        stream
+            .write_all(&msg)
+            .await
+            .map_err(|e| format!("send NEGOTIATE: {e}"))?;
         let mut len = [0u8; 4];
-        stream.read_exact(&mut len).await.map_err(|e| format!("read NEGOTIATE response: {e}"))?;
+        stream
+            .read_exact(&mut len)
+            .await
+            .map_err(|e| format!("read NEGOTIATE response: {e}"))?;
         let len = u32::from_be_bytes(len) as usize & 0x00ff_ffff;
         if !(64 + 65..=1 << 20).contains(&len) {
             return Err(format!("NEGOTIATE response of {len} bytes"));
         }
         let mut buf = vec![0u8; len];
-        stream.read_exact(&mut buf).await.map_err(|e| format!("read NEGOTIATE response: {e}"))?;
+        stream
+            .read_exact(&mut buf)
+            .await
+            .map_err(|e| format!("read NEGOTIATE response: {e}"))?;
         check_response(&buf)
     };
     tokio::time::timeout(timeout, exchange)
@@ -53,7 +62,11 @@ pub async fn negotiate(stream: &mut TcpStream, timeout: Duration) -> Result<u16,
 /// After a NEGOTIATE on `stream`, one SMB2 ECHO (MessageId `message_id`); returns when its
 /// response arrives. Samba answers ECHO without a session, so this measures the path and smbd
 /// itself.
-pub async fn echo(stream: &mut TcpStream, message_id: u64, timeout: Duration) -> Result<Duration, String> {
+pub async fn echo(
+    stream: &mut TcpStream,
+    message_id: u64,
+    timeout: Duration,
+) -> Result<Duration, String> {
     let mut msg = Vec::with_capacity(4 + 64 + 4);
     msg.extend_from_slice(&(64u32 + 4).to_be_bytes());
     msg.extend_from_slice(b"\xfeSMB");
@@ -69,18 +82,29 @@ pub async fn echo(stream: &mut TcpStream, message_id: u64, timeout: Duration) ->
     msg.extend_from_slice(&[0; 2]);
     let started = std::time::Instant::now();
     let exchange = async {
-        stream.write_all(&msg).await.map_err(|e| format!("send ECHO: {e}"))?;
+        stream
+            .write_all(&msg)
+            .await
+            .map_err(|e| format!("send ECHO: {e}"))?;
         let mut len = [0u8; 4];
-        stream.read_exact(&mut len).await.map_err(|e| format!("read ECHO response: {e}"))?;
+        stream
+            .read_exact(&mut len)
+            .await
+            .map_err(|e| format!("read ECHO response: {e}"))?;
         let len = u32::from_be_bytes(len) as usize & 0x00ff_ffff;
         let mut buf = vec![0u8; len.min(1 << 20)];
-        stream.read_exact(&mut buf).await.map_err(|e| format!("read ECHO response: {e}"))?;
+        stream
+            .read_exact(&mut buf)
+            .await
+            .map_err(|e| format!("read ECHO response: {e}"))?;
         if buf.len() < 64 || &buf[..4] != b"\xfeSMB" || buf[12] != 13 {
             return Err("response is not an SMB2 ECHO response".to_string());
         }
         Ok(started.elapsed())
     };
-    tokio::time::timeout(timeout, exchange).await.map_err(|_| format!("no ECHO response within {timeout:?}"))?
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no ECHO response within {timeout:?}"))?
 }
 
 fn check_response(buf: &[u8]) -> Result<u16, String> {
@@ -91,7 +115,9 @@ fn check_response(buf: &[u8]) -> Result<u16, String> {
     }
     let (status, command, flags) = (u32_at(8), u16_at(12), u32_at(16));
     if command != 0 || flags & 1 == 0 {
-        return Err(format!("unexpected response: command {command:#x}, flags {flags:#x}"));
+        return Err(format!(
+            "unexpected response: command {command:#x}, flags {flags:#x}"
+        ));
     }
     if status != 0 {
         return Err(format!("NEGOTIATE failed with status {status:#010x}"));
@@ -117,7 +143,9 @@ mod tests {
         assert_eq!(check_response(&ok), Ok(0x0210));
         let mut bad = ok.clone();
         bad[8] = 0x22; // a status
-        assert!(check_response(&bad).unwrap_err().contains("status 0x00000022"));
+        assert!(check_response(&bad)
+            .unwrap_err()
+            .contains("status 0x00000022"));
         bad = ok.clone();
         bad[0] = 0xff;
         assert!(check_response(&bad).is_err());

@@ -48,7 +48,8 @@ impl RunState {
     }
 
     pub fn save(&self) -> Result<(), LabError> {
-        fs::create_dir_all(STATE_DIR).map_err(|e| LabError::io(format!("create {STATE_DIR}"), e))?;
+        fs::create_dir_all(STATE_DIR)
+            .map_err(|e| LabError::io(format!("create {STATE_DIR}"), e))?;
         let path = Self::file(&self.run_id);
         let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(self).map_err(|e| LabError::Other(e.to_string()))?;
@@ -67,7 +68,9 @@ impl RunState {
     }
 
     pub fn load_all() -> Vec<RunState> {
-        let Ok(dir) = fs::read_dir(STATE_DIR) else { return Vec::new() };
+        let Ok(dir) = fs::read_dir(STATE_DIR) else {
+            return Vec::new();
+        };
         dir.flatten()
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .filter_map(|e| fs::read(e.path()).ok())
@@ -141,7 +144,10 @@ pub fn clean(force: bool) -> Result<CleanReport, LabError> {
     }
     let unowned = |run_id: &str| !RunState::file(run_id).exists();
     for ns in netns::list() {
-        let Some(run_id) = ns.strip_prefix(NETNS_PREFIX).and_then(|r| r.split('-').next()) else {
+        let Some(run_id) = ns
+            .strip_prefix(NETNS_PREFIX)
+            .and_then(|r| r.split('-').next())
+        else {
             continue;
         };
         if unowned(run_id) {

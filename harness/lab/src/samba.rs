@@ -42,6 +42,7 @@ pub struct SambaConfig<'a> {
 
 impl SambaServer {
     /// Lay out the node directory, render smb.conf and add the user. Does not start smbd.
+    #[allow(clippy::too_many_arguments)] // one call site, each argument a different part of the node
     pub async fn prepare(
         name: &str,
         address: Ipv4Addr,
@@ -52,7 +53,16 @@ impl SambaServer {
         user: &str,
         password: &str,
     ) -> Result<SambaServer, LabError> {
-        for sub in ["private", "bind-dns", "lock", "state", "cache", "run", "log", "usershares"] {
+        for sub in [
+            "private",
+            "bind-dns",
+            "lock",
+            "state",
+            "cache",
+            "run",
+            "log",
+            "usershares",
+        ] {
             mkdir(&dir.join(sub))?;
         }
         let (uid, gid) = unix_user()?;
@@ -65,7 +75,14 @@ impl SambaServer {
         let conf = render(name, &dir, config);
         fs::write(dir.join("smb.conf"), conf)
             .map_err(|e| LabError::io(format!("write {}/smb.conf", dir.display()), e))?;
-        let server = SambaServer { name: name.to_string(), address, ns, freezer, dir, smbd: None };
+        let server = SambaServer {
+            name: name.to_string(),
+            address,
+            ns,
+            freezer,
+            dir,
+            smbd: None,
+        };
         server.add_user(user, password).await?;
         Ok(server)
     }
@@ -88,7 +105,12 @@ impl SambaServer {
 
     async fn add_user(&self, user: &str, password: &str) -> Result<(), LabError> {
         let mut child = tokio::process::Command::new(SMBPASSWD)
-            .args(["-c".as_ref(), self.conf_path().as_os_str(), "-s".as_ref(), "-a".as_ref()])
+            .args([
+                "-c".as_ref(),
+                self.conf_path().as_os_str(),
+                "-s".as_ref(),
+                "-a".as_ref(),
+            ])
             .arg(user)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -101,7 +123,10 @@ impl SambaServer {
             .await
             .map_err(|e| LabError::io("write password to smbpasswd", e))?;
         drop(stdin);
-        let out = child.wait_with_output().await.map_err(|e| LabError::io("smbpasswd", e))?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| LabError::io("smbpasswd", e))?;
         if !out.status.success() {
             return Err(LabError::Other(format!(
                 "smbpasswd -a {user} failed: {}{}",
@@ -115,14 +140,19 @@ impl SambaServer {
     /// Start smbd and wait until it answers an SMB2 NEGOTIATE on port 445.
     pub async fn start(&mut self) -> Result<(), LabError> {
         if self.smbd.is_some() && !self.freezer.pids().is_empty() {
-            return Err(LabError::Other(format!("smbd on {} is already running", self.name)));
+            return Err(LabError::Other(format!(
+                "smbd on {} is already running",
+                self.name
+            )));
         }
         let out = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_dir().join("smbd.stdout"))
             .map_err(|e| LabError::io("open smbd output log", e))?;
-        let err = out.try_clone().map_err(|e| LabError::io("dup smbd output log", e))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| LabError::io("dup smbd output log", e))?;
         let child = process::command_in(&self.ns, &self.freezer, SMBD)?
             .args(["--foreground", "--no-process-group", "-s"])
             .arg(self.conf_path())
@@ -145,12 +175,16 @@ impl SambaServer {
                 if let Ok(Some(status)) = child.try_wait() {
                     return Err(LabError::ServerDied {
                         node: self.name.clone(),
-                        detail: format!("smbd exited with {status}; see {}", self.log_dir().display()),
+                        detail: format!(
+                            "smbd exited with {status}; see {}",
+                            self.log_dir().display()
+                        ),
                     });
                 }
             }
             match connect_in(&self.ns, target).await {
-                Ok(mut stream) => match probe::negotiate(&mut stream, Duration::from_secs(5)).await {
+                Ok(mut stream) => match probe::negotiate(&mut stream, Duration::from_secs(5)).await
+                {
                     Ok(_) => return Ok(()),
                     Err(e) => last = e,
                 },
@@ -160,16 +194,23 @@ impl SambaServer {
             // itself; this only paces the polling).
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Err(LabError::NotReady { node: self.name.clone(), detail: last })
+        Err(LabError::NotReady {
+            node: self.name.clone(),
+            detail: last,
+        })
     }
 
     /// SIGTERM the main smbd and wait for every process of the node to exit.
     pub async fn stop(&mut self) -> Result<(), LabError> {
         if let Some(mut child) = self.smbd.take() {
             if let Some(pid) = child.id() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM);
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGTERM);
             }
-            if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
                 tracing::warn!(node = %self.name, "smbd ignored SIGTERM for 10 s; killing it");
             }
         }
@@ -197,12 +238,16 @@ impl SambaServer {
             .map_err(|e| LabError::Other(e.to_string()))??;
         let inodes: Vec<String> = sockets
             .iter()
-            .filter(|(local, remote, _)| local.port() == 445 && remote.ip() == std::net::IpAddr::V4(client))
+            .filter(|(local, remote, _)| {
+                local.port() == 445 && remote.ip() == std::net::IpAddr::V4(client)
+            })
             .map(|(_, _, inode)| format!("socket:[{inode}]"))
             .collect();
         let mut killed = Vec::new();
         for pid in self.freezer.pids() {
-            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+            let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
             let owns = fds
                 .flatten()
                 .filter_map(|fd| fs::read_link(fd.path()).ok())
@@ -213,7 +258,10 @@ impl SambaServer {
             }
         }
         if killed.is_empty() {
-            return Err(LabError::Other(format!("no smbd on {} is serving {client}", self.name)));
+            return Err(LabError::Other(format!(
+                "no smbd on {} is serving {client}",
+                self.name
+            )));
         }
         Ok(killed)
     }
@@ -245,7 +293,9 @@ pub async fn connect_in(ns: &NetNs, target: SocketAddr) -> Result<tokio::net::Tc
         );
         Ok(socket)
     })?;
-    socket.set_nonblocking(true).map_err(|e| LabError::io("set nonblocking", e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| LabError::io("set nonblocking", e))?;
     let socket = tokio::net::TcpSocket::from_std_stream(socket);
     socket
         .connect(target)
@@ -255,13 +305,19 @@ pub async fn connect_in(ns: &NetNs, target: SocketAddr) -> Result<tokio::net::Tc
 
 fn render(name: &str, dir: &Path, config: &SambaConfig<'_>) -> String {
     let netbios: String = name.to_uppercase().chars().take(15).collect();
-    let mut conf = TEMPLATE.replace("@DIR@", &dir.display().to_string()).replace("@NETBIOS@", &netbios);
+    let mut conf = TEMPLATE
+        .replace("@DIR@", &dir.display().to_string())
+        .replace("@NETBIOS@", &netbios);
     for (key, value) in config.global {
         let _ = writeln!(conf, "\t{key} = {value}");
     }
     for (share, options) in &config.shares {
         let _ = writeln!(conf, "\n[{share}]");
-        let _ = writeln!(conf, "\tpath = {}", dir.join("shares").join(share).display());
+        let _ = writeln!(
+            conf,
+            "\tpath = {}",
+            dir.join("shares").join(share).display()
+        );
         let _ = writeln!(conf, "\tread only = no");
         let _ = writeln!(conf, "\tvfs objects = streams_xattr");
         for (key, value) in *options {
@@ -280,11 +336,19 @@ fn unix_user() -> Result<(nix::unistd::Uid, nix::unistd::Gid), LabError> {
     let lookup = || nix::unistd::User::from_name(UNIX_USER).ok().flatten();
     if lookup().is_none() {
         let status = std::process::Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", UNIX_USER])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                UNIX_USER,
+            ])
             .status()
             .map_err(|e| LabError::io("run useradd", e))?;
         if !status.success() && lookup().is_none() {
-            return Err(LabError::Other(format!("useradd {UNIX_USER} failed: {status}")));
+            return Err(LabError::Other(format!(
+                "useradd {UNIX_USER} failed: {status}"
+            )));
         }
     }
     let user = lookup().ok_or_else(|| LabError::Other(format!("no Unix user {UNIX_USER}")))?;

@@ -53,8 +53,12 @@ pub fn destroy(ns: &NetNs, filter: TcpFilter) -> Result<Vec<Reset>, LabError> {
 fn open() -> Result<Socket, LabError> {
     let mut socket =
         Socket::new(NETLINK_SOCK_DIAG).map_err(|e| LabError::io("open sock_diag socket", e))?;
-    socket.bind_auto().map_err(|e| LabError::io("bind sock_diag socket", e))?;
-    socket.connect(&NlAddr::new(0, 0)).map_err(|e| LabError::io("connect sock_diag socket", e))?;
+    socket
+        .bind_auto()
+        .map_err(|e| LabError::io("bind sock_diag socket", e))?;
+    socket
+        .connect(&NlAddr::new(0, 0))
+        .map_err(|e| LabError::io("connect sock_diag socket", e))?;
     Ok(socket)
 }
 
@@ -79,7 +83,9 @@ fn send<T: NetlinkSerializable + std::fmt::Debug>(
     packet.finalize();
     let mut buf = vec![0; packet.buffer_len()];
     packet.serialize(&mut buf);
-    socket.send(&buf, 0).map_err(|e| LabError::io("send sock_diag request", e))?;
+    socket
+        .send(&buf, 0)
+        .map_err(|e| LabError::io("send sock_diag request", e))?;
     Ok(())
 }
 
@@ -90,7 +96,9 @@ fn receive<T: NetlinkDeserializable>(
 ) -> Result<(), LabError> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let size = socket.recv(&mut &mut buf[..], 0).map_err(|e| LabError::io("read sock_diag", e))?;
+        let size = socket
+            .recv(&mut &mut buf[..], 0)
+            .map_err(|e| LabError::io("read sock_diag", e))?;
         let mut offset = 0;
         while offset < size {
             let message = NetlinkMessage::<T>::deserialize(&buf[offset..size])
@@ -123,7 +131,11 @@ fn dump_established(socket: &Socket) -> Result<Vec<SocketId>, LabError> {
 }
 
 fn dump(socket: &Socket) -> Result<Vec<(SocketId, u32)>, LabError> {
-    send(socket, NLM_F_REQUEST | NLM_F_DUMP, request(SocketId::new_v4(), StateFlags::ESTABLISHED))?;
+    send(
+        socket,
+        NLM_F_REQUEST | NLM_F_DUMP,
+        request(SocketId::new_v4(), StateFlags::ESTABLISHED),
+    )?;
     let mut ids = Vec::new();
     receive::<SockDiagMessage>(socket, |m| {
         if let SockDiagMessage::InetResponse(r) = m {
@@ -156,7 +168,10 @@ fn destroy_one(socket: &Socket, id: SocketId) -> Result<bool, LabError> {
     send(socket, NLM_F_REQUEST | NLM_F_ACK, destroy)?;
     match receive::<SockDiagDestroy>(socket, |_| {}) {
         Ok(()) => Ok(true),
-        Err(LabError::Sys { source: nix::errno::Errno::ENOENT, .. }) => Ok(false),
+        Err(LabError::Sys {
+            source: nix::errno::Errno::ENOENT,
+            ..
+        }) => Ok(false),
         Err(e) => Err(e),
     }
 }

@@ -19,13 +19,21 @@ fn plan() -> plan::Plan {
 }
 
 async fn up(capture: Option<&Path>) -> Lab {
-    let options = LabOptions { capture_dir: capture.map(Path::to_path_buf), ..Default::default() };
+    let options = LabOptions {
+        capture_dir: capture.map(Path::to_path_buf),
+        ..Default::default()
+    };
     Lab::up(&plan(), options).await.expect("lab up")
 }
 
 async fn session(lab: &Lab, client: &str) -> TcpStream {
-    let mut s = lab.connect(client, SocketAddr::from((lab.address("fs1"), 445))).await.unwrap();
-    lab::probe::negotiate(&mut s, Duration::from_secs(5)).await.unwrap();
+    let mut s = lab
+        .connect(client, SocketAddr::from((lab.address("fs1"), 445)))
+        .await
+        .unwrap();
+    lab::probe::negotiate(&mut s, Duration::from_secs(5))
+        .await
+        .unwrap();
     s
 }
 
@@ -34,7 +42,10 @@ async fn down(lab: Lab) {
     assert!(lab.wire_is_clean(), "a fault is still on the wire");
     let run_id = lab.run_id().to_string();
     lab.down().await.unwrap();
-    let left: Vec<String> = lab::netns::list().into_iter().filter(|n| n.contains(&run_id)).collect();
+    let left: Vec<String> = lab::netns::list()
+        .into_iter()
+        .filter(|n| n.contains(&run_id))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -53,7 +64,11 @@ async fn smbclient(lab: &Lab, client: &str, command: &str) -> (bool, Duration, S
         .output()
         .await
         .unwrap();
-    (out.status.success(), started.elapsed(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        started.elapsed(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn write_work_file(lab: &Lab, client: &str, name: &str, len: usize) {
@@ -67,11 +82,19 @@ fn retransmits(lab: &Lab, node: &str) -> u64 {
         .unwrap()
         .ns
         .run(|| {
-            let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp").map_err(|e| lab::LabError::io("snmp", e))?;
+            let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp")
+                .map_err(|e| lab::LabError::io("snmp", e))?;
             let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
             let (names, values) = (tcp.next().unwrap_or(""), tcp.next().unwrap_or(""));
-            let at = names.split_whitespace().position(|n| n == "RetransSegs").unwrap_or(0);
-            Ok(values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).unwrap_or(0))
+            let at = names
+                .split_whitespace()
+                .position(|n| n == "RetransSegs")
+                .unwrap_or(0);
+            Ok(values
+                .split_whitespace()
+                .nth(at)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0))
         })
         .unwrap()
 }
@@ -81,15 +104,31 @@ async fn client_side_reset_aborts_the_client_socket_only_for_that_peer() {
     let lab = up(None).await;
     let mut s1 = session(&lab, "c1").await;
     let mut s2 = session(&lab, "c2").await;
-    let reset = lab.reset("fs1", Some("c1"), 445, plan::ResetSide::Client).await.unwrap();
+    let reset = lab
+        .reset("fs1", Some("c1"), 445, plan::ResetSide::Client)
+        .await
+        .unwrap();
     assert_eq!(reset.len(), 1, "{reset:?}");
-    assert_eq!(reset[0].0.ip(), std::net::IpAddr::V4(lab.address("c1")), "destroyed on the client: {reset:?}");
+    assert_eq!(
+        reset[0].0.ip(),
+        std::net::IpAddr::V4(lab.address("c1")),
+        "destroyed on the client: {reset:?}"
+    );
     let err = s1.read(&mut [0u8; 8]).await.unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionAborted, "a local abort: {err:?}");
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionAborted,
+        "a local abort: {err:?}"
+    );
     // c2's connection is untouched.
-    lab::probe::echo(&mut s2, 1, Duration::from_secs(2)).await.unwrap();
+    lab::probe::echo(&mut s2, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
     // Both sides: whichever end goes first, both connections of c2 end up reset.
-    let reset = lab.reset("fs1", Some("c2"), 445, plan::ResetSide::Both).await.unwrap();
+    let reset = lab
+        .reset("fs1", Some("c2"), 445, plan::ResetSide::Both)
+        .await
+        .unwrap();
     assert!(!reset.is_empty());
     assert!(s2.read(&mut [0u8; 8]).await.is_err());
     down(lab).await;
@@ -99,18 +138,26 @@ async fn client_side_reset_aborts_the_client_socket_only_for_that_peer() {
 async fn partition_times_out_echo_and_the_heal_lets_it_through() {
     let lab = up(None).await;
     let mut s = session(&lab, "c1").await;
-    lab::probe::echo(&mut s, 1, Duration::from_secs(2)).await.unwrap();
-    let cut = lab.partition(&["c1".into()], &["fs1".into()], None).unwrap();
+    lab::probe::echo(&mut s, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let cut = lab
+        .partition(&["c1".into()], &["fs1".into()], None)
+        .unwrap();
     assert!(lab.is_cut("c1", "fs1") && !lab.is_cut("c2", "fs1"));
     let stalled = lab::probe::echo(&mut s, 2, Duration::from_millis(500)).await;
     assert!(stalled.unwrap_err().contains("no ECHO response"));
     // c2 is not partitioned: it still gets answers.
     let mut other = session(&lab, "c2").await;
-    lab::probe::echo(&mut other, 1, Duration::from_secs(2)).await.unwrap();
+    lab::probe::echo(&mut other, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
     lab.repair(cut).unwrap();
     // TCP retransmits the unanswered ECHO; its response now arrives on the same connection.
     let mut s2 = session(&lab, "c1").await;
-    lab::probe::echo(&mut s2, 1, Duration::from_secs(2)).await.unwrap();
+    lab::probe::echo(&mut s2, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert!(lab.reachable("c1", "fs1", Duration::from_secs(2)).await);
     down(lab).await;
 }
@@ -132,9 +179,15 @@ async fn one_way_partition_only_silences_one_direction() {
 async fn latency_of_100ms_shows_in_echo_round_trip() {
     let lab = up(None).await;
     let mut s = session(&lab, "c1").await;
-    let base = lab::probe::echo(&mut s, 1, Duration::from_secs(2)).await.unwrap();
-    let impairment = Impairment { latency: Duration::from_millis(100), ..Default::default() };
-    lab.impair("c1", Direction::Egress, Some(impairment), 1).unwrap();
+    let base = lab::probe::echo(&mut s, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let impairment = Impairment {
+        latency: Duration::from_millis(100),
+        ..Default::default()
+    };
+    lab.impair("c1", Direction::Egress, Some(impairment), 1)
+        .unwrap();
     let mut rtts = Vec::new();
     for id in 2..7 {
         match lab::probe::echo(&mut s, id, Duration::from_secs(2)).await {
@@ -149,7 +202,9 @@ async fn latency_of_100ms_shows_in_echo_round_trip() {
         "median echo RTT {median:?} (base {base:?}), all {rtts:?}"
     );
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
-    let after = lab::probe::echo(&mut s, 7, Duration::from_secs(2)).await.unwrap();
+    let after = lab::probe::echo(&mut s, 7, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert!(after < Duration::from_millis(20), "{after:?}");
     down(lab).await;
 }
@@ -159,15 +214,23 @@ async fn ten_percent_loss_raises_retransmits_and_transfers_complete() {
     let lab = up(None).await;
     write_work_file(&lab, "c1", "big.bin", 4 << 20);
     let before = retransmits(&lab, "c1");
-    let lossy = Impairment { loss: 0.10, ..Default::default() };
-    lab.impair("c1", Direction::Egress, Some(lossy.clone()), 11).unwrap();
-    lab.impair("c1", Direction::Ingress, Some(lossy), 12).unwrap();
+    let lossy = Impairment {
+        loss: 0.10,
+        ..Default::default()
+    };
+    lab.impair("c1", Direction::Egress, Some(lossy.clone()), 11)
+        .unwrap();
+    lab.impair("c1", Direction::Ingress, Some(lossy), 12)
+        .unwrap();
     let (ok, _, err) = smbclient(&lab, "c1", "put big.bin big.bin").await;
     assert!(ok, "{err}");
     let after = retransmits(&lab, "c1");
     assert!(after > before + 10, "retransmits {before} -> {after}");
     let on_disk = std::fs::read(lab.node("fs1").unwrap().dir.join("shares/share/big.bin")).unwrap();
-    assert_eq!(on_disk, std::fs::read(lab.node("c1").unwrap().dir.join("work/big.bin")).unwrap());
+    assert_eq!(
+        on_disk,
+        std::fs::read(lab.node("c1").unwrap().dir.join("work/big.bin")).unwrap()
+    );
     assert!(lab.link_counters("c1").unwrap().dropped > 0);
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
     lab.impair("c1", Direction::Ingress, None, 0).unwrap();
@@ -221,14 +284,29 @@ async fn duplication_and_reordering_are_visible_in_the_link_capture() {
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
     let counters = lab.link_counters("c1").unwrap();
     down(lab).await; // flushes the captures
-    // What fs1 received from c1: the same segment twice, and segments out of order.
+                     // What fs1 received from c1: the same segment twice, and segments out of order.
     let segs = tcp_segments(&dir.join("fs1.pcap"), 445);
     assert!(counters.duplicated > 0, "{counters:?}");
     let duplicates = segs.windows(2).filter(|w| w[0] == w[1]).count()
-        + segs.iter().enumerate().filter(|(i, s)| segs[..*i].contains(s)).count();
-    assert!(duplicates > 0, "no duplicate segment in the capture of {} segments", segs.len());
-    let reordered = segs.windows(2).filter(|w| w[1].0 < w[0].0 && w[0].0 - w[1].0 < 1 << 30).count();
-    assert!(reordered > 0, "no reordered segment in the capture of {} segments", segs.len());
+        + segs
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| segs[..*i].contains(s))
+            .count();
+    assert!(
+        duplicates > 0,
+        "no duplicate segment in the capture of {} segments",
+        segs.len()
+    );
+    let reordered = segs
+        .windows(2)
+        .filter(|w| w[1].0 < w[0].0 && w[0].0 - w[1].0 < 1 << 30)
+        .count();
+    assert!(
+        reordered > 0,
+        "no reordered segment in the capture of {} segments",
+        segs.len()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -243,14 +321,26 @@ async fn bandwidth_cap_holds_within_ten_percent() {
     let lab = up(None).await;
     write_work_file(&lab, "c1", "cap.bin", 5 << 20);
     let rate_bps = 40_000_000u64;
-    lab.impair("c1", Direction::Egress, Some(Impairment { rate_bps, ..Default::default() }), 3).unwrap();
+    lab.impair(
+        "c1",
+        Direction::Egress,
+        Some(Impairment {
+            rate_bps,
+            ..Default::default()
+        }),
+        3,
+    )
+    .unwrap();
     let before = lab.link_counters("c1").unwrap().egress_bytes;
     let (ok, took, err) = smbclient(&lab, "c1", "put cap.bin cap.bin").await;
     assert!(ok, "{err}");
     let sent = lab.link_counters("c1").unwrap().egress_bytes - before;
     let measured = sent as f64 * 8.0 / took.as_secs_f64();
     let ratio = measured / rate_bps as f64;
-    assert!((0.9..=1.1).contains(&ratio), "measured {measured:.0} bit/s over {took:?}: {ratio:.3} of the cap");
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "measured {measured:.0} bit/s over {took:?}: {ratio:.3} of the cap"
+    );
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
     down(lab).await;
 }
@@ -265,7 +355,10 @@ async fn pause_stalls_an_echo_and_resume_lets_it_finish() {
     lab.node("fs1").unwrap().freezer.thaw().unwrap();
     // The ECHO sent while frozen is answered now, on the same connection.
     let mut len = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut len)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut len))
+        .await
+        .unwrap()
+        .unwrap();
     down(lab).await;
 }
 
@@ -273,12 +366,22 @@ async fn pause_stalls_an_echo_and_resume_lets_it_finish() {
 async fn blackhole_drops_silently_no_reset() {
     let lab = up(None).await;
     let mut s = session(&lab, "c1").await;
-    let cut = lab.partition(&["c1".into()], &["fs1".into(), "c2".into()], Some(445)).unwrap();
-    let stalled = lab::probe::echo(&mut s, 1, Duration::from_millis(500)).await.unwrap_err();
-    assert!(stalled.contains("no ECHO response"), "silence, not a reset: {stalled}");
+    let cut = lab
+        .partition(&["c1".into()], &["fs1".into(), "c2".into()], Some(445))
+        .unwrap();
+    let stalled = lab::probe::echo(&mut s, 1, Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    assert!(
+        stalled.contains("no ECHO response"),
+        "silence, not a reset: {stalled}"
+    );
     lab.repair(cut).unwrap();
     let mut len = [0u8; 4];
     // The retransmitted ECHO gets through after the heal (TCP backoff: allow a few seconds).
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut len)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut len))
+        .await
+        .unwrap()
+        .unwrap();
     down(lab).await;
 }

@@ -42,30 +42,50 @@ async fn smbclient(lab: &Lab, client: &str, command: &str) -> std::process::Outp
 /// Running (not gone, not a zombie waiting for its reaper).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        })
         .unwrap_or(false)
 }
 
 fn ours(run_id: &str) -> Vec<String> {
-    netns::list().into_iter().filter(|n| n.starts_with(&format!("sc-{run_id}-"))).collect()
+    netns::list()
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("sc-{run_id}-")))
+        .collect()
 }
 
 #[tokio::test]
 async fn smbclient_puts_and_gets_a_file_and_teardown_leaves_nothing() {
     let lab = up().await;
     let run_id = lab.run_id().to_string();
-    assert_eq!(ours(&run_id).len(), 3, "one namespace per node; the userspace wire needs no switch namespace");
+    assert_eq!(
+        ours(&run_id).len(),
+        3,
+        "one namespace per node; the userspace wire needs no switch namespace"
+    );
     let work = lab.node("c1").unwrap().dir.join("work");
     std::fs::write(work.join("in.txt"), b"hello from c1\n").unwrap();
 
     let put = smbclient(&lab, "c1", "put in.txt hello.txt").await;
-    assert!(put.status.success(), "put: {}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "put: {}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     // The bytes are on the server's share, written by smbd.
     let on_disk = lab.node("fs1").unwrap().dir.join("shares/share/hello.txt");
     assert_eq!(std::fs::read(&on_disk).unwrap(), b"hello from c1\n");
 
     let get = smbclient(&lab, "c2", "get hello.txt out.txt").await;
-    assert!(get.status.success(), "get: {}", String::from_utf8_lossy(&get.stderr));
+    assert!(
+        get.status.success(),
+        "get: {}",
+        String::from_utf8_lossy(&get.stderr)
+    );
     let got = std::fs::read(lab.node("c2").unwrap().dir.join("work/out.txt")).unwrap();
     assert_eq!(got, b"hello from c1\n");
 
@@ -73,7 +93,11 @@ async fn smbclient_puts_and_gets_a_file_and_teardown_leaves_nothing() {
     assert!(!smbd_pids.is_empty());
     let lab_dir = lab.dir().to_path_buf();
     lab.down().await.unwrap();
-    assert!(ours(&run_id).is_empty(), "namespaces left: {:?}", ours(&run_id));
+    assert!(
+        ours(&run_id).is_empty(),
+        "namespaces left: {:?}",
+        ours(&run_id)
+    );
     assert!(!lab_dir.exists());
     assert!(!Path::new(&format!("/run/smbchaos/{run_id}.json")).exists());
     assert!(!Path::new(&format!("/sys/fs/cgroup/freezer/smbchaos/{run_id}")).exists());
@@ -87,9 +111,18 @@ async fn no_default_route_and_no_way_out_of_the_lab() {
     let lab = up().await;
     // Only the lab's own /15 is reachable: connecting anywhere else fails at once with
     // "network unreachable" instead of leaving the machine.
-    let err = lab.connect("c1", "192.0.2.1:445".parse().unwrap()).await.unwrap_err();
+    let err = lab
+        .connect("c1", "192.0.2.1:445".parse().unwrap())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("unreachable"), "{err}");
-    let routes = lab.command("c1", "ip").unwrap().args(["route", "show"]).output().await.unwrap();
+    let routes = lab
+        .command("c1", "ip")
+        .unwrap()
+        .args(["route", "show"])
+        .output()
+        .await
+        .unwrap();
     let routes = String::from_utf8_lossy(&routes.stdout);
     assert!(!routes.contains("default"), "{routes}");
     assert!(routes.contains("198.18.0.0/15"), "{routes}");
@@ -100,13 +133,30 @@ async fn no_default_route_and_no_way_out_of_the_lab() {
 async fn kill_refuses_445_restart_answers_again() {
     let lab = up().await;
     let target = SocketAddr::from((lab.address("fs1"), 445));
-    lab.server("fs1").unwrap().lock().await.kill().await.unwrap();
-    assert!(lab.node("fs1").unwrap().freezer.pids().is_empty(), "every smbd of the node is gone");
+    lab.server("fs1")
+        .unwrap()
+        .lock()
+        .await
+        .kill()
+        .await
+        .unwrap();
+    assert!(
+        lab.node("fs1").unwrap().freezer.pids().is_empty(),
+        "every smbd of the node is gone"
+    );
     let err = lab.connect("c1", target).await.unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
-    lab.server("fs1").unwrap().lock().await.start().await.unwrap();
+    lab.server("fs1")
+        .unwrap()
+        .lock()
+        .await
+        .start()
+        .await
+        .unwrap();
     let mut stream = lab.connect("c1", target).await.unwrap();
-    let dialect = lab::probe::negotiate(&mut stream, Duration::from_secs(5)).await.unwrap();
+    let dialect = lab::probe::negotiate(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(dialect, 0x0210);
     lab.down().await.unwrap();
 }
@@ -123,7 +173,9 @@ async fn pause_stalls_negotiate_and_resume_lets_it_finish() {
     assert!(stalled.unwrap_err().contains("no NEGOTIATE response"));
     lab.server("fs1").unwrap().lock().await.resume().unwrap();
     let mut stream = lab.connect("c1", target).await.unwrap();
-    assert!(lab::probe::negotiate(&mut stream, Duration::from_secs(5)).await.is_ok());
+    assert!(lab::probe::negotiate(&mut stream, Duration::from_secs(5))
+        .await
+        .is_ok());
     lab.down().await.unwrap();
 }
 
@@ -132,7 +184,9 @@ async fn reset_tcp_gives_the_client_econnreset() {
     let lab = up().await;
     let target = SocketAddr::from((lab.address("fs1"), 445));
     let mut stream = lab.connect("c1", target).await.unwrap();
-    lab::probe::negotiate(&mut stream, Duration::from_secs(5)).await.unwrap();
+    lab::probe::negotiate(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
     let reset = lab.reset_tcp("fs1", 445).await.unwrap();
     assert_eq!(reset.len(), 1, "{reset:?}");
     let mut buf = [0u8; 16];

@@ -20,8 +20,18 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         Partition => (&["node", "groups", "from", "to", "choose", "among"], true),
         Impair => (
             &[
-                "node", "direction", "latency", "jitter", "distribution", "loss", "loss_correlation", "duplicate",
-                "reorder", "reorder_gap", "corrupt", "rate",
+                "node",
+                "direction",
+                "latency",
+                "jitter",
+                "distribution",
+                "loss",
+                "loss_correlation",
+                "duplicate",
+                "reorder",
+                "reorder_gap",
+                "corrupt",
+                "rate",
             ],
             true,
         ),
@@ -102,7 +112,10 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
     let mut node_ref = |n: &Spanned<String>, problems: &mut Vec<Problem>| -> bool {
         let ok = all.contains(&n.as_str());
         if !ok {
-            problems.push(Problem::at(n, format!("unknown node `{}`; {}", n.value, nodes_are())));
+            problems.push(Problem::at(
+                n,
+                format!("unknown node `{}`; {}", n.value, nodes_are()),
+            ));
         }
         ok
     };
@@ -118,30 +131,44 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                     allowed.push("for");
                 }
                 let why = match key {
-                    "for" => format!("a `{name}` fault is instantaneous and has no heal, so it takes no `for`"),
-                    _ => format!("`{key}` does not apply to a `{name}` fault; it takes: {}", allowed.join(", ")),
+                    "for" => format!(
+                        "a `{name}` fault is instantaneous and has no heal, so it takes no `for`"
+                    ),
+                    _ => format!(
+                        "`{key}` does not apply to a `{name}` fault; it takes: {}",
+                        allowed.join(", ")
+                    ),
                 };
                 problems.push(Problem::new(line, column, why));
             }
         }
-        let need_node = matches!(kind, FaultKind::Reset | FaultKind::Blackhole | FaultKind::Impair)
-            || matches!(kind, FaultKind::Kill | FaultKind::Stop | FaultKind::Pause | FaultKind::Restart | FaultKind::Crash);
+        let need_node = !matches!(kind, FaultKind::Partition | FaultKind::Random);
+        let server_only = matches!(
+            kind,
+            FaultKind::Kill
+                | FaultKind::Stop
+                | FaultKind::Restart
+                | FaultKind::Crash
+                | FaultKind::Reset
+        );
         match &fault.node {
-            Some(node) => {
-                if node_ref(node, problems) && !servers.contains(&node.as_str()) {
-                    let server_only = matches!(
-                        kind,
-                        FaultKind::Kill | FaultKind::Stop | FaultKind::Restart | FaultKind::Crash | FaultKind::Reset
-                    );
-                    if server_only {
-                        problems.push(Problem::at(
-                            node,
-                            format!("a `{name}` fault acts on a server, and `{}` is a client", node.value),
-                        ));
-                    }
-                }
+            // node_ref first: it reports an unknown node whatever the kind.
+            Some(node)
+                if node_ref(node, problems) && !servers.contains(&node.as_str()) && server_only =>
+            {
+                problems.push(Problem::at(
+                    node,
+                    format!(
+                        "a `{name}` fault acts on a server, and `{}` is a client",
+                        node.value
+                    ),
+                ));
             }
-            None if need_node => problems.push(Problem::at(&fault.kind, format!("a `{name}` fault needs `node`"))),
+            Some(_) => {}
+            None if need_node => problems.push(Problem::at(
+                &fault.kind,
+                format!("a `{name}` fault needs `node`"),
+            )),
             None => {}
         }
         for list in [&fault.from, &fault.to, &fault.among].into_iter().flatten() {
@@ -154,14 +181,27 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
         }
         if let Some(serving) = &fault.serving {
             if servers.contains(&serving.as_str()) {
-                problems.push(Problem::at(serving, format!("`serving` names a client, and `{}` is a server", serving.value)));
+                problems.push(Problem::at(
+                    serving,
+                    format!(
+                        "`serving` names a client, and `{}` is a server",
+                        serving.value
+                    ),
+                ));
             }
         }
-        let needs_wire = matches!(kind, FaultKind::Blackhole | FaultKind::Partition | FaultKind::Impair | FaultKind::Crash)
-            || (kind == FaultKind::Random
-                && fault.kinds.as_ref().is_some_and(|k| {
-                    k.value.iter().any(|k| matches!(k, FaultKind::Blackhole | FaultKind::Partition | FaultKind::Crash))
-                }));
+        let needs_wire = matches!(
+            kind,
+            FaultKind::Blackhole | FaultKind::Partition | FaultKind::Impair | FaultKind::Crash
+        ) || (kind == FaultKind::Random
+            && fault.kinds.as_ref().is_some_and(|k| {
+                k.value.iter().any(|k| {
+                    matches!(
+                        k,
+                        FaultKind::Blackhole | FaultKind::Partition | FaultKind::Crash
+                    )
+                })
+            }));
         if needs_wire && plan.topology.wire == crate::model::WireKind::Kernel {
             problems.push(Problem::at(
                 &fault.kind,
@@ -183,10 +223,14 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
             }
         }
         match (&fault.every, &fault.count) {
-            (Some(every), None) => problems.push(Problem::at(every, "`every` needs `count`: how many times to repeat")),
-            (None, Some(count)) if count.value > 1 => {
-                problems.push(Problem::at(count, "`count` needs `every`: how long between repeats"))
-            }
+            (Some(every), None) => problems.push(Problem::at(
+                every,
+                "`every` needs `count`: how many times to repeat",
+            )),
+            (None, Some(count)) if count.value > 1 => problems.push(Problem::at(
+                count,
+                "`count` needs `every`: how long between repeats",
+            )),
             (Some(every), Some(_)) => {
                 if every.is_zero() {
                     problems.push(Problem::at(every, "`every` must be longer than 0s"));
@@ -217,7 +261,12 @@ fn check_partition(
     node_ref: &mut impl FnMut(&Spanned<String>, &mut Vec<Problem>) -> bool,
     problems: &mut Vec<Problem>,
 ) {
-    let forms = [fault.groups.is_some(), fault.from.is_some() || fault.to.is_some(), fault.node.is_some(), fault.choose.is_some()];
+    let forms = [
+        fault.groups.is_some(),
+        fault.from.is_some() || fault.to.is_some(),
+        fault.node.is_some(),
+        fault.choose.is_some(),
+    ];
     let n = forms.iter().filter(|f| **f).count();
     if n != 1 {
         problems.push(Problem::at(
@@ -226,7 +275,10 @@ fn check_partition(
         ));
     }
     if fault.from.is_some() != fault.to.is_some() {
-        problems.push(Problem::at(&fault.kind, "a one-way `partition` needs both `from` and `to`"));
+        problems.push(Problem::at(
+            &fault.kind,
+            "a one-way `partition` needs both `from` and `to`",
+        ));
     }
     if let Some(groups) = &fault.groups {
         if groups.value.len() < 2 {
@@ -235,7 +287,10 @@ fn check_partition(
         let mut seen: Vec<&str> = Vec::new();
         for n in groups.value.iter().flatten() {
             if node_ref(n, problems) && seen.contains(&n.as_str()) {
-                problems.push(Problem::at(n, format!("`{}` is in more than one group", n.value)));
+                problems.push(Problem::at(
+                    n,
+                    format!("`{}` is in more than one group", n.value),
+                ));
             }
             seen.push(n);
         }
@@ -253,7 +308,11 @@ fn check_impair(fault: &Fault, problems: &mut Vec<Problem>) {
     for (key, value) in percents {
         if let Some(p) = value {
             if !(0.0..=100.0).contains(&p.value.0) {
-                let side = if p.value.0 > 100.0 { "above 100%" } else { "below 0%" };
+                let side = if p.value.0 > 100.0 {
+                    "above 100%"
+                } else {
+                    "below 0%"
+                };
                 problems.push(Problem::at(p, format!("`{key}` of {} is {side}", p.value)));
             }
         }
@@ -261,7 +320,9 @@ fn check_impair(fault: &Fault, problems: &mut Vec<Problem>) {
     let anything = fault.latency.is_some()
         || fault.jitter.is_some()
         || fault.rate.is_some()
-        || percents.iter().any(|(k, v)| *k != "loss_correlation" && v.is_some());
+        || percents
+            .iter()
+            .any(|(k, v)| *k != "loss_correlation" && v.is_some());
     if !anything {
         problems.push(Problem::at(
             &fault.kind,
@@ -276,7 +337,9 @@ fn check_impair(fault: &Fault, problems: &mut Vec<Problem>) {
 fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
     match &fault.kinds {
         None => problems.push(Problem::at(&fault.kind, "a `random` fault needs `kinds`")),
-        Some(kinds) if kinds.value.is_empty() => problems.push(Problem::at(kinds, "`kinds` is empty")),
+        Some(kinds) if kinds.value.is_empty() => {
+            problems.push(Problem::at(kinds, "`kinds` is empty"))
+        }
         Some(kinds) => {
             for k in &kinds.value {
                 if matches!(k, FaultKind::Impair | FaultKind::Random) {
@@ -289,7 +352,10 @@ fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
         }
     }
     if fault.hold.is_none() || fault.every.is_none() {
-        problems.push(Problem::at(&fault.kind, "a `random` fault needs `for`, `every` and `count`"));
+        problems.push(Problem::at(
+            &fault.kind,
+            "a `random` fault needs `for`, `every` and `count`",
+        ));
     }
 }
 
@@ -303,14 +369,22 @@ enum Resource {
 fn resources(action: &Action) -> Vec<Resource> {
     use crate::model::LinkDirection::*;
     match action {
-        Action::Kill { node, .. } | Action::Stop { node } | Action::Pause { node } | Action::Restart { node } => {
+        Action::Kill { node, .. }
+        | Action::Stop { node }
+        | Action::Pause { node }
+        | Action::Restart { node } => {
             vec![Resource::Processes(node.clone())]
         }
         Action::Crash { node } => vec![Resource::Processes(node.clone())],
-        Action::Impair { node, direction, .. } => match direction {
+        Action::Impair {
+            node, direction, ..
+        } => match direction {
             Egress => vec![Resource::Link(node.clone(), "egress")],
             Ingress => vec![Resource::Link(node.clone(), "ingress")],
-            Both => vec![Resource::Link(node.clone(), "egress"), Resource::Link(node.clone(), "ingress")],
+            Both => vec![
+                Resource::Link(node.clone(), "egress"),
+                Resource::Link(node.clone(), "ingress"),
+            ],
         },
         // Drops compose (a frame dropped twice is dropped once); resets are instantaneous.
         Action::Reset { .. } | Action::Blackhole { .. } | Action::Partition { .. } => Vec::new(),
@@ -332,7 +406,9 @@ fn check_overlaps(plan: &Plan, problems: &mut Vec<Problem>) {
                 continue;
             }
             let overlap = a.at < end(b) && b.at < end(a);
-            let shared = resources(&a.action).into_iter().find(|r| resources(&b.action).contains(r));
+            let shared = resources(&a.action)
+                .into_iter()
+                .find(|r| resources(&b.action).contains(r));
             if let (true, Some(resource)) = (overlap, shared) {
                 let what = match resource {
                     Resource::Processes(n) => format!("the processes of `{n}`"),

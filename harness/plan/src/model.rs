@@ -11,8 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::duration::PlanDuration;
-pub use crate::units::{Percent, Rate};
 pub use crate::spanned::Spanned;
+pub use crate::units::{Percent, Rate};
 
 /// One test: a topology, a workload, faults and what is expected of them.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -294,7 +294,14 @@ pub struct Mix {
 
 impl Default for Mix {
     fn default() -> Self {
-        Mix { write: 4, write_through: 2, flush: 2, read: 2, reopen: 0, lock: 0 }
+        Mix {
+            write: 4,
+            write_through: 2,
+            flush: 2,
+            read: 2,
+            reopen: 0,
+            lock: 0,
+        }
     }
 }
 

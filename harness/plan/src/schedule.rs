@@ -33,16 +33,42 @@ pub struct Scheduled {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
-    Reset { node: String, peer: Option<String>, port: u16, side: ResetSide },
-    Blackhole { node: String, peer: Option<String>, port: Option<u16> },
+    Reset {
+        node: String,
+        peer: Option<String>,
+        port: u16,
+        side: ResetSide,
+    },
+    Blackhole {
+        node: String,
+        peer: Option<String>,
+        port: Option<u16>,
+    },
     /// For each cut, frames from any node in the first list to any in the second are dropped.
-    Partition { cuts: Vec<(Vec<String>, Vec<String>)> },
-    Impair { node: String, direction: LinkDirection, impairment: ImpairSpec },
-    Kill { node: String, serving: Option<String> },
-    Stop { node: String },
-    Pause { node: String },
-    Restart { node: String },
-    Crash { node: String },
+    Partition {
+        cuts: Vec<(Vec<String>, Vec<String>)>,
+    },
+    Impair {
+        node: String,
+        direction: LinkDirection,
+        impairment: ImpairSpec,
+    },
+    Kill {
+        node: String,
+        serving: Option<String>,
+    },
+    Stop {
+        node: String,
+    },
+    Pause {
+        node: String,
+    },
+    Restart {
+        node: String,
+    },
+    Crash {
+        node: String,
+    },
 }
 
 impl Action {
@@ -64,7 +90,12 @@ impl Action {
     pub fn heals(&self) -> bool {
         !matches!(
             self,
-            Action::Reset { .. } | Action::Restart { .. } | Action::Kill { serving: Some(_), .. }
+            Action::Reset { .. }
+                | Action::Restart { .. }
+                | Action::Kill {
+                    serving: Some(_),
+                    ..
+                }
         )
     }
 
@@ -101,19 +132,36 @@ pub struct ImpairSpec {
 
 /// Every fault occurrence of a (valid) plan, ordered by start time.
 pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
-    let servers: Vec<String> = plan.topology.servers.iter().map(|s| s.name.value.clone()).collect();
+    let servers: Vec<String> = plan
+        .topology
+        .servers
+        .iter()
+        .map(|s| s.name.value.clone())
+        .collect();
     let mut nodes = servers.clone();
     nodes.extend(plan.topology.clients.iter().map(|c| c.name.value.clone()));
     let mut out = Vec::new();
     for (index, fault) in plan.faults.iter().enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(plan.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let every = fault.every.as_ref().map(|e| e.value.as_duration()).unwrap_or_default();
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            plan.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        );
+        let every = fault
+            .every
+            .as_ref()
+            .map(|e| e.value.as_duration())
+            .unwrap_or_default();
         let count = fault.count.as_ref().map(|c| c.value).unwrap_or(1);
         for occurrence in 0..count {
             let at = fault.at.value.as_duration() + every * occurrence;
             let hold = fault.hold.as_ref().map(|h| h.value.as_duration());
             if let Some(action) = resolve(fault, *fault.kind, &servers, &nodes, &mut rng) {
-                out.push(Scheduled { fault: index, occurrence, at, hold, action });
+                out.push(Scheduled {
+                    fault: index,
+                    occurrence,
+                    at,
+                    hold,
+                    action,
+                });
             }
         }
     }
@@ -122,7 +170,8 @@ pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
 }
 
 fn names(list: &Option<crate::Spanned<Vec<crate::Spanned<String>>>>) -> Option<Vec<String>> {
-    list.as_ref().map(|l| l.value.iter().map(|n| n.value.clone()).collect())
+    list.as_ref()
+        .map(|l| l.value.iter().map(|n| n.value.clone()).collect())
 }
 
 fn pick(rng: &mut ChaCha8Rng, from: &[String]) -> Option<String> {
@@ -130,13 +179,23 @@ fn pick(rng: &mut ChaCha8Rng, from: &[String]) -> Option<String> {
 }
 
 /// `kind` is the fault's own kind, or the one a random entry drew.
-fn resolve(fault: &Fault, kind: FaultKind, servers: &[String], nodes: &[String], rng: &mut ChaCha8Rng) -> Option<Action> {
+fn resolve(
+    fault: &Fault,
+    kind: FaultKind,
+    servers: &[String],
+    nodes: &[String],
+    rng: &mut ChaCha8Rng,
+) -> Option<Action> {
     let node = fault.node.as_ref().map(|n| n.value.clone());
     let among = names(&fault.among).unwrap_or_else(|| nodes.to_vec());
     let peer = fault.peer.as_ref().map(|p| p.value.clone());
     Some(match kind {
         FaultKind::Random => {
-            let among_servers: Vec<String> = among.iter().filter(|n| servers.contains(n)).cloned().collect();
+            let among_servers: Vec<String> = among
+                .iter()
+                .filter(|n| servers.contains(n))
+                .cloned()
+                .collect();
             let kinds = &fault.kinds.as_ref()?.value;
             let drawn = kinds[rng.random_range(0..kinds.len())];
             // A drawn kind picks its own targets from `among`.
@@ -150,18 +209,37 @@ fn resolve(fault: &Fault, kind: FaultKind, servers: &[String], nodes: &[String],
             port: fault.port.as_ref().map(|p| p.value).unwrap_or(SMB_PORT),
             side: fault.side.as_ref().map(|s| s.value).unwrap_or_default(),
         },
-        FaultKind::Blackhole => Action::Blackhole { node: node.clone()?, peer, port: fault.port.as_ref().map(|p| p.value) },
-        FaultKind::Partition => Action::Partition { cuts: partition_cuts(fault, &among, rng)? },
+        FaultKind::Blackhole => Action::Blackhole {
+            node: node.clone()?,
+            peer,
+            port: fault.port.as_ref().map(|p| p.value),
+        },
+        FaultKind::Partition => Action::Partition {
+            cuts: partition_cuts(fault, &among, rng)?,
+        },
         FaultKind::Impair => Action::Impair {
             node: node?,
-            direction: fault.direction.as_ref().map(|d| d.value).unwrap_or_default(),
+            direction: fault
+                .direction
+                .as_ref()
+                .map(|d| d.value)
+                .unwrap_or_default(),
             impairment: impair_spec(fault),
         },
-        FaultKind::Kill => Action::Kill { node: node.clone()?, serving: fault.serving.as_ref().map(|s| s.value.clone()) },
-        FaultKind::Stop => Action::Stop { node: node.clone()? },
+        FaultKind::Kill => Action::Kill {
+            node: node.clone()?,
+            serving: fault.serving.as_ref().map(|s| s.value.clone()),
+        },
+        FaultKind::Stop => Action::Stop {
+            node: node.clone()?,
+        },
         FaultKind::Pause => Action::Pause { node: node? },
-        FaultKind::Restart => Action::Restart { node: node.clone()? },
-        FaultKind::Crash => Action::Crash { node: node.clone()? },
+        FaultKind::Restart => Action::Restart {
+            node: node.clone()?,
+        },
+        FaultKind::Crash => Action::Crash {
+            node: node.clone()?,
+        },
     })
 }
 
@@ -175,10 +253,24 @@ fn resolve_drawn(
 ) -> Option<Action> {
     let server = pick(rng, among_servers);
     Some(match kind {
-        FaultKind::Reset => Action::Reset { node: server?, peer: None, port: SMB_PORT, side: ResetSide::Server },
-        FaultKind::Blackhole => Action::Blackhole { node: pick(rng, among)?, peer: None, port: None },
-        FaultKind::Partition => Action::Partition { cuts: partition_cuts(fault, among, rng)? },
-        FaultKind::Kill => Action::Kill { node: server?, serving: None },
+        FaultKind::Reset => Action::Reset {
+            node: server?,
+            peer: None,
+            port: SMB_PORT,
+            side: ResetSide::Server,
+        },
+        FaultKind::Blackhole => Action::Blackhole {
+            node: pick(rng, among)?,
+            peer: None,
+            port: None,
+        },
+        FaultKind::Partition => Action::Partition {
+            cuts: partition_cuts(fault, among, rng)?,
+        },
+        FaultKind::Kill => Action::Kill {
+            node: server?,
+            serving: None,
+        },
         FaultKind::Stop => Action::Stop { node: server? },
         FaultKind::Pause => Action::Pause { node: server? },
         FaultKind::Restart => Action::Restart { node: server? },
@@ -191,12 +283,25 @@ fn resolve_drawn(
     })
 }
 
-fn partition_cuts(fault: &Fault, among: &[String], rng: &mut ChaCha8Rng) -> Option<Vec<(Vec<String>, Vec<String>)>> {
-    let everyone_but = |left: &[String]| among.iter().filter(|n| !left.contains(n)).cloned().collect::<Vec<_>>();
+fn partition_cuts(
+    fault: &Fault,
+    among: &[String],
+    rng: &mut ChaCha8Rng,
+) -> Option<Vec<(Vec<String>, Vec<String>)>> {
+    let everyone_but = |left: &[String]| {
+        among
+            .iter()
+            .filter(|n| !left.contains(n))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let both_ways = |a: Vec<String>, b: Vec<String>| vec![(a.clone(), b.clone()), (b, a)];
     if let Some(groups) = &fault.groups {
-        let groups: Vec<Vec<String>> =
-            groups.value.iter().map(|g| g.iter().map(|n| n.value.clone()).collect()).collect();
+        let groups: Vec<Vec<String>> = groups
+            .value
+            .iter()
+            .map(|g| g.iter().map(|n| n.value.clone()).collect())
+            .collect();
         let mut cuts = Vec::new();
         for (i, a) in groups.iter().enumerate() {
             for (j, b) in groups.iter().enumerate() {
@@ -215,7 +320,11 @@ fn partition_cuts(fault: &Fault, among: &[String], rng: &mut ChaCha8Rng) -> Opti
         let rest = everyone_but(&alone);
         return Some(both_ways(alone, rest));
     }
-    let choose = fault.choose.as_ref().map(|c| c.value).unwrap_or(Choose::One);
+    let choose = fault
+        .choose
+        .as_ref()
+        .map(|c| c.value)
+        .unwrap_or(Choose::One);
     let n = among.len();
     let size = match choose {
         Choose::One => 1,
@@ -244,18 +353,29 @@ fn partition_cuts(fault: &Fault, among: &[String], rng: &mut ChaCha8Rng) -> Opti
 }
 
 fn impair_spec(fault: &Fault) -> ImpairSpec {
-    let pct = |p: &Option<crate::Spanned<crate::Percent>>| p.as_ref().map(|p| p.value.fraction()).unwrap_or(0.0);
-    let dur = |d: &Option<crate::Spanned<crate::PlanDuration>>| d.as_ref().map(|d| d.value.as_duration());
+    let pct = |p: &Option<crate::Spanned<crate::Percent>>| {
+        p.as_ref().map(|p| p.value.fraction()).unwrap_or(0.0)
+    };
+    let dur =
+        |d: &Option<crate::Spanned<crate::PlanDuration>>| d.as_ref().map(|d| d.value.as_duration());
     ImpairSpec {
         latency: dur(&fault.latency).unwrap_or_default(),
         jitter: dur(&fault.jitter).unwrap_or_default(),
-        distribution: fault.distribution.as_ref().map(|d| d.value).unwrap_or_default(),
+        distribution: fault
+            .distribution
+            .as_ref()
+            .map(|d| d.value)
+            .unwrap_or_default(),
         loss: pct(&fault.loss),
         loss_correlation: pct(&fault.loss_correlation),
         duplicate: pct(&fault.duplicate),
         reorder: pct(&fault.reorder),
         reorder_gap: dur(&fault.reorder_gap).unwrap_or(DEFAULT_REORDER_GAP),
         corrupt: pct(&fault.corrupt),
-        rate_bps: fault.rate.as_ref().map(|r| r.value.bits_per_second).unwrap_or(0),
+        rate_bps: fault
+            .rate
+            .as_ref()
+            .map(|r| r.value.bits_per_second)
+            .unwrap_or(0),
     }
 }

@@ -24,7 +24,9 @@ impl FromStr for Percent {
         let number = s.trim().strip_suffix('%').unwrap_or(s.trim()).trim();
         match number.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(Percent(v)),
-            _ => Err(format!("invalid percentage `{s}`; write it like 10% or 0.5%")),
+            _ => Err(format!(
+                "invalid percentage `{s}`; write it like 10% or 0.5%"
+            )),
         }
     }
 }
@@ -88,9 +90,9 @@ impl FromStr for Rate {
             .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n.trim(), *scale)))
             .ok_or_else(|| format!("invalid rate `{s}`; {RATE_FORMS}"))?;
         match number.parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 && v * scale >= 1.0 && v * scale < 1e15 => {
-                Ok(Rate { bits_per_second: (v * scale) as u64 })
-            }
+            Ok(v) if v.is_finite() && v > 0.0 && v * scale >= 1.0 && v * scale < 1e15 => Ok(Rate {
+                bits_per_second: (v * scale) as u64,
+            }),
             _ => Err(format!("invalid rate `{s}`; {RATE_FORMS} (more than 0)")),
         }
     }
@@ -143,7 +145,10 @@ mod tests {
         assert_eq!("10%".parse::<Percent>().unwrap(), Percent(10.0));
         assert_eq!("0.5".parse::<Percent>().unwrap(), Percent(0.5));
         assert!("ten%".parse::<Percent>().is_err());
-        assert_eq!("10mbit".parse::<Rate>().unwrap().bits_per_second, 10_000_000);
+        assert_eq!(
+            "10mbit".parse::<Rate>().unwrap().bits_per_second,
+            10_000_000
+        );
         assert_eq!("1.5gbit".parse::<Rate>().unwrap().to_string(), "1500mbit");
         assert!("10 MB/s".parse::<Rate>().unwrap_err().contains("10mbit"));
         assert!("0kbit".parse::<Rate>().is_err());

@@ -189,19 +189,40 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     // SMB workload clients.
     for c in &plan.workload.clients {
         if !client_names.contains(&c.node.as_str()) {
-            problems.push(Problem::at(&c.node, format!("unknown client `{}`; {clients_are}", c.node.value)));
+            problems.push(Problem::at(
+                &c.node,
+                format!("unknown client `{}`; {clients_are}", c.node.value),
+            ));
         }
-        match plan.topology.servers.iter().find(|s| s.name.value == c.server.value) {
+        match plan
+            .topology
+            .servers
+            .iter()
+            .find(|s| s.name.value == c.server.value)
+        {
             None => problems.push(Problem::at(
                 &c.server,
-                format!("unknown server `{}`; servers are: {}", c.server.value, server_names.join(", ")),
+                format!(
+                    "unknown server `{}`; servers are: {}",
+                    c.server.value,
+                    server_names.join(", ")
+                ),
             )),
             Some(server) => {
-                if !server.shares.iter().any(|s| s.name.value.eq_ignore_ascii_case(&c.share.value)) {
+                if !server
+                    .shares
+                    .iter()
+                    .any(|s| s.name.value.eq_ignore_ascii_case(&c.share.value))
+                {
                     let shares: Vec<&str> = server.shares.iter().map(|s| s.name.as_str()).collect();
                     problems.push(Problem::at(
                         &c.share,
-                        format!("server `{}` has no share `{}`; its shares are: {}", server.name.value, c.share.value, shares.join(", ")),
+                        format!(
+                            "server `{}` has no share `{}`; its shares are: {}",
+                            server.name.value,
+                            c.share.value,
+                            shares.join(", ")
+                        ),
                     ));
                 }
             }
@@ -212,22 +233,39 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
             }
         }
         if c.write_size.value > c.file_size.value {
-            problems.push(Problem::at(&c.write_size, "`write_size` is larger than `file_size`"));
+            problems.push(Problem::at(
+                &c.write_size,
+                "`write_size` is larger than `file_size`",
+            ));
         }
-        if !c.lease.value.chars().all(|ch| "RWH".contains(ch)) || (!c.lease.is_empty() && !c.lease.contains('R')) {
+        if !c.lease.value.chars().all(|ch| "RWH".contains(ch))
+            || (!c.lease.is_empty() && !c.lease.contains('R'))
+        {
             problems.push(Problem::at(
                 &c.lease,
-                format!("invalid lease `{}`; a lease is R, RH, RW or RWH (empty for none)", c.lease.value),
+                format!(
+                    "invalid lease `{}`; a lease is R, RH, RW or RWH (empty for none)",
+                    c.lease.value
+                ),
             ));
         }
         if c.durable == crate::model::DurableKind::V2
-            && matches!(c.dialect, crate::model::DialectChoice::Smb202 | crate::model::DialectChoice::Smb21)
+            && matches!(
+                c.dialect,
+                crate::model::DialectChoice::Smb202 | crate::model::DialectChoice::Smb21
+            )
         {
-            problems.push(Problem::at(&c.node, "durable v2 handles need dialect 3.0 or later"));
+            problems.push(Problem::at(
+                &c.node,
+                "durable v2 handles need dialect 3.0 or later",
+            ));
         }
     }
     if !plan.workload.clients.is_empty() && plan.workload.duration.is_none() {
-        problems.push(Problem::at(&plan.workload.clients[0].node, "SMB workload clients need `workload.duration`"));
+        problems.push(Problem::at(
+            &plan.workload.clients[0].node,
+            "SMB workload clients need `workload.duration`",
+        ));
     }
 
     // Faults.
@@ -260,7 +298,6 @@ fn first_at<T>(first: &Spanned<T>) -> String {
         None => String::new(),
     }
 }
-
 
 /// `[a-z][a-z0-9-]{0,14}`
 pub fn valid_node_name(name: &str) -> bool {

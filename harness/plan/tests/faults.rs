@@ -39,7 +39,10 @@ fn dangling_references_in_every_node_field() {
     let e = errors(
         "  - { kind: reset, node: fs1, peer: c9, at: 0s }\n  - { kind: partition, from: [c1], to: [fs9], at: 1s, for: 1s }\n  - { kind: kill, node: fs1, serving: cx, at: 5s }\n",
     );
-    assert!(e.contains("f.yaml:8:37: unknown node `c9`; nodes are: fs1, fs2, c1, c2, c3"), "{e}");
+    assert!(
+        e.contains("f.yaml:8:37: unknown node `c9`; nodes are: fs1, fs2, c1, c2, c3"),
+        "{e}"
+    );
     assert!(e.contains("f.yaml:9:41: unknown node `fs9`"), "{e}");
     assert!(e.contains("f.yaml:10:39: unknown node `cx`"), "{e}");
 }
@@ -59,8 +62,13 @@ fn overlapping_contradictory_faults_on_one_link_or_node() {
     );
     // Different directions do not contradict; neither do process faults at different times.
     plan("  - { kind: impair, node: c1, direction: ingress, latency: 10ms, at: 0s, for: 5s }\n  - { kind: impair, node: c1, direction: egress, loss: 5%, at: 2s, for: 5s }\n  - { kind: kill, node: fs1, at: 0s, for: 1s }\n  - { kind: pause, node: fs1, at: 2s, for: 1s }\n");
-    let e = errors("  - { kind: kill, node: fs1, at: 0s }\n  - { kind: pause, node: fs1, at: 2s, for: 1s }\n");
-    assert!(e.contains("overlaps the `kill` fault at line 8: both act on the processes of `fs1`"), "{e}");
+    let e = errors(
+        "  - { kind: kill, node: fs1, at: 0s }\n  - { kind: pause, node: fs1, at: 2s, for: 1s }\n",
+    );
+    assert!(
+        e.contains("overlaps the `kill` fault at line 8: both act on the processes of `fs1`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -70,11 +78,22 @@ fn partition_forms_and_schedule() {
     let p = plan("  - { kind: partition, groups: [[fs1, c1], [fs2, c2, c3]], at: 1s, for: 2s }\n  - { kind: partition, from: [c1], to: [fs1], at: 5s, for: 1s }\n");
     let s = schedule(&p);
     assert_eq!(s.len(), 2);
-    assert_eq!((s[0].at, s[0].hold), (Duration::from_secs(1), Some(Duration::from_secs(2))));
-    let Action::Partition { cuts } = &s[0].action else { panic!() };
+    assert_eq!(
+        (s[0].at, s[0].hold),
+        (Duration::from_secs(1), Some(Duration::from_secs(2)))
+    );
+    let Action::Partition { cuts } = &s[0].action else {
+        panic!()
+    };
     assert_eq!(cuts.len(), 2, "both ways");
-    let Action::Partition { cuts } = &s[1].action else { panic!() };
-    assert_eq!(cuts, &vec![(vec!["c1".to_string()], vec!["fs1".to_string()])], "one way");
+    let Action::Partition { cuts } = &s[1].action else {
+        panic!()
+    };
+    assert_eq!(
+        cuts,
+        &vec![(vec!["c1".to_string()], vec!["fs1".to_string()])],
+        "one way"
+    );
 }
 
 #[test]
@@ -87,11 +106,18 @@ fn random_schedules_are_deterministic_for_a_seed_and_differ_across_seeds() {
     assert_eq!(a[19].at, Duration::from_secs(1 + 19 * 3));
     let kinds: std::collections::BTreeSet<&str> = a.iter().map(|s| s.action.kind()).collect();
     assert!(kinds.len() >= 3, "{kinds:?}");
-    let other = parse_str("f.yaml", &format!("{}{faults}", HEAD.replace("seed: 7", "seed: 8"))).unwrap();
+    let other = parse_str(
+        "f.yaml",
+        &format!("{}{faults}", HEAD.replace("seed: 7", "seed: 8")),
+    )
+    .unwrap();
     assert_ne!(schedule(&other), a);
     for s in &a {
         if let Action::Kill { node, .. } | Action::Pause { node } = &s.action {
-            assert!(node.starts_with("fs"), "process faults pick servers: {node}");
+            assert!(
+                node.starts_with("fs"),
+                "process faults pick servers: {node}"
+            );
         }
     }
     let e = errors("  - { kind: random, kinds: [impair], at: 0s, every: 2s, for: 1s, count: 2 }\n");
@@ -102,9 +128,13 @@ fn random_schedules_are_deterministic_for_a_seed_and_differ_across_seeds() {
 fn choose_picks_the_right_number_of_nodes() {
     let p = plan("  - { kind: partition, choose: majority, at: 0s, for: 1s }\n  - { kind: partition, choose: minority, among: [fs1, fs2, c1], at: 2s, for: 1s }\n");
     let s = schedule(&p);
-    let Action::Partition { cuts } = &s[0].action else { panic!() };
+    let Action::Partition { cuts } = &s[0].action else {
+        panic!()
+    };
     assert_eq!(cuts[0].0.len(), 3, "3 of 5 nodes");
-    let Action::Partition { cuts } = &s[1].action else { panic!() };
+    let Action::Partition { cuts } = &s[1].action else {
+        panic!()
+    };
     assert_eq!((cuts[0].0.len(), cuts[0].1.len()), (1, 2));
 }
 

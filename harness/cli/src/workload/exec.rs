@@ -14,11 +14,18 @@ use crate::history::{Entry, HistoryWriter, OpType, Process};
 const OUTPUT_LIMIT: usize = 4096;
 
 /// Run the plan's steps in order; step `i` is process `i`.
-pub async fn run_steps(lab: &Lab, plan: &plan::Plan, history: &HistoryWriter, events: &Events) -> std::io::Result<()> {
+pub async fn run_steps(
+    lab: &Lab,
+    plan: &plan::Plan,
+    history: &HistoryWriter,
+    events: &Events,
+) -> std::io::Result<()> {
     let env = exec_env(lab)?;
     for (process, step) in plan.workload.steps.iter().enumerate() {
         match step {
-            plan::Step::Exec(step) => exec(lab, process as u64, step, &env, history, events).await?,
+            plan::Step::Exec(step) => {
+                exec(lab, process as u64, step, &env, history, events).await?
+            }
         }
     }
     Ok(())
@@ -28,15 +35,24 @@ pub async fn run_steps(lab: &Lab, plan: &plan::Plan, history: &HistoryWriter, ev
 fn exec_env(lab: &Lab) -> std::io::Result<BTreeMap<String, String>> {
     let (user, password) = lab.credentials();
     let auth_file = lab.dir().join("smbclient.auth");
-    std::fs::write(&auth_file, format!("username = {user}\npassword = {password}\ndomain = SMBCHAOS\n"))?;
+    std::fs::write(
+        &auth_file,
+        format!("username = {user}\npassword = {password}\ndomain = SMBCHAOS\n"),
+    )?;
     let mut env = BTreeMap::from([
         ("SMBCHAOS_USER".to_string(), user.to_string()),
         ("SMBCHAOS_PASSWORD".to_string(), password.to_string()),
-        ("SMBCHAOS_AUTH_FILE".to_string(), auth_file.display().to_string()),
+        (
+            "SMBCHAOS_AUTH_FILE".to_string(),
+            auth_file.display().to_string(),
+        ),
         ("SMBCHAOS_RUN_ID".to_string(), lab.run_id().to_string()),
     ]);
     for node in lab.nodes() {
-        let key = format!("SMBCHAOS_ADDR_{}", node.name.to_uppercase().replace('-', "_"));
+        let key = format!(
+            "SMBCHAOS_ADDR_{}",
+            node.name.to_uppercase().replace('-', "_")
+        );
         env.insert(key, node.address.to_string());
     }
     Ok(env)
@@ -53,7 +69,9 @@ async fn exec(
     let client = step.client.value.as_str();
     let node = lab.node(client).map_err(std::io::Error::other)?;
     let work_dir = node.dir.join("work");
-    let mut cmd = lab.command(client, "/bin/sh").map_err(std::io::Error::other)?;
+    let mut cmd = lab
+        .command(client, "/bin/sh")
+        .map_err(std::io::Error::other)?;
     cmd.arg("-c")
         .arg(&step.run)
         .envs(env)
@@ -76,8 +94,16 @@ async fn exec(
     history.append(entry(OpType::Invoke, json!({ "run": step.run }), None))?;
     let done = tokio::time::timeout(step.timeout.as_duration(), cmd.output()).await;
     let (kind, value, status) = match done {
-        Err(_) => (OpType::Info, serde_json::Value::Null, Some(format!("timed out after {}", step.timeout))),
-        Ok(Err(e)) => (OpType::Fail, serde_json::Value::Null, Some(format!("could not start: {e}"))),
+        Err(_) => (
+            OpType::Info,
+            serde_json::Value::Null,
+            Some(format!("timed out after {}", step.timeout)),
+        ),
+        Ok(Err(e)) => (
+            OpType::Fail,
+            serde_json::Value::Null,
+            Some(format!("could not start: {e}")),
+        ),
         Ok(Ok(out)) => {
             let code = out.status.code();
             let value = json!({
@@ -87,14 +113,28 @@ async fn exec(
             });
             match code {
                 Some(c) if c == step.expect_exit => (OpType::Ok, value, None),
-                Some(c) => (OpType::Fail, value, Some(format!("exit {c}, expected {}", step.expect_exit))),
+                Some(c) => (
+                    OpType::Fail,
+                    value,
+                    Some(format!("exit {c}, expected {}", step.expect_exit)),
+                ),
                 // Killed by a signal: whatever it did, we cannot tell how far it got.
-                None => (OpType::Info, value, Some(format!("ended by {}", out.status))),
+                None => (
+                    OpType::Info,
+                    value,
+                    Some(format!("ended by {}", out.status)),
+                ),
             }
         }
     };
     history.append(entry(kind, value, status.clone()))?;
-    events.send(Event::Op { process, f: "exec".into(), node: client.to_string(), kind, status });
+    events.send(Event::Op {
+        process,
+        f: "exec".into(),
+        node: client.to_string(),
+        kind,
+        status,
+    });
     Ok(())
 }
 

@@ -9,16 +9,32 @@ use lab::Lab;
 use serde_json::json;
 use smb2::wire::create::{access, disposition};
 use smb2::wire::read::ReadRequest;
-use smb2::{default_negotiate_request, Connection, CreateRequest, Credentials, Dialect, Guid, RequestOptions, SessionSetupOptions};
+use smb2::{
+    default_negotiate_request, Connection, CreateRequest, Credentials, Dialect, Guid,
+    RequestOptions, SessionSetupOptions,
+};
 
 const CHUNK: u64 = 64 * 1024;
 
 /// Read every SMB workload file of the plan from `from` (a client node).
-pub async fn run(lab: &Lab, plan: &plan::Plan, from: &str, history: &HistoryWriter) -> std::io::Result<()> {
+pub async fn run(
+    lab: &Lab,
+    plan: &plan::Plan,
+    from: &str,
+    history: &HistoryWriter,
+) -> std::io::Result<()> {
     for (server, share, path) in super::smb::files(plan) {
         let (kind, value, status) = match read_file(lab, from, &server, &share, &path).await {
-            Ok(Some(bytes)) => (OpType::Ok, json!({ "size": bytes.len(), "runs": ops::decode(0, &bytes) }), None),
-            Ok(None) => (OpType::Ok, json!({ "size": 0, "runs": [], "missing": true }), Some("STATUS_OBJECT_NAME_NOT_FOUND".into())),
+            Ok(Some(bytes)) => (
+                OpType::Ok,
+                json!({ "size": bytes.len(), "runs": ops::decode(0, &bytes) }),
+                None,
+            ),
+            Ok(None) => (
+                OpType::Ok,
+                json!({ "size": 0, "runs": [], "missing": true }),
+                Some("STATUS_OBJECT_NAME_NOT_FOUND".into()),
+            ),
             Err(e) => (OpType::Info, serde_json::Value::Null, Some(e)),
         };
         history.append(Entry {
@@ -28,25 +44,53 @@ pub async fn run(lab: &Lab, plan: &plan::Plan, from: &str, history: &HistoryWrit
             node: Some(server.clone()),
             value,
             status,
-            smb: Smb { path: Some(path), ..Default::default() },
+            smb: Smb {
+                path: Some(path),
+                ..Default::default()
+            },
         })?;
     }
     Ok(())
 }
 
 /// The whole file, or None if it does not exist.
-async fn read_file(lab: &Lab, from: &str, server: &str, share: &str, path: &str) -> Result<Option<Vec<u8>>, String> {
+async fn read_file(
+    lab: &Lab,
+    from: &str,
+    server: &str,
+    share: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, String> {
     let address = lab.address(server);
-    let stream = lab.connect(from, SocketAddr::from((address, 445))).await.map_err(|e| e.to_string())?;
+    let stream = lab
+        .connect(from, SocketAddr::from((address, 445)))
+        .await
+        .map_err(|e| e.to_string())?;
     let (conn, _events) = Connection::new(stream);
-    let opts = RequestOptions { timeout: Some(std::time::Duration::from_secs(10)), ..Default::default() };
+    let opts = RequestOptions {
+        timeout: Some(std::time::Duration::from_secs(10)),
+        ..Default::default()
+    };
     let request = default_negotiate_request(&Dialect::ALL, Guid::random(), false);
-    conn.negotiate(&request, &opts).await.map_err(|e| e.to_string())?.ok().map_err(|e| e.to_string())?;
+    conn.negotiate(&request, &opts)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok()
+        .map_err(|e| e.to_string())?;
     let (user, password) = lab.credentials();
-    let session = conn.session_setup(&SessionSetupOptions::new(Credentials::new(user, password))).await.map_err(|e| e.to_string())?;
-    let tree = session.tree_connect(&format!(r"\\{address}\{share}")).await.map_err(|e| e.to_string())?;
+    let session = conn
+        .session_setup(&SessionSetupOptions::new(Credentials::new(user, password)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let tree = session
+        .tree_connect(&format!(r"\\{address}\{share}"))
+        .await
+        .map_err(|e| e.to_string())?;
     let mut req = CreateRequest::new(path.to_string());
-    req.desired_access = access::FILE_READ_DATA | access::FILE_READ_ATTRIBUTES | access::READ_CONTROL | access::SYNCHRONIZE;
+    req.desired_access = access::FILE_READ_DATA
+        | access::FILE_READ_ATTRIBUTES
+        | access::READ_CONTROL
+        | access::SYNCHRONIZE;
     req.create_disposition = disposition::FILE_OPEN;
     let resp = tree.request(&req, &opts).await.map_err(|e| e.to_string())?;
     if resp.status().to_string() == "STATUS_OBJECT_NAME_NOT_FOUND" {
@@ -56,8 +100,18 @@ async fn read_file(lab: &Lab, from: &str, server: &str, share: &str, path: &str)
     let mut data = Vec::with_capacity(open.end_of_file as usize);
     while (data.len() as u64) < open.end_of_file {
         let want = CHUNK.min(open.end_of_file - data.len() as u64) as u32;
-        let read = ReadRequest { length: want, offset: data.len() as u64, file_id: open.file_id, ..Default::default() };
-        let got = tree.request(&read, &opts).await.map_err(|e| e.to_string())?.ok().map_err(|e| e.to_string())?;
+        let read = ReadRequest {
+            length: want,
+            offset: data.len() as u64,
+            file_id: open.file_id,
+            ..Default::default()
+        };
+        let got = tree
+            .request(&read, &opts)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok()
+            .map_err(|e| e.to_string())?;
         if got.data.is_empty() {
             break;
         }

@@ -12,7 +12,12 @@ use lab::Lab;
 use crate::events::Events;
 use crate::history::HistoryWriter;
 
-pub async fn run(lab: &Lab, plan: &plan::Plan, history: &Arc<HistoryWriter>, events: &Events) -> std::io::Result<()> {
+pub async fn run(
+    lab: &Lab,
+    plan: &plan::Plan,
+    history: &Arc<HistoryWriter>,
+    events: &Events,
+) -> std::io::Result<()> {
     let steps = exec::run_steps(lab, plan, history, events);
     let clients = smb::run_clients(lab, plan, history, events);
     let (steps, clients) = tokio::join!(steps, clients);

@@ -21,12 +21,15 @@ use smb2::wire::create_contexts::{
     SMB2_LEASE_HANDLE_CACHING, SMB2_LEASE_READ_CACHING, SMB2_LEASE_WRITE_CACHING,
 };
 use smb2::wire::flush::FlushRequest;
-use smb2::wire::lock::{LockElement, LockRequest, SMB2_LOCKFLAG_EXCLUSIVE_LOCK, SMB2_LOCKFLAG_FAIL_IMMEDIATELY, SMB2_LOCKFLAG_UNLOCK};
+use smb2::wire::lock::{
+    LockElement, LockRequest, SMB2_LOCKFLAG_EXCLUSIVE_LOCK, SMB2_LOCKFLAG_FAIL_IMMEDIATELY,
+    SMB2_LOCKFLAG_UNLOCK,
+};
 use smb2::wire::read::ReadRequest;
 use smb2::wire::write::WriteRequest;
 use smb2::{
-    default_negotiate_request, Connection, CreateContext, CreateRequest, Credentials, Dialect, Event, FileId, Guid,
-    RequestOptions, SessionSetupOptions, Tree,
+    default_negotiate_request, Connection, CreateContext, CreateRequest, Credentials, Dialect,
+    Event, FileId, Guid, RequestOptions, SessionSetupOptions, Tree,
 };
 use tokio::time::Instant;
 
@@ -52,7 +55,11 @@ struct Spec<'a> {
 pub fn files(plan: &plan::Plan) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for spec in specs(plan) {
-        let f = (spec.entry.server.value.clone(), spec.entry.share.value.clone(), spec.path.clone());
+        let f = (
+            spec.entry.server.value.clone(),
+            spec.entry.share.value.clone(),
+            spec.path.clone(),
+        );
         if !out.contains(&f) {
             out.push(f);
         }
@@ -73,20 +80,37 @@ fn specs(plan: &plan::Plan) -> Vec<Spec<'_>> {
             };
             let process = first + out.len() as u64;
             let seed = plan.seed ^ (process + 1).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ u64::from(i);
-            out.push(Spec { name, node: &entry.node.value, entry, path, process, stride: total, seed });
+            out.push(Spec {
+                name,
+                node: &entry.node.value,
+                entry,
+                path,
+                process,
+                stride: total,
+                seed,
+            });
         }
     }
     out
 }
 
-pub async fn run_clients(lab: &Lab, plan: &plan::Plan, history: &Arc<HistoryWriter>, events: &Events) -> std::io::Result<()> {
-    let Some(duration) = &plan.workload.duration else { return Ok(()) };
+pub async fn run_clients(
+    lab: &Lab,
+    plan: &plan::Plan,
+    history: &Arc<HistoryWriter>,
+    events: &Events,
+) -> std::io::Result<()> {
+    let Some(duration) = &plan.workload.duration else {
+        return Ok(());
+    };
     if plan.workload.clients.is_empty() {
         return Ok(());
     }
     let deadline = Instant::now() + duration.value.as_duration();
     let specs = specs(plan);
-    let runs = specs.iter().map(|spec| Client::new(lab, spec, history, events).run(deadline));
+    let runs = specs
+        .iter()
+        .map(|spec| Client::new(lab, spec, history, events).run(deadline));
     for result in futures::future::join_all(runs).await {
         result?;
     }
@@ -101,7 +125,10 @@ fn dialects(max: DialectChoice) -> Vec<Dialect> {
         (DialectChoice::Smb302, Dialect::SMB3_0_2),
         (DialectChoice::Smb311, Dialect::SMB3_1_1),
     ];
-    let upto = all.iter().position(|(c, _)| *c == max).unwrap_or(all.len() - 1);
+    let upto = all
+        .iter()
+        .position(|(c, _)| *c == max)
+        .unwrap_or(all.len() - 1);
     all[..=upto].iter().map(|(_, d)| *d).collect()
 }
 
@@ -118,7 +145,11 @@ fn lease_bits(letters: &str) -> u32 {
 
 pub fn lease_letters(bits: u32) -> String {
     let mut s = String::new();
-    for (bit, c) in [(SMB2_LEASE_READ_CACHING, 'R'), (SMB2_LEASE_WRITE_CACHING, 'W'), (SMB2_LEASE_HANDLE_CACHING, 'H')] {
+    for (bit, c) in [
+        (SMB2_LEASE_READ_CACHING, 'R'),
+        (SMB2_LEASE_WRITE_CACHING, 'W'),
+        (SMB2_LEASE_HANDLE_CACHING, 'H'),
+    ] {
         if bits & bit != 0 {
             s.push(c);
         }
@@ -161,8 +192,16 @@ enum Reclaim {
 /// What was in flight when a connection dropped, for a replaying client to send again.
 #[derive(Clone)]
 enum InFlight {
-    Write { id: u64, offset: u64, len: u64, write_through: bool },
-    Open { create_guid: Guid, index: u64 },
+    Write {
+        id: u64,
+        offset: u64,
+        len: u64,
+        write_through: bool,
+    },
+    Open {
+        create_guid: Guid,
+        index: u64,
+    },
 }
 
 /// A live connection: negotiated, with a session and a tree.
@@ -221,7 +260,12 @@ struct BreakSeen {
 }
 
 impl<'a> Client<'a> {
-    fn new(lab: &'a Lab, spec: &'a Spec<'a>, history: &'a Arc<HistoryWriter>, events: &'a Events) -> Client<'a> {
+    fn new(
+        lab: &'a Lab,
+        spec: &'a Spec<'a>,
+        history: &'a Arc<HistoryWriter>,
+        events: &'a Events,
+    ) -> Client<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
         let client_guid = Guid(rng.random());
         let lease_key = rng.random();
@@ -261,7 +305,14 @@ impl<'a> Client<'a> {
         }
     }
 
-    fn record(&self, kind: OpType, f: &str, value: Value, status: Option<String>, smb: Smb) -> std::io::Result<u64> {
+    fn record(
+        &self,
+        kind: OpType,
+        f: &str,
+        value: Value,
+        status: Option<String>,
+        smb: Smb,
+    ) -> std::io::Result<u64> {
         self.history.append(Entry {
             process: Process::Worker(self.process),
             kind,
@@ -289,7 +340,12 @@ impl<'a> Client<'a> {
         if !self.recover(deadline).await? {
             return Ok(());
         }
-        let gap = self.spec.entry.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+        let gap = self
+            .spec
+            .entry
+            .rate
+            .filter(|r| *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r));
         let mut next = Instant::now();
         while Instant::now() < deadline {
             self.ack_breaks().await?;
@@ -299,8 +355,16 @@ impl<'a> Client<'a> {
                 if bare || !self.recover(deadline).await? {
                     return Ok(());
                 }
-                if let Some(InFlight::Write { id, offset, len, write_through }) = self.in_flight.take() {
-                    if self.spec.entry.replay && self.replay_write(id, offset, len, write_through).await? {
+                if let Some(InFlight::Write {
+                    id,
+                    offset,
+                    len,
+                    write_through,
+                }) = self.in_flight.take()
+                {
+                    if self.spec.entry.replay
+                        && self.replay_write(id, offset, len, write_through).await?
+                    {
                         self.lose_connection("replay failed").await?;
                     }
                 }
@@ -311,7 +375,16 @@ impl<'a> Client<'a> {
             }
         }
         if let (Some(ch), Some(h)) = (&self.channel, &self.handle) {
-            let _ = ch.tree.request(&CloseRequest { flags: 0, file_id: h.file_id }, &self.options()).await;
+            let _ = ch
+                .tree
+                .request(
+                    &CloseRequest {
+                        flags: 0,
+                        file_id: h.file_id,
+                    },
+                    &self.options(),
+                )
+                .await;
         }
         Ok(())
     }
@@ -340,7 +413,8 @@ impl<'a> Client<'a> {
             if self.spec.entry.on_disconnect == Recovery::Bare && self.conn_count > 0 {
                 return Ok(false);
             }
-            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
+            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
             backoff = (backoff * 2).min(BACKOFF.1);
         }
     }
@@ -348,7 +422,9 @@ impl<'a> Client<'a> {
     async fn connect(&mut self) -> Result<Channel, String> {
         let entry = self.spec.entry;
         let address = self.lab.address(&entry.server.value);
-        let connect = self.lab.connect(self.spec.node, SocketAddr::from((address, 445)));
+        let connect = self
+            .lab
+            .connect(self.spec.node, SocketAddr::from((address, 445)));
         let stream = tokio::time::timeout(entry.request_timeout.as_duration(), connect)
             .await
             .map_err(|_| "TCP connect timed out".to_string())?
@@ -358,19 +434,31 @@ impl<'a> Client<'a> {
         let no = self.conn_count;
         let opts = self.options();
         let request = default_negotiate_request(&dialects(entry.dialect), self.client_guid, false);
-        let negotiated = conn.negotiate(&request, &opts).await.map_err(|e| e.to_string())?;
+        let negotiated = conn
+            .negotiate(&request, &opts)
+            .await
+            .map_err(|e| e.to_string())?;
         let negotiated = negotiated.ok().map_err(|e| e.to_string())?;
         let (user, password) = self.lab.credentials();
         let mut setup = SessionSetupOptions::new(Credentials::new(user, password));
         setup.previous_session_id = self.previous_session;
         setup.request = opts.clone();
-        let session = conn.session_setup(&setup).await.map_err(|e| e.to_string())?;
+        let session = conn
+            .session_setup(&setup)
+            .await
+            .map_err(|e| e.to_string())?;
         let tree = session
             .tree_connect(&format!(r"\\{address}\{}", entry.share.value))
             .await
             .map_err(|e| e.to_string())?;
         self.watch(events, no);
-        Ok(Channel { conn, session_id: session.id(), tree, no, dialect: negotiated.dialect_revision })
+        Ok(Channel {
+            conn,
+            session_id: session.id(),
+            tree,
+            no,
+            dialect: negotiated.dialect_revision,
+        })
     }
 
     /// Record break notifications when they arrive (the leases checker compares that time with
@@ -379,13 +467,24 @@ impl<'a> Client<'a> {
         let tx = self.breaks_tx.clone();
         let history = self.shared_history.clone();
         let (process, node) = (self.process, self.spec.node.to_string());
-        let smb = Smb { conn: Some(conn), ..self.smb() };
+        let smb = Smb {
+            conn: Some(conn),
+            ..self.smb()
+        };
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
-                let Event::Break { notification: Ok(smb2::wire::oplock_break::BreakNotification::Lease(n)), .. } = event else {
+                let Event::Break {
+                    notification: Ok(smb2::wire::oplock_break::BreakNotification::Lease(n)),
+                    ..
+                } = event
+                else {
                     continue;
                 };
-                let lease = Lease { key: hex(&n.lease_key), state: lease_letters(n.current_lease_state), epoch: n.new_epoch };
+                let lease = Lease {
+                    key: hex(&n.lease_key),
+                    state: lease_letters(n.current_lease_state),
+                    epoch: n.new_epoch,
+                };
                 let _ = history.append(Entry {
                     process: Process::Worker(process),
                     kind: OpType::Info,
@@ -397,9 +496,16 @@ impl<'a> Client<'a> {
                         "epoch": n.new_epoch,
                     }),
                     status: None,
-                    smb: Smb { lease: Some(lease), ..smb.clone() },
+                    smb: Smb {
+                        lease: Some(lease),
+                        ..smb.clone()
+                    },
                 });
-                let _ = tx.send(BreakSeen { lease_key: n.lease_key, new_state: n.new_lease_state, ack_required: n.ack_required() });
+                let _ = tx.send(BreakSeen {
+                    lease_key: n.lease_key,
+                    new_state: n.new_lease_state,
+                    ack_required: n.ack_required(),
+                });
             }
         });
     }
@@ -411,16 +517,34 @@ impl<'a> Client<'a> {
                 self.cached.clear();
             }
             let mut smb = self.smb();
-            smb.lease = Some(Lease { key: hex(&b.lease_key), state: lease_letters(b.new_state), epoch: 0 });
+            smb.lease = Some(Lease {
+                key: hex(&b.lease_key),
+                state: lease_letters(b.new_state),
+                epoch: 0,
+            });
             if !b.ack_required {
                 continue;
             }
             let Some(ch) = &self.channel else { continue };
             let tree = ch.tree.clone();
-            self.record(OpType::Invoke, ops::LEASE_BREAK_ACK, json!({ "state": lease_letters(b.new_state) }), None, smb.clone())?;
+            self.record(
+                OpType::Invoke,
+                ops::LEASE_BREAK_ACK,
+                json!({ "state": lease_letters(b.new_state) }),
+                None,
+                smb.clone(),
+            )?;
             match tree.lease_break_ack(b.lease_key, b.new_state).await {
-                Ok(r) if !r.status().is_error() => self.record(OpType::Ok, ops::LEASE_BREAK_ACK, json!({}), None, smb)?,
-                Ok(r) => self.record(OpType::Fail, ops::LEASE_BREAK_ACK, json!({}), Some(r.status().to_string()), smb)?,
+                Ok(r) if !r.status().is_error() => {
+                    self.record(OpType::Ok, ops::LEASE_BREAK_ACK, json!({}), None, smb)?
+                }
+                Ok(r) => self.record(
+                    OpType::Fail,
+                    ops::LEASE_BREAK_ACK,
+                    json!({}),
+                    Some(r.status().to_string()),
+                    smb,
+                )?,
                 Err(e) => {
                     let (kind, status, _) = classify(&e);
                     self.record(kind, ops::LEASE_BREAK_ACK, json!({}), Some(status), smb)?
@@ -438,7 +562,13 @@ impl<'a> Client<'a> {
             ch.conn.close().await;
             let mut smb = self.smb();
             smb.conn = Some(ch.no);
-            self.record(OpType::Info, ops::DISCONNECT, json!({ "reason": reason }), None, smb)?;
+            self.record(
+                OpType::Info,
+                ops::DISCONNECT,
+                json!({ "reason": reason }),
+                None,
+                smb,
+            )?;
             self.events.send(RunEvent::Op {
                 process: self.process,
                 f: ops::DISCONNECT.into(),
@@ -476,48 +606,67 @@ impl<'a> Client<'a> {
 
     /// One DH2C/DHnC attempt for the client's durable handle.
     async fn reclaim(&mut self) -> std::io::Result<Reclaim> {
-        let Some(h) = self.handle.clone().filter(|h| h.durable) else { return Ok(Reclaim::NoHandle) };
-        {
-            let ch = self.channel.as_ref().expect("connected");
-            let v2 = self.spec.entry.durable == DurableKind::V2;
-            let mut smb = self.smb();
-            smb.create_guid = v2.then(|| h.create_guid.to_string());
-            let invoke = json!({ "durable": if v2 { "v2" } else { "v1" }, "open": h.open });
-            self.record(OpType::Invoke, ops::RECONNECT, invoke, None, smb.clone())?;
-            let mut req = if v2 {
-                CreateRequest::durable_v2_reconnect(self.spec.path.clone(), h.file_id, h.create_guid)
-            } else {
-                CreateRequest::new(self.spec.path.clone()).context(CreateContext::DurableHandleReconnect { file_id: h.file_id })
-            };
-            if !self.spec.entry.lease.is_empty() {
-                req = req.context(self.lease_context(h.lease_epoch));
-                req.requested_oplock_level = oplock_level::SMB2_OPLOCK_LEVEL_LEASE;
+        let Some(h) = self.handle.clone().filter(|h| h.durable) else {
+            return Ok(Reclaim::NoHandle);
+        };
+        let ch = self.channel.as_ref().expect("connected");
+        let v2 = self.spec.entry.durable == DurableKind::V2;
+        let mut smb = self.smb();
+        smb.create_guid = v2.then(|| h.create_guid.to_string());
+        let invoke = json!({ "durable": if v2 { "v2" } else { "v1" }, "open": h.open });
+        self.record(OpType::Invoke, ops::RECONNECT, invoke, None, smb.clone())?;
+        let mut req = if v2 {
+            CreateRequest::durable_v2_reconnect(self.spec.path.clone(), h.file_id, h.create_guid)
+        } else {
+            CreateRequest::new(self.spec.path.clone())
+                .context(CreateContext::DurableHandleReconnect { file_id: h.file_id })
+        };
+        if !self.spec.entry.lease.is_empty() {
+            req = req.context(self.lease_context(h.lease_epoch));
+            req.requested_oplock_level = oplock_level::SMB2_OPLOCK_LEVEL_LEASE;
+        }
+        let result = ch.tree.request(&req, &self.options()).await;
+        match result {
+            Ok(resp) if !resp.status().is_error() => {
+                smb.message_id = Some(resp.header.message_id);
+                let body = resp.body().cloned();
+                if let Some(body) = body {
+                    smb.file_id = Some(file_id_text(body.file_id));
+                    smb.lease = body.lease().map(|l| self.lease_record(l));
+                    self.may_cache = self.spec.entry.cache_reads
+                        && smb.lease.as_ref().is_some_and(|l| l.state.contains('R'));
+                    self.handle = Some(Handle {
+                        file_id: body.file_id,
+                        ..h
+                    });
+                }
+                self.record(OpType::Ok, ops::RECONNECT, json!({}), None, smb)?;
+                Ok(Reclaim::Done)
             }
-            let result = ch.tree.request(&req, &self.options()).await;
-            match result {
-                Ok(resp) if !resp.status().is_error() => {
-                    smb.message_id = Some(resp.header.message_id);
-                    let body = resp.body().cloned();
-                    if let Some(body) = body {
-                        smb.file_id = Some(file_id_text(body.file_id));
-                        smb.lease = body.lease().map(|l| self.lease_record(l));
-                        self.may_cache = self.spec.entry.cache_reads && smb.lease.as_ref().is_some_and(|l| l.state.contains('R'));
-                        self.handle = Some(Handle { file_id: body.file_id, ..h });
-                    }
-                    self.record(OpType::Ok, ops::RECONNECT, json!({}), None, smb)?;
-                    return Ok(Reclaim::Done);
-                }
-                Ok(resp) => {
-                    smb.message_id = Some(resp.header.message_id);
-                    let status = resp.status().to_string();
-                    self.record(OpType::Fail, ops::RECONNECT, json!({}), Some(status.clone()), smb)?;
-                    return Ok(if status == "STATUS_OBJECT_NAME_NOT_FOUND" { Reclaim::NotFound } else { Reclaim::Refused });
-                }
-                Err(e) => {
-                    let (kind, status, lost) = classify(&e);
-                    self.record(kind, ops::RECONNECT, json!({}), Some(status), smb)?;
-                    Ok(if lost { Reclaim::Lost } else { Reclaim::Refused })
-                }
+            Ok(resp) => {
+                smb.message_id = Some(resp.header.message_id);
+                let status = resp.status().to_string();
+                self.record(
+                    OpType::Fail,
+                    ops::RECONNECT,
+                    json!({}),
+                    Some(status.clone()),
+                    smb,
+                )?;
+                Ok(if status == "STATUS_OBJECT_NAME_NOT_FOUND" {
+                    Reclaim::NotFound
+                } else {
+                    Reclaim::Refused
+                })
+            }
+            Err(e) => {
+                let (kind, status, lost) = classify(&e);
+                self.record(kind, ops::RECONNECT, json!({}), Some(status), smb)?;
+                Ok(if lost {
+                    Reclaim::Lost
+                } else {
+                    Reclaim::Refused
+                })
             }
         }
     }
@@ -532,12 +681,19 @@ impl<'a> Client<'a> {
                 .channel
                 .as_ref()
                 .filter(|c| c.dialect >= Dialect::SMB3_0)
-                .map(|_| smb2::LeaseV2 { parent_lease_key: [0; 16], epoch }),
+                .map(|_| smb2::LeaseV2 {
+                    parent_lease_key: [0; 16],
+                    epoch,
+                }),
         })
     }
 
     fn lease_record(&self, l: &smb2::Lease) -> Lease {
-        Lease { key: hex(&l.lease_key), state: lease_letters(l.lease_state), epoch: l.v2.map(|v| v.epoch).unwrap_or(0) }
+        Lease {
+            key: hex(&l.lease_key),
+            state: lease_letters(l.lease_state),
+            epoch: l.v2.map(|v| v.epoch).unwrap_or(0),
+        }
     }
 
     /// Open the client's file as the plan asks. False: failed (connection lost or refused).
@@ -552,13 +708,23 @@ impl<'a> Client<'a> {
             }
             _ => None,
         };
-        let create_guid = replay_of.map(|(g, _)| g).unwrap_or_else(|| Guid(self.rng.random()));
+        let create_guid = replay_of
+            .map(|(g, _)| g)
+            .unwrap_or_else(|| Guid(self.rng.random()));
         let mut req = CreateRequest::new(self.spec.path.clone());
-        let timeout_ms = entry.durable_timeout.as_ref().map(|t| t.value.as_duration().as_millis() as u32).unwrap_or(0);
+        let timeout_ms = entry
+            .durable_timeout
+            .as_ref()
+            .map(|t| t.value.as_duration().as_millis() as u32)
+            .unwrap_or(0);
         match entry.durable {
             DurableKind::V2 => {
                 let flags = if entry.persistent { 0x2 } else { 0 };
-                req = req.context(CreateContext::DurableHandleRequestV2 { timeout: timeout_ms, flags, create_guid });
+                req = req.context(CreateContext::DurableHandleRequestV2 {
+                    timeout: timeout_ms,
+                    flags,
+                    create_guid,
+                });
             }
             DurableKind::V1 => req = req.context(CreateContext::DurableHandleRequest),
             DurableKind::None => {}
@@ -596,12 +762,15 @@ impl<'a> Client<'a> {
         match ch.tree.request(&req, &opts).await {
             Ok(resp) if !resp.status().is_error() => {
                 smb.message_id = Some(resp.header.message_id);
-                let Some(body) = resp.body().cloned() else { return Ok(false) };
-                let (granted, granted_timeout, persistent) = match (entry.durable, body.durable_v2(), body.durable_v1()) {
-                    (DurableKind::V2, Some((t, flags)), _) => (true, t, flags & 0x2 != 0),
-                    (DurableKind::V1, _, true) => (true, 16 * 60 * 1000, false),
-                    _ => (false, 0, false),
+                let Some(body) = resp.body().cloned() else {
+                    return Ok(false);
                 };
+                let (granted, granted_timeout, persistent) =
+                    match (entry.durable, body.durable_v2(), body.durable_v1()) {
+                        (DurableKind::V2, Some((t, flags)), _) => (true, t, flags & 0x2 != 0),
+                        (DurableKind::V1, _, true) => (true, 16 * 60 * 1000, false),
+                        _ => (false, 0, false),
+                    };
                 let lease = body.lease().map(|l| self.lease_record(l));
                 smb.file_id = Some(file_id_text(body.file_id));
                 smb.lease = lease.clone();
@@ -616,8 +785,10 @@ impl<'a> Client<'a> {
                 self.may_cache = entry.cache_reads
                     && match &lease {
                         Some(l) => l.state.contains('R'),
-                        None => body.oplock_level >= oplock_level::SMB2_OPLOCK_LEVEL_II
-                            && body.oplock_level != oplock_level::SMB2_OPLOCK_LEVEL_LEASE,
+                        None => {
+                            body.oplock_level >= oplock_level::SMB2_OPLOCK_LEVEL_II
+                                && body.oplock_level != oplock_level::SMB2_OPLOCK_LEVEL_LEASE
+                        }
                     };
                 let value = json!({ "durable": granted, "timeout_ms": granted_timeout, "persistent": persistent, "oplock": body.oplock_level });
                 self.record(OpType::Ok, ops::OPEN, value, None, smb)?;
@@ -625,13 +796,22 @@ impl<'a> Client<'a> {
             }
             Ok(resp) => {
                 smb.message_id = Some(resp.header.message_id);
-                self.record(OpType::Fail, ops::OPEN, Value::Null, Some(resp.status().to_string()), smb)?;
+                self.record(
+                    OpType::Fail,
+                    ops::OPEN,
+                    Value::Null,
+                    Some(resp.status().to_string()),
+                    smb,
+                )?;
                 Ok(false)
             }
             Err(e) => {
                 let (kind, status, _) = classify(&e);
                 if kind == OpType::Info && entry.durable == DurableKind::V2 {
-                    self.in_flight = Some(InFlight::Open { create_guid, index: open });
+                    self.in_flight = Some(InFlight::Open {
+                        create_guid,
+                        index: open,
+                    });
                 }
                 self.record(kind, ops::OPEN, Value::Null, Some(status), smb)?;
                 Ok(false)
@@ -641,8 +821,16 @@ impl<'a> Client<'a> {
 
     /// Send a write again, byte for byte, flagged REPLAY_OPERATION with the current
     /// ChannelSequence. True: the connection is lost again.
-    async fn replay_write(&mut self, id: u64, offset: u64, len: u64, write_through: bool) -> std::io::Result<bool> {
-        let Some(file_id) = self.handle.as_ref().map(|h| h.file_id) else { return Ok(false) };
+    async fn replay_write(
+        &mut self,
+        id: u64,
+        offset: u64,
+        len: u64,
+        write_through: bool,
+    ) -> std::io::Result<bool> {
+        let Some(file_id) = self.handle.as_ref().map(|h| h.file_id) else {
+            return Ok(false);
+        };
         let tree = self.channel.as_ref().expect("connected").tree.clone();
         let smb = self.smb();
         let value = json!({ "offset": offset, "len": len, "write_through": write_through, "replay_of": id });
@@ -654,10 +842,17 @@ impl<'a> Client<'a> {
             flags: if write_through { WRITE_THROUGH } else { 0 },
             data: ops::content(id, offset, len),
         };
-        let r = tree.request(&req, &self.options().replay()).await.map(|resp| {
-            let written = resp.body().map(|b| b.count).unwrap_or(0);
-            (resp.header.message_id, resp.status(), json!({ "written": written }))
-        });
+        let r = tree
+            .request(&req, &self.options().replay())
+            .await
+            .map(|resp| {
+                let written = resp.body().map(|b| b.count).unwrap_or(0);
+                (
+                    resp.header.message_id,
+                    resp.status(),
+                    json!({ "written": written }),
+                )
+            });
         self.finish(ops::WRITE, smb, r)
     }
 
@@ -702,21 +897,40 @@ impl<'a> Client<'a> {
                 };
                 let r = tree.request(&req, &opts).await.map(|resp| {
                     let written = resp.body().map(|b| b.count).unwrap_or(0);
-                    (resp.header.message_id, resp.status(), json!({ "written": written }))
+                    (
+                        resp.header.message_id,
+                        resp.status(),
+                        json!({ "written": written }),
+                    )
                 });
-                if matches!(&r, Err(e) if !e.not_sent() && !matches!(e, smb2::Error::Status { .. })) {
-                    self.in_flight = Some(InFlight::Write { id, offset, len, write_through });
+                if matches!(&r, Err(e) if !e.not_sent() && !matches!(e, smb2::Error::Status { .. }))
+                {
+                    self.in_flight = Some(InFlight::Write {
+                        id,
+                        offset,
+                        len,
+                        write_through,
+                    });
                 }
                 self.finish(ops::WRITE, smb, r)?
             }
             2 => {
                 self.record(OpType::Invoke, ops::FLUSH, json!({}), None, smb.clone())?;
-                let r = tree.request(&FlushRequest { file_id }, &opts).await.map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                let r = tree
+                    .request(&FlushRequest { file_id }, &opts)
+                    .await
+                    .map(|resp| (resp.header.message_id, resp.status(), json!({})));
                 self.finish(ops::FLUSH, smb, r)?
             }
             3 if self.may_cache && self.cached.contains(&(offset / len)) => {
                 // Served from the client's cache: nothing goes on the wire.
-                self.record(OpType::Invoke, ops::READ, json!({ "offset": offset, "len": len }), None, smb.clone())?;
+                self.record(
+                    OpType::Invoke,
+                    ops::READ,
+                    json!({ "offset": offset, "len": len }),
+                    None,
+                    smb.clone(),
+                )?;
                 self.record(OpType::Ok, ops::READ, json!({ "cached": true }), None, smb)?;
                 false
             }
@@ -724,11 +938,29 @@ impl<'a> Client<'a> {
                 if self.may_cache {
                     self.cached.insert(offset / len);
                 }
-                self.record(OpType::Invoke, ops::READ, json!({ "offset": offset, "len": len }), None, smb.clone())?;
-                let req = ReadRequest { length: len as u32, offset, file_id, ..Default::default() };
+                self.record(
+                    OpType::Invoke,
+                    ops::READ,
+                    json!({ "offset": offset, "len": len }),
+                    None,
+                    smb.clone(),
+                )?;
+                let req = ReadRequest {
+                    length: len as u32,
+                    offset,
+                    file_id,
+                    ..Default::default()
+                };
                 let r = tree.request(&req, &opts).await.map(|resp| {
-                    let runs = resp.body().map(|b| ops::decode(offset, &b.data)).unwrap_or_default();
-                    (resp.header.message_id, resp.status(), json!({ "runs": runs }))
+                    let runs = resp
+                        .body()
+                        .map(|b| ops::decode(offset, &b.data))
+                        .unwrap_or_default();
+                    (
+                        resp.header.message_id,
+                        resp.status(),
+                        json!({ "runs": runs }),
+                    )
                 });
                 self.finish(ops::READ, smb, r)?
             }
@@ -743,15 +975,35 @@ impl<'a> Client<'a> {
                 lost || !self.open().await?
             }
             _ => {
-                let element = |flags| LockElement { offset, length: len, flags };
+                let element = |flags| LockElement {
+                    offset,
+                    length: len,
+                    flags,
+                };
                 let mut lost = false;
                 for (f, flags) in [
-                    (ops::LOCK, SMB2_LOCKFLAG_EXCLUSIVE_LOCK | SMB2_LOCKFLAG_FAIL_IMMEDIATELY),
+                    (
+                        ops::LOCK,
+                        SMB2_LOCKFLAG_EXCLUSIVE_LOCK | SMB2_LOCKFLAG_FAIL_IMMEDIATELY,
+                    ),
                     (ops::UNLOCK, SMB2_LOCKFLAG_UNLOCK),
                 ] {
-                    self.record(OpType::Invoke, f, json!({ "offset": offset, "len": len, "exclusive": true }), None, smb.clone())?;
-                    let req = LockRequest { lock_sequence: 0, file_id, locks: vec![element(flags)] };
-                    let r = tree.request(&req, &opts).await.map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                    self.record(
+                        OpType::Invoke,
+                        f,
+                        json!({ "offset": offset, "len": len, "exclusive": true }),
+                        None,
+                        smb.clone(),
+                    )?;
+                    let req = LockRequest {
+                        lock_sequence: 0,
+                        file_id,
+                        locks: vec![element(flags)],
+                    };
+                    let r = tree
+                        .request(&req, &opts)
+                        .await
+                        .map(|resp| (resp.header.message_id, resp.status(), json!({})));
                     lost = self.finish(f, smb.clone(), r)?;
                     if lost {
                         break;
@@ -787,7 +1039,13 @@ impl<'a> Client<'a> {
                 (kind, Some(status), lost)
             }
         };
-        self.events.send(RunEvent::Op { process: self.process, f: f.to_string(), node: self.spec.node.to_string(), kind, status });
+        self.events.send(RunEvent::Op {
+            process: self.process,
+            f: f.to_string(),
+            node: self.spec.node.to_string(),
+            kind,
+            status,
+        });
         if kind == OpType::Info {
             // Jepsen: a process whose op's outcome is unknown continues as a new process.
             self.process += self.spec.stride;

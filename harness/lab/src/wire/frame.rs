@@ -41,7 +41,13 @@ pub fn tcp(frame: &[u8]) -> Option<Tcp> {
     let tcp = ip.get(ihl..)?;
     let src_port = u16::from_be_bytes([*tcp.first()?, *tcp.get(1)?]);
     let dst_port = u16::from_be_bytes([*tcp.get(2)?, *tcp.get(3)?]);
-    Some(Tcp { src, dst, src_port, dst_port, flags: *tcp.get(13)? })
+    Some(Tcp {
+        src,
+        dst,
+        src_port,
+        dst_port,
+        flags: *tcp.get(13)?,
+    })
 }
 
 #[cfg(test)]

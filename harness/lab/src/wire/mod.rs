@@ -89,7 +89,9 @@ impl Block {
     fn matches(&self, src: usize, dst: usize, frame: &[u8]) -> bool {
         self.from.contains(&src)
             && self.to.contains(&dst)
-            && self.tcp_port.is_none_or(|p| frame::tcp(frame).is_some_and(|t| t.src_port == p || t.dst_port == p))
+            && self.tcp_port.is_none_or(|p| {
+                frame::tcp(frame).is_some_and(|t| t.src_port == p || t.dst_port == p)
+            })
     }
 }
 
@@ -177,7 +179,11 @@ impl Wire {
             );
         }
         let s = shared.clone();
-        threads.push(std::thread::Builder::new().name("wire-delay".into()).spawn(move || s.delay_loop())?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("wire-delay".into())
+                .spawn(move || s.delay_loop())?,
+        );
         Ok(Wire { shared, threads })
     }
 
@@ -192,7 +198,11 @@ impl Wire {
     /// Drop frames matching `block` until `unblock`.
     pub fn block(&self, block: Block) -> BlockId {
         let id = self.shared.next_block.fetch_add(1, Ordering::Relaxed);
-        self.shared.blocks.write().expect("blocks").push((id, block));
+        self.shared
+            .blocks
+            .write()
+            .expect("blocks")
+            .push((id, block));
         self.shared.refresh_faulty();
         id
     }
@@ -213,7 +223,13 @@ impl Wire {
     }
 
     /// Impair one direction of one link (None clears it). `seed` feeds its RNG.
-    pub fn impair(&self, port: usize, direction: Direction, impairment: Option<Impairment>, seed: u64) {
+    pub fn impair(
+        &self,
+        port: usize,
+        direction: Direction,
+        impairment: Option<Impairment>,
+        seed: u64,
+    ) {
         let p = &self.shared.ports[port];
         let slot = match direction {
             Direction::Egress => &p.egress,
@@ -229,7 +245,10 @@ impl Wire {
             Direction::Egress => &p.egress,
             Direction::Ingress => &p.ingress,
         };
-        slot.lock().expect("shaper").as_ref().map(|s| s.config.clone())
+        slot.lock()
+            .expect("shaper")
+            .as_ref()
+            .map(|s| s.config.clone())
     }
 
     pub fn counters(&self, port: usize) -> LinkCounters {
@@ -283,7 +302,8 @@ impl Drop for Wire {
 impl Shared {
     fn refresh_faulty(&self) {
         let any_shaper = self.ports.iter().any(|p| {
-            p.egress.lock().expect("shaper").is_some() || p.ingress.lock().expect("shaper").is_some()
+            p.egress.lock().expect("shaper").is_some()
+                || p.ingress.lock().expect("shaper").is_some()
         });
         let any_block = !self.blocks.read().expect("blocks").is_empty();
         self.faulty.store(any_shaper || any_block, Ordering::SeqCst);
@@ -311,8 +331,16 @@ impl Shared {
 
     fn wait_readable(&self, fd: i32) {
         let mut fds = [
-            libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: self.stop_event.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.stop_event.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
     }
@@ -320,7 +348,9 @@ impl Shared {
     fn forward(&self, src: usize, frame: &[u8]) {
         let from = &self.ports[src];
         from.counters.egress_frames.fetch_add(1, Ordering::Relaxed);
-        from.counters.egress_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        from.counters
+            .egress_bytes
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
         if let Some(c) = &from.capture {
             c.record(frame);
         }
@@ -328,7 +358,11 @@ impl Shared {
             return;
         };
         self.learn(src_mac, src);
-        let dst = if frame::is_group(&dst_mac) { None } else { self.macs.read().expect("macs").get(&dst_mac).copied() };
+        let dst = if frame::is_group(&dst_mac) {
+            None
+        } else {
+            self.macs.read().expect("macs").get(&dst_mac).copied()
+        };
         match dst {
             Some(d) if d != src => self.send(src, d, frame),
             Some(_) => {}
@@ -352,16 +386,30 @@ impl Shared {
         if !self.faulty.load(Ordering::Relaxed) {
             return self.deliver(dst, frame);
         }
-        if self.blocks.read().expect("blocks").iter().any(|(_, b)| b.matches(src, dst, frame)) {
-            self.ports[src].counters.dropped.fetch_add(1, Ordering::Relaxed);
+        if self
+            .blocks
+            .read()
+            .expect("blocks")
+            .iter()
+            .any(|(_, b)| b.matches(src, dst, frame))
+        {
+            self.ports[src]
+                .counters
+                .dropped
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         let now = Instant::now();
         let mut frame = frame.to_vec();
         let mut times = vec![now];
-        for (port, slot) in [(src, &self.ports[src].egress), (dst, &self.ports[dst].ingress)] {
+        for (port, slot) in [
+            (src, &self.ports[src].egress),
+            (dst, &self.ports[dst].ingress),
+        ] {
             let mut shaper = slot.lock().expect("shaper");
-            let Some(shaper) = shaper.as_mut() else { continue };
+            let Some(shaper) = shaper.as_mut() else {
+                continue;
+            };
             let counters = &self.ports[port].counters;
             let mut next = Vec::new();
             for t in times {
@@ -387,7 +435,12 @@ impl Shared {
                 self.deliver(dst, &frame);
             } else {
                 let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-                self.queue.lock().expect("queue").push(Pending { at, seq, port: dst, frame: frame.clone() });
+                self.queue.lock().expect("queue").push(Pending {
+                    at,
+                    seq,
+                    port: dst,
+                    frame: frame.clone(),
+                });
                 self.queued.notify_one();
             }
         }
@@ -398,7 +451,9 @@ impl Shared {
         let n = unsafe { libc::write(port.tap.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
         if n == frame.len() as isize {
             port.counters.ingress_frames.fetch_add(1, Ordering::Relaxed);
-            port.counters.ingress_bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+            port.counters
+                .ingress_bytes
+                .fetch_add(frame.len() as u64, Ordering::Relaxed);
             if let Some(c) = &port.capture {
                 c.record(frame);
             }

@@ -20,11 +20,16 @@ impl Capture {
         out.write_all(&[0; 8])?; // thiszone, sigfigs
         out.write_all(&(snaplen as u32).to_le_bytes())?;
         out.write_all(&1u32.to_le_bytes())?; // LINKTYPE_ETHERNET
-        Ok(Capture { out: Mutex::new(out), snaplen })
+        Ok(Capture {
+            out: Mutex::new(out),
+            snaplen,
+        })
     }
 
     pub fn record(&self, frame: &[u8]) {
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
         let kept = frame.len().min(self.snaplen);
         let mut out = self.out.lock().expect("capture lock");
         let mut header = [0u8; 16];
@@ -33,7 +38,9 @@ impl Capture {
         header[8..12].copy_from_slice(&(kept as u32).to_le_bytes());
         header[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
         // A capture that cannot be written must not stop the wire.
-        let _ = out.write_all(&header).and_then(|()| out.write_all(&frame[..kept]));
+        let _ = out
+            .write_all(&header)
+            .and_then(|()| out.write_all(&frame[..kept]));
     }
 
     pub fn flush(&self) {

@@ -56,7 +56,12 @@ pub struct Fate {
 
 impl Shaper {
     pub fn new(config: Impairment, seed: u64) -> Shaper {
-        Shaper { config, rng: ChaCha8Rng::seed_from_u64(seed), last_loss_draw: 0.0, next_free: Instant::now() }
+        Shaper {
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            last_loss_draw: 0.0,
+            next_free: Instant::now(),
+        }
     }
 
     /// Decide the fate of a frame arriving at `arrival`; may flip a bit of `frame`.
@@ -65,7 +70,8 @@ impl Shaper {
         let mut fate = Fate::default();
         if c.loss > 0.0 {
             let fresh: f64 = self.rng.random();
-            let draw = c.loss_correlation * self.last_loss_draw + (1.0 - c.loss_correlation) * fresh;
+            let draw =
+                c.loss_correlation * self.last_loss_draw + (1.0 - c.loss_correlation) * fresh;
             self.last_loss_draw = draw;
             if draw < c.loss {
                 return fate;
@@ -79,13 +85,13 @@ impl Shaper {
             fate.corrupted = true;
         }
         let mut depart = arrival;
-        if c.rate_bps > 0 {
+        let bit_ns = (frame.len() as u64 * 8).saturating_mul(1_000_000_000);
+        if let Some(tx_ns) = bit_ns.checked_div(c.rate_bps) {
             let start = self.next_free.max(arrival);
             if start.duration_since(arrival) > RATE_QUEUE_LIMIT {
                 return fate;
             }
-            let tx = Duration::from_nanos((frame.len() as u64 * 8).saturating_mul(1_000_000_000) / c.rate_bps);
-            self.next_free = start + tx;
+            self.next_free = start + Duration::from_nanos(tx_ns);
             depart = self.next_free;
         }
         let mut delay = self.sample_delay();
@@ -133,26 +139,52 @@ mod tests {
     fn offsets(config: Impairment, n: usize) -> Vec<Vec<Duration>> {
         let mut s = Shaper::new(config, 7);
         let t0 = Instant::now();
-        (0..n).map(|_| s.process(t0, &mut [0u8; 100]).copies.iter().map(|t| *t - t0).collect()).collect()
+        (0..n)
+            .map(|_| {
+                s.process(t0, &mut [0u8; 100])
+                    .copies
+                    .iter()
+                    .map(|t| *t - t0)
+                    .collect()
+            })
+            .collect()
     }
 
     #[test]
     fn loss_rate_is_close_to_the_configured_one() {
-        let fates = run(Impairment { loss: 0.1, ..Default::default() }, 20_000);
+        let fates = run(
+            Impairment {
+                loss: 0.1,
+                ..Default::default()
+            },
+            20_000,
+        );
         let lost = fates.iter().filter(|f| f.copies.is_empty()).count() as f64 / 20_000.0;
         assert!((0.09..0.11).contains(&lost), "{lost}");
     }
 
     #[test]
     fn same_seed_same_decisions() {
-        let c = Impairment { loss: 0.3, duplicate: 0.2, jitter: Duration::from_millis(5), latency: Duration::from_millis(10), ..Default::default() };
+        let c = Impairment {
+            loss: 0.3,
+            duplicate: 0.2,
+            jitter: Duration::from_millis(5),
+            latency: Duration::from_millis(10),
+            ..Default::default()
+        };
         assert_eq!(offsets(c.clone(), 500), offsets(c, 500));
     }
 
     #[test]
     fn rate_cap_spaces_frames_by_their_transmit_time() {
         // 100-byte frames at 800 kbit/s: 1 ms each.
-        let fates = run(Impairment { rate_bps: 800_000, ..Default::default() }, 3);
+        let fates = run(
+            Impairment {
+                rate_bps: 800_000,
+                ..Default::default()
+            },
+            3,
+        );
         let t: Vec<_> = fates.iter().map(|f| f.copies[0]).collect();
         assert_eq!(t[1] - t[0], Duration::from_millis(1));
         assert_eq!(t[2] - t[1], Duration::from_millis(1));
@@ -160,12 +192,19 @@ mod tests {
 
     #[test]
     fn uniform_jitter_stays_in_its_window() {
-        let c = Impairment { latency: Duration::from_millis(100), jitter: Duration::from_millis(10), ..Default::default() };
+        let c = Impairment {
+            latency: Duration::from_millis(100),
+            jitter: Duration::from_millis(10),
+            ..Default::default()
+        };
         let mut s = Shaper::new(c, 1);
         let t0 = Instant::now();
         for _ in 0..1000 {
             let d = s.process(t0, &mut [0u8; 60]).copies[0] - t0;
-            assert!(d >= Duration::from_millis(90) && d <= Duration::from_millis(110), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(90) && d <= Duration::from_millis(110),
+                "{d:?}"
+            );
         }
     }
 }

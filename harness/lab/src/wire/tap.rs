@@ -20,19 +20,34 @@ struct IfReq {
 pub fn create(ns: &NetNs, name: &str) -> Result<OwnedFd, LabError> {
     let name = name.to_string();
     ns.run(move || {
-        let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        let fd = unsafe {
+            libc::open(
+                c"/dev/net/tun".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
         if fd < 0 {
-            return Err(LabError::io("open /dev/net/tun (kernel needs CONFIG_TUN)", std::io::Error::last_os_error()));
+            return Err(LabError::io(
+                "open /dev/net/tun (kernel needs CONFIG_TUN)",
+                std::io::Error::last_os_error(),
+            ));
         }
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short, _pad: [0; 22] };
+        let mut req = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            flags: (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short,
+            _pad: [0; 22],
+        };
         let bytes = name.as_bytes();
         if bytes.len() >= libc::IFNAMSIZ {
             return Err(LabError::Other(format!("interface name {name} too long")));
         }
         req.name[..bytes.len()].copy_from_slice(bytes);
         if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) } < 0 {
-            return Err(LabError::io(format!("TUNSETIFF {name}"), std::io::Error::last_os_error()));
+            return Err(LabError::io(
+                format!("TUNSETIFF {name}"),
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(fd)
     })
