@@ -168,24 +168,6 @@ fn directions(d: plan::LinkDirection) -> Vec<lab::wire::Direction> {
     }
 }
 
-fn impairment(spec: &plan::ImpairSpec) -> lab::wire::Impairment {
-    lab::wire::Impairment {
-        latency: spec.latency,
-        jitter: spec.jitter,
-        distribution: match spec.distribution {
-            plan::DelayDistribution::Uniform => lab::wire::Distribution::Uniform,
-            plan::DelayDistribution::Normal => lab::wire::Distribution::Normal,
-        },
-        loss: spec.loss,
-        loss_correlation: spec.loss_correlation,
-        duplicate: spec.duplicate,
-        reorder: spec.reorder,
-        reorder_gap: spec.reorder_gap,
-        corrupt: spec.corrupt,
-        rate_bps: spec.rate_bps,
-    }
-}
-
 /// Everyone else in the lab.
 fn others(lab: &Lab, node: &str) -> Vec<String> {
     lab.nodes()
@@ -239,7 +221,7 @@ async fn start(
                     ^ ((occ.fault as u64) << 32)
                     ^ ((occ.occurrence as u64) << 8)
                     ^ i as u64;
-                lab.impair(node, *d, Some(impairment(spec)), seed)?;
+                lab.impair(node, *d, Some(spec.clone()), seed)?;
             }
             (
                 Active::Impaired {

@@ -922,29 +922,14 @@ impl<'a> Client<'a> {
                     .map(|resp| (resp.header.message_id, resp.status(), json!({})));
                 self.finish(ops::FLUSH, smb, r)?
             }
-            3 if self.may_cache && self.cached.contains(&(offset / len)) => {
-                // Served from the client's cache: nothing goes on the wire.
-                self.record(
-                    OpType::Invoke,
-                    ops::READ,
-                    json!({ "offset": offset, "len": len }),
-                    None,
-                    smb.clone(),
-                )?;
-                self.record(OpType::Ok, ops::READ, json!({ "cached": true }), None, smb)?;
-                false
-            }
             3 => {
-                if self.may_cache {
-                    self.cached.insert(offset / len);
+                let value = json!({ "offset": offset, "len": len });
+                self.record(OpType::Invoke, ops::READ, value, None, smb.clone())?;
+                if self.may_cache && !self.cached.insert(offset / len) {
+                    // Served from the client's cache: nothing goes on the wire.
+                    self.record(OpType::Ok, ops::READ, json!({ "cached": true }), None, smb)?;
+                    return Ok(false);
                 }
-                self.record(
-                    OpType::Invoke,
-                    ops::READ,
-                    json!({ "offset": offset, "len": len }),
-                    None,
-                    smb.clone(),
-                )?;
                 let req = ReadRequest {
                     length: len as u32,
                     offset,

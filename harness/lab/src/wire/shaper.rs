@@ -8,32 +8,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Distribution {
-    /// Latency ± jitter, uniformly.
-    #[default]
-    Uniform,
-    /// Normal with mean latency and standard deviation jitter (clamped at 0).
-    Normal,
-}
-
-/// What one direction of one link does to frames. Probabilities are 0.0..=1.0.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Impairment {
-    pub latency: Duration,
-    pub jitter: Duration,
-    pub distribution: Distribution,
-    pub loss: f64,
-    /// How much each loss decision leans on the previous one (netem's correlation).
-    pub loss_correlation: f64,
-    pub duplicate: f64,
-    /// Share of frames held back by `reorder_gap` so that later frames overtake them.
-    pub reorder: f64,
-    pub reorder_gap: Duration,
-    pub corrupt: f64,
-    /// Bits per second; 0 means no cap.
-    pub rate_bps: u64,
-}
+/// What one direction of one link does to frames: the plan's own impairment type
+/// (probabilities as fractions), so a plan's `impair` fault reaches the wire unchanged.
+pub use plan::{DelayDistribution as Distribution, ImpairSpec as Impairment};
 
 /// Frames queued behind a rate cap for longer than this are dropped (a tail drop, like TBF).
 const RATE_QUEUE_LIMIT: Duration = Duration::from_millis(500);
