@@ -51,7 +51,10 @@ fn smoke_plan_passes_and_leaves_a_complete_result() {
     let history = std::fs::read_to_string(latest.join("history.jsonl")).unwrap();
     // Two exec ops and the pause fault's start and heal, each an invoke and an ok (besides
     // the wire's link-counter samples).
-    let ops = history.lines().filter(|l| !l.contains(r#""f":"link_counters""#)).count();
+    let ops = history
+        .lines()
+        .filter(|l| !l.contains(r#""f":"link_counters""#))
+        .count();
     assert_eq!(ops, 8, "{history}");
     assert!(latest.join("logs/fs1/log.smbd").exists());
     // `check` re-judges the stored history with no lab and agrees.
@@ -91,15 +94,23 @@ workload:
     .unwrap();
     assert_eq!(verdict["outcome"], "fail");
     // The verdict names the failed exec op: the history's `fail` record.
-    let history = std::fs::read_to_string(results.join("missing-file/latest/history.jsonl")).unwrap();
+    let history =
+        std::fs::read_to_string(results.join("missing-file/latest/history.jsonl")).unwrap();
     let failed: serde_json::Value = history
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|r| r["f"] == "exec" && r["type"] == "fail")
         .expect("a failed exec op");
-    assert_eq!(verdict["checkers"][0]["ops"], serde_json::json!([failed["index"]]));
+    assert_eq!(
+        verdict["checkers"][0]["ops"],
+        serde_json::json!([failed["index"]])
+    );
     let op = failed["index"].as_u64().unwrap();
-    assert!(text(&out).contains(&format!("op {op} exit 1, expected 0")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("op {op} exit 1, expected 0")),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
