@@ -60,7 +60,12 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
         end = end.max(done.time);
         match done.kind {
             OpType::Ok => c.oks.push((done.time, op.index(), done.index)),
-            _ => c.bad.push(done.time),
+            _ => {
+                c.bad.push(done.time);
+                if c.first_bad.len() < 10 {
+                    c.first_bad.push(done.index);
+                }
+            }
         }
     }
     for r in &index.events {

@@ -89,3 +89,30 @@ fn nothing_to_check_is_valid() {
         c.result.explanation
     );
 }
+
+#[test]
+fn a_client_that_never_succeeds_is_proven_by_its_failures() {
+    let mut h = H::new();
+    let w = h.write("c1", 0, 8, false);
+    let failed = h.fail(w, "STATUS_ACCESS_DENIED");
+    h.at(3_000);
+    let w2 = h.write("c1", 8, 8, false);
+    h.fail(w2, "STATUS_ACCESS_DENIED");
+    let c = availability(
+        &h.records,
+        &AvailabilityOptions {
+            max_stall_ns: Some(1_000_000_000),
+        },
+    );
+    assert_eq!(
+        c.result.valid,
+        check::Validity::False,
+        "{}",
+        c.result.explanation
+    );
+    assert!(
+        c.result.ops.contains(&failed),
+        "the failures are cited: {:?}",
+        c.result.ops
+    );
+}

@@ -247,6 +247,8 @@ struct Client<'a> {
     may_cache: bool,
     /// The op whose outcome a dropped connection left unknown (replayed if the plan says so).
     in_flight: Option<InFlight>,
+    /// Until when a reclaim refused as "not found" is tried again.
+    reclaim_until: Option<Instant>,
     /// ChannelSequence (3.x): incremented with every new connection, as MS-SMB2 clients do
     /// when they resend after a failover.
     channel_sequence: u16,
@@ -289,6 +291,7 @@ impl<'a> Client<'a> {
             cached: Default::default(),
             may_cache: false,
             in_flight: None,
+            reclaim_until: None,
             channel_sequence: 0,
         }
     }
@@ -587,11 +590,17 @@ impl<'a> Client<'a> {
     /// finishing the request that was in flight), and a DH2C while the old connection is up
     /// fails that way. Real clients retry the reconnect for a failover window too.
     async fn reclaim_or_open(&mut self) -> std::io::Result<bool> {
-        let window = Instant::now() + RECLAIM_WINDOW;
+        // The window runs from the first loss of the handle's connection, across reconnects.
+        let window = *self
+            .reclaim_until
+            .get_or_insert_with(|| Instant::now() + RECLAIM_WINDOW);
         let mut backoff = BACKOFF.0;
         loop {
             match self.reclaim().await? {
-                Reclaim::Done => return Ok(true),
+                Reclaim::Done => {
+                    self.reclaim_until = None;
+                    return Ok(true);
+                }
                 Reclaim::Lost => return Ok(false),
                 Reclaim::NotFound if Instant::now() < window => {
                     tokio::time::sleep(backoff).await;
@@ -600,6 +609,7 @@ impl<'a> Client<'a> {
                 Reclaim::NotFound | Reclaim::Refused | Reclaim::NoHandle => break,
             }
         }
+        self.reclaim_until = None;
         self.handle = None;
         self.open().await
     }
