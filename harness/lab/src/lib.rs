@@ -391,14 +391,7 @@ impl Lab {
     /// Reset (RST) every established TCP connection of `node` on local port `port`, the way a
     /// failover does: the kernel aborts the sockets, the peer sees ECONNRESET.
     pub async fn reset_tcp(&self, node: &str, port: u16) -> Result<Vec<sockdiag::Reset>, LabError> {
-        let ns = self.node(node)?.ns.clone();
-        let filter = sockdiag::TcpFilter {
-            local_port: Some(port),
-            ..Default::default()
-        };
-        tokio::task::spawn_blocking(move || sockdiag::destroy(&ns, filter))
-            .await
-            .map_err(|e| LabError::Other(e.to_string()))?
+        self.reset(node, None, port, plan::ResetSide::Server).await
     }
 
     fn wire(&self) -> Result<&wire::Wire, LabError> {
