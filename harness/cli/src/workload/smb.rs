@@ -488,7 +488,7 @@ impl<'a> Client<'a> {
                     state: lease_letters(n.current_lease_state),
                     epoch: n.new_epoch,
                 };
-                let _ = history.append(Entry {
+                let recorded = history.append(Entry {
                     process: Process::Worker(process),
                     kind: OpType::Info,
                     f: ops::LEASE_BREAK.into(),
@@ -504,6 +504,10 @@ impl<'a> Client<'a> {
                         ..smb.clone()
                     },
                 });
+                if let Err(e) = recorded {
+                    // The watcher has no one to return to: say it loudly rather than lose it.
+                    tracing::error!("history: a lease break could not be recorded: {e}");
+                }
                 let _ = tx.send(BreakSeen {
                     lease_key: n.lease_key,
                     new_state: n.new_lease_state,
