@@ -66,3 +66,68 @@ fn writes_refused_while_the_plan_expects_progress() {
         "{failed}"
     );
 }
+
+/// A heal that does not take fails the run loudly: while smbd is killed, an exec step breaks
+/// the server's smb.conf (a lock directory that cannot be created), so the heal's restart fails.
+#[test]
+fn a_heal_that_does_not_take_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("bad-heal.yaml");
+    std::fs::write(
+        &plan,
+        r#"version: 1
+name: bad-heal
+topology:
+  servers: [{ name: fs1 }]
+  clients: [{ name: c1 }]
+workload:
+  steps:
+    - exec:
+        client: c1
+        run: sleep 0.5 && printf '[global]\n\tlock directory = /etc/hostname/not-a-dir\n' >> $SMBCHAOS_WORK_DIR/../../fs1/smb.conf
+faults:
+  - { kind: kill, node: fs1, at: 200ms, for: 1s }
+"#,
+    )
+    .unwrap();
+    let results = dir.path().join("results");
+    let out = Command::new(BIN)
+        .args([
+            "-q",
+            "run",
+            "--results",
+            results.to_str().unwrap(),
+            plan.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("heal of fault 0 (kill) did not take"),
+        "{text}"
+    );
+    let status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(results.join("bad-heal/latest/status.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["complete"], false);
+    assert!(
+        status["error"].as_str().unwrap().contains("did not take"),
+        "{status}"
+    );
+    // The failed heal still left nothing behind.
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let run_id = status["run_id"].as_str().unwrap_or_default().to_string();
+    assert!(
+        run_id.is_empty() || !left.iter().any(|n| n.contains(&run_id)),
+        "{left:?}"
+    );
+}
