@@ -1,6 +1,8 @@
 //! Direct TCP transport framing (MS-SMB2 2.1): a zero byte, then a 24-bit
 //! big-endian length, then the SMB2 message (or transform).
 
+use std::io::IoSlice;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest frame the 24-bit length can express.
@@ -43,7 +45,8 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Fram
     Ok(buf)
 }
 
-/// Writes one frame in a single buffer (one write, one segment burst).
+/// Writes one frame: the 4-byte header and the message in one vectored
+/// write (one segment burst, no copy of the message).
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, msg: &[u8]) -> std::io::Result<()> {
     if msg.len() > MAX_FRAME {
         return Err(std::io::Error::new(
@@ -51,10 +54,21 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, msg: &[u8]) -> std::i
             "SMB2 frame over 16 MiB",
         ));
     }
-    let mut f = Vec::with_capacity(4 + msg.len());
-    f.extend_from_slice(&frame_header(msg.len()));
-    f.extend_from_slice(msg);
-    w.write_all(&f).await?;
+    let header = frame_header(msg.len());
+    let mut done = 0usize;
+    let total = 4 + msg.len();
+    while done < total {
+        let n = if done < 4 {
+            let bufs = [IoSlice::new(&header[done..]), IoSlice::new(msg)];
+            w.write_vectored(&bufs).await?
+        } else {
+            w.write(&msg[done - 4..]).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+    }
     w.flush().await
 }
 

@@ -3,6 +3,7 @@
 //! pre-authentication integrity hash.
 
 pub mod encryption;
+mod gmac;
 pub mod kdf;
 pub mod preauth;
 pub mod signing;

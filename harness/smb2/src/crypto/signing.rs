@@ -48,7 +48,6 @@ pub fn compute(alg: SigningAlgorithm, key: &[u8], msg: &[u8]) -> Option<[u8; 16]
         }
         SigningAlgorithm::AesGmac => {
             let k = key.get(..16)?;
-            let cipher = Aes128Gcm::new_from_slice(k).ok()?;
             let message_id = u64::from_le_bytes(msg[24..32].try_into().ok()?);
             let flags = HeaderFlags(u32::from_le_bytes(msg[16..20].try_into().ok()?));
             let command = Command::from(u16::from_le_bytes([msg[12], msg[13]]));
@@ -63,14 +62,30 @@ pub fn compute(alg: SigningAlgorithm, key: &[u8], msg: &[u8]) -> Option<[u8; 16]
                 role |= 2;
             }
             nonce[8..].copy_from_slice(&role.to_le_bytes());
-            let mut aad = Vec::with_capacity(msg.len());
-            aad.extend_from_slice(head);
-            aad.extend_from_slice(&zero);
-            aad.extend_from_slice(body);
-            let tag = cipher
-                .encrypt_in_place_detached((&nonce).into(), &aad, &mut [])
-                .ok()?;
-            out.copy_from_slice(&tag);
+            // GMAC needs the message as one buffer with a zero Signature
+            // field; copy only when the field is not zero already.
+            let copied;
+            let aad = if msg[SIGNATURE_OFFSET..HEADER_LEN] == zero {
+                msg
+            } else {
+                let mut a = Vec::with_capacity(msg.len());
+                a.extend_from_slice(head);
+                a.extend_from_slice(&zero);
+                a.extend_from_slice(body);
+                copied = a;
+                &copied[..]
+            };
+            let k16: &[u8; 16] = k.try_into().ok()?;
+            match super::gmac::tag(k16, &nonce, aad) {
+                Some(tag) => out = tag,
+                None => {
+                    let cipher = Aes128Gcm::new_from_slice(k).ok()?;
+                    let tag = cipher
+                        .encrypt_in_place_detached((&nonce).into(), aad, &mut [])
+                        .ok()?;
+                    out.copy_from_slice(&tag);
+                }
+            }
         }
     }
     Some(out)
@@ -84,12 +99,20 @@ pub fn sign(alg: SigningAlgorithm, key: &[u8], msg: &mut [u8]) -> bool {
     let mut flags = u32::from_le_bytes([msg[16], msg[17], msg[18], msg[19]]);
     flags |= HeaderFlags::SIGNED.0;
     msg[16..20].copy_from_slice(&flags.to_le_bytes());
+    // The signature is computed over a zero Signature field; zero it here
+    // so no algorithm needs a copy of the message.
+    let mut before = [0u8; 16];
+    before.copy_from_slice(&msg[SIGNATURE_OFFSET..HEADER_LEN]);
+    msg[SIGNATURE_OFFSET..HEADER_LEN].fill(0);
     match compute(alg, key, msg) {
         Some(sig) => {
             msg[SIGNATURE_OFFSET..HEADER_LEN].copy_from_slice(&sig);
             true
         }
-        None => false,
+        None => {
+            msg[SIGNATURE_OFFSET..HEADER_LEN].copy_from_slice(&before);
+            false
+        }
     }
 }
 
