@@ -67,8 +67,9 @@ fn writes_refused_while_the_plan_expects_progress() {
     );
 }
 
-/// A heal that does not take fails the run loudly: while smbd is killed, an exec step breaks
-/// the server's smb.conf (a lock directory that cannot be created), so the heal's restart fails.
+/// A heal that does not take fails the run loudly: an exec step gives the server's smb.conf a
+/// lock directory that cannot be created. Whether that lands before or during the kill does not
+/// matter (a running smbd never rereads it), so no sleep orders the two: the heal's restart fails.
 #[test]
 fn a_heal_that_does_not_take_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +85,7 @@ workload:
   steps:
     - exec:
         client: c1
-        run: sleep 0.5 && printf '[global]\n\tlock directory = /etc/hostname/not-a-dir\n' >> $SMBCHAOS_WORK_DIR/../../fs1/smb.conf
+        run: printf '[global]\n\tlock directory = /etc/hostname/not-a-dir\n' >> $SMBCHAOS_WORK_DIR/../../fs1/smb.conf
 faults:
   - { kind: kill, node: fs1, at: 200ms, for: 1s }
 "#,

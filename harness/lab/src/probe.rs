@@ -6,57 +6,73 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Send an SMB2 NEGOTIATE offering 2.0.2 and 2.1; return the dialect the server picked.
-pub async fn negotiate(stream: &mut TcpStream, timeout: Duration) -> Result<u16, String> {
-    let mut msg = Vec::with_capacity(4 + 64 + 40);
-    let body_len: u32 = 64 + 36 + 4;
-    msg.extend_from_slice(&body_len.to_be_bytes()); // direct TCP transport header
+const NEGOTIATE: u16 = 0;
+const ECHO: u16 = 13;
+
+/// One SMB2 request with the direct-TCP length prefix: a sync header (no session, no tree,
+/// unsigned) and `body`.
+fn request(command: u16, credit_request: u16, message_id: u64, body: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(4 + 64 + body.len());
+    msg.extend_from_slice(&(64 + body.len() as u32).to_be_bytes());
     msg.extend_from_slice(b"\xfeSMB");
     msg.extend_from_slice(&64u16.to_le_bytes()); // StructureSize
-    msg.extend_from_slice(&[0; 2]); // CreditCharge
-    msg.extend_from_slice(&[0; 4]); // Status
-    msg.extend_from_slice(&0u16.to_le_bytes()); // Command: NEGOTIATE
-    msg.extend_from_slice(&32u16.to_le_bytes()); // CreditRequest: room for later ECHOes
-    msg.extend_from_slice(&[0; 4]); // Flags
-    msg.extend_from_slice(&[0; 4]); // NextCommand
-    msg.extend_from_slice(&[0; 8]); // MessageId 0
-    msg.extend_from_slice(&[0; 8]); // Reserved, TreeId
-    msg.extend_from_slice(&[0; 8]); // SessionId
-    msg.extend_from_slice(&[0; 16]); // Signature
-    msg.extend_from_slice(&36u16.to_le_bytes()); // StructureSize
-    msg.extend_from_slice(&2u16.to_le_bytes()); // DialectCount
-    msg.extend_from_slice(&1u16.to_le_bytes()); // SecurityMode: signing enabled
-    msg.extend_from_slice(&[0; 2]); // Reserved
-    msg.extend_from_slice(&[0; 4]); // Capabilities
-    msg.extend_from_slice(b"smbchaos-probe!!"); // ClientGuid
-    msg.extend_from_slice(&[0; 8]); // ClientStartTime
-    msg.extend_from_slice(&0x0202u16.to_le_bytes());
-    msg.extend_from_slice(&0x0210u16.to_le_bytes());
+    msg.extend_from_slice(&[0; 2 + 4]); // CreditCharge, Status
+    msg.extend_from_slice(&command.to_le_bytes());
+    msg.extend_from_slice(&credit_request.to_le_bytes());
+    msg.extend_from_slice(&[0; 4 + 4]); // Flags, NextCommand
+    msg.extend_from_slice(&message_id.to_le_bytes());
+    msg.extend_from_slice(&[0; 8 + 8 + 16]); // Reserved+TreeId, SessionId, Signature
+    msg.extend_from_slice(body);
+    msg
+}
 
-    let exchange = async {
+/// Send `msg` and read one response frame, within `timeout`.
+async fn exchange(
+    stream: &mut TcpStream,
+    msg: &[u8],
+    what: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
+    let round_trip = async {
         stream
-            .write_all(&msg)
+            .write_all(msg)
             .await
-            .map_err(|e| format!("send NEGOTIATE: {e}"))?;
+            .map_err(|e| format!("send {what}: {e}"))?;
         let mut len = [0u8; 4];
         stream
             .read_exact(&mut len)
             .await
-            .map_err(|e| format!("read NEGOTIATE response: {e}"))?;
+            .map_err(|e| format!("read {what} response: {e}"))?;
         let len = u32::from_be_bytes(len) as usize & 0x00ff_ffff;
-        if !(64 + 65..=1 << 20).contains(&len) {
-            return Err(format!("NEGOTIATE response of {len} bytes"));
+        if !(64..=1 << 20).contains(&len) {
+            return Err(format!("{what} response of {len} bytes"));
         }
         let mut buf = vec![0u8; len];
         stream
             .read_exact(&mut buf)
             .await
-            .map_err(|e| format!("read NEGOTIATE response: {e}"))?;
-        check_response(&buf)
+            .map_err(|e| format!("read {what} response: {e}"))?;
+        Ok(buf)
     };
-    tokio::time::timeout(timeout, exchange)
+    tokio::time::timeout(timeout, round_trip)
         .await
-        .map_err(|_| format!("no NEGOTIATE response within {timeout:?}"))?
+        .map_err(|_| format!("no {what} response within {timeout:?}"))?
+}
+
+/// Send an SMB2 NEGOTIATE offering 2.0.2 and 2.1; return the dialect the server picked.
+pub async fn negotiate(stream: &mut TcpStream, timeout: Duration) -> Result<u16, String> {
+    let mut body = Vec::with_capacity(40);
+    body.extend_from_slice(&36u16.to_le_bytes()); // StructureSize
+    body.extend_from_slice(&2u16.to_le_bytes()); // DialectCount
+    body.extend_from_slice(&1u16.to_le_bytes()); // SecurityMode: signing enabled
+    body.extend_from_slice(&[0; 2 + 4]); // Reserved, Capabilities
+    body.extend_from_slice(b"smbchaos-probe!!"); // ClientGuid
+    body.extend_from_slice(&[0; 8]); // ClientStartTime
+    body.extend_from_slice(&0x0202u16.to_le_bytes());
+    body.extend_from_slice(&0x0210u16.to_le_bytes());
+    // CreditRequest 32: room for the ECHOes that may follow on this connection.
+    let msg = request(NEGOTIATE, 32, 0, &body);
+    check_response(&exchange(stream, &msg, "NEGOTIATE", timeout).await?)
 }
 
 /// After a NEGOTIATE on `stream`, one SMB2 ECHO (MessageId `message_id`); returns when its
@@ -67,47 +83,19 @@ pub async fn echo(
     message_id: u64,
     timeout: Duration,
 ) -> Result<Duration, String> {
-    let mut msg = Vec::with_capacity(4 + 64 + 4);
-    msg.extend_from_slice(&(64u32 + 4).to_be_bytes());
-    msg.extend_from_slice(b"\xfeSMB");
-    msg.extend_from_slice(&64u16.to_le_bytes());
-    msg.extend_from_slice(&[0; 2]); // CreditCharge
-    msg.extend_from_slice(&[0; 4]); // Status
-    msg.extend_from_slice(&13u16.to_le_bytes()); // Command: ECHO
-    msg.extend_from_slice(&1u16.to_le_bytes()); // CreditRequest
-    msg.extend_from_slice(&[0; 8]); // Flags, NextCommand
-    msg.extend_from_slice(&message_id.to_le_bytes());
-    msg.extend_from_slice(&[0; 8 + 8 + 16]); // Reserved+TreeId, SessionId, Signature
-    msg.extend_from_slice(&4u16.to_le_bytes()); // StructureSize
-    msg.extend_from_slice(&[0; 2]);
+    let msg = request(ECHO, 1, message_id, &[4, 0, 0, 0]); // StructureSize 4, Reserved
     let started = std::time::Instant::now();
-    let exchange = async {
-        stream
-            .write_all(&msg)
-            .await
-            .map_err(|e| format!("send ECHO: {e}"))?;
-        let mut len = [0u8; 4];
-        stream
-            .read_exact(&mut len)
-            .await
-            .map_err(|e| format!("read ECHO response: {e}"))?;
-        let len = u32::from_be_bytes(len) as usize & 0x00ff_ffff;
-        let mut buf = vec![0u8; len.min(1 << 20)];
-        stream
-            .read_exact(&mut buf)
-            .await
-            .map_err(|e| format!("read ECHO response: {e}"))?;
-        if buf.len() < 64 || &buf[..4] != b"\xfeSMB" || buf[12] != 13 {
-            return Err("response is not an SMB2 ECHO response".to_string());
-        }
-        Ok(started.elapsed())
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| format!("no ECHO response within {timeout:?}"))?
+    let buf = exchange(stream, &msg, "ECHO", timeout).await?;
+    if &buf[..4] != b"\xfeSMB" || u16::from_le_bytes([buf[12], buf[13]]) != ECHO {
+        return Err("response is not an SMB2 ECHO response".to_string());
+    }
+    Ok(started.elapsed())
 }
 
 fn check_response(buf: &[u8]) -> Result<u16, String> {
+    if buf.len() < 64 + 65 {
+        return Err(format!("NEGOTIATE response of {} bytes", buf.len()));
+    }
     let u16_at = |at: usize| u16::from_le_bytes([buf[at], buf[at + 1]]);
     let u32_at = |at: usize| u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
     if &buf[..4] != b"\xfeSMB" {
