@@ -79,7 +79,16 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
         .collect();
     clients.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut found = Findings::default();
+    // A fault that did nothing explains why nobody stalled; say so beside the figures.
+    let idle: Vec<String> = faults
+        .iter()
+        .filter(|f| f.landed == Some(false))
+        .map(|f| format!("{} had no effect", f.label()))
+        .collect();
     if clients.is_empty() {
+        if !idle.is_empty() {
+            found.note(cap(idle, "faults"));
+        }
         return found.finish(NAME, "nothing to check: no SMB client ops".into());
     }
 
@@ -197,6 +206,9 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &AvailabilityOptio
     found.note(cap(lines, "clients"));
     if !per_fault.is_empty() {
         found.note(cap(per_fault, "faults"));
+    }
+    if !idle.is_empty() {
+        found.note(cap(idle, "faults"));
     }
     found.finish(NAME, summary)
 }

@@ -5,7 +5,7 @@
 //! `Record`s, so a million-op history is judged in well under a GiB.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -208,6 +208,12 @@ pub enum Val {
         client_side: bool,
         /// `action.peer`: only connections with this node.
         peer: Sym,
+        /// `detail.effect` of a completed step: Some(true) when it did something, Some(false)
+        /// when it recorded doing nothing, None when the record says nothing (invokes, old
+        /// histories).
+        effect: Option<bool>,
+        /// `require_effect`: the plan needs this occurrence to land.
+        require_effect: bool,
     },
 }
 
@@ -633,6 +639,17 @@ struct RawValue<'a> {
     phase: Option<Cow<'a, str>>,
     #[serde(borrow)]
     action: Option<RawAction<'a>>,
+    require_effect: Option<bool>,
+    #[serde(borrow)]
+    detail: Option<RawDetail<'a>>,
+}
+
+/// A nemesis step's `detail`: only whether its `effect` names anything is read.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawDetail<'a> {
+    #[serde(borrow)]
+    effect: Option<BTreeMap<Cow<'a, str>, serde::de::IgnoredAny>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -711,6 +728,11 @@ impl RawValue<'_> {
                 heal: self.phase.as_deref() == Some("heal"),
                 client_side: self.action.and_then(|a| a.side).as_deref() == Some("client"),
                 peer: NONE,
+                effect: self
+                    .detail
+                    .and_then(|d| d.effect)
+                    .map(|effect| !effect.is_empty()),
+                require_effect: self.require_effect.unwrap_or(false),
             },
             _ => Val::None,
         }
@@ -799,7 +821,9 @@ mod tests {
                 occurrence: 1,
                 heal: true,
                 client_side: false,
-                peer: NONE
+                peer: NONE,
+                effect: None,
+                require_effect: false,
             }
         );
         assert_eq!(a.recs[1].process, NAMED | a.nemesis as u64);

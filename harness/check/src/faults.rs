@@ -21,6 +21,13 @@ pub struct Fault<'a> {
     pub client_side: bool,
     /// Only connections with this node (empty: all of `node`'s).
     pub peer: &'a str,
+    /// What its completed steps recorded: Some(true) when any did something, Some(false)
+    /// when they all recorded doing nothing, None when none recorded an effect.
+    pub landed: Option<bool>,
+    /// The plan needs it to land (`require_effect`).
+    pub require_effect: bool,
+    /// History indexes of its completed steps (start, heal): the records that show its effect.
+    pub steps: Vec<u64>,
 }
 
 impl Fault<'_> {
@@ -61,9 +68,15 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
             heal,
             client_side,
             peer,
+            require_effect,
+            ..
         } = op.invoke.v
         else {
             continue;
+        };
+        let effect = match op.done.map(|d| &d.v) {
+            Some(Val::Nemesis { effect, .. }) => *effect,
+            _ => None,
         };
         let id = (fault, occurrence);
         let (f, started) = by_id.entry(id).or_insert_with(|| {
@@ -77,9 +90,18 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
                 heal: u64::MAX,
                 client_side,
                 peer: index.name(peer),
+                landed: None,
+                require_effect,
+                steps: Vec::new(),
             };
             (f, None)
         });
+        if let Some(done) = op.done {
+            f.steps.push(done.index);
+        }
+        if let Some(e) = effect {
+            f.landed = Some(f.landed.unwrap_or(false) || e);
+        }
         if heal {
             f.heal = op.t1();
         } else {

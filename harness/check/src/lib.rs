@@ -17,6 +17,7 @@
 pub mod availability;
 mod compact;
 pub mod durability;
+mod effects;
 pub mod exec;
 mod faults;
 mod index;
@@ -115,6 +116,8 @@ pub enum Anomaly {
     BreakTimeoutExceeded,
     /// availability: a client made no progress for longer than `max_stall`.
     StallExceeded,
+    /// fault-effects: a fault the plan requires to land did nothing.
+    FaultMissed,
 }
 
 impl Anomaly {
@@ -140,6 +143,7 @@ impl Anomaly {
             BreakMissing => "break-missing",
             BreakTimeoutExceeded => "break-timeout-exceeded",
             StallExceeded => "stall-exceeded",
+            FaultMissed => "fault-missed",
         }
     }
 }

@@ -212,6 +212,11 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
     };
     checkers.push(invariant_checked(availability, expected));
 
+    checkers.push(invariant_checked(
+        crate::effects::check(&faults),
+        "every require_effect fault lands".into(),
+    ));
+
     let outcome = checkers
         .iter()
         .fold(Outcome::Pass, |acc, j| acc.and(j.outcome));

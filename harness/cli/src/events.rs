@@ -40,6 +40,8 @@ pub enum Event {
         f: String,
         node: String,
         healed: bool,
+        /// What it did (e.g. "2 connection(s) reset", "no effect"), once that is known.
+        effect: Option<String>,
     },
     Finished {
         outcome: Outcome,

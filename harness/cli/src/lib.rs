@@ -1,7 +1,6 @@
 //! smbchaos: plan → lab → workload and nemesis → history → checkers → verdict → results.
 
 pub mod checker;
-pub mod doctor;
 pub mod events;
 pub use history;
 pub mod junit;

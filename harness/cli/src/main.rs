@@ -57,8 +57,9 @@ enum Command {
         #[command(subcommand)]
         command: LabCommand,
     },
-    /// Report each capability the harness uses, present or missing, with the fix.
-    Doctor,
+    /// Report each capability the harness uses, present or missing, with the fix (with plans:
+    /// also the VFS modules they name; default: ./plans when it exists).
+    Doctor { plans: Vec<PathBuf> },
     /// Reclaim everything a crashed or killed run left behind.
     Clean {
         /// Also reclaim runs whose owning process is still alive.
@@ -129,7 +130,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Lab {
             command: LabCommand::Up { plan, once },
         } => lab_up(&plan, once).await,
-        Command::Doctor => doctor(),
+        Command::Doctor { plans } => doctor(&plans),
         Command::Clean { force } => clean(force),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&plan::json_schema())?);
@@ -191,7 +192,17 @@ fn validate(paths: &[PathBuf]) -> Result<u8> {
     let mut bad = 0;
     for path in plan_files(paths)? {
         match plan::load(&path) {
-            Ok(_) => println!("{}: ok", path.display()),
+            Ok(p) => {
+                let missing = lab::capabilities::missing_vfs_modules(&p);
+                if missing.is_empty() {
+                    println!("{}: ok", path.display());
+                } else {
+                    bad += 1;
+                    for c in missing {
+                        note!("{}: {c}", path.display());
+                    }
+                }
+            }
             Err(e) => {
                 bad += 1;
                 note!("{e}");
@@ -309,37 +320,22 @@ fn label(outcome: Outcome) -> &'static str {
     }
 }
 
-/// Missing required capabilities are errors before anything starts.
+/// Missing required capabilities are errors before anything starts: one list, from the lab.
 fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> {
-    let userspace = plans
-        .into_iter()
-        .any(|p| p.topology.wire == plan::WireKind::Userspace);
-    if userspace
-        && std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/net/tun")
-            .is_err()
-    {
-        bail!(
-            "/dev/net/tun cannot be opened: the userspace wire needs TUN/TAP (a kernel with CONFIG_TUN; \
-             `mkdir -p /dev/net && mknod /dev/net/tun c 10 200`), or set `wire: kernel` in the plan's topology"
-        );
-    }
-    if !nix::unistd::geteuid().is_root() {
-        bail!("smbchaos run needs root (network namespaces, netlink, cgroups): run it with sudo");
-    }
-    for (what, path, fix) in [
-        ("smbd", lab::samba::SMBD, "apt-get install samba"),
-        (
-            "the cgroup v1 freezer",
-            "/sys/fs/cgroup/freezer/cgroup.procs",
-            "mount -t cgroup -o freezer freezer /sys/fs/cgroup/freezer",
-        ),
-    ] {
-        if !Path::new(path).exists() {
-            bail!("{what} is missing ({path}): {fix}");
+    let mut missing: Vec<String> = Vec::new();
+    for plan in plans {
+        for c in lab::capabilities::missing_for(plan) {
+            let line = format!("  {c}");
+            if !missing.contains(&line) {
+                missing.push(line);
+            }
         }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "this machine cannot run the plan(s); nothing was started:\n{}",
+            missing.join("\n")
+        );
     }
     Ok(())
 }
@@ -406,8 +402,15 @@ async fn lab_up(path: &Path, once: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn doctor() -> Result<u8> {
-    let checks = smbchaos::doctor::checks();
+fn doctor(plans: &[PathBuf]) -> Result<u8> {
+    let default = [PathBuf::from("plans")];
+    let paths = if plans.is_empty() && default[0].is_dir() {
+        &default[..]
+    } else {
+        plans
+    };
+    let plans: Vec<plan::Plan> = load_all(paths)?.into_iter().map(|(_, p, _)| p).collect();
+    let checks = lab::capabilities::machine(&plans);
     let mut missing_required = false;
     for c in &checks {
         let mark = if c.present {

@@ -35,6 +35,65 @@ pub enum NemesisError {
     History(#[from] std::io::Error),
 }
 
+/// What a fault did, recorded as `detail.effect` of its start (what is known at once:
+/// connections reset, processes killed or frozen) and of its heal (what accrued while it
+/// held: frames dropped or shaped). An occurrence whose records all carry an empty effect
+/// had none; the checkers judge `require_effect` from that.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Effect {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connections_reset: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes_killed: Vec<i32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes_frozen: Vec<i32>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_dropped: u64,
+    /// Frames that passed through an impaired direction (delayed, lost, duplicated...).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_shaped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Effect {
+    pub fn is_none(&self) -> bool {
+        self.connections_reset.is_empty()
+            && self.processes_killed.is_empty()
+            && self.processes_frozen.is_empty()
+            && self.frames_dropped == 0
+            && self.frames_shaped == 0
+    }
+
+    /// One line for the terminal.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        let n = |v: usize, what: &str| format!("{v} {what}");
+        if !self.connections_reset.is_empty() {
+            parts.push(n(self.connections_reset.len(), "connection(s) reset"));
+        }
+        if !self.processes_killed.is_empty() {
+            parts.push(n(self.processes_killed.len(), "process(es) killed"));
+        }
+        if !self.processes_frozen.is_empty() {
+            parts.push(n(self.processes_frozen.len(), "process(es) frozen"));
+        }
+        if self.frames_dropped > 0 {
+            parts.push(n(self.frames_dropped as usize, "frame(s) dropped"));
+        }
+        if self.frames_shaped > 0 {
+            parts.push(n(self.frames_shaped as usize, "frame(s) shaped"));
+        }
+        if parts.is_empty() {
+            "no effect".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
 /// What a started fault left on the lab, for its heal to undo.
 enum Active {
     Nothing,
@@ -42,6 +101,8 @@ enum Active {
     Impaired {
         node: String,
         directions: Vec<lab::wire::Direction>,
+        /// The link's counters when the impairment started: its effect is what went by since.
+        before: lab::wire::LinkCounters,
     },
     Processes {
         node: String,
@@ -68,7 +129,8 @@ pub async fn run(
         let mut done = workload_done.clone();
         async move {
             tokio::time::sleep_until(start + occ.at).await;
-            let active = step(lab, plan, occ, Phase::Start, None, history, events).await?;
+            let (active, landed) =
+                step(lab, plan, occ, Phase::Start, None, false, history, events).await?;
             if !occ.action.heals() {
                 return Ok(());
             }
@@ -78,7 +140,7 @@ pub async fn run(
                     let _ = done.wait_for(|d| *d).await;
                 }
             }
-            step(lab, plan, occ, Phase::Heal, Some(active), history, events)
+            step(lab, plan, occ, Phase::Heal, Some(active), landed, history, events)
                 .await
                 .map(|_| ())
         }
@@ -94,22 +156,24 @@ enum Phase {
     Heal,
 }
 
+#[allow(clippy::too_many_arguments)] // one caller, in two phases; `active` and `landed` carry the start to the heal
 async fn step(
     lab: &Lab,
     plan: &plan::Plan,
     occ: &Scheduled,
     phase: Phase,
     active: Option<Active>,
+    landed: bool,
     history: &HistoryWriter,
     events: &Events,
-) -> Result<Active, NemesisError> {
+) -> Result<(Active, bool), NemesisError> {
     let kind = occ.action.kind().to_string();
     let phase_name = if phase == Phase::Start {
         "start"
     } else {
         "heal"
     };
-    let value = |detail: serde_json::Value| json!({ "fault": occ.fault, "occurrence": occ.occurrence, "phase": phase_name, "action": occ.action, "detail": detail });
+    let value = |detail: serde_json::Value| json!({ "fault": occ.fault, "occurrence": occ.occurrence, "phase": phase_name, "action": occ.action, "require_effect": occ.require_effect, "detail": detail });
     let entry = |op, value, status| Entry {
         process: Process::nemesis(),
         kind: op,
@@ -124,17 +188,35 @@ async fn step(
         Phase::Start => start(lab, plan, occ).await,
         Phase::Heal => heal(lab, active.unwrap_or(Active::Nothing))
             .await
-            .map(|d| (Active::Nothing, d)),
+            .map(|(e, d)| (Active::Nothing, e, d)),
     };
     match outcome {
-        Ok((active, detail)) => {
+        Ok((active, effect, mut detail)) => {
+            // A start whose effect can still accrue (frames while a cut holds) is judged at
+            // its heal; any other start is judged now.
+            let settled = phase == Phase::Heal || !occ.action.heals();
+            let landed = landed || !effect.is_none();
+            // The terminal says what this step did, or that the whole occurrence did nothing.
+            let effect_line = if !effect.is_none() {
+                Some(effect.summary())
+            } else {
+                (settled && !landed).then(|| effect.summary())
+            };
+            let record = serde_json::to_value(&effect).unwrap_or_default();
+            match &mut detail {
+                serde_json::Value::Object(map) => {
+                    map.insert("effect".into(), record);
+                }
+                _ => detail = json!({ "effect": record }),
+            }
             history.append(entry(OpType::Ok, value(detail), None))?;
             events.send(Event::Fault {
                 f: kind.clone(),
                 node: occ.action.node().unwrap_or("lab").to_string(),
                 healed: phase == Phase::Heal,
+                effect: effect_line,
             });
-            Ok(active)
+            Ok((active, landed))
         }
         Err(e) => {
             let detail = e.to_string();
@@ -180,8 +262,10 @@ async fn start(
     lab: &Lab,
     plan: &plan::Plan,
     occ: &Scheduled,
-) -> Result<(Active, serde_json::Value), LabError> {
-    Ok(match &occ.action {
+) -> Result<(Active, Effect, serde_json::Value), LabError> {
+    let none = serde_json::Value::Null;
+    let mut effect = Effect::default();
+    let active = match &occ.action {
         Action::Reset {
             node,
             peer,
@@ -189,25 +273,22 @@ async fn start(
             side,
         } => {
             let reset = lab.reset(node, peer.as_deref(), *port, *side).await?;
-            let pairs: Vec<String> = reset.iter().map(|(l, r)| format!("{l} -> {r}")).collect();
-            (Active::Nothing, json!({ "reset": pairs }))
+            effect.connections_reset = reset.iter().map(|(l, r)| format!("{l} -> {r}")).collect();
+            Active::Nothing
         }
         Action::Blackhole { node, peer, port } => {
             let far = peer
                 .clone()
                 .map(|p| vec![p])
                 .unwrap_or_else(|| others(lab, node));
-            (
-                Active::Cut(lab.partition(std::slice::from_ref(node), &far, *port)?),
-                serde_json::Value::Null,
-            )
+            Active::Cut(lab.partition(std::slice::from_ref(node), &far, *port)?)
         }
         Action::Partition { cuts } => {
             let mut all = Vec::new();
             for (from, to) in cuts {
                 all.push(lab.cut(from, to, None)?);
             }
-            (Active::Cut(Cut::merge(all)), serde_json::Value::Null)
+            Active::Cut(Cut::merge(all))
         }
         Action::Impair {
             node,
@@ -215,6 +296,7 @@ async fn start(
             impairment: spec,
         } => {
             let dirs = directions(*direction);
+            let before = lab.link_counters(node)?;
             for (i, d) in dirs.iter().enumerate() {
                 // Each direction its own RNG stream, all from the plan's seed.
                 let seed = plan.seed
@@ -223,87 +305,88 @@ async fn start(
                     ^ i as u64;
                 lab.impair(node, *d, Some(spec.clone()), seed)?;
             }
-            (
-                Active::Impaired {
-                    node: node.clone(),
-                    directions: dirs,
-                },
-                serde_json::Value::Null,
-            )
+            Active::Impaired {
+                node: node.clone(),
+                directions: dirs,
+                before,
+            }
         }
         Action::Kill {
             node,
             serving: Some(client),
         } => {
-            let pids = lab
+            effect.processes_killed = lab
                 .server(node)?
                 .lock()
                 .await
                 .kill_serving(lab.address(client))
                 .await?;
-            (Active::Nothing, json!({ "killed": pids }))
+            Active::Nothing
         }
         Action::Kill {
             node,
             serving: None,
         } => {
-            lab.server(node)?.lock().await.kill().await?;
-            (
-                Active::Processes {
-                    node: node.clone(),
-                    paused: false,
-                },
-                serde_json::Value::Null,
-            )
+            effect.processes_killed = lab.server(node)?.lock().await.kill().await?;
+            Active::Processes {
+                node: node.clone(),
+                paused: false,
+            }
         }
         Action::Stop { node } => {
-            lab.server(node)?.lock().await.stop().await?;
-            (
-                Active::Processes {
-                    node: node.clone(),
-                    paused: false,
-                },
-                serde_json::Value::Null,
-            )
+            effect.processes_killed = lab.server(node)?.lock().await.stop().await?;
+            Active::Processes {
+                node: node.clone(),
+                paused: false,
+            }
         }
         Action::Pause { node } => {
-            lab.node(node)?.freezer.freeze()?;
-            (
-                Active::Processes {
-                    node: node.clone(),
-                    paused: true,
-                },
-                serde_json::Value::Null,
-            )
+            let freezer = &lab.node(node)?.freezer;
+            freezer.freeze()?;
+            effect.processes_frozen = freezer.pids().iter().map(|p| p.as_raw()).collect();
+            Active::Processes {
+                node: node.clone(),
+                paused: true,
+            }
         }
         Action::Restart { node } => {
-            lab.server(node)?.lock().await.restart().await?;
-            (Active::Nothing, serde_json::Value::Null)
+            effect.processes_killed = lab.server(node)?.lock().await.restart().await?;
+            Active::Nothing
         }
         Action::Crash { node } => {
             // Links first, then processes: nothing the dying node sends gets out.
             let cut = lab.partition(std::slice::from_ref(node), &others(lab, node), None)?;
-            lab.server(node)?.lock().await.kill().await?;
-            (
-                Active::Crash {
-                    node: node.clone(),
-                    cut,
-                },
-                serde_json::Value::Null,
-            )
+            effect.processes_killed = lab.server(node)?.lock().await.kill().await?;
+            Active::Crash {
+                node: node.clone(),
+                cut,
+            }
         }
-    })
+    };
+    Ok((active, effect, none))
 }
 
-async fn heal(lab: &Lab, active: Active) -> Result<serde_json::Value, LabError> {
-    match active {
-        Active::Nothing => Ok(serde_json::Value::Null),
+async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), LabError> {
+    let mut effect = Effect::default();
+    let detail = match active {
+        Active::Nothing => serde_json::Value::Null,
         Active::Cut(cut) => {
             let pairs = cut.pairs(lab);
-            lab.repair(cut)?;
-            verify_paths(lab, &pairs).await
+            effect.frames_dropped = lab.repair(cut)?;
+            verify_paths(lab, &pairs).await?
         }
-        Active::Impaired { node, directions } => {
+        Active::Impaired {
+            node,
+            directions,
+            before,
+        } => {
+            let after = lab.link_counters(&node)?;
+            for d in &directions {
+                effect.frames_shaped += match d {
+                    lab::wire::Direction::Egress => after.egress_frames - before.egress_frames,
+                    lab::wire::Direction::Ingress => after.ingress_frames - before.ingress_frames,
+                };
+            }
             for d in directions {
                 lab.impair(&node, d, None, 0)?;
             }
@@ -311,7 +394,7 @@ async fn heal(lab: &Lab, active: Active) -> Result<serde_json::Value, LabError> 
                 .into_iter()
                 .map(|o| (node.clone(), o))
                 .collect();
-            verify_paths(lab, &pairs).await
+            verify_paths(lab, &pairs).await?
         }
         Active::Processes { node, paused } => {
             if paused {
@@ -322,19 +405,20 @@ async fn heal(lab: &Lab, active: Active) -> Result<serde_json::Value, LabError> 
                 if paused {
                     server.wait_ready().await?;
                 } else {
-                    // Starting waits until NEGOTIATE is answered: the heal verifies itself.
+                    // Starting waits until every share connects: the heal verifies itself.
                     server.start().await?;
                 }
             }
-            Ok(serde_json::Value::Null)
+            serde_json::Value::Null
         }
         Active::Crash { node, cut } => {
             let pairs = cut.pairs(lab);
-            lab.repair(cut)?;
+            effect.frames_dropped = lab.repair(cut)?;
             lab.server(&node)?.lock().await.start().await?;
-            verify_paths(lab, &pairs).await
+            verify_paths(lab, &pairs).await?
         }
-    }
+    };
+    Ok((effect, detail))
 }
 
 /// Each healed path must carry a TCP handshake again — unless another fault still cuts it.

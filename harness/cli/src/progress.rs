@@ -105,7 +105,9 @@ impl Tally {
                 OpType::Info => self.info += 1,
                 OpType::Invoke => {}
             },
-            Event::Fault { f, node, healed } => {
+            Event::Fault {
+                f, node, healed, ..
+            } => {
                 let name = format!("{f} {node}");
                 if *healed {
                     if let Some(i) = self.active.iter().position(|a| *a == name) {
@@ -288,9 +290,18 @@ pub fn plain_line(event: &Event) -> Option<String> {
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default()
         ),
-        Event::Fault { f, node, healed } => format!(
-            "  fault {f} {node} {}",
-            if *healed { "healed" } else { "started" }
+        Event::Fault {
+            f,
+            node,
+            healed,
+            effect,
+        } => format!(
+            "  fault {f} {node} {}{}",
+            if *healed { "healed" } else { "started" },
+            effect
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         ),
         Event::Finished { .. } => return None,
     })
@@ -319,6 +330,7 @@ mod tests {
                 f: "pause".into(),
                 node: "fs1".into(),
                 healed: false,
+                effect: None,
             },
             Event::Op {
                 process: 0,
@@ -346,6 +358,7 @@ mod tests {
             f: "pause".into(),
             node: "fs1".into(),
             healed: true,
+            effect: None,
         });
         assert!(t.active.is_empty());
         assert_eq!(t.results, Some(PathBuf::from("r")));
@@ -354,12 +367,14 @@ mod tests {
             f: "reset".into(),
             node: "fs1".into(),
             healed: false,
+            effect: None,
         });
         assert!(t.active.is_empty(), "a reset is over as soon as it started");
         t.apply(&Event::Fault {
             f: "kill".into(),
             node: "fs1".into(),
             healed: false,
+            effect: None,
         });
         t.apply(&Event::Phase(Phase::Heal));
         assert!(t.active.is_empty(), "nothing is active after the workload");

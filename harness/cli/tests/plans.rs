@@ -1,7 +1,7 @@
 //! Plans as tests: every `plans/**/*.yaml` (but `plans/schema/`) is a test of its own, named
 //! by its path, that runs the plan for real through the built `smbchaos` binary and passes
-//! when the verdict is pass. A plan this machine cannot run (not root, no smbd, a tool its
-//! steps call is missing) is ignored, with the reason on stderr.
+//! when the verdict is pass. Without root every plan is ignored, with the reason on stderr;
+//! as root a plan this machine cannot run fails, naming what is missing and its fix.
 //!
 //! libtest-mimic speaks libtest's command line, so `--list`, name filters, `--exact`,
 //! `--ignored` and `cargo nextest run` (one process per plan, `--partition count:K/N`) work.
@@ -79,56 +79,16 @@ fn plan_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// What this machine lacks for the plan, each with how to get it. An invalid plan lacks
-/// nothing: it runs, and fails with the validation error.
-fn missing_needs(plan: &Path) -> Vec<String> {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("needs root (network namespaces, cgroups): run the tests as root".to_string());
+/// Why this machine cannot run plans at all. Only a missing root is a reason to ignore (a
+/// developer's unprivileged shell): anything else the machine lacks (smbd, a VFS module, a
+/// tool a step calls) makes the plan fail, with the harness's preflight naming it and its fix,
+/// from the one capability list in `lab::capabilities`.
+fn missing_needs(_plan: &Path) -> Vec<String> {
+    if nix::unistd::geteuid().is_root() {
+        Vec::new()
+    } else {
+        vec!["needs root (network namespaces, cgroups): run the tests as root".to_string()]
     }
-    if !Path::new(lab::samba::SMBD).exists() {
-        missing.push(format!(
-            "needs smbd ({}): apt-get install samba",
-            lab::samba::SMBD
-        ));
-    }
-    if !Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
-        missing.push("needs the cgroup v1 freezer at /sys/fs/cgroup/freezer".to_string());
-    }
-    let text = std::fs::read_to_string(plan).unwrap_or_default();
-    for (tool, package) in [
-        ("smbclient", "smbclient"),
-        ("smbtorture", "samba-testsuite"),
-        ("ctdb", "ctdb"),
-    ] {
-        if mentions(&text, tool) && !on_path(tool) {
-            missing.push(format!(
-                "its steps call {tool}, which is not installed: apt-get install {package}"
-            ));
-        }
-    }
-    missing
-}
-
-/// `word` as a whole word outside YAML comments.
-fn mentions(text: &str, word: &str) -> bool {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .any(|line| {
-            line.match_indices(word).any(|(i, _)| {
-                let before = line[..i].chars().next_back();
-                let after = line[i + word.len()..].chars().next();
-                let part = |c: Option<char>| {
-                    c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
-                };
-                !part(before) && !part(after)
-            })
-        })
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn run_plan(plan: &Path) -> Result<Completion, Failed> {

@@ -5,6 +5,7 @@
 //! Every resource is recorded in a run-state file before it is made; tearing a lab down and
 //! `smbchaos clean` are the same operation (`RunState::reclaim`).
 
+pub mod capabilities;
 pub mod cgroup;
 pub mod links;
 pub mod netns;
@@ -55,6 +56,19 @@ pub enum LabError {
     NotReady { node: String, detail: String },
     #[error("server {node} died while starting: {detail}")]
     ServerDied { node: String, detail: String },
+    /// smbd answers but refuses a share: the lab is not what the plan says, so nothing runs.
+    #[error(
+        "server {node}: share `{share}` cannot be connected: {step} answered {status}\n  smbd's log says:{}\n  fix: {fix}",
+        samba::indent(log)
+    )]
+    ShareUnavailable {
+        node: String,
+        share: String,
+        step: String,
+        status: String,
+        log: Vec<String>,
+        fix: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -441,11 +455,13 @@ impl Lab {
         Ok(cut)
     }
 
-    /// Undo a cut, and verify the wire no longer holds any part of it.
-    pub fn repair(&self, cut: Cut) -> Result<(), LabError> {
+    /// Undo a cut, and verify the wire no longer holds any part of it. Returns the frames
+    /// the cut dropped while it held (its effect).
+    pub fn repair(&self, cut: Cut) -> Result<u64, LabError> {
         let wire = self.wire()?;
+        let mut dropped = 0;
         for id in &cut.0 {
-            wire.unblock(*id);
+            dropped += wire.unblock(*id).unwrap_or(0);
         }
         let left: Vec<_> = wire
             .blocks()
@@ -457,7 +473,7 @@ impl Lab {
                 "repair did not take: blocks {left:?} still on the wire"
             )));
         }
-        Ok(())
+        Ok(dropped)
     }
 
     /// Impair (or with `None`, stop impairing) one direction of a node's link.

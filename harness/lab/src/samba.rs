@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::cgroup::Freezer;
 use crate::netns::NetNs;
-use crate::{probe, process, LabError};
+use crate::{process, LabError};
 
 const TEMPLATE: &str = include_str!("../../../containers/samba/smb.conf.in");
 pub const SMBD: &str = "/usr/sbin/smbd";
@@ -23,6 +23,33 @@ pub const SMBPASSWD: &str = "/usr/bin/smbpasswd";
 /// The Unix account every lab Samba user maps to.
 pub const UNIX_USER: &str = "smbchaos";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// One readiness exchange; smbd answers in milliseconds once it listens.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a readiness attempt ended short of ready.
+enum Readiness {
+    /// smbd is not (yet) answering: try again until the deadline.
+    NotYet(String),
+    /// smbd answered with a refusal: waiting will not change it.
+    Refused {
+        share: String,
+        error: smb2::ConnectError,
+    },
+}
+use Readiness::{NotYet, Refused};
+
+impl Readiness {
+    fn classify(share: &str, step: smb2::Step, error: smb2::Error) -> Readiness {
+        match error {
+            // The server answered: its answer is final.
+            smb2::Error::Status { .. } => Refused {
+                share: share.to_string(),
+                error: smb2::ConnectError { step, error },
+            },
+            other => NotYet(format!("{step} on {share}: {other}")),
+        }
+    }
+}
 
 /// What a server node runs: its configuration and its smbd.
 pub struct SambaServer {
@@ -32,6 +59,9 @@ pub struct SambaServer {
     freezer: Freezer,
     dir: PathBuf,
     smbd: Option<tokio::process::Child>,
+    /// Every share is proven by a TREE_CONNECT before the server counts as ready.
+    shares: Vec<String>,
+    credentials: smb2::Credentials,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
@@ -82,6 +112,8 @@ impl SambaServer {
             freezer,
             dir,
             smbd: None,
+            shares: config.shares.iter().map(|(s, _)| s.to_string()).collect(),
+            credentials: smb2::Credentials::new(user, password),
         };
         server.add_user(user, password).await?;
         Ok(server)
@@ -165,7 +197,10 @@ impl SambaServer {
         self.wait_ready().await
     }
 
-    /// Wait until smbd answers NEGOTIATE on port 445 (also how every heal is verified).
+    /// Wait until smbd serves every share: a session as the lab user is set up and each share's
+    /// TREE_CONNECT succeeds, with our own SMB client. Also how every heal is verified.
+    /// A server that answers but refuses a share fails at once (waiting will not fix it),
+    /// naming the share, the NTSTATUS, the smbd log lines that explain it and the fix.
     pub async fn wait_ready(&mut self) -> Result<(), LabError> {
         let deadline = Instant::now() + READY_TIMEOUT;
         let target = SocketAddr::from((self.address, 445));
@@ -176,17 +211,19 @@ impl SambaServer {
                     return Err(LabError::ServerDied {
                         node: self.name.clone(),
                         detail: format!(
-                            "smbd exited with {status}; see {}",
-                            self.log_dir().display()
+                            "smbd exited with {status}; its log says:{}",
+                            indent(&explaining_lines(&self.log_dir()))
                         ),
                     });
                 }
             }
             match connect_in(&self.ns, target).await {
-                Ok(mut stream) => match probe::negotiate(&mut stream, Duration::from_secs(5)).await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(e) => last = e,
+                Ok(stream) => match self.connect_shares(stream).await {
+                    Ok(()) => return Ok(()),
+                    Err(Refused { share, error }) => {
+                        return Err(self.share_unavailable(share, error));
+                    }
+                    Err(NotYet(e)) => last = e,
                 },
                 Err(e) => last = e.to_string(),
             }
@@ -196,12 +233,74 @@ impl SambaServer {
         }
         Err(LabError::NotReady {
             node: self.name.clone(),
-            detail: last,
+            detail: format!("no share answered within {READY_TIMEOUT:?}: {last}"),
         })
     }
 
-    /// SIGTERM the main smbd and wait for every process of the node to exit.
-    pub async fn stop(&mut self) -> Result<(), LabError> {
+    /// One connection: the first share through [`smb2::connect_tree`], the others as further
+    /// trees of the same session.
+    async fn connect_shares(&self, stream: tokio::net::TcpStream) -> Result<(), Readiness> {
+        let Some(first) = self.shares.first() else {
+            // A server without shares is ready when a session can be set up on IPC$.
+            return self.connect_one(stream, "IPC$").await.map(|_| ());
+        };
+        let connected = self.connect_one(stream, first).await?;
+        for share in &self.shares[1..] {
+            let request = smb2::wire::tree_connect::TreeConnectRequest {
+                flags: 0,
+                path: self.unc(share),
+            };
+            let opts = smb2::RequestOptions {
+                timeout: Some(PROBE_TIMEOUT),
+                ..Default::default()
+            };
+            connected
+                .session
+                .tree_connect_with(&request, &opts)
+                .await
+                .map_err(|error| Readiness::classify(share, smb2::Step::TreeConnect, error))?;
+        }
+        connected.connection.close().await;
+        Ok(())
+    }
+
+    async fn connect_one(
+        &self,
+        stream: tokio::net::TcpStream,
+        share: &str,
+    ) -> Result<smb2::Connected, Readiness> {
+        let mut opts = smb2::TreeConnectOptions::new(self.credentials.clone(), self.unc(share));
+        opts.timeout = PROBE_TIMEOUT;
+        smb2::connect_tree(stream, &opts)
+            .await
+            .map_err(|e| Readiness::classify(share, e.step, e.error))
+    }
+
+    fn unc(&self, share: &str) -> String {
+        format!(r"\\{}\{share}", self.address)
+    }
+
+    fn share_unavailable(&self, share: String, error: smb2::ConnectError) -> LabError {
+        let log = explaining_lines(&self.log_dir());
+        let status = match &error.error {
+            smb2::Error::Status { status, .. } => status.to_string(),
+            other => other.to_string(),
+        };
+        let fix = crate::capabilities::fix_for_share(&status, &log);
+        LabError::ShareUnavailable {
+            node: self.name.clone(),
+            share,
+            step: error.step.to_string(),
+            status,
+            log,
+            fix,
+        }
+    }
+
+    /// SIGTERM the main smbd and wait for every process of the node to exit. Returns the pids
+    /// that were running.
+    pub async fn stop(&mut self) -> Result<Vec<i32>, LabError> {
+        let running = self.pids();
         if let Some(mut child) = self.smbd.take() {
             if let Some(pid) = child.id() {
                 let _ =
@@ -214,11 +313,18 @@ impl SambaServer {
                 tracing::warn!(node = %self.name, "smbd ignored SIGTERM for 10 s; killing it");
             }
         }
-        self.kill().await
+        self.kill().await?;
+        Ok(running)
     }
 
-    /// SIGKILL every process of the node.
-    pub async fn kill(&mut self) -> Result<(), LabError> {
+    /// The pids of every process of the node.
+    pub fn pids(&self) -> Vec<i32> {
+        self.freezer.pids().iter().map(|p| p.as_raw()).collect()
+    }
+
+    /// SIGKILL every process of the node. Returns the pids killed.
+    pub async fn kill(&mut self) -> Result<Vec<i32>, LabError> {
+        let killed = self.pids();
         let freezer = self.freezer.clone();
         tokio::task::spawn_blocking(move || freezer.kill_all(Duration::from_secs(10)))
             .await
@@ -226,7 +332,7 @@ impl SambaServer {
         if let Some(mut child) = self.smbd.take() {
             let _ = child.wait().await;
         }
-        Ok(())
+        Ok(killed)
     }
 
     /// SIGKILL only the smbd child serving connections from `client` (the process that owns
@@ -266,9 +372,11 @@ impl SambaServer {
         Ok(killed)
     }
 
-    pub async fn restart(&mut self) -> Result<(), LabError> {
-        self.kill().await?;
-        self.start().await
+    /// Kill and start again; returns the pids killed.
+    pub async fn restart(&mut self) -> Result<Vec<i32>, LabError> {
+        let killed = self.kill().await?;
+        self.start().await?;
+        Ok(killed)
     }
 
     pub fn pause(&self) -> Result<(), LabError> {
@@ -319,7 +427,11 @@ fn render(name: &str, dir: &Path, config: &SambaConfig<'_>) -> String {
             dir.join("shares").join(share).display()
         );
         let _ = writeln!(conf, "\tread only = no");
-        let _ = writeln!(conf, "\tvfs objects = streams_xattr");
+        let _ = writeln!(
+            conf,
+            "\tvfs objects = {}",
+            crate::capabilities::HARNESS_VFS_MODULES.join(" ")
+        );
         for (key, value) in *options {
             let _ = writeln!(conf, "\t{key} = {value}");
         }
@@ -353,4 +465,32 @@ fn unix_user() -> Result<(nix::unistd::Uid, nix::unistd::Gid), LabError> {
     }
     let user = lookup().ok_or_else(|| LabError::Other(format!("no Unix user {UNIX_USER}")))?;
     Ok((user.uid, user.gid))
+}
+
+/// The lines of smbd's log that explain a failure: errors and refusals, newest last, at most 12.
+pub fn explaining_lines(log_dir: &Path) -> Vec<String> {
+    const WORDS: [&str; 8] = [
+        "error", "fail", "cannot", "can't", "unable", "denied", "not found", "refus",
+    ];
+    let text = fs::read_to_string(log_dir.join("log.smbd")).unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        // Samba's header lines (`[2026/11/30 ..., 0] ../../source3/...`) say where, not what.
+        if line.starts_with('[') {
+            continue;
+        }
+        let lower = line.to_ascii_lowercase();
+        if WORDS.iter().any(|w| lower.contains(w)) && !out.iter().any(|o| o == line) {
+            out.push(line.to_string());
+        }
+    }
+    let keep = out.len().saturating_sub(12);
+    out.split_off(keep)
+}
+
+pub(crate) fn indent(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return " (nothing)".into();
+    }
+    lines.iter().map(|l| format!("\n    {l}")).collect()
 }

@@ -9,7 +9,7 @@ use crate::schedule::{self, Action};
 use crate::Spanned;
 
 /// Keys every fault may have.
-const COMMON: &[&str] = &["kind", "at", "every", "count"];
+const COMMON: &[&str] = &["kind", "at", "every", "count", "require_effect"];
 
 /// The keys a kind takes besides COMMON, and whether it takes `for`.
 fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {

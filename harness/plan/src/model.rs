@@ -486,6 +486,10 @@ pub struct Fault {
     /// How many times (with `every`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<Spanned<u32>>,
+    /// The plan's story needs this fault to land: an occurrence with no effect (no
+    /// connection reset, no process killed or frozen, no frame dropped or shaped) fails the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_effect: bool,
 }
 
 /// What the plan expects; the verdict compares checker results with these. Every key is

@@ -28,6 +28,9 @@ pub struct Scheduled {
     #[serde(skip)]
     pub hold: Option<Duration>,
     pub action: Action,
+    /// The plan needs this occurrence to have an effect (`require_effect`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_effect: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -161,6 +164,7 @@ pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
                     at,
                     hold,
                     action,
+                    require_effect: fault.require_effect,
                 });
             }
         }

@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod connect;
 pub mod connection;
 pub mod crypto;
 pub mod error;
@@ -48,6 +49,7 @@ pub mod wire;
 pub use connection::{
     default_negotiate_request, Connection, Event, Events, Negotiated, PendingRaw, RequestOptions,
 };
+pub use connect::{connect_tree, ConnectError, Connected, Step, TreeConnectOptions};
 pub use error::{Error, Result};
 pub use ntlm::Credentials;
 pub use response::{Body, Response};

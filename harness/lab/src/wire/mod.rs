@@ -125,7 +125,8 @@ impl Ord for Pending {
 struct Shared {
     ports: Vec<Port>,
     macs: RwLock<HashMap<Mac, usize>>,
-    blocks: RwLock<Vec<(BlockId, Block)>>,
+    /// Active blocks, each with the frames it has dropped (its effect).
+    blocks: RwLock<Vec<(BlockId, Block, Arc<AtomicU64>)>>,
     next_block: AtomicU64,
     /// Any block or shaper active: the fast path skips all fault logic when false.
     faulty: AtomicBool,
@@ -202,24 +203,29 @@ impl Wire {
             .blocks
             .write()
             .expect("blocks")
-            .push((id, block));
+            .push((id, block, Arc::new(AtomicU64::new(0))));
         self.shared.refresh_faulty();
         id
     }
 
-    /// Remove a block; false if it was not there.
-    pub fn unblock(&self, id: BlockId) -> bool {
+    /// Remove a block: the frames it dropped while it held, or None if it was not there.
+    pub fn unblock(&self, id: BlockId) -> Option<u64> {
         let mut blocks = self.shared.blocks.write().expect("blocks");
-        let before = blocks.len();
-        blocks.retain(|(b, _)| *b != id);
-        let removed = blocks.len() != before;
+        let at = blocks.iter().position(|(b, _, _)| *b == id);
+        let removed = at.map(|i| blocks.remove(i).2.load(Ordering::Relaxed));
         drop(blocks);
         self.shared.refresh_faulty();
         removed
     }
 
     pub fn blocks(&self) -> Vec<(BlockId, Block)> {
-        self.shared.blocks.read().expect("blocks").clone()
+        self.shared
+            .blocks
+            .read()
+            .expect("blocks")
+            .iter()
+            .map(|(id, b, _)| (*id, b.clone()))
+            .collect()
     }
 
     /// Impair one direction of one link (None clears it). `seed` feeds its RNG.
@@ -386,13 +392,14 @@ impl Shared {
         if !self.faulty.load(Ordering::Relaxed) {
             return self.deliver(dst, frame);
         }
-        if self
+        if let Some((_, _, dropped)) = self
             .blocks
             .read()
             .expect("blocks")
             .iter()
-            .any(|(_, b)| b.matches(src, dst, frame))
+            .find(|(_, b, _)| b.matches(src, dst, frame))
         {
+            dropped.fetch_add(1, Ordering::Relaxed);
             self.ports[src]
                 .counters
                 .dropped
