@@ -35,7 +35,10 @@ pub(crate) fn check(faults: &[Fault]) -> Checked {
             None => {}
         }
     }
-    let mut summary = format!("{} fault occurrence(s), {landed} with an effect", faults.len());
+    let mut summary = format!(
+        "{} fault occurrence(s), {landed} with an effect",
+        faults.len()
+    );
     if !idle.is_empty() {
         summary.push_str(&format!(", no effect: {}", idle.join(", ")));
     }

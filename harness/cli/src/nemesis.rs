@@ -140,9 +140,18 @@ pub async fn run(
                     let _ = done.wait_for(|d| *d).await;
                 }
             }
-            step(lab, plan, occ, Phase::Heal, Some(active), landed, history, events)
-                .await
-                .map(|_| ())
+            step(
+                lab,
+                plan,
+                occ,
+                Phase::Heal,
+                Some(active),
+                landed,
+                history,
+                events,
+            )
+            .await
+            .map(|_| ())
         }
     });
     // Every fault runs to its heal even if another failed, so nothing is left broken.

@@ -84,7 +84,10 @@ fn a_share_smbd_cannot_serve_stops_the_run_with_exit_2_and_the_reason() {
         assert!(text.contains(needle), "no `{needle}` in:\n{text}");
     }
     for verdict in ["PASS", "FAIL", "UNKNOWN"] {
-        assert!(!text.contains(&format!(": {verdict}")), "judged anyway:\n{text}");
+        assert!(
+            !text.contains(&format!(": {verdict}")),
+            "judged anyway:\n{text}"
+        );
     }
     let run = run_dir(&results);
     let status: serde_json::Value =
@@ -159,11 +162,13 @@ faults:
         plan.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("fault reset fs1 started: no effect"), "{text}");
-    let verdict: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(run_dir(&results).join("verdict.json")).unwrap(),
-    )
-    .unwrap();
+    assert!(
+        text.contains("fault reset fs1 started: no effect"),
+        "{text}"
+    );
+    let verdict: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir(&results).join("verdict.json")).unwrap())
+            .unwrap();
     let effects = verdict["checkers"]
         .as_array()
         .unwrap()
@@ -175,6 +180,11 @@ faults:
     let why = effects["explanation"].as_str().unwrap();
     assert!(why.contains("fault 0.0 (reset fs1) had no effect"), "{why}");
     assert!(!effects["ops"].as_array().unwrap().is_empty(), "{effects}");
+    let report = std::fs::read_to_string(run_dir(&results).join("report.html")).unwrap();
+    assert!(
+        report.contains(">no effect<"),
+        "report.html does not show the missed fault"
+    );
     // The pause of a client that runs nothing froze nothing either; it is not required, so it
     // is only said.
     let availability = verdict["checkers"]

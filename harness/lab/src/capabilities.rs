@@ -71,7 +71,9 @@ impl SmbdModules {
                 .stdin(Stdio::null())
                 .output();
             match out {
-                Ok(o) if o.status.success() => SmbdModules::parse(&String::from_utf8_lossy(&o.stdout)),
+                Ok(o) if o.status.success() => {
+                    SmbdModules::parse(&String::from_utf8_lossy(&o.stdout))
+                }
                 _ => SmbdModules::default(),
             }
         })
@@ -156,7 +158,10 @@ pub fn vfs_modules(plan: &plan::Plan) -> Vec<(String, String)> {
                 .collect::<Vec<_>>()
         };
         for m in named(&server.global) {
-            add(&m, format!("server {} global `vfs objects`", server.name.value));
+            add(
+                &m,
+                format!("server {} global `vfs objects`", server.name.value),
+            );
         }
         for share in &server.shares {
             for m in named(&share.options) {
@@ -185,9 +190,9 @@ pub fn missing_for(plan: &plan::Plan) -> Vec<Capability> {
         need.push(Capability::new(
             tool,
             found.is_some(),
-            found
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| format!("the plan's exec steps call {tool}, which is not on PATH")),
+            found.map(|p| p.display().to_string()).unwrap_or_else(|| {
+                format!("the plan's exec steps call {tool}, which is not on PATH")
+            }),
             format!("apt-get install {package}"),
             true,
         ));
@@ -345,10 +350,25 @@ pub fn machine(plans: &[plan::Plan]) -> Vec<Capability> {
     }
     out.extend(kernel());
     for (name, program, flag, fix) in [
-        ("smbclient", "smbclient", "--version", "apt-get install smbclient"),
-        ("smbtorture", "smbtorture", "--version", "apt-get install samba-testsuite"),
+        (
+            "smbclient",
+            "smbclient",
+            "--version",
+            "apt-get install smbclient",
+        ),
+        (
+            "smbtorture",
+            "smbtorture",
+            "--version",
+            "apt-get install samba-testsuite",
+        ),
         ("CTDB", "/usr/bin/ctdb", "version", "apt-get install ctdb"),
-        ("ethtool", "ethtool", "--version", "apt-get install ethtool (CTDB's 10.interface event)"),
+        (
+            "ethtool",
+            "ethtool",
+            "--version",
+            "apt-get install ethtool (CTDB's 10.interface event)",
+        ),
     ] {
         let v = version(program, flag);
         out.push(Capability::new(
@@ -508,8 +528,8 @@ fn sock_destroy_works(ns: &NetNs) -> Result<(), String> {
             let addr = listener
                 .local_addr()
                 .map_err(|e| crate::LabError::io("addr", e))?;
-            let client =
-                std::net::TcpStream::connect(addr).map_err(|e| crate::LabError::io("connect", e))?;
+            let client = std::net::TcpStream::connect(addr)
+                .map_err(|e| crate::LabError::io("connect", e))?;
             let (server, _) = listener
                 .accept()
                 .map_err(|e| crate::LabError::io("accept", e))?;
@@ -551,7 +571,8 @@ pub fn fix_for_share(status: &str, log: &[String]) -> String {
     } else if status.contains("ACCESS_DENIED") {
         "the lab user may not use this share: check the share's path permissions and `valid users`/`invalid users`/`hosts deny` options in the plan".into()
     } else if status.contains("LOGON_FAILURE") {
-        "the lab user's password was not accepted: check the plan's `passdb`/`security` options".into()
+        "the lab user's password was not accepted: check the plan's `passdb`/`security` options"
+            .into()
     } else {
         "see the smbd log lines above and the share's options in the plan".into()
     }
@@ -567,7 +588,10 @@ mod tests {
             "Paths:\n   SBINDIR: /usr/sbin\n   MODULESDIR: /usr/lib/x86_64-linux-gnu/samba\n\
              Builtin modules:\n   vfs_default vfs_not_implemented vfs_posixacl auth_builtin pdb_tdbsam\n\n",
         );
-        assert_eq!(m.dir, Some(PathBuf::from("/usr/lib/x86_64-linux-gnu/samba")));
+        assert_eq!(
+            m.dir,
+            Some(PathBuf::from("/usr/lib/x86_64-linux-gnu/samba"))
+        );
         assert_eq!(m.builtin, ["default", "not_implemented", "posixacl"]);
         assert!(m.check("default").is_ok());
         let err = m.check("no_such_module").unwrap_err();
@@ -581,6 +605,9 @@ mod tests {
             "Error loading module '/usr/lib/x86_64-linux-gnu/samba/vfs/streams_xattr.so': cannot open shared object file".to_string(),
         ];
         let fix = fix_for_share("STATUS_BAD_NETWORK_NAME", &log);
-        assert!(fix.contains("`streams_xattr`") && fix.contains("samba-vfs-modules"), "{fix}");
+        assert!(
+            fix.contains("`streams_xattr`") && fix.contains("samba-vfs-modules"),
+            "{fix}"
+        );
     }
 }

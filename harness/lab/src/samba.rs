@@ -470,7 +470,14 @@ fn unix_user() -> Result<(nix::unistd::Uid, nix::unistd::Gid), LabError> {
 /// The lines of smbd's log that explain a failure: errors and refusals, newest last, at most 12.
 pub fn explaining_lines(log_dir: &Path) -> Vec<String> {
     const WORDS: [&str; 8] = [
-        "error", "fail", "cannot", "can't", "unable", "denied", "not found", "refus",
+        "error",
+        "fail",
+        "cannot",
+        "can't",
+        "unable",
+        "denied",
+        "not found",
+        "refus",
     ];
     let text = fs::read_to_string(log_dir.join("log.smbd")).unwrap_or_default();
     let mut out: Vec<String> = Vec::new();

@@ -46,10 +46,10 @@ pub mod transport;
 pub mod tree;
 pub mod wire;
 
+pub use connect::{connect_tree, ConnectError, Connected, Step, TreeConnectOptions};
 pub use connection::{
     default_negotiate_request, Connection, Event, Events, Negotiated, PendingRaw, RequestOptions,
 };
-pub use connect::{connect_tree, ConnectError, Connected, Step, TreeConnectOptions};
 pub use error::{Error, Result};
 pub use ntlm::Credentials;
 pub use response::{Body, Response};

@@ -171,7 +171,7 @@ fn faults(out: &mut String, m: &Model, anchor: &dyn Fn(u32) -> Option<u64>) {
         return;
     }
     out.push_str("<p>Stall: from the fault's start to the client's last failed or unknown op before it recovered. Recovery: from the fault's start to the client's first ok op completed after the heal.</p>");
-    out.push_str("<table><thead><tr><th>fault</th><th>kind</th><th>node</th><th>start</th><th>heal</th><th>held</th><th>client</th><th>failed/info ops</th><th>stall</th><th>recovery</th><th>after heal</th></tr></thead><tbody>");
+    out.push_str("<table><thead><tr><th>fault</th><th>kind</th><th>node</th><th>start</th><th>heal</th><th>held</th><th>effect</th><th>client</th><th>failed/info ops</th><th>stall</th><th>recovery</th><th>after heal</th></tr></thead><tbody>");
     for f in m.faults.iter().take(FAULT_ROWS) {
         let mut impacts = m.impacts(f);
         impacts.sort_by(|a, b| m.clients[a.client as usize].cmp(&m.clients[b.client as usize]));
@@ -188,7 +188,7 @@ fn faults(out: &mut String, m: &Model, anchor: &dyn Fn(u32) -> Option<u64>) {
         };
         let _ = write!(
             out,
-            r#"<tr{}><td rowspan="{rows}">{id}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{heal}{}</td><td rowspan="{rows}">{}</td>"#,
+            r#"<tr{}><td rowspan="{rows}">{id}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{heal}{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}"{}>{}</td>"#,
             if f.failed.is_some() {
                 r#" class="o-fail""#
             } else {
@@ -202,6 +202,12 @@ fn faults(out: &mut String, m: &Model, anchor: &dyn Fn(u32) -> Option<u64>) {
                 .map(|s| format!(" (failed: {})", esc(s)))
                 .unwrap_or_default(),
             human(f.end - f.start),
+            if f.effect.as_deref() == Some("no effect") {
+                r#" class="o-fail""#
+            } else {
+                ""
+            },
+            esc(f.effect.as_deref().unwrap_or("not recorded")),
         );
         if impacts.is_empty() {
             out.push_str(r#"<td colspan="5">no client ops during or after it</td></tr>"#);

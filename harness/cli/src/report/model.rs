@@ -70,6 +70,9 @@ pub struct FaultWindow {
     pub records: Vec<u32>,
     /// Still in effect when the history ends.
     pub open: bool,
+    /// What it did, from its records' `detail.effect`: e.g. "2 connection(s) reset", or
+    /// "no effect" when every completed step recorded none; None when nothing was recorded.
+    pub effect: Option<String>,
 }
 
 /// One client's view of one fault.
@@ -420,9 +423,11 @@ fn fault_windows(records: &[Record], nemesis: &[u32], t1: u64, complete: bool) -
     let mut by_id: HashMap<String, Vec<u32>> = HashMap::new();
     for &pos in nemesis {
         let r = &records[pos as usize];
-        let id = match r.value.get("fault") {
-            Some(n) => n.to_string(),
-            None => format!("{} {}", r.f, r.node.as_deref().unwrap_or("")),
+        // One window per occurrence: a repeated or random fault has several per `fault`.
+        let id = match (r.value.get("fault"), r.value.get("occurrence")) {
+            (Some(n), Some(o)) => format!("{n}.{o}"),
+            (Some(n), None) => n.to_string(),
+            _ => format!("{} {}", r.f, r.node.as_deref().unwrap_or("")),
         };
         by_id
             .entry(id.clone())
@@ -469,7 +474,9 @@ fn fault_windows(records: &[Record], nemesis: &[u32], t1: u64, complete: bool) -
                 .iter()
                 .find(|r| r.kind == OpType::Fail || r.kind == OpType::Info)
                 .map(|r| r.status.clone().unwrap_or_else(|| "failed".into()));
+            let effect = effect_of(&recs);
             FaultWindow {
+                effect,
                 f: recs.first().map(|r| r.f.clone()).unwrap_or_default(),
                 node: recs.first().and_then(|r| r.node.clone()),
                 id,
@@ -482,6 +489,37 @@ fn fault_windows(records: &[Record], nemesis: &[u32], t1: u64, complete: bool) -
             }
         })
         .collect()
+}
+
+/// The effects a fault's completed steps recorded, summed into one line.
+fn effect_of(recs: &[&Record]) -> Option<String> {
+    let mut recorded = false;
+    let mut parts: Vec<String> = Vec::new();
+    for r in recs.iter().filter(|r| r.kind == OpType::Ok) {
+        let Some(effect) = r
+            .value
+            .pointer("/detail/effect")
+            .and_then(|e| e.as_object())
+        else {
+            continue;
+        };
+        recorded = true;
+        for (what, v) in effect {
+            let n = v
+                .as_array()
+                .map(|a| a.len() as u64)
+                .or(v.as_u64())
+                .unwrap_or(0);
+            parts.push(format!("{n} {}", what.replace('_', " ")));
+        }
+    }
+    recorded.then(|| {
+        if parts.is_empty() {
+            "no effect".to_string()
+        } else {
+            parts.join(", ")
+        }
+    })
 }
 
 #[cfg(test)]
@@ -559,6 +597,47 @@ pub(crate) mod tests {
             }
         }
         out
+    }
+
+    /// A repeated fault (`every`/`count`, or `random`) has one window per occurrence, each with
+    /// the effect its records carry (this was one window for all four before).
+    #[test]
+    fn every_occurrence_of_a_repeated_fault_is_its_own_window() {
+        let mut records = Vec::new();
+        for occurrence in 0..4u64 {
+            let t = 100 * occurrence;
+            for (dt, kind, phase, effect) in [
+                (0, OpType::Invoke, "start", json!(null)),
+                (
+                    1,
+                    OpType::Ok,
+                    "start",
+                    json!({"effect": {"processes_killed": [7, 8]}}),
+                ),
+                (50, OpType::Invoke, "heal", json!(null)),
+                (51, OpType::Ok, "heal", json!({"effect": {}})),
+            ] {
+                records.push(Record {
+                    f: "kill".into(),
+                    ..rec(
+                        records.len() as u64,
+                        t + dt,
+                        Process::nemesis(),
+                        kind,
+                        "fs1",
+                        json!({"fault": 0, "occurrence": occurrence, "phase": phase, "detail": effect}),
+                    )
+                });
+            }
+        }
+        let m = Model::build(&records, true);
+        let ids: Vec<&str> = m.faults.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["0.0", "0.1", "0.2", "0.3"]);
+        for (i, f) in m.faults.iter().enumerate() {
+            assert_eq!(f.start, 100 * i as u64 * 1_000_000, "{f:?}");
+            assert_eq!(f.healed, Some((100 * i as u64 + 51) * 1_000_000), "{f:?}");
+            assert_eq!(f.effect.as_deref(), Some("2 processes killed"), "{f:?}");
+        }
     }
 
     #[test]

@@ -9,10 +9,7 @@ use lab::Lab;
 use serde_json::json;
 use smb2::wire::create::{access, disposition};
 use smb2::wire::read::ReadRequest;
-use smb2::{
-    default_negotiate_request, Connection, CreateRequest, Credentials, Dialect, Guid,
-    RequestOptions, SessionSetupOptions,
-};
+use smb2::{CreateRequest, Credentials, RequestOptions};
 
 const CHUNK: u64 = 64 * 1024;
 
@@ -66,26 +63,24 @@ async fn read_file(
         .connect(from, SocketAddr::from((address, 445)))
         .await
         .map_err(|e| e.to_string())?;
-    let (conn, _events) = Connection::new(stream);
+    let (user, password) = lab.credentials();
+    let smb2::Connected {
+        connection: conn,
+        tree,
+        ..
+    } = smb2::connect_tree(
+        stream,
+        &smb2::TreeConnectOptions::new(
+            Credentials::new(user, password),
+            format!(r"\\{address}\{share}"),
+        ),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let opts = RequestOptions {
         timeout: Some(std::time::Duration::from_secs(10)),
         ..Default::default()
     };
-    let request = default_negotiate_request(&Dialect::ALL, Guid::random(), false);
-    conn.negotiate(&request, &opts)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok()
-        .map_err(|e| e.to_string())?;
-    let (user, password) = lab.credentials();
-    let session = conn
-        .session_setup(&SessionSetupOptions::new(Credentials::new(user, password)))
-        .await
-        .map_err(|e| e.to_string())?;
-    let tree = session
-        .tree_connect(&format!(r"\\{address}\{share}"))
-        .await
-        .map_err(|e| e.to_string())?;
     let mut req = CreateRequest::new(path.to_string());
     req.desired_access = access::FILE_READ_DATA
         | access::FILE_READ_ATTRIBUTES
