@@ -111,7 +111,7 @@ async fn main() {
                 .await
                 .unwrap()
         };
-        let (refused_at, ()) = tokio::join!(probe, kill);
+        let (refused_at, _killed) = tokio::join!(probe, kill);
         kills.push(refused_at - t0);
         lab.server("fs1")
             .unwrap()

@@ -57,18 +57,8 @@ pub enum LabError {
     #[error("server {node} died while starting: {detail}")]
     ServerDied { node: String, detail: String },
     /// smbd answers but refuses a share: the lab is not what the plan says, so nothing runs.
-    #[error(
-        "server {node}: share `{share}` cannot be connected: {step} answered {status}\n  smbd's log says:{}\n  fix: {fix}",
-        samba::indent(log)
-    )]
-    ShareUnavailable {
-        node: String,
-        share: String,
-        step: String,
-        status: String,
-        log: Vec<String>,
-        fix: String,
-    },
+    #[error(transparent)]
+    ShareUnavailable(Box<ShareUnavailable>),
     #[error("{0}")]
     Other(String),
 }
@@ -92,6 +82,21 @@ impl LabError {
             source,
         }
     }
+}
+
+/// A share smbd answers for but refuses, with what its log says and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "server {node}: share `{share}` cannot be connected: {step} answered {status}\n  smbd's log says:{}\n  fix: {fix}",
+    samba::indent(log)
+)]
+pub struct ShareUnavailable {
+    pub node: String,
+    pub share: String,
+    pub step: String,
+    pub status: String,
+    pub log: Vec<String>,
+    pub fix: String,
 }
 
 /// How to bring a lab up.

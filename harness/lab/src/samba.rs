@@ -287,14 +287,14 @@ impl SambaServer {
             other => other.to_string(),
         };
         let fix = crate::capabilities::fix_for_share(&status, &log);
-        LabError::ShareUnavailable {
+        LabError::ShareUnavailable(Box::new(crate::ShareUnavailable {
             node: self.name.clone(),
             share,
             step: error.step.to_string(),
             status,
             log,
             fix,
-        }
+        }))
     }
 
     /// SIGTERM the main smbd and wait for every process of the node to exit. Returns the pids
