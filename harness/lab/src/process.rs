@@ -26,6 +26,8 @@ pub fn command_in(
         .into();
     let ns = ns.clone();
     let mut cmd = tokio::process::Command::new(program);
+    // SAFETY: between fork and exec the closure calls only write(2) and setns(2), both
+    // async-signal-safe, on descriptors opened before the fork and moved into the closure.
     unsafe {
         cmd.pre_exec(move || {
             if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {

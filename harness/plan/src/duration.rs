@@ -143,7 +143,7 @@ impl fmt::Display for PlanDuration {
             (NANOS_PER_S, "s"),
             (NANOS_PER_MS, "ms"),
         ] {
-            if nanos % scale == 0 {
+            if nanos.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", nanos / scale);
             }
         }

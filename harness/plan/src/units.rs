@@ -102,9 +102,9 @@ impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.bits_per_second;
         match b {
-            _ if b % 1_000_000_000 == 0 => write!(f, "{}gbit", b / 1_000_000_000),
-            _ if b % 1_000_000 == 0 => write!(f, "{}mbit", b / 1_000_000),
-            _ if b % 1_000 == 0 => write!(f, "{}kbit", b / 1_000),
+            _ if b.is_multiple_of(1_000_000_000) => write!(f, "{}gbit", b / 1_000_000_000),
+            _ if b.is_multiple_of(1_000_000) => write!(f, "{}mbit", b / 1_000_000),
+            _ if b.is_multiple_of(1_000) => write!(f, "{}kbit", b / 1_000),
             _ => write!(f, "{b}bit"),
         }
     }

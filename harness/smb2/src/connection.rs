@@ -319,7 +319,14 @@ impl Connection {
         header.emit(&mut hb);
         out.msg[..HEADER_LEN].copy_from_slice(&hb);
         if let Some((alg, key)) = &out.protection.sign {
-            signing::sign(*alg, key, &mut out.msg);
+            // A message that says SIGNED with a stale signature must never leave.
+            if !signing::sign(*alg, key, &mut out.msg) {
+                lock(&self.shared).pending.remove(&message_id);
+                return Err(Error::SigningFailed {
+                    command: out.command,
+                    algorithm: format!("{alg:?}"),
+                });
+            }
         }
         let sent = out.keep_sent.then(|| out.msg.clone());
         let frame = match &out.protection.encrypt {
@@ -428,7 +435,12 @@ impl Connection {
         header.emit(&mut msg);
         crate::wire::cancel::CancelRequest.emit(&mut msg);
         if let Some((alg, key)) = &protection.sign {
-            signing::sign(*alg, key, &mut msg);
+            if !signing::sign(*alg, key, &mut msg) {
+                return Err(Error::SigningFailed {
+                    command: Command::Cancel,
+                    algorithm: format!("{alg:?}"),
+                });
+            }
         }
         if let Some((cipher, key)) = &protection.encrypt {
             msg = encryption::encrypt(*cipher, key, session_id, &msg)?;

@@ -79,6 +79,10 @@ pub enum Error {
     Protocol(String),
     #[error("crypto: {0}")]
     Crypto(#[from] CryptoError),
+    /// The request could not be signed (no key of the signing algorithm's size, or a
+    /// message too short to carry a header); nothing was sent.
+    #[error("not sent: {command:?} could not be signed with {algorithm}")]
+    SigningFailed { command: Command, algorithm: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -99,7 +103,10 @@ impl Error {
     pub fn not_sent(&self) -> bool {
         matches!(
             self,
-            Error::Disconnected(_) | Error::NoCredits { .. } | Error::SendBlocked { .. }
+            Error::Disconnected(_)
+                | Error::NoCredits { .. }
+                | Error::SendBlocked { .. }
+                | Error::SigningFailed { .. }
         )
     }
 }

@@ -144,6 +144,7 @@ pub struct Wire {
 
 impl Wire {
     pub fn start(ports: Vec<PortSpec>) -> std::io::Result<Wire> {
+        // SAFETY: eventfd(2) takes plain integers; the result is checked below.
         let stop = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if stop < 0 {
             return Err(std::io::Error::last_os_error());
@@ -168,6 +169,7 @@ impl Wire {
             queued: Condvar::new(),
             seq: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            // SAFETY: `stop` is the valid eventfd made above, owned by nothing else.
             stop_event: unsafe { std::os::fd::FromRawFd::from_raw_fd(stop) },
         });
         let mut threads = Vec::new();
@@ -284,6 +286,7 @@ impl Wire {
     fn shutdown(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         let one = 1u64.to_ne_bytes();
+        // SAFETY: writes the 8 bytes of `one` to the eventfd the wire owns (open until drop).
         unsafe { libc::write(self.shared.stop_event.as_raw_fd(), one.as_ptr().cast(), 8) };
         self.shared.queued.notify_all();
         for t in self.threads.drain(..) {
@@ -320,6 +323,8 @@ impl Shared {
         let fd = port.tap.as_raw_fd();
         let mut buf = vec![0u8; FRAME_MAX];
         while !self.stopping.load(Ordering::Relaxed) {
+            // SAFETY: reads at most `buf.len()` bytes into `buf`; the TAP fd lives as long as
+            // the port, which outlives this loop.
             let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
             if n > 0 {
                 self.forward(index, &buf[..n as usize]);
@@ -348,6 +353,7 @@ impl Shared {
                 revents: 0,
             },
         ];
+        // SAFETY: `fds` is an array of exactly 2 initialised pollfd structs.
         unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
     }
 
@@ -455,6 +461,7 @@ impl Shared {
 
     fn deliver(&self, dst: usize, frame: &[u8]) {
         let port = &self.ports[dst];
+        // SAFETY: writes `frame.len()` bytes of `frame` to the port's TAP, open while the port is.
         let n = unsafe { libc::write(port.tap.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
         if n == frame.len() as isize {
             port.counters.ingress_frames.fetch_add(1, Ordering::Relaxed);

@@ -20,6 +20,7 @@ struct IfReq {
 pub fn create(ns: &NetNs, name: &str) -> Result<OwnedFd, LabError> {
     let name = name.to_string();
     ns.run(move || {
+        // SAFETY: a NUL-terminated path literal and plain flags; the result is checked.
         let fd = unsafe {
             libc::open(
                 c"/dev/net/tun".as_ptr(),
@@ -32,6 +33,7 @@ pub fn create(ns: &NetNs, name: &str) -> Result<OwnedFd, LabError> {
                 std::io::Error::last_os_error(),
             ));
         }
+        // SAFETY: `fd` was just returned by open(2), is valid, and nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut req = IfReq {
             name: [0; libc::IFNAMSIZ],
@@ -43,6 +45,8 @@ pub fn create(ns: &NetNs, name: &str) -> Result<OwnedFd, LabError> {
             return Err(LabError::Other(format!("interface name {name} too long")));
         }
         req.name[..bytes.len()].copy_from_slice(bytes);
+        // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `IfReq` has its layout and size
+        // (name + flags + padding) and lives across the call.
         if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) } < 0 {
             return Err(LabError::io(
                 format!("TUNSETIFF {name}"),

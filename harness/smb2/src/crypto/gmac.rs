@@ -34,6 +34,9 @@ pub fn tag(key: &[u8; 16], nonce: &[u8; 12], aad: &[u8]) -> Option<[u8; 16]> {
     None
 }
 
+/// GHASH with PCLMULQDQ. Every fn here is `unsafe` for one reason only: it uses SSE2 and
+/// PCLMULQDQ intrinsics. # Safety: call only after `is_x86_feature_detected!` confirmed both
+/// (as `tag` does); no fn dereferences a raw pointer other than into its own local buffers.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use core::arch::x86_64::*;

@@ -160,6 +160,22 @@ mod tests {
         }
     }
 
+    /// A key the algorithm cannot use: sign says so and leaves the message as it was, so the
+    /// connection refuses to send it (Error::SigningFailed) instead of sending a stale signature.
+    #[test]
+    fn a_key_of_the_wrong_size_fails_and_changes_nothing() {
+        for alg in [SigningAlgorithm::AesCmac, SigningAlgorithm::AesGmac] {
+            let mut m = msg();
+            m[SIGNATURE_OFFSET..HEADER_LEN].copy_from_slice(&[7; 16]);
+            let before = m.clone();
+            assert!(!sign(alg, &[1, 2, 3], &mut m), "{alg:?}");
+            assert_eq!(
+                m[SIGNATURE_OFFSET..HEADER_LEN],
+                before[SIGNATURE_OFFSET..HEADER_LEN]
+            );
+        }
+    }
+
     /// HMAC-SHA256 signing is HMAC over the message with a zero signature,
     /// truncated to 16 bytes (RFC 4231 primitive checked via a known key).
     #[test]

@@ -155,11 +155,18 @@ impl PutLe for Vec<u8> {
 }
 
 /// Writes `v` at `at` (used to back-patch offsets and lengths).
+/// Back-patch a field the emitter wrote earlier (an offset or length known only later).
+/// Never panics: a field outside `buf` (an emitter bug) is left alone, and the decoder tests
+/// that round-trip every emitter would show it.
 pub(crate) fn patch_u32(buf: &mut [u8], at: usize, v: u32) {
-    buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    if let Some(field) = at.checked_add(4).and_then(|end| buf.get_mut(at..end)) {
+        field.copy_from_slice(&v.to_le_bytes());
+    }
 }
 pub(crate) fn patch_u16(buf: &mut [u8], at: usize, v: u16) {
-    buf[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    if let Some(field) = at.checked_add(2).and_then(|end| buf.get_mut(at..end)) {
+        field.copy_from_slice(&v.to_le_bytes());
+    }
 }
 
 /// A GUID in its wire (mixed-endian, as stored) byte order.
@@ -269,5 +276,18 @@ pub trait ResponseBody: Sized {
     fn has_body(status: crate::NtStatus) -> bool {
         !status.is_error() && !status.is_warning()
             || status == crate::NtStatus::STATUS_BUFFER_OVERFLOW
+    }
+}
+
+#[cfg(test)]
+mod patch_tests {
+    #[test]
+    fn back_patching_outside_the_buffer_does_not_panic() {
+        let mut buf = [0u8; 6];
+        super::patch_u32(&mut buf, 4, 0xdead_beef);
+        super::patch_u16(&mut buf, usize::MAX, 1);
+        assert_eq!(buf, [0; 6]);
+        super::patch_u32(&mut buf, 2, 0x0403_0201);
+        assert_eq!(buf, [0, 0, 1, 2, 3, 4]);
     }
 }

@@ -2,7 +2,7 @@
 //! reads of a 1 GiB file, this client vs smbclient put/get, SMB 3.1.1 with
 //! signing, median of N runs, in a lab (root + Samba needed).
 //!
-//!     cargo run --release -p smbchaos-smb2 --example bench -- [runs] [MiB] [depth]
+//!     cargo run --release -p smbchaos-smb2 --example vs_smbclient -- [runs] [MiB] [depth]
 
 use std::time::{Duration, Instant};
 
