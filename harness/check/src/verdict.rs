@@ -17,33 +17,8 @@ use crate::leases::{self, LeaseOptions};
 use crate::resume::{self, ConflictPolicy, ResumeOptions};
 use crate::{secs, Anomaly, CheckResult, Checked, Validity};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Pass,
-    Fail,
-    Unknown,
-}
-
-impl Outcome {
-    /// Process exit code: 0 pass, 1 fail, 2 unknown.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Outcome::Pass => 0,
-            Outcome::Fail => 1,
-            Outcome::Unknown => 2,
-        }
-    }
-
-    /// Fail beats unknown beats pass.
-    pub fn and(self, other: Outcome) -> Outcome {
-        match (self, other) {
-            (Outcome::Fail, _) | (_, Outcome::Fail) => Outcome::Fail,
-            (Outcome::Unknown, _) | (_, Outcome::Unknown) => Outcome::Unknown,
-            _ => Outcome::Pass,
-        }
-    }
-}
+/// A run's outcome lives with the results layout (`history::results`).
+pub use history::results::Outcome;
 
 /// One checker's result with what was expected of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

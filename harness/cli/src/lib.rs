@@ -1,14 +1,5 @@
-//! smbchaos: plan → lab → workload and nemesis → history → checkers → verdict → results.
+//! The `smbchaos` command line's library half: the terminal progress reporter (the binary is
+//! `main.rs`). The product lives in the crates it drives: plan → lab → run → history → check →
+//! report.
 
-pub mod checker;
-pub mod events;
-pub use history;
-pub mod junit;
-pub mod nemesis;
 pub mod progress;
-pub mod report;
-pub mod results;
-pub mod runner;
-pub mod sampler;
-pub mod verdict;
-pub mod workload;

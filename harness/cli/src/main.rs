@@ -6,12 +6,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use check::Outcome;
 use clap::{Args, Parser, Subcommand};
-use smbchaos::events::Events;
-use smbchaos::junit::PlanSet;
+use report::junit::PlanSet;
+use run::events::Events;
+use run::planset::{self, PlanEnd, Planned, SetEnd};
+use run::runner::{self, RunOptions};
 use smbchaos::progress;
-use smbchaos::runner::{self, RunOptions};
-use smbchaos::verdict::Outcome;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// Like eprintln!, but a closed stderr (a reader that went away) is not a reason to panic.
@@ -123,7 +124,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Validate { plans } => validate(&plans),
         Command::Check { results_dir } => check(&results_dir),
         Command::Report { results_dir } => {
-            let path = smbchaos::report::write(&results_dir)?;
+            let path = report::write(&results_dir)?;
             println!("{}", path.display());
             Ok(0)
         }
@@ -222,43 +223,67 @@ async fn interrupted() -> &'static str {
 }
 
 async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
-    let plans = load_all(&args.plans)?;
-    preflight(plans.iter().map(|(_, p, _)| p))?;
-    let mode = progress::Mode::detect(quiet);
-    let mut junit = PlanSet::default();
-    let mut worst = Outcome::Pass;
-    for (n, (path, plan, text)) in plans.iter().enumerate() {
-        let name = plan.name.value.as_str();
-        let (events, rx) = Events::channel();
-        let reporter = tokio::spawn(progress::render(rx, mode, progress::one_shot_kinds(plan)));
-        let options = RunOptions {
-            results_root: args.results.clone(),
-        };
-        let started = Instant::now();
-        let result = tokio::select! {
-            r = runner::run(plan, text, &options, &events) => r,
-            sig = interrupted() => {
-                drop(events);
-                if let Ok(Some(dir)) = reporter.await {
-                    write_reports(&dir);
-                }
-                junit.errored(path, name, &format!("interrupted by {sig}"), started.elapsed());
-                for (rest, p, _) in &plans[n + 1..] {
-                    junit.skipped(rest, &p.name.value, &format!("not run: {sig}"));
-                }
-                write_junit(&junit, args.junit.as_deref());
-                note!("smbchaos: {sig}: lab torn down; {name} left incomplete under {}", args.results.display());
-                return Ok(130);
-            }
-        };
-        drop(events);
-        // The run's directory is rendered whatever happened to the run.
-        if let Ok(Some(dir)) = reporter.await {
-            write_reports(&dir);
+    let plans: Vec<Planned> = load_all(&args.plans)?
+        .into_iter()
+        .map(|(path, plan, text)| Planned { path, plan, text })
+        .collect();
+    preflight(plans.iter().map(|p| &p.plan))?;
+    let options = RunOptions {
+        results_root: args.results.clone(),
+    };
+    let mut terminal = Terminal {
+        mode: progress::Mode::detect(quiet),
+        renderer: None,
+        junit: PlanSet::default(),
+    };
+    let end = planset::run_set(&plans, &options, interrupted(), &mut terminal).await;
+    if let Some(file) = &args.junit {
+        terminal
+            .junit
+            .write(file)
+            .with_context(|| format!("--junit {}", file.display()))?;
+    }
+    Ok(match end {
+        SetEnd::Finished(worst) => worst.exit_code() as u8,
+        SetEnd::Interrupted(sig) => {
+            note!(
+                "smbchaos: {sig}: lab torn down; the plan that ran is left incomplete under {}",
+                args.results.display()
+            );
+            130
         }
-        let outcome = match result {
-            Ok(done) => {
-                for j in &done.verdict.checkers {
+    })
+}
+
+/// The terminal's view of a plan set: progress per plan, each verdict, reports and JUnit.
+struct Terminal {
+    mode: progress::Mode,
+    renderer: Option<tokio::task::JoinHandle<Option<PathBuf>>>,
+    junit: PlanSet,
+}
+
+impl planset::Reporter for Terminal {
+    fn started(&mut self, _index: usize, planned: &Planned) -> Events {
+        let (events, rx) = Events::channel();
+        self.renderer = Some(tokio::spawn(progress::render(
+            rx,
+            self.mode,
+            progress::one_shot_kinds(&planned.plan),
+        )));
+        events
+    }
+
+    async fn ended(&mut self, planned: &Planned, end: &PlanEnd, took: std::time::Duration) {
+        // The run's directory is rendered whatever happened to the run.
+        if let Some(renderer) = self.renderer.take() {
+            if let Ok(Some(dir)) = renderer.await {
+                write_reports(&dir);
+            }
+        }
+        let (path, name) = (&planned.path, planned.name());
+        match end {
+            PlanEnd::Judged { verdict, results } => {
+                for j in &verdict.checkers {
                     if j.outcome != Outcome::Pass {
                         println!(
                             "    {}: {:?} (expected {}): {}",
@@ -269,46 +294,32 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
                 println!(
                     "{}: {} ({})",
                     path.display(),
-                    label(done.verdict.outcome),
-                    done.results.display()
+                    label(verdict.outcome),
+                    results.display()
                 );
-                junit.judged(path, name, &done.verdict, &done.results, started.elapsed());
-                done.verdict.outcome
+                self.junit.judged(path, name, verdict, results, took);
             }
-            Err(e) => {
+            PlanEnd::Errored(e) => {
                 println!("{}: ERROR: {e}", path.display());
-                junit.errored(path, name, &e.to_string(), started.elapsed());
-                Outcome::Unknown
+                self.junit.errored(path, name, e, took);
             }
-        };
-        worst = match (worst, outcome) {
-            (Outcome::Fail, _) | (_, Outcome::Fail) => Outcome::Fail,
-            (Outcome::Unknown, _) | (_, Outcome::Unknown) => Outcome::Unknown,
-            _ => Outcome::Pass,
-        };
+            PlanEnd::Interrupted(sig) => {
+                self.junit
+                    .errored(path, name, &format!("interrupted by {sig}"), took);
+            }
+        }
     }
-    if let Some(file) = &args.junit {
-        junit
-            .write(file)
-            .with_context(|| format!("--junit {}", file.display()))?;
+
+    fn not_run(&mut self, planned: &Planned, why: &str) {
+        self.junit.skipped(&planned.path, planned.name(), why);
     }
-    Ok(worst.exit_code() as u8)
 }
 
 /// report.html and junit.xml; a run's verdict does not depend on them, so trouble here is a
 /// warning, not a failed run.
 fn write_reports(dir: &Path) {
-    if let Err(e) = smbchaos::report::write(dir) {
+    if let Err(e) = report::write(dir) {
         note!("smbchaos: warning: report for {}: {e}", dir.display());
-    }
-}
-
-/// On the way out after a signal: best effort.
-fn write_junit(set: &PlanSet, file: Option<&Path>) {
-    if let Some(file) = file {
-        if let Err(e) = set.write(file) {
-            note!("smbchaos: warning: --junit {}: {e}", file.display());
-        }
     }
 }
 
@@ -341,7 +352,7 @@ fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> 
 }
 
 fn check(dir: &Path) -> Result<u8> {
-    let plan = plan::load(&dir.join(smbchaos::results::PLAN))?;
+    let plan = plan::load(&dir.join(history::results::PLAN))?;
     let verdict = runner::check(dir, &plan)?;
     write_reports(dir);
     for j in &verdict.checkers {

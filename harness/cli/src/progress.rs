@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::events::{Event, Phase};
-use crate::history::OpType;
+use history::OpType;
+use run::events::{Event, Phase};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

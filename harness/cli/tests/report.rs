@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use check::{CheckResult, Validity};
+use history::{OpType, Process, Record, Smb};
 use serde_json::json;
-use smbchaos::checker::{CheckResult, Validity};
-use smbchaos::history::{OpType, Process, Record, Smb};
-use smbchaos::report;
-use smbchaos::results::{self, Status};
-use smbchaos::verdict::{Judged, Outcome, Verdict};
+
+use check::{Judged, Outcome, Verdict};
+use history::results::{self, Status};
 
 // ---------------------------------------------------------------- synthetic runs
 

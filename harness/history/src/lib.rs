@@ -5,6 +5,7 @@
 //! The vocabulary of `f` (what checkers rely on) is documented in `ops`.
 
 pub mod ops;
+pub mod results;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

@@ -3,15 +3,16 @@
 //! stored run, finished or interrupted.
 
 mod html;
+pub mod junit;
 mod model;
 mod svg;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use crate::history::{self, Record};
-use crate::results::{self, Status, REPORT};
-use crate::verdict::Verdict;
+use check::Verdict;
+use history::results::{self, Status, REPORT};
+use history::Record;
 
 pub use model::Model;
 

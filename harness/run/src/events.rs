@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::history::OpType;
 use crate::verdict::Outcome;
+use history::OpType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {

@@ -8,7 +8,7 @@ use lab::Lab;
 use serde_json::json;
 
 use crate::events::{Event, Events};
-use crate::history::{Entry, HistoryWriter, OpType, Process};
+use history::{Entry, HistoryWriter, OpType, Process};
 
 /// Longest stdout/stderr kept per step in the history.
 const OUTPUT_LIMIT: usize = 4096;

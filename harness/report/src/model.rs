@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::history::{OpType, Process, Record};
+use history::{OpType, Process, Record};
 
 /// More lanes than this do not fit a screen: ops are then grouped by client, or folded.
 pub const MAX_LANES: usize = 32;

@@ -7,11 +7,12 @@ use lab::{Lab, LabOptions};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::environment::Environment;
 use crate::events::{Event, Events, Phase};
-use crate::history::{self, HistoryWriter};
-use crate::results::{self, Environment, ResultsDir, Status};
 use crate::verdict::{self, Verdict};
 use crate::{nemesis, sampler, workload};
+use history::results::{self, ResultsDir, Status};
+use history::HistoryWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -209,7 +210,7 @@ pub fn check(results_dir: &Path, plan: &plan::Plan) -> Result<Verdict, RunError>
     ResultsDir {
         path: results_dir.to_path_buf(),
     }
-    .write_verdict(&verdict)
+    .write_json(results::VERDICT, &verdict)
     .map_err(|source| RunError::Results {
         path: results_dir.to_path_buf(),
         source,

@@ -3,7 +3,7 @@
 
 pub use check::{Judged, Outcome, Verdict};
 
-use crate::history::Record;
+use history::Record;
 
 /// Run every checker on the history and compare with the plan's expectations.
 pub fn judge(history: &[Record], expect: &plan::Expect) -> Verdict {
@@ -15,7 +15,7 @@ pub fn judge(history: &[Record], expect: &plan::Expect) -> Verdict {
 pub fn judge_stored(
     history: &std::path::Path,
     expect: &plan::Expect,
-) -> Result<Verdict, crate::history::ReadError> {
+) -> Result<Verdict, history::ReadError> {
     Ok(check::judge_history(
         &check::History::read(history)?,
         &expectations(expect),

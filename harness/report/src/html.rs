@@ -8,9 +8,9 @@ use serde_json::Value;
 use super::model::{End, Model, NONE};
 use super::svg::Featured;
 use super::{esc, human, secs, svg, Input};
-use crate::checker::Validity;
-use crate::history::{OpType, Record};
-use crate::verdict::Outcome;
+use check::Outcome;
+use check::Validity;
+use history::{OpType, Record};
 
 const CSS: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
@@ -478,8 +478,8 @@ fn kind_name(r: &Record) -> &'static str {
 
 fn process_name(r: &Record) -> String {
     match &r.process {
-        crate::history::Process::Worker(n) => n.to_string(),
-        crate::history::Process::Named(s) => s.clone(),
+        history::Process::Worker(n) => n.to_string(),
+        history::Process::Named(s) => s.clone(),
     }
 }
 

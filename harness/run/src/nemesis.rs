@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::events::{Event, Events};
-use crate::history::{Entry, HistoryWriter, OpType, Process};
+use history::{Entry, HistoryWriter, OpType, Process};
 
 /// How long a healed path may take to carry a TCP handshake again.
 const REACH_TIMEOUT: Duration = Duration::from_secs(3);

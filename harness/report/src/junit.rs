@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::report::Input;
-use crate::verdict::{Outcome, Verdict};
+use crate::Input;
+use check::{Outcome, Verdict};
 
 /// One run: a test suite named after the plan, a test case per checker; an incomplete run
 /// adds an error case saying why.
@@ -162,8 +162,8 @@ impl PlanSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::{CheckResult, Validity};
-    use crate::verdict::Judged;
+    use check::Judged;
+    use check::{CheckResult, Validity};
 
     fn verdict(outcome: Outcome) -> Verdict {
         Verdict {
@@ -239,7 +239,7 @@ mod tests {
             run_name: "20260101T000000.000Z".into(),
             records: vec![],
             verdict: Some(verdict(Outcome::Fail)),
-            status: Some(crate::results::Status {
+            status: Some(history::results::Status {
                 complete: false,
                 outcome: None,
                 error: Some("lab: boom".into()),

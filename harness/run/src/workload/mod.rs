@@ -10,7 +10,7 @@ use std::sync::Arc;
 use lab::Lab;
 
 use crate::events::Events;
-use crate::history::HistoryWriter;
+use history::HistoryWriter;
 
 pub async fn run(
     lab: &Lab,

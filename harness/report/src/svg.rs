@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::model::{End, FaultWindow, Model};
 use super::{esc, human, secs};
-use crate::history::Record;
+use history::Record;
 
 /// Left margin for lane labels, and the plot width in columns (user units).
 pub const LEFT: f64 = 140.0;
