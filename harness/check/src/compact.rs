@@ -214,6 +214,9 @@ pub enum Val {
         effect: Option<bool>,
         /// `require_effect`: the plan needs this occurrence to land.
         require_effect: bool,
+        /// `heals`: the fault has a heal step (the plan's `Action::heals` says which do; a
+        /// reset or restart is over once started).
+        heals: bool,
     },
 }
 
@@ -640,6 +643,7 @@ struct RawValue<'a> {
     #[serde(borrow)]
     action: Option<RawAction<'a>>,
     require_effect: Option<bool>,
+    heals: Option<bool>,
     #[serde(borrow)]
     detail: Option<RawDetail<'a>>,
 }
@@ -733,6 +737,7 @@ impl RawValue<'_> {
                     .and_then(|d| d.effect)
                     .map(|effect| !effect.is_empty()),
                 require_effect: self.require_effect.unwrap_or(false),
+                heals: self.heals.unwrap_or(true),
             },
             _ => Val::None,
         }
@@ -824,6 +829,7 @@ mod tests {
                 peer: NONE,
                 effect: None,
                 require_effect: false,
+                heals: true,
             }
         );
         assert_eq!(a.recs[1].process, NAMED | a.nemesis as u64);

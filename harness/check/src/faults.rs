@@ -26,6 +26,8 @@ pub struct Fault<'a> {
     pub landed: Option<bool>,
     /// The plan needs it to land (`require_effect`).
     pub require_effect: bool,
+    /// It has a heal step; a fault without one is over once started.
+    pub heals: bool,
     /// History indexes of its completed steps (start, heal): the records that show its effect.
     pub steps: Vec<u64>,
 }
@@ -69,6 +71,7 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
             client_side,
             peer,
             require_effect,
+            heals,
             ..
         } = op.invoke.v
         else {
@@ -92,6 +95,7 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
                 peer: index.name(peer),
                 landed: None,
                 require_effect,
+                heals,
                 steps: Vec::new(),
             };
             (f, None)
@@ -114,9 +118,9 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
         .into_values()
         .filter(|(f, _)| f.start != u64::MAX)
         .map(|(mut f, started)| {
-            // Resets, restarts and kills of one smbd child have no heal step: they are over
-            // once started. Any other fault without a heal is still in effect.
-            if f.heal == u64::MAX && matches!(f.kind, "reset" | "restart" | "kill") {
+            // A fault without a heal step (the record says so) is over once started; any
+            // other fault without a heal is still in effect.
+            if f.heal == u64::MAX && !f.heals {
                 f.heal = started.unwrap_or(u64::MAX);
             }
             f

@@ -182,7 +182,7 @@ async fn step(
     } else {
         "heal"
     };
-    let value = |detail: serde_json::Value| json!({ "fault": occ.fault, "occurrence": occ.occurrence, "phase": phase_name, "action": occ.action, "require_effect": occ.require_effect, "detail": detail });
+    let value = |detail: serde_json::Value| json!({ "fault": occ.fault, "occurrence": occ.occurrence, "phase": phase_name, "action": occ.action, "require_effect": occ.require_effect, "heals": occ.action.heals(), "detail": detail });
     let entry = |op, value, status| Entry {
         process: Process::nemesis(),
         kind: op,

@@ -375,7 +375,11 @@ impl H {
 
     /// A nemesis step on `node` with the plan's `action` (e.g. a reset's `side` and `peer`).
     pub fn fault_on(&mut self, kind: &str, fault: u64, phase: &str, node: &str, action: Value) {
-        let value = json!({ "fault": fault, "occurrence": 0, "phase": phase, "action": action, "detail": null });
+        // As the nemesis records it: whether the fault has a heal step is the plan's
+        // `Action::heals`.
+        let one_shot = matches!(kind, "reset" | "restart")
+            || (kind == "kill" && action.get("serving").is_some());
+        let value = json!({ "fault": fault, "occurrence": 0, "phase": phase, "action": action, "heals": !one_shot, "detail": null });
         let p = Process::nemesis();
         let i = self.push(
             p.clone(),

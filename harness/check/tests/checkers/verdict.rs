@@ -26,7 +26,8 @@ fn an_empty_history_passes_every_checker_with_nothing_to_check() {
             "durability",
             "handle-resume",
             "leases",
-            "availability"
+            "availability",
+            "fault-effects"
         ]
     );
     for j in &v.checkers[1..] {
