@@ -35,6 +35,9 @@ pub(crate) fn check(faults: &[Fault]) -> Checked {
             None => {}
         }
     }
+    if faults.is_empty() {
+        return found.finish(NAME, "nothing to check: no faults".into());
+    }
     let mut summary = format!(
         "{} fault occurrence(s), {landed} with an effect",
         faults.len()
