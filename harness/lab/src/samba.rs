@@ -62,6 +62,9 @@ pub struct SambaServer {
     /// Every share is proven by a TREE_CONNECT before the server counts as ready.
     shares: Vec<String>,
     credentials: smb2::Credentials,
+    /// `smbpasswd -a` adding the lab user, still running: it overlaps smbd's start (each
+    /// takes ~80 ms), and is awaited before the first session setup.
+    passdb: Option<tokio::task::JoinHandle<Result<(), LabError>>>,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
@@ -71,7 +74,8 @@ pub struct SambaConfig<'a> {
 }
 
 impl SambaServer {
-    /// Lay out the node directory, render smb.conf and add the user. Does not start smbd.
+    /// Lay out the node directory, render smb.conf and start adding the user (finished by
+    /// `start`). Does not start smbd.
     #[allow(clippy::too_many_arguments)] // one call site, each argument a different part of the node
     pub async fn prepare(
         name: &str,
@@ -114,9 +118,15 @@ impl SambaServer {
             smbd: None,
             shares: config.shares.iter().map(|(s, _)| s.to_string()).collect(),
             credentials: smb2::Credentials::new(user, password),
+            passdb: None,
         };
-        server.add_user(user, password).await?;
-        Ok(server)
+        let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
+        Ok(SambaServer {
+            passdb: Some(tokio::spawn(async move {
+                add_user(&conf, &user, &password).await
+            })),
+            ..server
+        })
     }
 
     pub fn conf_path(&self) -> PathBuf {
@@ -135,42 +145,18 @@ impl SambaServer {
         &self.freezer
     }
 
-    async fn add_user(&self, user: &str, password: &str) -> Result<(), LabError> {
-        let mut child = tokio::process::Command::new(SMBPASSWD)
-            .args([
-                "-c".as_ref(),
-                self.conf_path().as_os_str(),
-                "-s".as_ref(),
-                "-a".as_ref(),
-            ])
-            .arg(user)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| LabError::io(format!("run {SMBPASSWD} (is samba installed?)"), e))?;
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(format!("{password}\n{password}\n").as_bytes())
-            .await
-            .map_err(|e| LabError::io("write password to smbpasswd", e))?;
-        drop(stdin);
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| LabError::io("smbpasswd", e))?;
-        if !out.status.success() {
-            return Err(LabError::Other(format!(
-                "smbpasswd -a {user} failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )));
+    /// Start smbd and wait until it serves every share.
+    pub async fn start(&mut self) -> Result<(), LabError> {
+        self.spawn_smbd()?;
+        if let Some(passdb) = self.passdb.take() {
+            passdb
+                .await
+                .map_err(|e| LabError::Other(format!("smbpasswd task: {e}")))??;
         }
-        Ok(())
+        self.wait_ready().await
     }
 
-    /// Start smbd and wait until it answers an SMB2 NEGOTIATE on port 445.
-    pub async fn start(&mut self) -> Result<(), LabError> {
+    fn spawn_smbd(&mut self) -> Result<(), LabError> {
         if self.smbd.is_some() && !self.freezer.pids().is_empty() {
             return Err(LabError::Other(format!(
                 "smbd on {} is already running",
@@ -194,7 +180,7 @@ impl SambaServer {
             .spawn()
             .map_err(|e| LabError::io(format!("start {SMBD} (is samba installed?)"), e))?;
         self.smbd = Some(child);
-        self.wait_ready().await
+        Ok(())
     }
 
     /// Wait until smbd serves every share: a session as the lab user is set up and each share's
@@ -500,4 +486,39 @@ pub(crate) fn indent(lines: &[String]) -> String {
         return " (nothing)".into();
     }
     lines.iter().map(|l| format!("\n    {l}")).collect()
+}
+
+/// `smbpasswd -a user` against the node's smb.conf, the password on stdin.
+async fn add_user(conf: &Path, user: &str, password: &str) -> Result<(), LabError> {
+    let mut child = tokio::process::Command::new(SMBPASSWD)
+        .args([
+            "-c".as_ref(),
+            conf.as_os_str(),
+            "-s".as_ref(),
+            "-a".as_ref(),
+        ])
+        .arg(user)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| LabError::io(format!("run {SMBPASSWD} (is samba installed?)"), e))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(format!("{password}\n{password}\n").as_bytes())
+        .await
+        .map_err(|e| LabError::io("write password to smbpasswd", e))?;
+    drop(stdin);
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| LabError::io("smbpasswd", e))?;
+    if !out.status.success() {
+        return Err(LabError::Other(format!(
+            "smbpasswd -a {user} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(())
 }
