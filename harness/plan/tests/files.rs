@@ -104,7 +104,11 @@ fn the_projects_own_plans_load() {
     let (loaded, problems) = validate_plans_dir(&plans);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // The default plan set (README): smoke, faults/, field/. Fewer means the walk lost some.
-    assert!(loaded >= 13, "only {loaded} plans found under {}", plans.display());
+    assert!(
+        loaded >= 13,
+        "only {loaded} plans found under {}",
+        plans.display()
+    );
 }
 
 #[test]
