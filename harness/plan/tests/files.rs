@@ -56,20 +56,94 @@ fn every_bad_plan_is_rejected_with_locations() {
     }
 }
 
+/// Every file under `dir`, recursively and sorted, but `schema/` (the generated JSON Schema).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let mut out = Vec::new();
+    for path in entries {
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "schema") {
+                out.extend(files_under(&path));
+            }
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Validate every file under a plans directory: how many plans loaded, and one message per
+/// file that did not. A file that is not `*.yaml`/`*.yml` is a problem too: `smbchaos run
+/// plans/` and the plan tests would skip it without a word.
+fn validate_plans_dir(dir: &Path) -> (usize, Vec<String>) {
+    let mut loaded = 0;
+    let mut problems = Vec::new();
+    for path in files_under(dir) {
+        if !path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            problems.push(format!(
+                "{}: not a plan (*.yaml); `smbchaos run` would skip it",
+                path.display()
+            ));
+            continue;
+        }
+        match smbchaos_plan::load(&path) {
+            Ok(_) => loaded += 1,
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    (loaded, problems)
+}
+
 #[test]
 fn the_projects_own_plans_load() {
     let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plans");
-    let Ok(entries) = std::fs::read_dir(&plans) else {
-        return;
-    };
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            if let Err(e) = smbchaos_plan::load(&path) {
-                panic!("{e}");
-            }
-        }
-    }
+    let (loaded, problems) = validate_plans_dir(&plans);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The default plan set (README): smoke, faults/, field/. Fewer means the walk lost some.
+    assert!(
+        loaded >= 13,
+        "only {loaded} plans found under {}",
+        plans.display()
+    );
+}
+
+#[test]
+fn a_bad_plan_anywhere_under_plans_fails_validation() {
+    let root = std::env::temp_dir().join(format!("smbchaos-plans-walk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let deep = root.join("field/deeper");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::create_dir_all(root.join("schema")).unwrap();
+    let good = std::fs::read_to_string(dir("good").join("minimal.yaml")).unwrap();
+    let bad = std::fs::read_to_string(dir("bad").join("fault_kind.yaml")).unwrap();
+    std::fs::write(root.join("top.yaml"), &good).unwrap();
+    std::fs::write(root.join("field/ok.yml"), &good).unwrap();
+    std::fs::write(deep.join("broken.yaml"), &bad).unwrap();
+    std::fs::write(deep.join("notes.txt"), "not a plan").unwrap();
+    // schema/ holds the JSON Schema, never validated as a plan.
+    std::fs::write(root.join("schema/plan.schema.json"), "{}").unwrap();
+    std::fs::write(root.join("schema/odd.yaml"), "not: [a plan").unwrap();
+
+    let (loaded, problems) = validate_plans_dir(&root);
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(loaded, 2, "{problems:?}");
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    let broken = deep.join("broken.yaml").display().to_string();
+    assert!(
+        problems[0].starts_with(&format!("{broken}:7:11: unknown value `explode`")),
+        "{problems:?}"
+    );
+    assert_eq!(
+        problems[1],
+        format!(
+            "{}: not a plan (*.yaml); `smbchaos run` would skip it",
+            deep.join("notes.txt").display()
+        )
+    );
 }
 
 #[test]
