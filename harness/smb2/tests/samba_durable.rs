@@ -91,7 +91,7 @@ async fn durable_v2_survives_server_reset_and_reconnects_with_dh2c() {
     // outcome unknown: freeze smbd so it cannot answer, send, and reset once
     // the request sits unread in smbd's socket (so the server has it).
     lab.server("fs1").unwrap().lock().await.pause().unwrap();
-    let (unread_before, _) = unread_on_445(&lab, "fs1").await;
+    let (unread_before, _) = unread_on_445(&lab, "fs1");
     let in_flight = tree
         .submit(
             &smb2::wire::read::ReadRequest {
@@ -105,13 +105,13 @@ async fn durable_v2_survives_server_reset_and_reconnects_with_dh2c() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let (unread, seen) = unread_on_445(&lab, "fs1").await;
+        let (unread, seen) = unread_on_445(&lab, "fs1");
         if unread > unread_before {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "the READ never reached fs1's socket within 5 s; ss shows:\n{seen}"
+            "the READ never reached fs1's socket within 5 s; its sockets on 445:\n{seen}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -170,16 +170,33 @@ pub async fn run_within(
     }
 }
 
-/// Bytes waiting unread in `node`'s sockets on port 445 (Recv-Q, from `ss`): with smbd
-/// frozen, a request that reached the server stays there.
-pub async fn unread_on_445(lab: &Lab, node: &str) -> (u64, String) {
-    let mut ss = lab.command(node, "ss").unwrap();
-    ss.args(["-tnH", "state", "established", "( sport = :445 )"]);
-    let (ok, ended, out, err) = run_within(ss, "ss", std::time::Duration::from_secs(10)).await;
-    assert!(ok, "{ended}: {out}{err}");
-    let unread = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    (unread, out)
+/// Bytes waiting unread in `node`'s established sockets on port 445 (rx_queue of
+/// /proc/net/tcp, read inside the node's namespace), and the lines read: with smbd frozen, a
+/// request that reached the server stays there. Read in-process, not with `ss` in the node:
+/// a program started in a frozen node joins its frozen cgroup and never runs.
+pub fn unread_on_445(lab: &Lab, node: &str) -> (u64, String) {
+    lab.node(node)
+        .unwrap()
+        .ns
+        .run(|| {
+            let tcp = std::fs::read_to_string("/proc/thread-self/net/tcp")
+                .map_err(|e| lab::LabError::io("read /proc/net/tcp", e))?;
+            let mut unread = 0;
+            let mut lines = Vec::new();
+            for line in tcp.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let (Some(local), Some(state), Some(queues)) = (f.get(1), f.get(3), f.get(4))
+                else {
+                    continue;
+                };
+                // State 01 is ESTABLISHED; 01BD is port 445.
+                if *state == "01" && local.ends_with(":01BD") {
+                    let rx = queues.split(':').nth(1).unwrap_or("0");
+                    unread += u64::from_str_radix(rx, 16).unwrap_or(0);
+                    lines.push(line.trim().to_string());
+                }
+            }
+            Ok((unread, lines.join("\n")))
+        })
+        .unwrap()
 }
