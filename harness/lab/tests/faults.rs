@@ -35,10 +35,13 @@ async fn up(capture: Option<&Path>) -> Lab {
 }
 
 async fn session(lab: &Lab, client: &str) -> TcpStream {
-    let mut s = lab
-        .connect(client, SocketAddr::from((lab.address("fs1"), 445)))
-        .await
-        .unwrap();
+    let mut s = within(
+        &format!("a TCP connection from {client} to fs1:445"),
+        common::CONNECT,
+        lab.connect(client, SocketAddr::from((lab.address("fs1"), 445))),
+    )
+    .await
+    .unwrap();
     lab::probe::negotiate(&mut s, Duration::from_secs(5))
         .await
         .unwrap();

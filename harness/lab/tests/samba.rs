@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{smbclient, within};
+use common::{smbclient, within, CONNECT};
 use lab::{netns, Lab, LabOptions};
 use tokio::io::AsyncReadExt;
 
@@ -91,10 +91,13 @@ async fn no_default_route_and_no_way_out_of_the_lab() {
     let lab = up().await;
     // Only the lab's own /15 is reachable: connecting anywhere else fails at once with
     // "network unreachable" instead of leaving the machine.
-    let err = lab
-        .connect("c1", "192.0.2.1:445".parse().unwrap())
-        .await
-        .unwrap_err();
+    let err = within(
+        "a connection attempt out of the lab",
+        CONNECT,
+        lab.connect("c1", "192.0.2.1:445".parse().unwrap()),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("unreachable"), "{err}");
     let mut ip = lab.command("c1", "ip").unwrap();
     ip.args(["route", "show"]);
@@ -121,7 +124,13 @@ async fn kill_refuses_445_restart_answers_again() {
         lab.node("fs1").unwrap().freezer.pids().is_empty(),
         "every smbd of the node is gone"
     );
-    let err = lab.connect("c1", target).await.unwrap_err();
+    let err = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
     lab.server("fs1")
         .unwrap()
@@ -130,7 +139,13 @@ async fn kill_refuses_445_restart_answers_again() {
         .start()
         .await
         .unwrap();
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     let dialect = lab::probe::negotiate(&mut stream, Duration::from_secs(5))
         .await
         .unwrap();
@@ -145,11 +160,23 @@ async fn pause_stalls_negotiate_and_resume_lets_it_finish() {
     lab.server("fs1").unwrap().lock().await.pause().unwrap();
     // The kernel still accepts the connection (the listening socket exists), but nobody
     // answers while smbd is frozen.
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     let stalled = lab::probe::negotiate(&mut stream, Duration::from_millis(300)).await;
     assert!(stalled.unwrap_err().contains("no NEGOTIATE response"));
     lab.server("fs1").unwrap().lock().await.resume().unwrap();
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     assert!(lab::probe::negotiate(&mut stream, Duration::from_secs(5))
         .await
         .is_ok());
@@ -160,7 +187,13 @@ async fn pause_stalls_negotiate_and_resume_lets_it_finish() {
 async fn reset_tcp_gives_the_client_econnreset() {
     let lab = up().await;
     let target = SocketAddr::from((lab.address("fs1"), 445));
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     lab::probe::negotiate(&mut stream, Duration::from_secs(5))
         .await
         .unwrap();

@@ -78,6 +78,10 @@ pub async fn smbclient(lab: &Lab, client: &str, command: &str) -> Ran {
     run_within(cmd, "smbclient", Duration::from_secs(120)).await
 }
 
+/// A TCP connection inside the lab is accepted or refused in milliseconds; only a path that
+/// drops the SYN takes longer, and then the kernel would retry for two minutes.
+pub const CONNECT: Duration = Duration::from_secs(10);
+
 /// `fut`, or a panic naming what was awaited if it takes longer than `deadline`.
 pub async fn within<T>(
     what: &str,

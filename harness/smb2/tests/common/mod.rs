@@ -43,7 +43,14 @@ pub fn creds(lab: &Lab) -> Credentials {
 }
 
 pub async fn connect(lab: &Lab, node: &str) -> (Connection, Events) {
-    let s = lab.connect(node, server(lab)).await.expect("connect");
+    // Accepted or refused in milliseconds inside the lab; 10 s only if a SYN is dropped.
+    let s = within(
+        &format!("a TCP connection from {node} to fs1:445"),
+        std::time::Duration::from_secs(10),
+        lab.connect(node, server(lab)),
+    )
+    .await
+    .expect("connect");
     Connection::new(s)
 }
 
