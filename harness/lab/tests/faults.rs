@@ -209,10 +209,12 @@ async fn latency_of_100ms_shows_in_echo_round_trip() {
     let (median, rtts) = median_echo(&mut s, 6).await;
     eprintln!("echo RTT median: baseline {base:?}, with 100 ms {median:?}");
     // The wire holds each frame until its release time, never less: the full 100 ms shows
-    // (1 ms for timer rounding). Above: the baseline plus 30 ms, for a delay thread woken late
-    // by a scheduler on a loaded machine; latency applied twice (200 ms) or not at all still fails.
+    // (1 ms for timer rounding). Above: twice the baseline plus 50 ms, for a delay thread and
+    // smbd woken late on a loaded machine (at load average 9 on 2 cores: +29 ms over a baseline
+    // of 9 ms). Latency applied twice (200 ms) or not at all still fails.
+    let ceiling = Duration::from_millis(150) + base * 2;
     assert!(
-        median >= Duration::from_millis(99) && median <= base + Duration::from_millis(130),
+        median >= Duration::from_millis(99) && median <= ceiling,
         "median echo RTT {median:?} with 100 ms added, baseline {base:?} ({base_all:?}), all {rtts:?}"
     );
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
@@ -423,12 +425,14 @@ async fn bandwidth_cap_holds_within_ten_percent() {
     let measured = put_rate(&lab, "cap.bin").await;
     let ratio = measured / rate_bps as f64;
     eprintln!("cap {rate_bps} bit/s: measured {measured:.0} ({ratio:.3}), uncapped {free:.0}");
-    // ±10 %: the shaper spaces frames exactly at the cap; the error is in the reading. 6 MiB at
-    // 40 Mbit/s take 1.26 s, so a delay thread woken 30 ms late on a loaded machine (releasing
-    // a burst) or a counter read 2 ms off moves the figure by under 3 %. A cap not applied
-    // (the baseline's rate) or applied twice (half) fails.
+    // At most 10 % over: the shaper spaces frames exactly at the cap, and load only delays a
+    // release, so the excess is reading error. 6 MiB at 40 Mbit/s take 1.26 s: a delay thread
+    // woken 30 ms late (releasing a burst) or a counter read 2 ms off moves the figure by
+    // under 3 %. Below, 20 %: a sender starved of CPU leaves the link idle at times (0.896
+    // measured at load average 9 on 2 cores; 0.99 to 1.0 otherwise). A cap not applied (the
+    // baseline's gigabits) or counted in bytes instead of bits (8x off) still fails.
     assert!(
-        (0.9..=1.1).contains(&ratio),
+        (0.8..=1.1).contains(&ratio),
         "measured {measured:.0} bit/s: {ratio:.3} of the cap (uncapped: {free:.0} bit/s)"
     );
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
