@@ -1,9 +1,12 @@
 //! The `smbchaos` binary end to end: real labs, real smbd, real signals.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{output_within, wait_within, Lines, LAB_RUN, NO_LAB};
 
 const BIN: &str = env!("CARGO_BIN_EXE_smbchaos");
 
@@ -11,12 +14,19 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `smbchaos <args>`, stopped and failed if it is still running at the deadline: a lab run
+/// gets `LAB_RUN`, anything else `NO_LAB`.
 fn smbchaos(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run smbchaos")
+    let deadline = if args.contains(&"run") {
+        LAB_RUN
+    } else {
+        NO_LAB
+    };
+    output_within(
+        Command::new(BIN).args(args).current_dir(repo()),
+        &format!("smbchaos {}", args.join(" ")),
+        deadline,
+    )
 }
 
 fn write_plan(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -186,29 +196,31 @@ workload:
             results.to_str().unwrap(),
             plan.to_str().unwrap(),
         ])
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // Its stderr is drained to the end on a thread, so the run never writes into a closed
+    // pipe. A lab comes up in seconds; a minute is for a loaded machine, and a run stuck
+    // before its workload (a lab that never gets ready) fails here with what it printed.
+    let stderr = Lines::new(child.stderr.take().unwrap());
     let mut run_id = None;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "smbchaos ended before its workload started"
-        );
-        if let Some(rest) = line.trim().strip_prefix("lab ") {
-            run_id = rest.split_whitespace().next().map(str::to_string);
-        }
-        if line.contains("phase Workload") {
-            break;
-        }
+    let reached = stderr.until(
+        "smbchaos reaching its workload",
+        Duration::from_secs(60),
+        |line| {
+            if let Some(rest) = line.trim().strip_prefix("lab ") {
+                run_id = rest.split_whitespace().next().map(str::to_string);
+            }
+            line.contains("phase Workload").then_some(())
+        },
+    );
+    if let Err(why) = reached {
+        let _ = wait_within(child, Duration::ZERO);
+        panic!("{why}");
     }
     let run_id = run_id.expect("the run reported its lab");
-    // Keep draining its stderr so the run never writes into a closed pipe.
-    std::thread::spawn(move || stderr.lines().for_each(drop));
     // The workload has started; wait (bounded) until the client's process is in its cgroup.
     let group = format!("/sys/fs/cgroup/freezer/smbchaos/{run_id}/c1/cgroup.procs");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -217,7 +229,13 @@ workload:
         .trim()
         .is_empty()
     {
-        assert!(Instant::now() < deadline, "the client step never started");
+        if Instant::now() >= deadline {
+            let _ = wait_within(child, Duration::ZERO);
+            panic!(
+                "the client step never started: {group} stayed empty for 10 s; smbchaos printed:\n{}",
+                stderr.seen.lock().unwrap().join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     (child, run_id)
@@ -293,7 +311,7 @@ fn assert_nothing_left(run_id: &str, pids: &[i32]) {
 #[test]
 fn sigkilled_run_is_reclaimed_by_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, run_id) = start_holding_run(dir.path());
+    let (child, run_id) = start_holding_run(dir.path());
     let pids = group_pids(&run_id);
     assert!(pids.len() >= 2, "smbd and the client's sleep: {pids:?}");
     nix::sys::signal::kill(
@@ -301,7 +319,7 @@ fn sigkilled_run_is_reclaimed_by_clean() {
         nix::sys::signal::SIGKILL,
     )
     .unwrap();
-    child.wait().unwrap();
+    wait_within(child, Duration::from_secs(10)).expect("smbchaos after SIGKILL");
     // SIGKILL gives no chance to clean up: everything is still there...
     assert_eq!(lab_namespaces(&run_id).len(), 2, "one namespace per node");
     assert!(pids.iter().all(|p| alive(*p)));
@@ -327,14 +345,15 @@ fn sigkilled_run_is_reclaimed_by_clean() {
 #[test]
 fn sigterm_tears_the_lab_down_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, run_id) = start_holding_run(dir.path());
+    let (child, run_id) = start_holding_run(dir.path());
     let pids = group_pids(&run_id);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::SIGTERM,
     )
     .unwrap();
-    let status = child.wait().unwrap();
+    // The run tears its lab down (processes killed, namespaces deleted): seconds.
+    let status = wait_within(child, Duration::from_secs(60)).expect("smbchaos after SIGTERM");
     assert_eq!(status.code(), Some(130));
     assert_nothing_left(&run_id, &pids);
 }

@@ -1,8 +1,12 @@
 //! End to end on real Samba, deliberately misconfigured so an invariant breaks: each run must
 //! FAIL (exit 1) and its verdict must name the ops that prove it.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
+
+use common::{output_within, LAB_RUN};
 
 const BIN: &str = env!("CARGO_BIN_EXE_smbchaos");
 
@@ -11,16 +15,17 @@ fn run_failing(plan: &str, checker: &str) -> serde_json::Value {
     let plan_path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/plans")
         .join(plan);
-    let out = Command::new(BIN)
-        .args([
+    let out = output_within(
+        Command::new(BIN).args([
             "-q",
             "run",
             "--results",
             results.path().to_str().unwrap(),
             plan_path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+        ]),
+        &format!("smbchaos run {plan}"),
+        LAB_RUN,
+    );
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -92,16 +97,17 @@ faults:
     )
     .unwrap();
     let results = dir.path().join("results");
-    let out = Command::new(BIN)
-        .args([
+    let out = output_within(
+        Command::new(BIN).args([
             "-q",
             "run",
             "--results",
             results.to_str().unwrap(),
             plan.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+        ]),
+        "smbchaos run bad-heal.yaml",
+        LAB_RUN,
+    );
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{text}");

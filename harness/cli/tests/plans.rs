@@ -6,6 +6,8 @@
 //! libtest-mimic speaks libtest's command line, so `--list`, name filters, `--exact`,
 //! `--ignored` and `cargo nextest run` (one process per plan, `--partition count:K/N`) work.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -98,14 +100,18 @@ fn run_plan(plan: &Path) -> Result<Completion, Failed> {
         return Ok(Completion::ignored_with(missing.join("; ")));
     }
     let results = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plan-results");
-    let out = Command::new(BIN)
-        .arg("run")
-        .arg("--results")
-        .arg(&results)
-        .arg(plan)
-        .current_dir(repo())
-        .output()
-        .map_err(|e| format!("could not start {BIN}: {e}"))?;
+    // A plan runs for seconds to a minute (the longest wait out a 35 s break timeout);
+    // past common::LAB_RUN it is stopped (its lab torn down) and fails with what it printed.
+    let out = common::try_output_within(
+        Command::new(BIN)
+            .arg("run")
+            .arg("--results")
+            .arg(&results)
+            .arg(plan)
+            .current_dir(repo()),
+        &format!("smbchaos run {}", plan.display()),
+        common::LAB_RUN,
+    )?;
     if out.status.success() {
         return Ok(Completion::Completed);
     }

@@ -1,11 +1,14 @@
 //! report.html: rendered from synthetic runs (no lab needed), opened in a real headless
 //! Chromium, and timed on a 1-million-op history (`--ignored report_of_a_million_ops`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use check::{CheckResult, Validity};
+use common::{output_within, LAB_RUN, NO_LAB};
 use history::{OpType, Process, Record, Smb};
 use serde_json::json;
 
@@ -224,27 +227,26 @@ fn chromium() -> &'static str {
 /// and keep a screenshot. `--dump-dom` returns once the page has loaded and its scripts ran.
 fn open(page: &Path, screenshot: &Path) -> Opened {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(chromium())
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--hide-scrollbars",
-            "--no-first-run",
-        ])
-        .args([
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1400,2600",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", screenshot.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
-        .output()
-        .expect("start chromium");
+    let mut cmd = Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        "--hide-scrollbars",
+        "--no-first-run",
+    ])
+    .args([
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1400,2600",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .arg(format!("--screenshot={}", screenshot.display()))
+    .arg("--dump-dom")
+    .arg(format!("file://{}", page.canonicalize().unwrap().display()));
+    // A page of a few hundred KB loads in seconds; two minutes for a cold start on a loaded
+    // machine.
+    let out = output_within(&mut cmd, "headless chromium", Duration::from_secs(120));
     assert!(
         out.status.success(),
         "chromium failed: {}",
@@ -412,7 +414,11 @@ fn smbchaos_report_re_renders_a_stored_run() {
     let dir = out_dir("cli-report");
     let records = synthetic(300, 2, 1);
     write_run(&dir, &records, Some(&failing_verdict(&records)), true);
-    let out = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
+    let out = output_within(
+        Command::new(BIN).arg("report").arg(&dir),
+        "smbchaos report",
+        NO_LAB,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -427,11 +433,11 @@ fn smbchaos_report_re_renders_a_stored_run() {
         junit.contains(r#"<testcase name="durability" classname="synthetic">"#),
         "{junit}"
     );
-    let missing = Command::new(BIN)
-        .arg("report")
-        .arg(dir.join("nope"))
-        .output()
-        .unwrap();
+    let missing = output_within(
+        Command::new(BIN).arg("report").arg(dir.join("nope")),
+        "smbchaos report nope",
+        NO_LAB,
+    );
     assert_eq!(missing.status.code(), Some(2));
 }
 
@@ -449,17 +455,19 @@ fn run_writes_one_junit_file_for_the_plan_set() {
     .unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let junit = dir.join("set.xml");
-    let out = Command::new(BIN)
-        .arg("run")
-        .arg("--results")
-        .arg(dir.join("results"))
-        .arg("--junit")
-        .arg(&junit)
-        .arg("plans/smoke.yaml")
-        .arg(&failing)
-        .current_dir(&repo)
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(BIN)
+            .arg("run")
+            .arg("--results")
+            .arg(dir.join("results"))
+            .arg("--junit")
+            .arg(&junit)
+            .arg("plans/smoke.yaml")
+            .arg(&failing)
+            .current_dir(&repo),
+        "smbchaos run smoke.yaml failing.yaml",
+        LAB_RUN,
+    );
     assert_eq!(
         out.status.code(),
         Some(1),

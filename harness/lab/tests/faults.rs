@@ -1,14 +1,22 @@
 //! Every fault for real, its effect observed from a client, its heal verified, and nothing of
 //! it left behind. Needs root and Samba (scripts/setup).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::{smbclient, within};
 use lab::wire::{Direction, Impairment};
 use lab::{Lab, LabOptions};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+
+const SECOND: Duration = Duration::from_secs(1);
+/// An RST crosses the userspace wire in well under a millisecond; 2 s covers a wire thread
+/// starved by a loaded machine, and a missing RST still fails long before TCP would time out.
+const RST_DEADLINE: Duration = Duration::from_secs(2);
 
 fn plan() -> plan::Plan {
     plan::parse_str(
@@ -27,10 +35,13 @@ async fn up(capture: Option<&Path>) -> Lab {
 }
 
 async fn session(lab: &Lab, client: &str) -> TcpStream {
-    let mut s = lab
-        .connect(client, SocketAddr::from((lab.address("fs1"), 445)))
-        .await
-        .unwrap();
+    let mut s = within(
+        &format!("a TCP connection from {client} to fs1:445"),
+        common::CONNECT,
+        lab.connect(client, SocketAddr::from((lab.address("fs1"), 445))),
+    )
+    .await
+    .unwrap();
     lab::probe::negotiate(&mut s, Duration::from_secs(5))
         .await
         .unwrap();
@@ -47,28 +58,6 @@ async fn down(lab: Lab) {
         .filter(|n| n.contains(&run_id))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-}
-
-async fn smbclient(lab: &Lab, client: &str, command: &str) -> (bool, Duration, String) {
-    let (user, password) = lab.credentials();
-    let started = Instant::now();
-    let out = lab
-        .command(client, "smbclient")
-        .unwrap()
-        .arg(format!("//{}/share", lab.address("fs1")))
-        .arg("-U")
-        .arg(format!("{user}%{password}"))
-        .arg("-c")
-        .arg(command)
-        .current_dir(lab.node(client).unwrap().dir.join("work"))
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        started.elapsed(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn write_work_file(lab: &Lab, client: &str, name: &str, len: usize) {
@@ -114,7 +103,14 @@ async fn client_side_reset_aborts_the_client_socket_only_for_that_peer() {
         std::net::IpAddr::V4(lab.address("c1")),
         "destroyed on the client: {reset:?}"
     );
-    let err = s1.read(&mut [0u8; 8]).await.unwrap_err();
+    // A local abort: the read fails at once, no packet needs to arrive.
+    let err = within(
+        "c1's read after its socket was destroyed",
+        SECOND,
+        s1.read(&mut [0u8; 8]),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.kind(),
         std::io::ErrorKind::ConnectionAborted,
@@ -130,7 +126,16 @@ async fn client_side_reset_aborts_the_client_socket_only_for_that_peer() {
         .await
         .unwrap();
     assert!(!reset.is_empty());
-    assert!(s2.read(&mut [0u8; 8]).await.is_err());
+    let read = within(
+        "c2's read after the reset",
+        RST_DEADLINE,
+        s2.read(&mut [0u8; 8]),
+    )
+    .await;
+    assert!(
+        read.is_err(),
+        "c2's connection survived the reset: {read:?}"
+    );
     down(lab).await;
 }
 
@@ -175,37 +180,52 @@ async fn one_way_partition_only_silences_one_direction() {
     down(lab).await;
 }
 
+/// Median of five ECHO round trips on `s`, MessageIds from `first_id`.
+async fn median_echo(s: &mut TcpStream, first_id: u64) -> (Duration, Vec<Duration>) {
+    let mut rtts = Vec::new();
+    for id in first_id..first_id + 5 {
+        match lab::probe::echo(s, id, Duration::from_secs(2)).await {
+            Ok(rtt) => rtts.push(rtt),
+            Err(e) => panic!("echo {id}: {e}"),
+        }
+    }
+    rtts.sort();
+    (rtts[2], rtts)
+}
+
 #[tokio::test]
 async fn latency_of_100ms_shows_in_echo_round_trip() {
     let lab = up(None).await;
     let mut s = session(&lab, "c1").await;
-    let base = lab::probe::echo(&mut s, 1, Duration::from_secs(2))
-        .await
-        .unwrap();
+    // Baseline on this machine, now: whatever the load adds to a round trip, it adds to the
+    // impaired ones too.
+    let (base, base_all) = median_echo(&mut s, 1).await;
     let impairment = Impairment {
         latency: Duration::from_millis(100),
         ..Default::default()
     };
     lab.impair("c1", Direction::Egress, Some(impairment), 1)
         .unwrap();
-    let mut rtts = Vec::new();
-    for id in 2..7 {
-        match lab::probe::echo(&mut s, id, Duration::from_secs(2)).await {
-            Ok(rtt) => rtts.push(rtt),
-            Err(e) => panic!("echo {id}: {e}"),
-        }
-    }
-    rtts.sort();
-    let median = rtts[2];
+    let (median, rtts) = median_echo(&mut s, 6).await;
+    eprintln!("echo RTT median: baseline {base:?}, with 100 ms {median:?}");
+    // The wire holds each frame until its release time, never less: the full 100 ms shows
+    // (1 ms for timer rounding). Above: twice the baseline plus 50 ms, for a delay thread and
+    // smbd woken late on a loaded machine (at load average 9 on 2 cores: +29 ms over a baseline
+    // of 9 ms). Latency applied twice (200 ms) or not at all still fails.
+    let ceiling = Duration::from_millis(150) + base * 2;
     assert!(
-        median >= Duration::from_millis(90) && median <= Duration::from_millis(110),
-        "median echo RTT {median:?} (base {base:?}), all {rtts:?}"
+        median >= Duration::from_millis(99) && median <= ceiling,
+        "median echo RTT {median:?} with 100 ms added, baseline {base:?} ({base_all:?}), all {rtts:?}"
     );
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
-    let after = lab::probe::echo(&mut s, 7, Duration::from_secs(2))
-        .await
-        .unwrap();
-    assert!(after < Duration::from_millis(20), "{after:?}");
+    // Healed: back to the baseline. Half the removed latency is the margin: any of the 100 ms
+    // left on the link fails, scheduler noise does not.
+    let (after, after_all) = median_echo(&mut s, 11).await;
+    eprintln!("echo RTT median after the heal: {after:?}");
+    assert!(
+        after < base + Duration::from_millis(50),
+        "median echo RTT {after:?} after the heal ({after_all:?}), baseline {base:?}"
+    );
     down(lab).await;
 }
 
@@ -222,8 +242,8 @@ async fn ten_percent_loss_raises_retransmits_and_transfers_complete() {
         .unwrap();
     lab.impair("c1", Direction::Ingress, Some(lossy), 12)
         .unwrap();
-    let (ok, _, err) = smbclient(&lab, "c1", "put big.bin big.bin").await;
-    assert!(ok, "{err}");
+    let put = smbclient(&lab, "c1", "put big.bin big.bin").await;
+    assert!(put.ok, "{}", put.report);
     let after = retransmits(&lab, "c1");
     assert!(after > before + 10, "retransmits {before} -> {after}");
     let on_disk = std::fs::read(lab.node("fs1").unwrap().dir.join("shares/share/big.bin")).unwrap();
@@ -279,8 +299,8 @@ async fn duplication_and_reordering_are_visible_in_the_link_capture() {
         5,
     )
     .unwrap();
-    let (ok, _, err) = smbclient(&lab, "c1", "put f.bin f.bin").await;
-    assert!(ok, "{err}");
+    let put = smbclient(&lab, "c1", "put f.bin f.bin").await;
+    assert!(put.ok, "{}", put.report);
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
     let counters = lab.link_counters("c1").unwrap();
     down(lab).await; // flushes the captures
@@ -316,11 +336,82 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// fs1's link counters read as closely together with the clock as this machine allows: the
+/// tightest of a few tries, so a preemption between the two reads cannot skew a rate.
+fn delivered_to_fs1(lab: &Lab) -> (Instant, u64) {
+    let mut best: Option<(Duration, Instant, u64)> = None;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let bytes = lab.link_counters("fs1").unwrap().ingress_bytes;
+        let gap = t0.elapsed();
+        if best.is_none_or(|(g, _, _)| gap < g) {
+            best = Some((gap, t0 + gap / 2, bytes));
+        }
+    }
+    let (_, at, bytes) = best.expect("five samples");
+    (at, bytes)
+}
+
+/// Bit rate at which fs1 received c1's `put` of `file` (8 MiB), read off fs1's link counters
+/// between 1 MiB and 7 MiB delivered, so smbclient's start-up and session setup do not count.
+/// Fails within a minute, with smbclient's own words, when those bytes never arrive.
+async fn put_rate(lab: &Lab, file: &str) -> f64 {
+    const FROM: u64 = 1 << 20;
+    const TO: u64 = 7 << 20;
+    let before = lab.link_counters("fs1").unwrap().ingress_bytes;
+    let command = format!("put {file} {file}");
+    let put = smbclient(lab, "c1", &command);
+    tokio::pin!(put);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut first, mut prev) = (None, None);
+    let mut ended: Option<common::Ran> = None;
+    let last = loop {
+        let (at, total) = delivered_to_fs1(lab);
+        let got = total - before;
+        if got >= TO {
+            break (at, got);
+        }
+        if got >= FROM && first.is_none() {
+            first = Some((at, got));
+        }
+        prev = Some((at, got));
+        if let Some(ran) = &ended {
+            panic!("7 MiB never reached fs1 ({got} bytes did): {}", ran.report);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "7 MiB never reached fs1 within 60 s: {got} bytes did, smbclient still running"
+        );
+        tokio::select! {
+            ran = &mut put, if ended.is_none() => ended = Some(ran),
+            _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+        }
+    };
+    // Samples too sparse for the window (a fast link on a loaded machine): start from the
+    // last one before the end, which only lengthens the window.
+    let (t1, b1) = first.or(prev).expect("a sample before the last");
+    let (t2, b2) = last;
+    let ran = match ended {
+        Some(ran) => ran,
+        None => put.await,
+    };
+    assert!(ran.ok, "{}", ran.report);
+    (b2 - b1) as f64 * 8.0 / (t2 - t1).as_secs_f64()
+}
+
 #[tokio::test]
 async fn bandwidth_cap_holds_within_ten_percent() {
     let lab = up(None).await;
-    write_work_file(&lab, "c1", "cap.bin", 5 << 20);
+    write_work_file(&lab, "c1", "free.bin", 8 << 20);
+    write_work_file(&lab, "c1", "cap.bin", 8 << 20);
     let rate_bps = 40_000_000u64;
+    // Baseline, uncapped, on this machine now: the cap can only be judged if the lab can go
+    // well past it, so a too-low rate below means the shaper, not the machine.
+    let free = put_rate(&lab, "free.bin").await;
+    assert!(
+        free > 2.0 * rate_bps as f64,
+        "uncapped, the lab carries only {free:.0} bit/s: too slow to judge a {rate_bps} bit/s cap"
+    );
     lab.impair(
         "c1",
         Direction::Egress,
@@ -331,32 +422,19 @@ async fn bandwidth_cap_holds_within_ten_percent() {
         3,
     )
     .unwrap();
-    // The rate is read off the link's counters in the middle of the transfer (from 1 MiB to
-    // 4 MiB sent), so smbclient's start-up and session setup do not count.
-    let before = lab.link_counters("c1").unwrap().egress_bytes;
-    let watch = async {
-        let (mut first, mut last) = (None, None);
-        while last.is_none() {
-            let sent = lab.link_counters("c1").unwrap().egress_bytes - before;
-            let now = Instant::now();
-            if sent >= 1 << 20 && first.is_none() {
-                first = Some((now, sent));
-            }
-            if sent >= 4 << 20 {
-                last = Some((now, sent));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let ((t1, b1), (t2, b2)) = (first.unwrap(), last.unwrap());
-        (b2 - b1) as f64 * 8.0 / (t2 - t1).as_secs_f64()
-    };
-    let ((ok, _, err), measured) =
-        tokio::join!(smbclient(&lab, "c1", "put cap.bin cap.bin"), watch);
-    assert!(ok, "{err}");
+    let measured = put_rate(&lab, "cap.bin").await;
     let ratio = measured / rate_bps as f64;
+    eprintln!("cap {rate_bps} bit/s: measured {measured:.0} ({ratio:.3}), uncapped {free:.0}");
+    // At most 10 % over: the shaper spaces frames exactly at the cap, and load only delays a
+    // release, so the excess is reading error. 6 MiB at 40 Mbit/s take 1.26 s: a delay thread
+    // woken 30 ms late (releasing a burst) or a counter read 2 ms off moves the figure by
+    // under 3 %. Below, 20 %: a wire or a sender starved of CPU leaves the link idle at times
+    // (frames wait unread in the TAP queue): 0.896 once at load average 9 on 2 cores, 0.99 to
+    // 1.0 in 16 other runs at load averages 5 to 9. A cap not applied (the
+    // baseline's gigabits) or counted in bytes instead of bits (8x off) still fails.
     assert!(
-        (0.9..=1.1).contains(&ratio),
-        "measured {measured:.0} bit/s: {ratio:.3} of the cap"
+        (0.8..=1.1).contains(&ratio),
+        "measured {measured:.0} bit/s: {ratio:.3} of the cap (uncapped: {free:.0} bit/s)"
     );
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
     down(lab).await;
@@ -370,12 +448,16 @@ async fn pause_stalls_an_echo_and_resume_lets_it_finish() {
     let stalled = lab::probe::echo(&mut s, 1, Duration::from_millis(300)).await;
     assert!(stalled.unwrap_err().contains("no ECHO response"));
     lab.node("fs1").unwrap().freezer.thaw().unwrap();
-    // The ECHO sent while frozen is answered now, on the same connection.
+    // The ECHO sent while frozen is answered now, on the same connection: its bytes already
+    // sit in smbd's socket, so only smbd's wake-up is awaited.
     let mut len = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(2), s.read_exact(&mut len))
-        .await
-        .unwrap()
-        .unwrap();
+    within(
+        "the answer to the ECHO sent while smbd was frozen",
+        Duration::from_secs(5),
+        s.read_exact(&mut len),
+    )
+    .await
+    .unwrap();
     down(lab).await;
 }
 
@@ -386,6 +468,7 @@ async fn blackhole_drops_silently_no_reset() {
     let cut = lab
         .partition(&["c1".into()], &["fs1".into(), "c2".into()], Some(445))
         .unwrap();
+    let sent = Instant::now();
     let stalled = lab::probe::echo(&mut s, 1, Duration::from_millis(500))
         .await
         .unwrap_err();
@@ -395,10 +478,16 @@ async fn blackhole_drops_silently_no_reset() {
     );
     lab.repair(cut).unwrap();
     let mut len = [0u8; 4];
-    // The retransmitted ECHO gets through after the heal (TCP backoff: allow a few seconds).
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut len))
-        .await
-        .unwrap()
-        .unwrap();
+    // The retransmitted ECHO gets through after the heal. TCP's backoff doubles the gap
+    // between retransmissions, so the next one leaves at most about as long after the heal as
+    // the heal came after the send; 2 s more for RTO rounding and a loaded machine.
+    let blocked_for = sent.elapsed();
+    within(
+        &format!("the ECHO's answer after a {blocked_for:?} blackhole was healed"),
+        blocked_for * 2 + Duration::from_secs(2),
+        s.read_exact(&mut len),
+    )
+    .await
+    .unwrap();
     down(lab).await;
 }

@@ -1,10 +1,13 @@
 //! The lab for real: namespaces, a switch, Debian's smbd, smbclient in a client namespace.
 //! These tests need root and Samba (scripts/setup installs it).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{smbclient, within, CONNECT};
 use lab::{netns, Lab, LabOptions};
 use tokio::io::AsyncReadExt;
 
@@ -22,21 +25,6 @@ topology:
 async fn up() -> Lab {
     let plan = plan::parse_str("lab-test.yaml", PLAN).expect("plan");
     Lab::up(&plan, LabOptions::default()).await.expect("lab up")
-}
-
-async fn smbclient(lab: &Lab, client: &str, command: &str) -> std::process::Output {
-    let (user, password) = lab.credentials();
-    lab.command(client, "smbclient")
-        .unwrap()
-        .arg(format!("//{}/share", lab.address("fs1")))
-        .arg("-U")
-        .arg(format!("{user}%{password}"))
-        .arg("-c")
-        .arg(command)
-        .current_dir(lab.node(client).unwrap().dir.join("work"))
-        .output()
-        .await
-        .expect("run smbclient")
 }
 
 /// Running (not gone, not a zombie waiting for its reaper).
@@ -71,21 +59,13 @@ async fn smbclient_puts_and_gets_a_file_and_teardown_leaves_nothing() {
     std::fs::write(work.join("in.txt"), b"hello from c1\n").unwrap();
 
     let put = smbclient(&lab, "c1", "put in.txt hello.txt").await;
-    assert!(
-        put.status.success(),
-        "put: {}",
-        String::from_utf8_lossy(&put.stderr)
-    );
+    assert!(put.ok, "put: {}", put.report);
     // The bytes are on the server's share, written by smbd.
     let on_disk = lab.node("fs1").unwrap().dir.join("shares/share/hello.txt");
     assert_eq!(std::fs::read(&on_disk).unwrap(), b"hello from c1\n");
 
     let get = smbclient(&lab, "c2", "get hello.txt out.txt").await;
-    assert!(
-        get.status.success(),
-        "get: {}",
-        String::from_utf8_lossy(&get.stderr)
-    );
+    assert!(get.ok, "get: {}", get.report);
     let got = std::fs::read(lab.node("c2").unwrap().dir.join("work/out.txt")).unwrap();
     assert_eq!(got, b"hello from c1\n");
 
@@ -111,19 +91,19 @@ async fn no_default_route_and_no_way_out_of_the_lab() {
     let lab = up().await;
     // Only the lab's own /15 is reachable: connecting anywhere else fails at once with
     // "network unreachable" instead of leaving the machine.
-    let err = lab
-        .connect("c1", "192.0.2.1:445".parse().unwrap())
-        .await
-        .unwrap_err();
+    let err = within(
+        "a connection attempt out of the lab",
+        CONNECT,
+        lab.connect("c1", "192.0.2.1:445".parse().unwrap()),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("unreachable"), "{err}");
-    let routes = lab
-        .command("c1", "ip")
-        .unwrap()
-        .args(["route", "show"])
-        .output()
-        .await
-        .unwrap();
-    let routes = String::from_utf8_lossy(&routes.stdout);
+    let mut ip = lab.command("c1", "ip").unwrap();
+    ip.args(["route", "show"]);
+    let routes = common::run_within(ip, "ip route show", Duration::from_secs(10)).await;
+    assert!(routes.ok, "{}", routes.report);
+    let routes = routes.report;
     assert!(!routes.contains("default"), "{routes}");
     assert!(routes.contains("198.18.0.0/15"), "{routes}");
     lab.down().await.unwrap();
@@ -144,7 +124,13 @@ async fn kill_refuses_445_restart_answers_again() {
         lab.node("fs1").unwrap().freezer.pids().is_empty(),
         "every smbd of the node is gone"
     );
-    let err = lab.connect("c1", target).await.unwrap_err();
+    let err = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
     lab.server("fs1")
         .unwrap()
@@ -153,7 +139,13 @@ async fn kill_refuses_445_restart_answers_again() {
         .start()
         .await
         .unwrap();
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     let dialect = lab::probe::negotiate(&mut stream, Duration::from_secs(5))
         .await
         .unwrap();
@@ -168,11 +160,23 @@ async fn pause_stalls_negotiate_and_resume_lets_it_finish() {
     lab.server("fs1").unwrap().lock().await.pause().unwrap();
     // The kernel still accepts the connection (the listening socket exists), but nobody
     // answers while smbd is frozen.
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     let stalled = lab::probe::negotiate(&mut stream, Duration::from_millis(300)).await;
     assert!(stalled.unwrap_err().contains("no NEGOTIATE response"));
     lab.server("fs1").unwrap().lock().await.resume().unwrap();
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     assert!(lab::probe::negotiate(&mut stream, Duration::from_secs(5))
         .await
         .is_ok());
@@ -183,17 +187,30 @@ async fn pause_stalls_negotiate_and_resume_lets_it_finish() {
 async fn reset_tcp_gives_the_client_econnreset() {
     let lab = up().await;
     let target = SocketAddr::from((lab.address("fs1"), 445));
-    let mut stream = lab.connect("c1", target).await.unwrap();
+    let mut stream = within(
+        "a TCP connection from c1 to fs1:445",
+        CONNECT,
+        lab.connect("c1", target),
+    )
+    .await
+    .unwrap();
     lab::probe::negotiate(&mut stream, Duration::from_secs(5))
         .await
         .unwrap();
     let reset = lab.reset_tcp("fs1", 445).await.unwrap();
     assert_eq!(reset.len(), 1, "{reset:?}");
     let mut buf = [0u8; 16];
-    let started = Instant::now();
-    let err = stream.read(&mut buf).await.unwrap_err();
+    // The RST is sent as the socket is destroyed and crosses the wire in well under a
+    // millisecond; 1 s covers a loaded machine, while a client left to notice by itself
+    // (no RST) would wait for minutes.
+    let err = within(
+        "the RST of the reset connection",
+        Duration::from_secs(1),
+        stream.read(&mut buf),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
-    assert!(started.elapsed() < Duration::from_secs(1));
     lab.down().await.unwrap();
 }
 

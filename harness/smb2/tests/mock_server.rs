@@ -39,8 +39,20 @@ fn response(req: &HeaderRepr, status: NtStatus, credit: u16, async_id: Option<u6
     b
 }
 
+/// Everything here is in memory and answers in microseconds: a wait that lasts seconds is a
+/// lost wake-up or a request never sent, and must fail saying which, not hang.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {DEADLINE:?}"))
+}
+
 async fn next_request(s: &mut DuplexStream) -> HeaderRepr {
-    let f = read_frame(s).await.expect("request frame");
+    let f = within("the client's next request", read_frame(s))
+        .await
+        .expect("request frame");
     HeaderRepr::parse_bytes(&f).expect("request header")
 }
 
@@ -70,16 +82,16 @@ async fn matches_responses_out_of_order_by_message_id() {
         srv
     });
     let opts = RequestOptions::default();
-    let first = conn.echo(&opts).await.unwrap();
+    let first = within("an ECHO", conn.echo(&opts)).await.unwrap();
     assert_eq!(first.header.message_id, 0);
     let p1 = conn.submit_echo(&opts).await.unwrap();
     let p2 = conn.submit_echo(&opts).await.unwrap();
     assert_eq!((p1.message_id, p2.message_id), (1, 2));
-    let r2 = p2.wait().await.unwrap();
-    let r1 = p1.wait().await.unwrap();
+    let r2 = within("the response", p2.wait()).await.unwrap();
+    let r1 = within("the response", p1.wait()).await.unwrap();
     assert_eq!(r2.header.status, NtStatus::STATUS_SUCCESS);
     assert_eq!(r1.header.status.to_string(), "0xC0DE0001");
-    let _srv = server.await.unwrap();
+    let _srv = within("the scripted server", server).await.unwrap();
 }
 
 #[tokio::test]
@@ -104,16 +116,23 @@ async fn interim_pending_then_final_and_cancel_uses_async_id() {
         srv
     });
     let p = conn.submit_echo(&RequestOptions::default()).await.unwrap();
+    // The client records the AsyncId but announces nothing: poll, with a deadline.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
     while conn.async_id_of(p.message_id).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no AsyncId recorded within {DEADLINE:?} of the interim response; credits {}",
+            conn.credits()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(conn.credits(), 5, "interim responses grant credits too");
     conn.cancel(p.message_id, 0).await.unwrap();
-    let r = p.wait().await.unwrap();
+    let r = within("the response", p.wait()).await.unwrap();
     assert_eq!(r.header.status, NtStatus::STATUS_CANCELLED);
     assert_eq!(r.interim.len(), 1);
     assert_eq!(r.interim[0].status, NtStatus::STATUS_PENDING);
-    let _srv = server.await.unwrap();
+    let _srv = within("the scripted server", server).await.unwrap();
 }
 
 #[tokio::test]
@@ -129,20 +148,23 @@ async fn dropped_connection_reports_outcome_unknown_then_disconnected() {
         drop(srv); // the peer vanishes with two requests unanswered
     });
     let opts = RequestOptions::default();
-    conn.echo(&opts).await.unwrap();
+    within("an ECHO", conn.echo(&opts)).await.unwrap();
     let a = conn.submit_echo(&opts).await.unwrap();
     let b = conn.submit_echo(&opts).await.unwrap();
-    server.await.unwrap();
+    within("the scripted server", server).await.unwrap();
     for p in [a, b] {
         let id = p.message_id;
-        match p.wait().await {
+        match within("the response", p.wait()).await {
             Err(Error::OutcomeUnknown { message_id, .. }) => assert_eq!(message_id, id),
             other => panic!("{other:?}"),
         }
     }
-    assert!(matches!(ev.recv().await, Some(Event::Disconnected { .. })));
     assert!(matches!(
-        conn.echo(&opts).await,
+        within("the next event", ev.recv()).await,
+        Some(Event::Disconnected { .. })
+    ));
+    assert!(matches!(
+        within("an ECHO", conn.echo(&opts)).await,
         Err(Error::Disconnected(_))
     ));
 }
@@ -153,14 +175,14 @@ async fn timeout_is_distinct_and_late_response_is_unmatched() {
     let opts = RequestOptions::default().with_timeout(Duration::from_millis(100));
     let p = conn.submit_echo(&opts).await.unwrap();
     let r = next_request(&mut srv).await;
-    match p.wait().await {
+    match within("the response", p.wait()).await {
         Err(Error::Timeout { message_id, .. }) => assert_eq!(message_id, r.message_id),
         other => panic!("{other:?}"),
     }
     write_frame(&mut srv, &response(&r, NtStatus::STATUS_SUCCESS, 1, None))
         .await
         .unwrap();
-    match ev.recv().await {
+    match within("the next event", ev.recv()).await {
         Some(Event::Unmatched { header, .. }) => assert_eq!(header.message_id, r.message_id),
         other => panic!("{other:?}"),
     }
@@ -188,23 +210,23 @@ async fn waits_for_credits_and_never_overspends() {
     write_frame(&mut srv, &response(&r0, NtStatus::STATUS_SUCCESS, 1, None))
         .await
         .unwrap();
-    first.wait().await.unwrap();
+    within("the response", first.wait()).await.unwrap();
     let r1 = next_request(&mut srv).await;
     assert_eq!(r1.message_id, 1);
     write_frame(&mut srv, &response(&r1, NtStatus::STATUS_SUCCESS, 1, None))
         .await
         .unwrap();
-    second.await.unwrap().unwrap();
+    within("the second ECHO", second).await.unwrap().unwrap();
     // The last credit goes to a request the server ignores (Timeout);
     // after that nothing can be sent: NoCredits, and nothing on the wire.
     let short = RequestOptions::default().with_timeout(Duration::from_millis(50));
     assert!(matches!(
-        conn.echo(&short).await,
+        within("an ECHO", conn.echo(&short)).await,
         Err(Error::Timeout { .. })
     ));
     let _ignored = next_request(&mut srv).await;
     assert!(matches!(
-        conn.echo(&short).await,
+        within("an ECHO", conn.echo(&short)).await,
         Err(Error::NoCredits { .. })
     ));
     assert!(
@@ -246,13 +268,16 @@ async fn break_notifications_arrive_as_events() {
     write_frame(&mut srv, &b).await.unwrap();
     // Garbage is reported, not fatal.
     write_frame(&mut srv, b"\xfeSMB junk").await.unwrap();
-    match ev.recv().await {
+    match within("the next event", ev.recv()).await {
         Some(Event::Break { notification, .. }) => {
             assert_eq!(notification.unwrap(), BreakNotification::Lease(n))
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(ev.recv().await, Some(Event::Garbage { .. })));
+    assert!(matches!(
+        within("the next event", ev.recv()).await,
+        Some(Event::Garbage { .. })
+    ));
 }
 
 /// Garbled frames from the server are reported as events; the connection
@@ -281,7 +306,7 @@ async fn garbage_frames_do_not_kill_the_connection() {
         write_frame(&mut srv, &f).await.unwrap();
     }
     write_frame(&mut srv, &good).await.unwrap();
-    let resp = p.wait().await.unwrap();
+    let resp = within("the response", p.wait()).await.unwrap();
     assert_eq!(resp.header.status, NtStatus::STATUS_SUCCESS);
     let mut n = 0;
     while let Ok(e) = ev.try_recv() {
@@ -312,7 +337,7 @@ async fn request_options_reach_the_wire() {
     write_frame(&mut srv, &response(&r, NtStatus::STATUS_SUCCESS, 1, None))
         .await
         .unwrap();
-    p.wait().await.unwrap();
+    within("the response", p.wait()).await.unwrap();
 }
 
 /// A pending request keeps the connection task alive after every other
@@ -327,7 +352,11 @@ async fn pending_request_outlives_its_connection_handle() {
         .await
         .unwrap();
     assert_eq!(
-        p.wait().await.unwrap().header.status,
+        within("the response", p.wait())
+            .await
+            .unwrap()
+            .header
+            .status,
         NtStatus::STATUS_SUCCESS
     );
 }
@@ -339,15 +368,20 @@ async fn send_timeout_closes_the_connection() {
     let (a, mut srv) = tokio::io::duplex(32); // smaller than one ECHO frame
     let (conn, mut ev) = Connection::from_io(a);
     let opts = RequestOptions::default().with_timeout(Duration::from_millis(100));
-    match conn.echo(&opts).await {
+    match within("an ECHO", conn.echo(&opts)).await {
         Err(Error::OutcomeUnknown { reason, .. }) => assert!(reason.contains("timed out")),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(ev.recv().await, Some(Event::Disconnected { .. })));
     assert!(matches!(
-        conn.echo(&opts).await,
+        within("the next event", ev.recv()).await,
+        Some(Event::Disconnected { .. })
+    ));
+    assert!(matches!(
+        within("an ECHO", conn.echo(&opts)).await,
         Err(Error::Disconnected(_))
     ));
     // The server sees the partial frame, then the end of the stream.
-    assert!(read_frame(&mut srv).await.is_err());
+    assert!(within("the end of the stream", read_frame(&mut srv))
+        .await
+        .is_err());
 }

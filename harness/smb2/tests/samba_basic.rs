@@ -243,7 +243,13 @@ async fn tampered_signed_response_is_rejected() {
     use smb2::transport::{read_frame, write_frame};
     let lab = lab_up("smb2-tamper").await;
     for d in [Dialect::SMB2_1, Dialect::SMB3_0, Dialect::SMB3_1_1] {
-        let tcp = lab.connect("c1", server(&lab)).await.unwrap();
+        let tcp = within(
+            "a TCP connection from c1 to fs1:445",
+            std::time::Duration::from_secs(10),
+            lab.connect("c1", server(&lab)),
+        )
+        .await
+        .unwrap();
         let (client_side, proxy_side) = tokio::io::duplex(1 << 20);
         let (mut sr, mut sw) = tokio::io::split(tcp);
         let (mut pr, mut pw) = tokio::io::split(proxy_side);

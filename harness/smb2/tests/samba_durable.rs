@@ -40,14 +40,21 @@ fn durable_lease_open(name: &str, key: [u8; 16], create_guid: Guid) -> CreateReq
     .context(lease_v2(key, RWH))
 }
 
-async fn next_break(events: &mut Events, within: Duration) -> Option<BreakNotification> {
-    let deadline = Instant::now() + within;
+/// The next break notification, or a panic naming what came instead. Samba sends
+/// the break as soon as the conflicting open arrives; 10 s is for a loaded machine.
+async fn next_break(events: &mut Events) -> BreakNotification {
+    let wait = Duration::from_secs(10);
+    let deadline = Instant::now() + wait;
+    let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
-            Ok(Some(Event::Break { notification, .. })) => return notification.ok(),
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => return None,
+            Ok(Some(Event::Break { notification, .. })) => {
+                return notification.unwrap_or_else(|e| panic!("undecodable break: {e:?}"))
+            }
+            Ok(Some(e)) => seen.push(e),
+            Ok(None) => panic!("no break: the connection's events ended after {seen:?}"),
+            Err(_) => panic!("no break within {wait:?}; other events: {seen:?}"),
         }
     }
 }
@@ -81,8 +88,10 @@ async fn durable_v2_survives_server_reset_and_reconnects_with_dh2c() {
         .unwrap();
 
     // A request in flight when the reset lands must be reported as
-    // outcome unknown: freeze smbd so it cannot answer, send, reset.
+    // outcome unknown: freeze smbd so it cannot answer, send, and reset once
+    // the request sits unread in smbd's socket (so the server has it).
     lab.server("fs1").unwrap().lock().await.pause().unwrap();
+    let (unread_before, _) = unread_on_445(&lab, "fs1");
     let in_flight = tree
         .submit(
             &smb2::wire::read::ReadRequest {
@@ -94,18 +103,38 @@ async fn durable_v2_survives_server_reset_and_reconnects_with_dh2c() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (unread, seen) = unread_on_445(&lab, "fs1");
+        if unread > unread_before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the READ never reached fs1's socket within 5 s; its sockets on 445:\n{seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let resets = lab.reset_tcp("fs1", 445).await.unwrap();
     assert!(!resets.is_empty(), "no socket reset");
-    let err = in_flight.wait().await.unwrap_err();
+    let err = within(
+        "the in-flight READ's end",
+        Duration::from_secs(5),
+        in_flight.wait(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.is_outcome_unknown(), "{err:?}");
     lab.server("fs1").unwrap().lock().await.resume().unwrap();
     // The event stream reports the end; later requests are not sent.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
             Ok(Some(Event::Disconnected { .. })) => break,
-            Ok(Some(_)) => continue,
-            other => panic!("no Disconnected event: {other:?}"),
+            Ok(Some(e)) => seen.push(e),
+            other => panic!("no Disconnected event within 5 s: {other:?}, after {seen:?}"),
         }
     }
     assert!(matches!(
@@ -251,9 +280,7 @@ async fn lease_break_ack_lets_the_second_open_complete() {
         )
         .await
         .unwrap();
-    let brk = next_break(&mut ev1, Duration::from_secs(10))
-        .await
-        .expect("lease break");
+    let brk = next_break(&mut ev1).await;
     let BreakNotification::Lease(n) = brk else {
         panic!("oplock break for a lease: {brk:?}")
     };
@@ -261,12 +288,18 @@ async fn lease_break_ack_lets_the_second_open_complete() {
     assert_eq!(n.current_lease_state, RWH);
     assert_eq!(n.new_lease_state, RH);
     assert!(n.ack_required());
-    // Hold the ack long enough for the server to go async.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Hold the ack until the server has gone async: its interim response arrived.
+    interim(&second, "the second open while the break is outstanding").await;
     let ack = tree1.lease_break_ack(key, RH).await.unwrap();
     assert_eq!(ack.status(), NtStatus::STATUS_SUCCESS);
     assert_eq!(ack.body().unwrap().0.lease_state, RH);
-    let second = second.wait().await.unwrap();
+    let second = within(
+        "the second open after the ack",
+        Duration::from_secs(10),
+        second.wait(),
+    )
+    .await
+    .unwrap();
     assert_eq!(second.status(), NtStatus::STATUS_SUCCESS);
     assert!(
         !second.interim.is_empty(),
@@ -310,12 +343,14 @@ async fn lease_break_without_ack_waits_for_the_break_timeout() {
         .submit(&CreateRequest::new(name.clone()), &opts)
         .await
         .unwrap();
-    assert!(next_break(&mut ev1, Duration::from_secs(10))
-        .await
-        .is_some());
+    next_break(&mut ev1).await;
     let second = second.wait().await.unwrap();
     let waited = started.elapsed();
     assert_eq!(second.status(), NtStatus::STATUS_SUCCESS);
+    // Samba's break timeout is 35 s and load only delays a timer: the 30 s
+    // floor holds on any machine (5 s for how Samba rounds its timers). 10 s
+    // above absorbs a loaded machine; an open that did not wait for the
+    // holder, or waited out a second timeout, still fails.
     assert!(
         waited >= Duration::from_secs(30) && waited <= Duration::from_secs(45),
         "second open completed after {waited:?}"
@@ -405,16 +440,16 @@ async fn cancel_of_a_create_waiting_for_a_break() {
         )
         .await
         .unwrap();
-    assert!(next_break(&mut ev1, Duration::from_secs(10))
-        .await
-        .is_some());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while second.async_id().is_none() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(second.async_id().is_some(), "no interim response");
+    next_break(&mut ev1).await;
+    interim(&second, "the create waiting for the break").await;
     second.cancel().await.unwrap();
-    let r = second.wait().await.unwrap();
+    let r = within(
+        "the cancelled create's final response",
+        Duration::from_secs(10),
+        second.wait(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), NtStatus::STATUS_CANCELLED);
     assert_eq!(r.header.async_id(), r.interim[0].async_id());
     lab.down().await.unwrap();

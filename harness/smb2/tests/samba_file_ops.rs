@@ -173,11 +173,15 @@ async fn batch_oplock_break_and_ack() {
         )
         .await
         .unwrap();
+    // Samba breaks the oplock as soon as the second open arrives; 10 s for a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
     let brk = loop {
-        match tokio::time::timeout(Duration::from_secs(10), ev.recv()).await {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, ev.recv()).await {
             Ok(Some(Event::Break { notification, .. })) => break notification.unwrap(),
-            Ok(Some(_)) => continue,
-            other => panic!("no break: {other:?}"),
+            Ok(Some(e)) => seen.push(e),
+            other => panic!("no oplock break within 10 s: {other:?}, after {seen:?}"),
         }
     };
     let BreakNotification::Oplock(o) = brk else {

@@ -8,25 +8,19 @@ use common::*;
 async fn smbtorture_agrees_on_durable_v2_and_leases() {
     let lab = lab_up("smb2-smbtorture").await;
     let (user, password) = lab.credentials();
-    let out = lab
-        .command("c1", "smbtorture")
-        .unwrap()
-        .arg(format!("//{}/share", lab.address("fs1")))
+    let mut cmd = lab.command("c1", "smbtorture").unwrap();
+    cmd.arg(format!("//{}/share", lab.address("fs1")))
         .arg(format!("-U{user}%{password}"))
         .args([
             "smb2.durable-v2-open.reopen1",
             "smb2.durable-v2-open.reopen2",
             "smb2.lease.request",
-        ])
-        .output()
-        .await
-        .expect("run smbtorture");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "smbtorture failed:\n{stdout}\n{stderr}"
-    );
+        ]);
+    // These three take about a second; 2 minutes covers a loaded machine and still ends a
+    // torture run that hangs (e.g. on a share it cannot connect) with its own output.
+    let (ok, ended, stdout, stderr) =
+        run_within(cmd, "smbtorture", std::time::Duration::from_secs(120)).await;
+    assert!(ok, "{ended}:\n{stdout}\n{stderr}");
     for t in ["reopen1", "reopen2", "request"] {
         assert!(
             stdout.lines().any(|l| l.trim() == format!("success: {t}")),
