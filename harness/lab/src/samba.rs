@@ -32,12 +32,15 @@ pub struct SambaServer {
     freezer: Freezer,
     dir: PathBuf,
     smbd: Option<tokio::process::Child>,
+    /// Extra environment of smbd (the plan's `environment:`).
+    environment: BTreeMap<String, String>,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
 pub struct SambaConfig<'a> {
     pub global: &'a BTreeMap<String, String>,
     pub shares: Vec<(&'a str, &'a BTreeMap<String, String>)>,
+    pub environment: &'a BTreeMap<String, String>,
 }
 
 impl SambaServer {
@@ -82,6 +85,7 @@ impl SambaServer {
             freezer,
             dir,
             smbd: None,
+            environment: config.environment.clone(),
         };
         server.add_user(user, password).await?;
         Ok(server)
@@ -156,6 +160,7 @@ impl SambaServer {
         let child = process::command_in(&self.ns, &self.freezer, SMBD)?
             .args(["--foreground", "--no-process-group", "-s"])
             .arg(self.conf_path())
+            .envs(&self.environment)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
