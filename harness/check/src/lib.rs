@@ -38,7 +38,12 @@ mod verdict;
 use serde::{Deserialize, Serialize};
 
 pub use availability::{availability, AvailabilityOptions};
-pub use compact::History;
+pub use compact::{Caps, History};
+
+/// Lease state letters (some of R, W, H) as caps.
+pub fn compact_caps(letters: &str) -> Caps {
+    Caps::parse(letters)
+}
 pub use durability::{durability, DurabilityOptions};
 pub use exec::exec;
 pub use grants::{grants, GrantOptions};
