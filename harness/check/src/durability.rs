@@ -212,15 +212,19 @@ impl FileJudge<'_, '_> {
         let mut lost: Vec<(u64, u64, u64, i64)> = Vec::new();
         for &(a, b, id) in &pieces {
             let since = match id {
+                ops::ALIEN if is_unstable(a, b) => {
+                    // No two reads agreed: what the disk holds there is not known.
+                    found.unknown(&[r.index], || {
+                        format!(
+                            "{path}: bytes [{a}, {b}) not judged: the final reader's reads disagree there (the read path lied; see reads)"
+                        )
+                    });
+                    continue;
+                }
                 ops::ALIEN => {
-                    let how = if is_unstable(a, b) {
-                        "the final reader's reads disagree there (the read path lied; see reads)"
-                    } else {
-                        "the final reader read them more than once and got the same: the disk holds garbage"
-                    };
                     found.violation(Anomaly::Alien, &[r.index], || {
                         format!(
-                            "{path}: final read {} has bytes [{a}, {b}) no write can have put there; {how}",
+                            "{path}: final read {} has bytes [{a}, {b}) no write can have put there; the final reader read them more than once and got the same: the disk holds garbage",
                             r.index
                         )
                     });

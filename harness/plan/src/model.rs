@@ -492,7 +492,10 @@ pub struct Fault {
 }
 
 /// What the plan expects; the verdict compares checker results with these. Every key is
-/// optional; a checker with nothing to judge in the history passes. A plan may document a
+/// optional. A checker with nothing to judge passes only where the plan asked for nothing:
+/// an expectation whose precondition the server refused (`resume: reclaim` and no durable
+/// handle granted, `breaks: required` and no lease to break, `granted:` and less granted)
+/// fails, one the harness could not exercise is unknown. A plan may document a
 /// known server limitation (`durability: lose`, `resume: fail`): it passes while the
 /// limitation shows and fails the day it changes.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -505,8 +508,10 @@ pub struct Expect {
     /// Acknowledged writes: `hold` (default) or `lose` (the server loses acknowledged data).
     #[serde(default)]
     pub durability: DurabilityExpectation,
-    /// May an `ok` write that was never flushed (nor written through) be lost? `allowed`
-    /// (default) or `forbidden` (every `ok` write counts as acknowledged).
+    /// May an `ok` write that was not yet durable (neither written through nor flushed) be
+    /// lost across an event that can lose it (a server process death or crash: kill, crash,
+    /// restart, stop)? `allowed` (default) or `forbidden`. Without such an event, losing any
+    /// `ok` write fails either way.
     #[serde(default)]
     pub unflushed_loss: UnflushedLoss,
     /// Durable handles: `reclaim` (granted whenever H caching or a batch oplock is, and

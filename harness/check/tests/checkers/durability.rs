@@ -366,3 +366,31 @@ fn a_replayed_write_settles_its_original() {
     h.final_read("f", 8, &[[0, 8, w as i64]]);
     assert_valid(&durability(&h.records, &DurabilityOptions::default()));
 }
+
+#[test]
+fn alien_bytes_the_final_reader_saw_agree_are_garbage_on_disk_and_disagreeing_ones_unjudged() {
+    let mut h = opened();
+    let w = h.write_ok("c1", 0, 4096, true);
+    let r = h.final_read("f", 4096, &[[0, 8, ALIEN], [8, 4088, w as i64]]);
+    let c = durability(&h.records, &ALLOWED);
+    assert_invalid(&c, &[Anomaly::Alien], &[r]);
+    assert!(
+        c.result.explanation.contains("the disk holds garbage"),
+        "{}",
+        c.result.explanation
+    );
+    // The final reader's reads disagreed there: the read path lied, the disk is not judged.
+    h.records[r as usize].value["unstable"] = serde_json::json!([[0, 8]]);
+    let c = durability(&h.records, &ALLOWED);
+    assert_eq!(
+        c.result.valid,
+        Validity::Unknown,
+        "{}",
+        c.result.explanation
+    );
+    assert!(
+        c.result.explanation.contains("the read path lied"),
+        "{}",
+        c.result.explanation
+    );
+}

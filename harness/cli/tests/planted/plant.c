@@ -2,11 +2,13 @@
  * pread and pwrite (Samba's libsys-rw does all file I/O through them) and, on files whose
  * path ends in SMBCHAOS_PLANT_SUFFIX (default ".dat"), misbehaves as SMBCHAOS_PLANT says:
  *
- *   corrupt-reads  every Nth read returns its first 8 bytes altered (the file is intact)
- *   drop-writes    every Nth write is acknowledged in full and never written
+ *   corrupt-reads  one read in N returns its first 8 bytes altered at random (the file is
+ *                  intact: reading again gives other bytes)
+ *   drop-writes    one write in N is acknowledged in full and never written
  *   none           nothing (the shim loaded, behaving)
  *
- * N is SMBCHAOS_PLANT_EVERY (default 3), counted per smbd process. */
+ * N is SMBCHAOS_PLANT_EVERY (default 3). Which calls misbehave is random (seeded per smbd
+ * process from its pid and the clock), so two reads of the same bytes rarely lie alike. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 enum plant { PLANT_NONE, PLANT_CORRUPT_READS, PLANT_DROP_WRITES };
@@ -44,11 +47,24 @@ static int targeted(int fd) {
     return (size_t)n >= s && strcmp(path + n - s, suffix) == 0;
 }
 
-/* True on every Nth targeted call of this process. */
-static int strikes(void) {
-    static atomic_long calls;
-    return (atomic_fetch_add(&calls, 1) + 1) % every() == 0;
+/* xorshift64*, seeded once per process: the plant's random choices. */
+static unsigned long long next_random(void) {
+    static _Atomic unsigned long long state;
+    unsigned long long x = atomic_load(&state);
+    if (x == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = ((unsigned long long)getpid() << 32) ^ (unsigned long long)ts.tv_nsec ^ 0x9E3779B97F4A7C15ULL;
+    }
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    atomic_store(&state, x);
+    return x * 0x2545F4914F6CDD1DULL;
 }
+
+/* True for one targeted call in N, at random. */
+static int strikes(void) { return next_random() % (unsigned long long)every() == 0; }
 
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
@@ -57,8 +73,9 @@ static ssize_t do_pread(const char *sym, int fd, void *buf, size_t count, off_t 
     pread_fn real = (pread_fn)dlsym(RTLD_NEXT, sym);
     ssize_t n = real(fd, buf, count, off);
     if (n > 0 && plant_kind() == PLANT_CORRUPT_READS && targeted(fd) && strikes()) {
+        unsigned long long noise = next_random() | 1;
         unsigned char *b = buf;
-        for (ssize_t i = 0; i < n && i < 8; i++) b[i] ^= 0xA5;
+        for (ssize_t i = 0; i < n && i < 8; i++) b[i] ^= (unsigned char)(noise >> (8 * i)) | 1;
     }
     return n;
 }
