@@ -172,8 +172,12 @@ impl Judge<'_, '_> {
                     } else {
                         "the final reader found none there: the read path lied"
                     };
+                    let expected = match newest.overlapping(a, b).next() {
+                        Some((_, (_, _, id))) => format!("write {id} or a later one"),
+                        None => "zeros or a write concurrent with the read".to_string(),
+                    };
                     found.violation(Anomaly::ReadAlien, &cite, || {
-                        format!("{path}: {what} {i} returned bytes [{a}, {b}) no write can have put there; {how}")
+                        format!("{path}: {what} {i} returned bytes [{a}, {b}) no write can have put there (expected {expected}); {how}")
                     });
                     continue;
                 }
