@@ -177,6 +177,10 @@ pub enum Val {
         durable: bool,
         v1: bool,
         persistent: bool,
+        /// The lease state asked for (none: no lease).
+        lease: Caps,
+        /// The oplock level asked for when no lease was.
+        oplock: u8,
     },
     /// `open` ok: what was granted.
     OpenOk {
@@ -196,9 +200,21 @@ pub enum Val {
     OplockBreak {
         level: u8,
     },
+    /// `read` invoke: the bytes asked for.
+    Read {
+        offset: u64,
+        len: u64,
+    },
+    /// `read` ok: what came back, decoded; `cached`: served from the client's own cache.
+    ReadOk {
+        runs: Box<[[i64; 3]]>,
+        cached: bool,
+    },
     FinalRead {
         size: u64,
         runs: Box<[[i64; 3]]>,
+        /// `[offset, len]` ranges where the final reader's reads of the file disagreed.
+        unstable: Box<[[u64; 2]]>,
     },
     Nemesis {
         fault: u64,
@@ -307,6 +323,7 @@ impl History {
                 F::Write
                 | F::Open
                 | F::Reconnect
+                | F::Read
                 | F::LeaseBreak
                 | F::OplockBreak
                 | F::FinalRead => true,
@@ -636,6 +653,10 @@ struct RawValue<'a> {
     new_level: Scalar<'a>,
     size: Option<u64>,
     runs: Option<Vec<[i64; 3]>>,
+    cached: Option<bool>,
+    #[serde(borrow)]
+    lease: Option<Cow<'a, str>>,
+    unstable: Option<Vec<[u64; 2]>>,
     fault: Option<u64>,
     occurrence: Option<u64>,
     #[serde(borrow)]
@@ -706,6 +727,8 @@ impl RawValue<'_> {
                     durable,
                     v1,
                     persistent: self.persistent.unwrap_or(false),
+                    lease: self.lease.as_deref().map(Caps::parse).unwrap_or_default(),
+                    oplock: oplock_of(&self.oplock),
                 }
             }
             F::Open if kind == OpType::Ok => Val::OpenOk {
@@ -722,9 +745,18 @@ impl RawValue<'_> {
             F::OplockBreak => Val::OplockBreak {
                 level: oplock_of(&self.new_level),
             },
+            F::Read if invoke => match (self.offset, self.len) {
+                (Some(offset), Some(len)) => Val::Read { offset, len },
+                _ => Val::None,
+            },
+            F::Read if kind == OpType::Ok => Val::ReadOk {
+                runs: self.runs.unwrap_or_default().into_boxed_slice(),
+                cached: self.cached.unwrap_or(false),
+            },
             F::FinalRead => Val::FinalRead {
                 size: self.size.unwrap_or(0),
                 runs: self.runs.unwrap_or_default().into_boxed_slice(),
+                unstable: self.unstable.unwrap_or_default().into_boxed_slice(),
             },
             _ if nemesis => Val::Nemesis {
                 fault: self.fault.unwrap_or(0),

@@ -1,28 +1,33 @@
 //! `durability`, per file (`smb.path`), against the independent `final_read` after the run:
 //!
-//! - every acknowledged byte is there: a byte of a write-through write that ended `ok`, or of
-//!   an `ok` write followed by an `ok` flush on the same handle invoked after the write
-//!   completed (with `unflushed_loss: forbidden`, of every `ok` write);
+//! - every acknowledged write survives: the final read shows, at each of its bytes, that write
+//!   or one invoked after it completed. A write that ended `ok` is acknowledged, flushed or
+//!   not; losing it is excused only by an event that can lose it (a server process death or
+//!   crash: `kill`, `crash`, `restart`, `stop`) that began after it was invoked and before it
+//!   was durable (written through, or flushed), and only while `unflushed_loss` is allowed.
+//!   Every lost write is named, not only the newest per byte range;
 //! - no byte is there that no write put there (ALIEN, another file's write, a write that
-//!   does not cover that offset), nor a byte of a write that ended `fail`;
-//! - no superseded byte comes back: a byte of write A where an acknowledged write B covering
-//!   it was invoked after A completed.
+//!   does not cover that offset), nor a byte of a write that ended `fail`.
 //!
-//! A write that ended `info` may or may not be there. Offsets are judged as intervals: the
-//! acknowledged writes' upper envelope by invoke time, compared with the final read's runs.
+//! A write that ended `info` may or may not be there. Where the final reader's own reads of
+//! a file disagreed (the read path lied, see `reads`), the bytes two reads agree on are
+//! judged; alien bytes every read agrees on are garbage on the disk.
 
 use history::{ops, OpType, Record};
 
-use crate::compact::{FxMap, History, Rec, Sym, Val, F, NONE};
+use crate::compact::{History, Rec, Val};
+use crate::faults::{faults, Fault};
 use crate::index::Index;
-use crate::intervals::{envelope, merge, overlapping, Seg};
-use crate::{Anomaly, Checked, Findings};
+use crate::model::{self, excuse, excuses, Excuse, File, MISSING};
+use crate::{Anomaly, Checked, Findings, Validity};
 
 pub const NAME: &str = "durability";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DurabilityOptions {
-    /// An `ok` write never flushed may be missing (SMB makes no promise for it).
+    /// A write not yet durable (unflushed, not written through) may be lost across an event
+    /// that can lose it (a server process death, a crash). Without such an event, losing
+    /// any acknowledged write fails whatever this says.
     pub unflushed_loss_allowed: bool,
 }
 
@@ -35,215 +40,44 @@ impl Default for DurabilityOptions {
 }
 
 pub fn durability(history: &[Record], options: &DurabilityOptions) -> Checked {
-    check(&Index::new(&History::from_records(history)), options)
+    let h = History::from_records(history);
+    let index = Index::new(&h);
+    let faults = faults(&index);
+    check(&index, &faults, options)
 }
 
-struct Write {
-    /// The write's invoke index: its `write_id` in the content.
-    id: u64,
-    off: u64,
-    len: u64,
-    /// Bytes the server said it wrote (`ok` value `written`), else `len`.
-    written: u64,
-    t1: u64,
-    t0: u64,
-    end: OpType,
-    write_through: bool,
-    handle: Option<u64>,
-    done: u64,
-    status: Sym,
-}
-
-#[derive(Default)]
-struct File<'a> {
-    writes: Vec<Write>,
-    final_read: Option<&'a Rec>,
-    /// Writes invoked before a (possibly) completed delete are forgotten.
-    forgotten_before: u64,
-}
-
-/// Why a write is acknowledged, and the flush that did it.
-enum Ack {
-    WriteThrough,
-    Flushed(u64),
-    Ok,
-}
-
-pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
-    let mut files: FxMap<Sym, File> = FxMap::default();
-    // (client, FileId) → handle (the open's invoke index); a reconnect maps its FileId to
-    // the handle it reclaimed, so a flush after a reclaim acknowledges earlier writes.
-    let mut handles: FxMap<(Sym, Sym), u64> = FxMap::default();
-    // Per handle: the latest `ok` flush (invoke time, invoke index).
-    let mut flushes: FxMap<u64, (u64, u64)> = FxMap::default();
-    let mut malformed = Vec::new();
-    // (path, original write, replay op) and, for replays that ended ok, their ack.
-    let mut replays = Vec::new();
-    let mut replayed_ok = Vec::new();
-    for op in &index.ops {
-        let client = op.client();
-        let file_id = || {
-            if op.invoke.file_id != NONE {
-                op.invoke.file_id
-            } else {
-                op.done.map_or(NONE, |d| d.file_id)
-            }
-        };
-        match op.f() {
-            F::Open | F::Reconnect if op.is_ok() => {
-                let fid = op.done.map_or(NONE, |d| d.file_id);
-                if fid != NONE {
-                    let handle = match op.invoke.v {
-                        Val::Reconnect { open: Some(open) } => open,
-                        _ => op.index(),
-                    };
-                    handles.insert((client, fid), handle);
-                }
-            }
-            F::Flush if op.is_ok() => {
-                if let Some(&h) = handles.get(&(client, file_id())) {
-                    let latest = flushes.entry(h).or_insert((op.t0(), op.index()));
-                    if op.t0() >= latest.0 {
-                        *latest = (op.t0(), op.index());
-                    }
-                }
-            }
-            F::Delete if op.end() != OpType::Fail => {
-                let file = files.entry(op.path()).or_default();
-                file.forgotten_before = file.forgotten_before.max(op.t1());
-            }
-            F::Write => {
-                let Val::Write {
-                    offset: off,
-                    len,
-                    write_through,
-                    replay_of,
-                } = op.invoke.v
-                else {
-                    malformed.push(op.index());
-                    continue;
-                };
-                if let Some(original) = replay_of {
-                    // A replay writes the original's bytes again: it settles the original's
-                    // outcome rather than adding a write of its own.
-                    replays.push((op.path(), original, op.index()));
-                    if op.is_ok() {
-                        replayed_ok.push((
-                            op.path(),
-                            original,
-                            op.t1(),
-                            op.done_index(),
-                            write_through,
-                        ));
-                    }
-                    continue;
-                }
-                let written = match op.done.map(|d| &d.v) {
-                    Some(Val::Written(n)) if op.is_ok() => (*n).min(len),
-                    _ => len,
-                };
-                files.entry(op.path()).or_default().writes.push(Write {
-                    id: op.index(),
-                    off,
-                    len,
-                    written,
-                    t0: op.t0(),
-                    t1: op.t1(),
-                    end: op.end(),
-                    write_through,
-                    handle: handles.get(&(client, file_id())).copied(),
-                    done: op.done_index(),
-                    status: op.status(),
-                });
-            }
-            _ => {}
-        }
-    }
-    let orphans: Vec<(u64, u64)> = replays
-        .iter()
-        .filter(|(path, original, _)| {
-            !files
-                .get(path)
-                .is_some_and(|f| f.writes.iter().any(|w| w.id == *original))
-        })
-        .map(|(_, original, replay)| (*replay, *original))
-        .collect();
-    for (path, original, t1, done, write_through) in replayed_ok {
-        if let Some(w) = files
-            .get_mut(&path)
-            .and_then(|f| f.writes.iter_mut().find(|w| w.id == original))
-        {
-            if w.end != OpType::Ok {
-                w.end = OpType::Ok;
-                w.t1 = t1;
-                w.done = done;
-                w.written = w.len;
-                w.write_through |= write_through;
-            }
-        }
-    }
-    for r in &index.events {
-        if r.f == F::FinalRead {
-            files.entry(r.path).or_default().final_read = Some(r);
-        }
-    }
-    let mut files: Vec<(&str, File)> = files.into_iter().map(|(p, f)| (index.name(p), f)).collect();
-    files.sort_unstable_by(|a, b| a.0.cmp(b.0));
-
+pub(crate) fn check(index: &Index, faults: &[Fault], options: &DurabilityOptions) -> Checked {
+    let model = model::build(index);
+    let excuses = excuses(faults);
     let mut found = Findings::default();
-    for (replay, original) in orphans {
+    for &(replay, original) in &model.orphans {
         found.unknown(&[replay], || {
             format!("write {replay} replays {original}, which is no write of that file")
         });
     }
-    for op in malformed {
+    for &op in &model.malformed {
         found.unknown(&[op], || format!("write {op} has no offset or len"));
     }
     let (mut writes, mut acked, mut through, mut flushed) = (0, 0, 0, 0);
-    for (path, file) in &mut files {
+    let (mut invoked_any, mut refused) = (0, Vec::new());
+    let mut excused: Vec<String> = Vec::new();
+    let mut excused_count = 0;
+    for (path, file) in &model.files {
         let path = *path;
-        file.writes.sort_unstable_by_key(|w| w.id);
         writes += file.writes.len();
-        let ack = |w: &Write| -> Option<Ack> {
-            if w.end != OpType::Ok || w.t0 < file.forgotten_before {
-                None
-            } else if w.write_through {
-                Some(Ack::WriteThrough)
-            } else if let Some(&(t, flush)) = w.handle.and_then(|h| flushes.get(&h)) {
-                (t > w.t1)
-                    .then_some(Ack::Flushed(flush))
-                    .or((!options.unflushed_loss_allowed).then_some(Ack::Ok))
-            } else {
-                (!options.unflushed_loss_allowed).then_some(Ack::Ok)
-            }
-        };
-        let mut acks: FxMap<u64, Ack> = FxMap::default();
-        let mut segs = Vec::new();
         for w in &file.writes {
-            if let Some(a) = ack(w) {
-                match a {
-                    Ack::WriteThrough => through += 1,
-                    Ack::Flushed(_) => flushed += 1,
-                    Ack::Ok => {}
-                }
+            invoked_any += 1;
+            if file.acked(w) {
                 acked += 1;
-                segs.push(Seg {
-                    start: w.off,
-                    end: w.off + w.written,
-                    key: w.t0,
-                    id: w.id,
-                });
-                acks.insert(w.id, a);
+                if w.write_through {
+                    through += 1;
+                } else if w.flush.is_some() {
+                    flushed += 1;
+                }
+            } else if w.end == OpType::Fail && index.name(w.status).starts_with("STATUS_") {
+                refused.push(w.id);
             }
         }
-        let env = envelope(segs);
-        let judge = FileJudge {
-            index,
-            path,
-            file,
-            env: &env,
-            acks: &acks,
-        };
         match file.final_read {
             None if file.writes.iter().any(|w| w.end != OpType::Fail) => {
                 let ops: Vec<u64> = file.writes.iter().take(3).map(|w| w.id).collect();
@@ -262,23 +96,62 @@ pub(crate) fn check(index: &Index, options: &DurabilityOptions) -> Checked {
                     index.name(r.status)
                 )
             }),
-            Some(r) => judge.final_read(r, &mut found),
+            Some(r) => {
+                let judge = FileJudge {
+                    index,
+                    path,
+                    file,
+                    excuses: &excuses,
+                    allowed: options.unflushed_loss_allowed,
+                };
+                judge.final_read(r, &mut found, &mut excused, &mut excused_count);
+            }
         }
     }
-
-    let summary = if files.is_empty() {
-        "nothing to check: no writes and no final read".to_string()
-    } else {
-        let unflushed = if options.unflushed_loss_allowed {
-            ""
+    if invoked_any > 0 && acked == 0 {
+        let (held, detail) = if refused.len() == invoked_any {
+            (
+                Validity::False,
+                format!("the server refused every one of the {invoked_any} writes"),
+            )
         } else {
-            ", unflushed writes counted (unflushed_loss: forbidden)"
+            (
+                Validity::Unknown,
+                format!("none of the {invoked_any} writes was acknowledged (outcomes unknown)"),
+            )
+        };
+        let cite: Vec<u64> = refused.iter().take(10).copied().collect();
+        found.precondition("a write acknowledged", held, &cite, detail);
+    } else if acked > 0 {
+        found.precondition(
+            "a write acknowledged",
+            Validity::True,
+            &[],
+            format!("{acked} acknowledged"),
+        );
+    }
+    let summary = if model.files.iter().all(|(_, f)| f.writes.is_empty()) {
+        "nothing to check: no writes".to_string()
+    } else {
+        let unflushed = acked - through - flushed;
+        let policy = if options.unflushed_loss_allowed {
+            "unflushed_loss: allowed across a server process death or crash"
+        } else {
+            "unflushed_loss: forbidden"
         };
         format!(
-            "{} files, {writes} writes, {acked} acknowledged ({through} write-through, {flushed} flushed{unflushed})",
-            files.len()
+            "{} files, {writes} writes, {acked} acknowledged ({through} write-through, {flushed} flushed, {unflushed} unflushed; {policy})",
+            model.files.iter().filter(|(_, f)| !f.writes.is_empty()).count()
         )
     };
+    if excused_count > 0 {
+        let more = if excused_count > excused.len() {
+            format!(" (and {} more)", excused_count - excused.len())
+        } else {
+            String::new()
+        };
+        found.note(format!("excused: {}{more}", excused.join("; ")));
+    }
     found.finish(NAME, summary)
 }
 
@@ -286,107 +159,174 @@ struct FileJudge<'a, 'r> {
     index: &'a Index<'r>,
     path: &'a str,
     file: &'a File<'r>,
-    env: &'a [Seg],
-    acks: &'a FxMap<u64, Ack>,
+    excuses: &'a [Excuse],
+    allowed: bool,
 }
 
+/// Lost writes explained in the notes of excuses; the rest counted.
+const EXCUSES_SHOWN: usize = 5;
+
 impl FileJudge<'_, '_> {
-    fn write(&self, id: u64) -> Option<&Write> {
-        let ws = &self.file.writes;
-        ws.binary_search_by_key(&id, |w| w.id).ok().map(|i| &ws[i])
-    }
-
-    /// The ops that prove write `id` was acknowledged: its invoke and completion, and the
-    /// flush that acknowledged it.
-    fn ack_ops(&self, id: u64) -> Vec<u64> {
-        let mut ops = Vec::new();
-        if let Some(w) = self.write(id) {
-            ops.extend([w.id, w.done]);
-        }
-        if let Some(Ack::Flushed(f)) = self.acks.get(&id) {
-            ops.push(*f);
-        }
-        ops
-    }
-
-    fn how(&self, id: u64) -> &'static str {
-        match self.acks.get(&id) {
-            Some(Ack::WriteThrough) => "write-through",
-            Some(Ack::Flushed(_)) => "flushed",
-            _ => "ok, unflushed",
-        }
-    }
-
-    fn final_read(&self, r: &Rec, found: &mut Findings) {
+    fn final_read(
+        &self,
+        r: &Rec,
+        found: &mut Findings,
+        excused: &mut Vec<String>,
+        excused_count: &mut usize,
+    ) {
         let path = self.path;
-        let (size, mut runs): (u64, Vec<(u64, u64, i64)>) = match &r.v {
-            Val::FinalRead { size, runs } => (
-                *size,
-                runs.iter()
-                    .map(|[o, l, id]| ((*o).max(0) as u64, (*l).max(0) as u64, *id))
-                    .collect(),
-            ),
-            _ => (0, Vec::new()),
+        let (size, runs, unstable) = match &r.v {
+            Val::FinalRead {
+                size,
+                runs,
+                unstable,
+            } => (*size, model::ranges(runs), unstable.clone()),
+            _ => (0, Vec::new(), Box::default()),
         };
-        runs.sort_unstable();
+        let is_unstable = |a: u64, b: u64| {
+            unstable
+                .iter()
+                .any(|[o, l]| *o < b && a < o.saturating_add(*l))
+        };
         // Offsets no run covers (a gap, or past the end of the file) hold nothing.
-        let mut missing: Vec<(u64, u64)> = Vec::new();
+        let mut pieces: Vec<(u64, u64, i64)> = Vec::with_capacity(runs.len() + 1);
         let mut cursor = 0;
-        for &(off, len, id) in &runs {
-            if off > cursor {
-                missing.push((cursor, off));
+        for &(a, b, id) in &runs {
+            if a > cursor {
+                pieces.push((cursor, a, MISSING));
             }
-            cursor = cursor.max(off + len);
-            let (a, b) = (off, off + len);
-            match id {
-                ops::ZEROS => self.lost(r, a, b, "zeros", found),
-                ops::ALIEN => found.violation(Anomaly::Alien, &[r.index], || {
-                    format!(
-                        "{path}: final read {} has bytes [{a}, {b}) no write can have put there",
-                        r.index
-                    )
-                }),
-                id => self.present(r, a, b, id as u64, found),
-            }
+            cursor = cursor.max(b);
+            pieces.push((a, b, id));
         }
-        let end = self.env.last().map(|s| s.end).unwrap_or(0).max(cursor);
-        missing.push((cursor, end));
-        for (a, b) in merge(missing) {
-            let why = if a >= size {
-                "past the end of the file"
-            } else {
-                "not read"
+        let end = self
+            .file
+            .writes
+            .iter()
+            .map(|w| w.off + w.written)
+            .max()
+            .unwrap_or(0);
+        if end > cursor {
+            pieces.push((cursor, end, MISSING));
+        }
+        // Per lost write: the byte ranges lost and what the final read holds there.
+        let mut lost: Vec<(u64, u64, u64, i64)> = Vec::new();
+        for &(a, b, id) in &pieces {
+            let since = match id {
+                ops::ALIEN if is_unstable(a, b) => {
+                    // No two reads agreed: what the disk holds there is not known.
+                    found.unknown(&[r.index], || {
+                        format!(
+                            "{path}: bytes [{a}, {b}) not judged: the final reader's reads disagree there (the read path lied; see reads)"
+                        )
+                    });
+                    continue;
+                }
+                ops::ALIEN => {
+                    found.violation(Anomaly::Alien, &[r.index], || {
+                        format!(
+                            "{path}: final read {} has bytes [{a}, {b}) no write can have put there; the final reader read them more than once and got the same: the disk holds garbage",
+                            r.index
+                        )
+                    });
+                    continue;
+                }
+                ops::ZEROS | MISSING => 0,
+                id => match self.present(r, a, b, id as u64, found) {
+                    Some(t1) => t1,
+                    None => continue,
+                },
             };
-            self.lost(r, a, b, why, found);
+            for w in self.file.overlapping(a, b) {
+                // Lost: acknowledged, invoked after the version found completed.
+                if self.file.acked(w) && w.t0 > since {
+                    let (x, y) = (a.max(w.off), b.min(w.off + w.written));
+                    if x < y {
+                        lost.push((w.id, x, y, id));
+                    }
+                }
+            }
+        }
+        lost.sort_unstable();
+        let mut i = 0;
+        while i < lost.len() {
+            let id = lost[i].0;
+            let mut j = i;
+            while j < lost.len() && lost[j].0 == id {
+                j += 1;
+            }
+            let w = self.file.write(id).expect("a write of this file");
+            let parts = &lost[i..j];
+            let bytes: u64 = parts.iter().map(|p| p.2 - p.1).sum();
+            let shown: Vec<String> = parts
+                .iter()
+                .take(3)
+                .map(|&(_, x, y, v)| {
+                    let what = if x >= size && v == MISSING {
+                        "past the end of the file".into()
+                    } else {
+                        model::version(v)
+                    };
+                    format!("[{x}, {y}) holds {what}")
+                })
+                .collect();
+            let more = if parts.len() > 3 { ", ..." } else { "" };
+            let (path, how) = (self.path, w.how());
+            match excuse(self.excuses, w, r.time, self.allowed) {
+                Some(e) => {
+                    *excused_count += 1;
+                    if excused.len() < EXCUSES_SHOWN {
+                        excused.push(format!(
+                            "{path}: write {id} ({how}) lost across {} (unflushed at it)",
+                            e.label
+                        ));
+                    }
+                }
+                None => {
+                    let older = parts.iter().all(|p| p.3 >= 0);
+                    let kind = if older {
+                        Anomaly::Superseded
+                    } else {
+                        Anomaly::Lost
+                    };
+                    let mut cite = w.ack_ops();
+                    // The older writes found instead are evidence too.
+                    cite.extend(
+                        parts
+                            .iter()
+                            .filter(|p| p.3 >= 0)
+                            .take(3)
+                            .map(|p| p.3 as u64),
+                    );
+                    cite.push(r.index);
+                    let why = if w.durable_at() == u64::MAX && !self.allowed {
+                        " (unflushed_loss: forbidden)"
+                    } else if w.durable_at() == u64::MAX {
+                        " (no server process death or crash to excuse it)"
+                    } else {
+                        ""
+                    };
+                    found.violation(kind, &cite, || {
+                        format!(
+                            "{path}: write {id} ({how}) is lost{why}: {bytes} of its bytes are not in final read {}: {}{more}",
+                            r.index,
+                            shown.join(", ")
+                        )
+                    });
+                }
+            }
+            i = j;
         }
     }
 
-    /// `[a, b)` holds nothing: every acknowledged byte there is lost.
-    fn lost(&self, r: &Rec, a: u64, b: u64, what: &str, found: &mut Findings) {
-        for s in overlapping(self.env, a, b) {
-            let mut ops = self.ack_ops(s.id);
-            ops.push(r.index);
-            found.violation(Anomaly::Lost, &ops, || {
-                format!(
-                    "{}: bytes [{}, {}) acknowledged by write {} ({}) are lost: final read {} has {what}",
-                    self.path,
-                    s.start,
-                    s.end,
-                    s.id,
-                    self.how(s.id),
-                    r.index
-                )
-            });
-        }
-    }
-
-    /// `[a, b)` holds write `id`'s bytes.
-    fn present(&self, r: &Rec, a: u64, b: u64, id: u64, found: &mut Findings) {
+    /// `[a, b)` holds write `id`'s bytes: judge it; returns the write's completion time (the
+    /// version's age), or None when it is no write of this file.
+    fn present(&self, r: &Rec, a: u64, b: u64, id: u64, found: &mut Findings) -> Option<u64> {
         let path = self.path;
-        let Some(w) = self.write(id) else {
-            return found.violation(Anomaly::Alien, &[r.index], || {
+        let Some(w) = self.file.write(id) else {
+            found.violation(Anomaly::Alien, &[r.index], || {
                 format!("{path}: bytes [{a}, {b}) in final read {} hold write {id}, which is no write of this file", r.index)
             });
+            return None;
         };
         if w.end == OpType::Fail {
             found.violation(Anomaly::FailedWritePresent, &[w.id, w.done, r.index], || {
@@ -407,19 +347,7 @@ impl FileJudge<'_, '_> {
                 )
             });
         }
-        for s in overlapping(self.env, a, b).filter(|s| s.key > w.t1) {
-            let mut ops = self.ack_ops(s.id);
-            ops.extend([w.id, w.done, r.index]);
-            found.violation(Anomaly::Superseded, &ops, || {
-                format!(
-                    "{path}: bytes [{}, {}) in final read {} hold write {id}, superseded by write {} ({}) invoked after it completed",
-                    s.start,
-                    s.end,
-                    r.index,
-                    s.id,
-                    self.how(s.id)
-                )
-            });
-        }
+        // A write whose outcome is unknown may have taken effect at any time.
+        Some(if w.is_ok() { w.t1 } else { u64::MAX })
     }
 }

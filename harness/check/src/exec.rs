@@ -57,6 +57,7 @@ pub(crate) fn check(h: &History) -> CheckResult {
         valid,
         explanation,
         ops,
+        preconditions: Vec::new(),
     }
 }
 

@@ -1,125 +1,105 @@
-//! Byte ranges as sorted, merged intervals, so a million writes are judged in O(n log n)
-//! instead of byte by byte.
+//! Byte ranges owned by the newest item covering them, kept as disjoint segments in a
+//! B-tree, so reads are judged against a million writes in O(n log n), not byte by byte.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 
-/// `[start, end)` owned by the item with the greatest `(key, id)` covering it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seg {
-    pub start: u64,
-    pub end: u64,
-    pub key: u64,
-    pub id: u64,
-}
+/// Byte ranges owned by the acknowledged write with the greatest (invoke time, id).
+#[derive(Default)]
+pub struct Newest(BTreeMap<u64, (u64, u64, u64)>);
 
-/// The upper envelope of `items` (`start, end, key, id`): disjoint segments, sorted by
-/// offset, each naming the covering item with the greatest `(key, id)`. Gaps are uncovered.
-pub fn envelope(mut items: Vec<Seg>) -> Vec<Seg> {
-    items.retain(|s| s.start < s.end);
-    items.sort_unstable_by_key(|s| s.start);
-    let mut points: Vec<u64> = items.iter().flat_map(|s| [s.start, s.end]).collect();
-    points.sort_unstable();
-    points.dedup();
-    let mut heap: BinaryHeap<(u64, u64, Reverse<u64>)> = BinaryHeap::new();
-    let mut out: Vec<Seg> = Vec::new();
-    let mut next = 0;
-    for w in points.windows(2) {
-        let (x, y) = (w[0], w[1]);
-        while next < items.len() && items[next].start == x {
-            let s = items[next];
-            heap.push((s.key, s.id, Reverse(s.end)));
-            next += 1;
+impl Newest {
+    /// Write `id` invoked at `t0` covers `[a, b)`.
+    pub fn insert(&mut self, a: u64, b: u64, t0: u64, id: u64) {
+        if a >= b {
+            return;
         }
-        while heap.peek().is_some_and(|&(_, _, Reverse(end))| end <= x) {
-            heap.pop();
+        let old: Vec<(u64, (u64, u64, u64))> = self.overlapping(a, b).collect();
+        for (start, _) in &old {
+            self.0.remove(start);
         }
-        let Some(&(key, id, _)) = heap.peek() else {
-            continue;
-        };
-        match out.last_mut() {
-            Some(last) if last.end == x && last.id == id && last.key == key => last.end = y,
-            _ => out.push(Seg {
-                start: x,
-                end: y,
-                key,
-                id,
-            }),
+        let mut cur = a;
+        for (start, (end, k, i)) in old {
+            if start < a {
+                self.0.insert(start, (a, k, i));
+            }
+            let (x, y) = (start.max(a), end.min(b));
+            if cur < x {
+                self.0.insert(cur, (x, t0, id));
+            }
+            let keep = (k, i) > (t0, id);
+            self.0.insert(x, if keep { (y, k, i) } else { (y, t0, id) });
+            cur = y;
+            if end > b {
+                self.0.insert(b, (end, k, i));
+            }
+        }
+        if cur < b {
+            self.0.insert(cur, (b, t0, id));
+        }
+        self.coalesce(a, b);
+    }
+
+    /// Join touching segments of one item around `[a, b)`, so repeated writes of one range
+    /// keep the map small.
+    fn coalesce(&mut self, a: u64, b: u64) {
+        let from = self.0.range(..a).next_back().map_or(a, |(s, _)| *s);
+        let keys: Vec<u64> = self.0.range(from..=b).map(|(s, _)| *s).collect();
+        let mut prev: Option<u64> = None;
+        for k in keys {
+            let cur = self.0[&k];
+            if let Some(p) = prev {
+                let last = self.0[&p];
+                if last.0 == k && (last.1, last.2) == (cur.1, cur.2) {
+                    self.0.remove(&k);
+                    self.0.insert(p, (cur.0, cur.1, cur.2));
+                    continue;
+                }
+            }
+            prev = Some(k);
         }
     }
-    out
-}
 
-/// The segments of a sorted, disjoint list that overlap `[start, end)`, clipped to it.
-pub fn overlapping(segs: &[Seg], start: u64, end: u64) -> impl Iterator<Item = Seg> + '_ {
-    let first = segs.partition_point(|s| s.end <= start);
-    segs[first..]
-        .iter()
-        .take_while(move |s| s.start < end)
-        .map(move |s| Seg {
-            start: s.start.max(start),
-            end: s.end.min(end),
-            ..*s
-        })
-}
-
-/// `[start, end)` ranges sorted and merged (touching ranges join).
-pub fn merge(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
-    ranges.retain(|r| r.0 < r.1);
-    ranges.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for (a, b) in ranges {
-        match out.last_mut() {
-            Some(last) if a <= last.1 => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
+    /// `(start, (end, t0, id))` of the segments overlapping `[a, b)`, by offset.
+    pub fn overlapping(&self, a: u64, b: u64) -> impl Iterator<Item = (u64, (u64, u64, u64))> {
+        let mut v: Vec<(u64, (u64, u64, u64))> = self
+            .0
+            .range(..b)
+            .rev()
+            .take_while(|(_, (end, _, _))| *end > a)
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        v.reverse();
+        v.into_iter()
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn seg(start: u64, end: u64, key: u64, id: u64) -> Seg {
-        Seg {
-            start,
-            end,
-            key,
-            id,
-        }
-    }
-
     #[test]
-    fn the_envelope_keeps_the_greatest_key_per_offset() {
-        let env = envelope(vec![
-            seg(0, 100, 5, 1),
-            seg(20, 40, 9, 2),
-            seg(30, 120, 7, 3),
-            seg(200, 210, 1, 4),
-        ]);
+    fn the_newest_item_owns_each_byte() {
+        let mut n = Newest::default();
+        n.insert(0, 100, 5, 1);
+        n.insert(20, 40, 9, 2);
+        n.insert(30, 120, 7, 3);
+        n.insert(200, 210, 1, 4);
+        n.insert(0, 10, 1, 5);
+        let all: Vec<_> = n.overlapping(0, 1000).collect();
         assert_eq!(
-            env,
+            all,
             vec![
-                seg(0, 20, 5, 1),
-                seg(20, 40, 9, 2),
-                seg(40, 120, 7, 3),
-                seg(200, 210, 1, 4)
+                (0, (20, 5, 1)),
+                (20, (40, 9, 2)),
+                (40, (120, 7, 3)),
+                (200, (210, 1, 4))
             ]
         );
-        let hits: Vec<Seg> = overlapping(&env, 35, 205).collect();
-        assert_eq!(
-            hits,
-            vec![seg(35, 40, 9, 2), seg(40, 120, 7, 3), seg(200, 205, 1, 4)]
-        );
-        assert_eq!(overlapping(&env, 120, 200).count(), 0);
-    }
-
-    #[test]
-    fn merge_joins_overlapping_and_touching_ranges() {
-        assert_eq!(
-            merge(vec![(10, 20), (0, 5), (5, 8), (15, 30), (40, 40)]),
-            vec![(0, 8), (10, 30)]
-        );
+        let hits: Vec<_> = n
+            .overlapping(35, 205)
+            .map(|(s, (e, _, id))| (s, e, id))
+            .collect();
+        assert_eq!(hits, vec![(20, 40, 2), (40, 120, 3), (200, 210, 4)]);
+        assert_eq!(n.overlapping(120, 200).count(), 0);
     }
 }

@@ -16,7 +16,7 @@ use history::{OpType, Record};
 use crate::compact::{oplock, Caps, FxMap, History, Sym, Val, F, NONE};
 use crate::faults::{faults, Fault};
 use crate::index::{Index, Op};
-use crate::{secs, Anomaly, Checked, Findings};
+use crate::{secs, Anomaly, Checked, Findings, Validity};
 
 pub const NAME: &str = "leases";
 
@@ -27,6 +27,21 @@ pub struct LeaseOptions {
     /// The server's oplock/lease break acknowledgement timeout (Samba, Windows: 35 s).
     pub break_timeout_ns: u64,
     pub clock_slack_ns: u64,
+    pub breaks: BreakPolicy,
+}
+
+/// Whether the plan is about a break (`expect: breaks:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BreakPolicy {
+    /// Judge whatever conflicting opens happen.
+    #[default]
+    Any,
+    /// A conflicting open must meet a holder to break (the plan is about the break): none
+    /// is a failure when the server granted no W/H lease or batch/exclusive oplock although
+    /// asked, unknown when the conflicting open never happened.
+    Required,
+    /// Nothing is cached, so nothing is broken: a break is a failure.
+    None,
 }
 
 impl Default for LeaseOptions {
@@ -34,6 +49,7 @@ impl Default for LeaseOptions {
         LeaseOptions {
             break_timeout_ns: 35_000_000_000,
             clock_slack_ns: 1_000_000_000,
+            breaks: BreakPolicy::Any,
         }
     }
 }
@@ -99,6 +115,9 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
     // (client, conn) → latest invoke of a request that ended ok: proof the connection was
     // alive (TCP delivers in order, so an earlier break would have arrived first).
     let mut alive: FxMap<(Sym, u64), u64> = FxMap::default();
+    // Opens that asked for W/H caching (or a batch/exclusive oplock), and those granted less.
+    let (mut asked_caching, mut refused_caching) = (0, Vec::new());
+    let mut arrivals: Vec<u64> = Vec::new();
 
     for op in &index.ops {
         let client = op.client();
@@ -116,6 +135,25 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                 let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else {
                     continue;
                 };
+                if let Val::OpenAsk { lease, oplock, .. } = op.invoke.v {
+                    let asked = lease.has(Caps::W)
+                        || lease.has(Caps::H)
+                        || matches!(oplock, oplock::BATCH | oplock::EXCLUSIVE);
+                    let state = done.lease.map(|l| l.state).unwrap_or_default();
+                    let level = match done.v {
+                        Val::OpenOk { oplock, .. } => oplock,
+                        _ => oplock::NONE,
+                    };
+                    let got = state.has(Caps::W)
+                        || state.has(Caps::H)
+                        || matches!(level, oplock::BATCH | oplock::EXCLUSIVE);
+                    if asked {
+                        asked_caching += 1;
+                        if !got {
+                            refused_caching.push(op.index());
+                        }
+                    }
+                }
                 if let Some(l) = done.lease {
                     lease_breaks
                         .entry((client, l.key))
@@ -168,11 +206,13 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
         match (r.f, &r.v) {
             (F::LeaseBreak, Val::LeaseBreak { new_state, .. }) => {
                 let Some(l) = r.lease else { continue };
+                arrivals.push(r.index);
                 let b = lease_breaks.entry((r.client, l.key)).or_default();
                 b.arrivals.push((r.time, r.index));
                 b.states.push((r.time, new_state.unwrap_or_default()));
             }
             (F::OplockBreak, Val::OplockBreak { level }) if r.file_id != NONE => {
+                arrivals.push(r.index);
                 let b = oplock_breaks.entry((r.client, r.file_id)).or_default();
                 b.arrivals.push((r.time, r.index));
                 b.states.push((r.time, Caps(*level)));
@@ -339,6 +379,55 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                         secs(delay),
                         name(h.client),
                         secs(options.break_timeout_ns)
+                    )
+                });
+            }
+        }
+    }
+    match options.breaks {
+        BreakPolicy::Any => {}
+        BreakPolicy::Required if judged > 0 => found.precondition(
+            "a conflicting open met a holder to break",
+            Validity::True,
+            &[],
+            format!("{judged} judged"),
+        ),
+        BreakPolicy::Required => {
+            let (held, detail) = if !refused_caching.is_empty() {
+                (
+                    Validity::False,
+                    format!(
+                        "the server granted no W/H lease or batch/exclusive oplock to {} of {asked_caching} opens that asked for one, so there was nothing to break",
+                        refused_caching.len()
+                    ),
+                )
+            } else if asked_caching == 0 {
+                (
+                    Validity::Unknown,
+                    "no open asked for W/H caching or a batch/exclusive oplock".to_string(),
+                )
+            } else {
+                (
+                    Validity::Unknown,
+                    "no other client's open happened while the lease or oplock was held"
+                        .to_string(),
+                )
+            };
+            let cite: Vec<u64> = refused_caching.iter().take(10).copied().collect();
+            found.precondition(
+                "a conflicting open met a holder to break",
+                held,
+                &cite,
+                detail,
+            );
+        }
+        BreakPolicy::None => {
+            if judged > 0 || !arrivals.is_empty() {
+                let cite: Vec<u64> = arrivals.iter().take(10).copied().collect();
+                found.violation(Anomaly::BreakUnexpected, &cite, || {
+                    format!(
+                        "the plan expects nothing cached and nothing broken, and {} breaks arrived ({judged} conflicting opens met a holder to break)",
+                        arrivals.len()
                     )
                 });
             }

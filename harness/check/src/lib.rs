@@ -5,10 +5,17 @@
 //! | checker | invariant |
 //! |---|---|
 //! | `exec` | every exec step ended with the exit status its plan asked for |
-//! | `durability` | acknowledged bytes survive; no alien, failed or superseded byte appears |
+//! | `durability` | acknowledged writes survive (each lost one named); no alien, failed or superseded byte appears |
+//! | `reads` | every read returns, byte for byte, a write that could have produced it: none alien, none older than a write acknowledged before the read began |
 //! | `handle-resume` | durable handles are reclaimable until their timeout, keep FileId and lease, then expire |
 //! | `leases` | a conflicting open completes only after the break reached the W/H holder |
 //! | `availability` | stalls per client and per fault; false only past `max_stall` |
+//! | `grants` | the server granted the lease, oplock and durability the plan requires |
+//!
+//! Each checker states what it needs to have been exercised (its preconditions, reported in
+//! the verdict): one the server refused (every open failed, no lease granted) fails the
+//! checker, one the harness could not tell leaves it unknown. "Nothing to check" passes only
+//! where the plan asked for nothing.
 //!
 //! The verdict ([`judge`]) compares each checker with the plan's expectation: a plan may
 //! document a known server limitation (`durability: lose`, `resume: fail`) and then passes
@@ -20,23 +27,33 @@ pub mod durability;
 mod effects;
 pub mod exec;
 mod faults;
+pub mod grants;
 mod index;
 mod intervals;
 pub mod leases;
+mod model;
+pub mod reads;
 pub mod resume;
 mod verdict;
 
 use serde::{Deserialize, Serialize};
 
 pub use availability::{availability, AvailabilityOptions};
-pub use compact::History;
+pub use compact::{Caps, History};
+
+/// Lease state letters (some of R, W, H) as caps.
+pub fn compact_caps(letters: &str) -> Caps {
+    Caps::parse(letters)
+}
 pub use durability::{durability, DurabilityOptions};
 pub use exec::exec;
-pub use leases::{leases, LeaseOptions};
+pub use grants::{grants, GrantOptions};
+pub use leases::{leases, BreakPolicy, LeaseOptions};
+pub use reads::reads;
 pub use resume::{handle_resume, ConflictPolicy, ResumeOptions};
 pub use verdict::{
-    judge, judge_history, DurabilityExpectation, ExecExpectation, Expectations, Judged, Outcome,
-    ResumeExpectation, Verdict,
+    judge, judge_history, DurabilityExpectation, ExecExpectation, Expectations, Grants, Judged,
+    Outcome, ResumeExpectation, Verdict,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +84,19 @@ pub struct CheckResult {
     pub explanation: String,
     /// History indexes of the ops that prove the result.
     pub ops: Vec<u64>,
+    /// What the checker needed the run to exercise, and whether it was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preconditions: Vec<Precondition>,
+}
+
+/// Something a checker needs the run to have exercised (a lease granted, a fault landed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Precondition {
+    pub what: String,
+    /// True: exercised. False: the server refused it (the checker fails). Unknown: the
+    /// harness could not tell (the checker is unknown).
+    pub held: Validity,
+    pub detail: String,
 }
 
 /// What a checker found wrong. An expectation that documents a server limitation accepts
@@ -118,6 +148,23 @@ pub enum Anomaly {
     StallExceeded,
     /// fault-effects: a fault the plan requires to land did nothing.
     FaultMissed,
+    /// reads: a read returned bytes no write can have put there.
+    ReadAlien,
+    /// reads: a read returned bytes older than a write acknowledged before it began.
+    ReadStale,
+    /// reads: a read returned bytes of a write that failed.
+    ReadFailedWrite,
+    /// reads: a read returned fewer bytes than acknowledged writes had put there.
+    ReadShort,
+    /// reads: two reads of the same bytes by the final reader, with nothing writing,
+    /// disagreed (the read path lied).
+    ReadUnstable,
+    /// grants: the server granted less than the plan requires (lease, oplock, durability).
+    GrantRefused,
+    /// leases: a break happened where the plan expects none.
+    BreakUnexpected,
+    /// any checker: what it needs exercised was refused by the server.
+    PreconditionRefused,
 }
 
 impl Anomaly {
@@ -144,6 +191,14 @@ impl Anomaly {
             BreakTimeoutExceeded => "break-timeout-exceeded",
             StallExceeded => "stall-exceeded",
             FaultMissed => "fault-missed",
+            ReadAlien => "read-alien",
+            ReadStale => "read-stale",
+            ReadFailedWrite => "read-failed-write",
+            ReadShort => "read-short",
+            ReadUnstable => "read-unstable",
+            GrantRefused => "grant-refused",
+            BreakUnexpected => "break-unexpected",
+            PreconditionRefused => "precondition-refused",
         }
     }
 }
@@ -156,7 +211,8 @@ pub struct Checked {
     pub anomalies: Vec<Anomaly>,
 }
 
-/// At most this many op indexes are cited per result (the explanation says how many in all).
+/// At most this many op indexes are cited per finding kind other than a lost write (the
+/// explanation says how many in all); lost writes are every one cited.
 pub const MAX_CITED_OPS: usize = 200;
 
 /// Collects findings and renders a [`Checked`]: the first few findings are explained, every
@@ -171,6 +227,8 @@ pub(crate) struct Findings {
     unknown_ops: Vec<u64>,
     anomalies: Vec<Anomaly>,
     notes: Vec<String>,
+    preconditions: Vec<Precondition>,
+    cited: std::collections::HashSet<u64>,
 }
 
 /// Findings explained in full; the rest are counted.
@@ -185,7 +243,40 @@ impl Findings {
         if !self.anomalies.contains(&kind) {
             self.anomalies.push(kind);
         }
-        cite(&mut self.ops, ops);
+        // Lost writes are every one cited (the text is capped, verdict.json is not).
+        let cap = if kind == Anomaly::Lost || kind == Anomaly::Superseded {
+            usize::MAX
+        } else {
+            MAX_CITED_OPS
+        };
+        for &op in ops {
+            if self.ops.len() < cap && self.cited.insert(op) {
+                self.ops.push(op);
+            }
+        }
+    }
+
+    /// What the checker needed exercised: false fails the checker (the server refused it),
+    /// unknown leaves it unknown (the harness could not tell).
+    pub fn precondition(&mut self, what: &str, held: Validity, ops: &[u64], detail: String) {
+        match held {
+            Validity::False => {
+                let d = detail.clone();
+                self.violation(Anomaly::PreconditionRefused, ops, || {
+                    format!("precondition not met ({what}): {d}")
+                });
+            }
+            Validity::Unknown => {
+                let d = detail.clone();
+                self.unknown(ops, || format!("precondition unknown ({what}): {d}"));
+            }
+            Validity::True => {}
+        }
+        self.preconditions.push(Precondition {
+            what: what.to_string(),
+            held,
+            detail,
+        });
     }
 
     pub fn unknown(&mut self, ops: &[u64], why: impl FnOnce() -> String) {
@@ -233,6 +324,7 @@ impl Findings {
                 valid,
                 explanation: parts.join(". "),
                 ops,
+                preconditions: self.preconditions,
             },
             anomalies: if valid == Validity::False {
                 self.anomalies

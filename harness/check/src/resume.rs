@@ -24,7 +24,7 @@ use history::{OpType, Record};
 use crate::compact::{oplock, Caps, FxMap, History, LeaseC, Rec, Sym, Val, F, NONE};
 use crate::faults::{faults, Fault};
 use crate::index::{Index, Op, NO_OP};
-use crate::{secs, Anomaly, Checked, Findings};
+use crate::{secs, Anomaly, Checked, Findings, Validity};
 
 pub const NAME: &str = "handle-resume";
 
@@ -50,6 +50,9 @@ pub struct ResumeOptions {
     /// A durable request answered with H caching (or a batch oplock) but no durable handle
     /// is a failure (`resume:` given in the plan); otherwise it is only reported.
     pub require_grant: bool,
+    /// The plan expects handles reclaimed (`resume: reclaim`): a durable handle must have
+    /// been granted, lost its connection and been reconnected, or the checker cannot pass.
+    pub require_reclaim: bool,
     pub conflicting_open: ConflictPolicy,
     /// The status of a reconnect after the timeout.
     pub expired_status: String,
@@ -61,6 +64,7 @@ impl Default for ResumeOptions {
     fn default() -> Self {
         ResumeOptions {
             require_grant: false,
+            require_reclaim: false,
             conflicting_open: ConflictPolicy::Either,
             expired_status: OBJECT_NAME_NOT_FOUND.into(),
             clock_slack_ns: 1_000_000_000,
@@ -171,6 +175,9 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &ResumeOptions) ->
         lease_by_file: FxMap::default(),
         alive: FxMap::default(),
         not_granted: 0,
+        asked: 0,
+        asked_answered: Vec::new(),
+        episodes: 0,
         reclaims: 0,
         judged: 0,
         conflicts: 0,
@@ -214,6 +221,11 @@ struct State<'i, 'a, 'o> {
     /// (client, conn) → invoke time of the last request the server answered.
     alive: FxMap<(Sym, u64), u64>,
     not_granted: usize,
+    /// Opens that asked for a durable handle, and those the server answered (ok or status).
+    asked: usize,
+    asked_answered: Vec<u64>,
+    /// Disconnections of a durable handle.
+    episodes: usize,
     reclaims: usize,
     judged: usize,
     conflicts: usize,
@@ -274,6 +286,12 @@ impl State<'_, '_, '_> {
     fn open(&mut self, op: &Op) {
         let (client, path) = (op.client(), op.path());
         self.conflicting_open(op);
+        if matches!(op.invoke.v, Val::OpenAsk { durable: true, .. }) {
+            self.asked += 1;
+            if op.server_answered(self.index.h) {
+                self.asked_answered.push(op.index());
+            }
+        }
         let Some(done) = op.done.filter(|d| d.kind == OpType::Ok) else {
             return;
         };
@@ -298,6 +316,7 @@ impl State<'_, '_, '_> {
                 durable,
                 v1,
                 persistent,
+                ..
             } => (durable, v1, persistent),
             _ => (false, false, false),
         };
@@ -604,6 +623,7 @@ impl State<'_, '_, '_> {
                     {
                         continue;
                     }
+                    self.episodes += 1;
                     handle.episode = Some(Episode {
                         d: r.time,
                         disconnect: r.index,
@@ -673,6 +693,9 @@ impl State<'_, '_, '_> {
             }
         }
         let durable = handles.len();
+        if self.options.require_reclaim {
+            self.reclaim_preconditions(durable);
+        }
         let summary = if durable == 0 && self.not_granted == 0 && compared == 0 {
             "nothing to check: no durable handle granted and no lease epoch seen".to_string()
         } else {
@@ -688,6 +711,69 @@ impl State<'_, '_, '_> {
             ));
         }
         self.found.finish(NAME, summary)
+    }
+}
+
+impl State<'_, '_, '_> {
+    /// `resume: reclaim` means nothing unless a durable handle was granted, lost its
+    /// connection and was reconnected.
+    fn reclaim_preconditions(&mut self, durable: usize) {
+        let cite: Vec<u64> = self.asked_answered.iter().take(10).copied().collect();
+        let (what, held, detail) = if durable == 0 {
+            let what = "a durable handle granted";
+            if self.asked == 0 {
+                (what, Validity::Unknown, "no open asked for one".to_string())
+            } else if !self.asked_answered.is_empty() {
+                (
+                    what,
+                    Validity::False,
+                    format!(
+                        "the server answered {} of {} opens that asked for one and granted none",
+                        self.asked_answered.len(),
+                        self.asked
+                    ),
+                )
+            } else {
+                (
+                    what,
+                    Validity::Unknown,
+                    format!(
+                        "none of the {} opens that asked for one completed",
+                        self.asked
+                    ),
+                )
+            }
+        } else if self.episodes == 0 {
+            (
+                "a durable handle lost its connection",
+                Validity::Unknown,
+                format!("{durable} durable handles granted, none lost its connection: the fault did not land"),
+            )
+        } else if self.reclaims == 0 {
+            (
+                "a reconnect tried",
+                Validity::Unknown,
+                format!(
+                    "{} disconnections of durable handles, no reconnect tried",
+                    self.episodes
+                ),
+            )
+        } else {
+            (
+                "a durable handle granted, disconnected and reconnected",
+                Validity::True,
+                format!(
+                    "{durable} granted, {} disconnections, {} reconnects",
+                    self.episodes, self.reclaims
+                ),
+            )
+        };
+        let cite = if held == Validity::False {
+            cite
+        } else {
+            Vec::new()
+        };
+        self.found.precondition(what, held, &cite, detail);
     }
 }
 

@@ -12,8 +12,9 @@ use crate::availability::{self, AvailabilityOptions};
 use crate::compact::History;
 use crate::durability::{self, DurabilityOptions};
 use crate::faults::faults;
+use crate::grants::{self, GrantOptions};
 use crate::index::Index;
-use crate::leases::{self, LeaseOptions};
+use crate::leases::{self, BreakPolicy, LeaseOptions};
 use crate::resume::{self, ConflictPolicy, ResumeOptions};
 use crate::{secs, Anomaly, CheckResult, Checked, Validity};
 
@@ -62,6 +63,9 @@ pub enum ResumeExpectation {
     Fail,
 }
 
+/// What every client's first open must be granted (`expect: granted:`).
+pub type Grants = GrantOptions;
+
 /// What the plan expects; the defaults judge the invariants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectations {
@@ -75,6 +79,10 @@ pub struct Expectations {
     /// The status of a reconnect after the durable timeout.
     pub expired_status: String,
     pub break_timeout: Duration,
+    /// Whether the plan is about a lease/oplock break.
+    pub breaks: BreakPolicy,
+    /// What the server must grant (None: not judged).
+    pub granted: Option<Grants>,
     pub max_stall: Option<Duration>,
     /// Clock tolerance around timeouts.
     pub clock_slack: Duration,
@@ -90,6 +98,8 @@ impl Default for Expectations {
             conflicting_open: ConflictPolicy::Either,
             expired_status: resume::OBJECT_NAME_NOT_FOUND.into(),
             break_timeout: Duration::from_secs(35),
+            breaks: BreakPolicy::Any,
+            granted: None,
             max_stall: None,
             clock_slack: Duration::from_secs(1),
         }
@@ -126,7 +136,7 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
     let options = DurabilityOptions {
         unflushed_loss_allowed: expect.unflushed_loss_allowed,
     };
-    let durability = durability::check(&index, &options);
+    let durability = durability::check(&index, &faults, &options);
     let unflushed = if expect.unflushed_loss_allowed {
         ""
     } else {
@@ -142,8 +152,20 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
         ),
     });
 
+    let reads = crate::reads::check(&index, &faults, expect.unflushed_loss_allowed);
+    checkers.push(match expect.durability {
+        DurabilityExpectation::Hold => invariant_checked(reads, format!("consistent{unflushed}")),
+        // A server that loses acknowledged data also serves older bytes; nothing else.
+        DurabilityExpectation::Lose => tolerate(
+            reads,
+            format!("consistent but for lost data{unflushed}"),
+            &[Anomaly::ReadStale, Anomaly::ReadShort],
+        ),
+    });
+
     let options = ResumeOptions {
         require_grant: expect.resume.is_some(),
+        require_reclaim: expect.resume == Some(ResumeExpectation::Reclaim),
         conflicting_open: expect.conflicting_open,
         expired_status: expect.expired_status.clone(),
         clock_slack_ns: slack,
@@ -170,11 +192,20 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
     let options = LeaseOptions {
         break_timeout_ns: nanos(expect.break_timeout),
         clock_slack_ns: slack,
+        breaks: expect.breaks,
     };
     let leases = leases::check(&index, &faults, &options);
+    let breaks = match expect.breaks {
+        BreakPolicy::Any => "",
+        BreakPolicy::Required => ", breaks: required",
+        BreakPolicy::None => ", breaks: none",
+    };
     checkers.push(invariant_checked(
         leases,
-        format!("breaks first, within {}", secs(nanos(expect.break_timeout))),
+        format!(
+            "breaks first, within {}{breaks}",
+            secs(nanos(expect.break_timeout))
+        ),
     ));
 
     let options = AvailabilityOptions {
@@ -191,6 +222,10 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
         crate::effects::check(&faults),
         "every require_effect fault lands".into(),
     ));
+    if let Some(g) = &expect.granted {
+        let granted = grants::check(&index, g);
+        checkers.push(invariant_checked(granted, g.describe()));
+    }
 
     let outcome = checkers
         .iter()
@@ -213,6 +248,23 @@ fn invariant(result: CheckResult, expected: String) -> Judged {
 
 fn invariant_checked(checked: Checked, expected: String) -> Judged {
     invariant(checked.result, expected)
+}
+
+/// An invariant that tolerates `accepts` (which need not show).
+fn tolerate(checked: Checked, expected: String, accepts: &[Anomaly]) -> Judged {
+    let Checked {
+        mut result,
+        anomalies,
+    } = checked;
+    if result.valid == Validity::False && anomalies.iter().all(|a| accepts.contains(a)) {
+        result.explanation = format!("as tolerated ({expected}): {}", result.explanation);
+        return Judged {
+            result,
+            expected,
+            outcome: Outcome::Pass,
+        };
+    }
+    invariant(result, expected)
 }
 
 /// The plan documents a limitation: pass while the checker finds exactly the accepted kinds

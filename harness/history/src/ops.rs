@@ -12,7 +12,7 @@
 //! | `reconnect` | `{durable: "v1"\|"v2", open: <index of the open's invoke>}`; `smb.file_id` (the old one), `smb.create_guid` | `smb.file_id` (must equal the old one), `smb.lease` |
 //! | `write` | `{offset, len, write_through: bool}`; the write's id is its invoke's `index` | `{written}` |
 //! | `flush` | `{}` | `{}` |
-//! | `read` | `{offset, len}` | `{runs: [[offset, len, write_id], ...]}` (see below) |
+//! | `read` | `{offset, len}` | `{runs: [[offset, len, write_id], ...]}` (see below); `cached: true` when served from the client's own cache (`runs`: what the cache held) |
 //! | `close` | `{}` | `{}` |
 //! | `lock` / `unlock` | `{offset, len, exclusive}` | `{}` |
 //! | `delete` | `{}` | `{}` |
@@ -25,7 +25,9 @@
 //! - `disconnect`: the client's connection `smb.conn` dropped. `value: {reason}`.
 //!
 //! After every fault is healed, an independent reader records, per file, one `ok` record with
-//! process `"final"` and f `final_read`: `value: {size, runs}`, `smb.path`.
+//! process `"final"` and f `final_read`: `value: {size, runs, unstable}`, `smb.path`. It reads
+//! each file twice; where the reads differ it reads a third time, `runs` hold what two reads
+//! agree on and `unstable: [[offset, len], ...]` the ranges where reads disagreed.
 //!
 //! Written content identifies its write: every 8-byte word at file offset `o` (8-aligned)
 //! written by write `w` holds `content_word(w, o)`; writes are 8-aligned in offset and length.

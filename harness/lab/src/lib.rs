@@ -275,6 +275,7 @@ impl Lab {
                     .iter()
                     .map(|s| (s.name.value.as_str(), &s.options))
                     .collect(),
+                environment: &server.environment,
             };
             let mut samba = SambaServer::prepare(
                 &node.name,

@@ -65,12 +65,15 @@ pub struct SambaServer {
     /// `smbpasswd -a` adding the lab user, still running: it overlaps smbd's start (each
     /// takes ~80 ms), and is awaited before the first session setup.
     passdb: Option<tokio::task::JoinHandle<Result<(), LabError>>>,
+    /// Extra environment of smbd (the plan's `environment:`).
+    environment: BTreeMap<String, String>,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
 pub struct SambaConfig<'a> {
     pub global: &'a BTreeMap<String, String>,
     pub shares: Vec<(&'a str, &'a BTreeMap<String, String>)>,
+    pub environment: &'a BTreeMap<String, String>,
 }
 
 impl SambaServer {
@@ -119,6 +122,7 @@ impl SambaServer {
             shares: config.shares.iter().map(|(s, _)| s.to_string()).collect(),
             credentials: smb2::Credentials::new(user, password),
             passdb: None,
+            environment: config.environment.clone(),
         };
         let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
         Ok(SambaServer {
@@ -174,6 +178,7 @@ impl SambaServer {
         let child = process::command_in(&self.ns, &self.freezer, SMBD)?
             .args(["--foreground", "--no-process-group", "-s"])
             .arg(self.conf_path())
+            .envs(&self.environment)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

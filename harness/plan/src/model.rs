@@ -91,6 +91,9 @@ pub struct Server {
     /// Shares; each gets a fresh directory under the run directory.
     #[serde(default = "default_shares")]
     pub shares: Vec<Share>,
+    /// Extra environment of the server's smbd (e.g. `LD_PRELOAD` of a fault shim).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
 }
 
 /// One smb.conf share section.
@@ -493,7 +496,10 @@ pub struct Fault {
 }
 
 /// What the plan expects; the verdict compares checker results with these. Every key is
-/// optional; a checker with nothing to judge in the history passes. A plan may document a
+/// optional. A checker with nothing to judge passes only where the plan asked for nothing:
+/// an expectation whose precondition the server refused (`resume: reclaim` and no durable
+/// handle granted, `breaks: required` and no lease to break, `granted:` and less granted)
+/// fails, one the harness could not exercise is unknown. A plan may document a
 /// known server limitation (`durability: lose`, `resume: fail`): it passes while the
 /// limitation shows and fails the day it changes.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -506,8 +512,10 @@ pub struct Expect {
     /// Acknowledged writes: `hold` (default) or `lose` (the server loses acknowledged data).
     #[serde(default)]
     pub durability: DurabilityExpectation,
-    /// May an `ok` write that was never flushed (nor written through) be lost? `allowed`
-    /// (default) or `forbidden` (every `ok` write counts as acknowledged).
+    /// May an `ok` write that was not yet durable (neither written through nor flushed) be
+    /// lost across an event that can lose it (a server process death or crash: kill, crash,
+    /// restart, stop)? `allowed` (default) or `forbidden`. Without such an event, losing any
+    /// `ok` write fails either way.
     #[serde(default)]
     pub unflushed_loss: UnflushedLoss,
     /// Durable handles: `reclaim` (granted whenever H caching or a batch oplock is, and
@@ -527,6 +535,16 @@ pub struct Expect {
     /// The server's lease/oplock break timeout: a conflicting open waits at most this long.
     #[serde(default = "default_break_timeout")]
     pub break_timeout: PlanDuration,
+    /// Whether the plan is about a lease/oplock break: `required` (a conflicting open must
+    /// meet a holder to break; a server that granted nothing to break fails the plan) or
+    /// `none` (nothing is cached, so any break fails). Absent: whatever happens is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaks: Option<BreakExpectation>,
+    /// What the server must grant each client's first open that asks for it, e.g.
+    /// `{ lease: RWH, durable: true }`: a server whose configuration silently turns off what
+    /// the plan is about fails instead of passing with nothing to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted: Option<Granted>,
     /// The longest a client may make no progress; absent: stalls are reported, not judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_stall: Option<PlanDuration>,
@@ -546,6 +564,8 @@ impl Default for Expect {
             conflicting_open: None,
             expired_status: default_expired_status(),
             break_timeout: default_break_timeout(),
+            breaks: None,
+            granted: None,
             max_stall: None,
             clock_slack: default_clock_slack(),
         }
@@ -592,6 +612,29 @@ pub enum ResumeExpectation {
 pub enum ConflictingOpen {
     Refused,
     Breaks,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakExpectation {
+    Required,
+    None,
+}
+
+/// Grants the plan requires; each applies to opens that ask for that kind.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Granted {
+    /// Lease state letters the server must grant (at least), e.g. `RWH`, `RH`, `R`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^R?W?H?$"))]
+    pub lease: Option<Spanned<String>>,
+    /// Oplock level the server must grant (at least) to opens that ask for an oplock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oplock: Option<OplockChoice>,
+    /// Opens that ask for a durable handle must get one.
+    #[serde(default)]
+    pub durable: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

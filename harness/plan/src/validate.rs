@@ -271,6 +271,19 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     // Faults.
     crate::fault_checks::check(plan, &server_names, &client_names, &mut problems);
 
+    if let Some(lease) = plan.expect.granted.as_ref().and_then(|g| g.lease.as_ref()) {
+        let order_ok = ["R", "RW", "RH", "RWH"].contains(&lease.value.as_str());
+        if !order_ok {
+            problems.push(Problem::at(
+                lease,
+                format!(
+                    "invalid granted lease `{}`; a lease is R, RH, RW or RWH",
+                    lease.value
+                ),
+            ));
+        }
+    }
+
     problems.sort_by_key(|p| (p.line == 0, p.line, p.column));
     problems
 }

@@ -277,7 +277,7 @@ fn misspelt_topology_key() {
 fn misspelt_server_key() {
     assert_bad(
         "server_key.yaml",
-        &["bad/server_key.yaml:6:7: unknown key `sahres`, expected one of `name`, `address`, `global`, `shares`"],
+        &["bad/server_key.yaml:6:7: unknown key `sahres`, expected one of `name`, `address`, `global`, `shares`, `environment`"],
     );
 }
 

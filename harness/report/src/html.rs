@@ -150,9 +150,27 @@ fn checkers(out: &mut String, input: &Input) {
             Validity::False => "false",
             Validity::Unknown => "unknown",
         };
+        // What the checker needed exercised, and whether it was.
+        let needs: String = j
+            .result
+            .preconditions
+            .iter()
+            .map(|p| {
+                let held = match p.held {
+                    Validity::True => "held",
+                    Validity::False => "refused by the server",
+                    Validity::Unknown => "unknown",
+                };
+                format!(
+                    "<br><small>needs {}: {held} ({})</small>",
+                    esc(&p.what),
+                    esc(&p.detail)
+                )
+            })
+            .collect();
         let _ = write!(
             out,
-            r##"<tr class="o-{}"><td><a href="#ev-{}">{}</a></td><td>{valid}</td><td>{}</td><td>{}</td><td>{}</td></tr>"##,
+            r##"<tr class="o-{}"><td><a href="#ev-{}">{}</a></td><td>{valid}</td><td>{}</td><td>{}</td><td>{}{needs}</td></tr>"##,
             label(j.outcome).to_lowercase(),
             esc(&j.result.checker),
             esc(&j.result.checker),

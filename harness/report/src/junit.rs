@@ -178,6 +178,7 @@ mod tests {
                     },
                     explanation: "1 of 2 exec steps failed: op 1 exit 1, expected 0".into(),
                     ops: vec![1],
+                    preconditions: Vec::new(),
                 },
                 expected: "expected_exit".into(),
                 outcome,

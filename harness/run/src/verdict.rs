@@ -44,8 +44,28 @@ pub fn expectations(expect: &plan::Expect) -> check::Expectations {
         },
         expired_status: expect.expired_status.clone(),
         break_timeout: expect.break_timeout.as_duration(),
+        breaks: match expect.breaks {
+            None => check::BreakPolicy::Any,
+            Some(plan::BreakExpectation::Required) => check::BreakPolicy::Required,
+            Some(plan::BreakExpectation::None) => check::BreakPolicy::None,
+        },
+        granted: expect.granted.as_ref().map(grants),
         max_stall: expect.max_stall.map(|d| d.as_duration()),
         clock_slack: expect.clock_slack.as_duration(),
+    }
+}
+
+fn grants(g: &plan::Granted) -> check::Grants {
+    use check::compact_caps as caps;
+    check::Grants {
+        lease: g.lease.as_ref().map(|l| caps(&l.value)),
+        oplock: g.oplock.map(|o| match o {
+            plan::OplockChoice::None => 0x00,
+            plan::OplockChoice::Level2 => 0x01,
+            plan::OplockChoice::Exclusive => 0x08,
+            plan::OplockChoice::Batch => 0x09,
+        }),
+        durable: g.durable,
     }
 }
 
@@ -66,6 +86,7 @@ mod tests {
         let expect: plan::Expect = serde_json::from_value(serde_json::json!({
             "durability": "lose", "unflushed_loss": "forbidden", "resume": "fail", "conflicting_open": "refused",
             "expired_status": "STATUS_FILE_CLOSED", "break_timeout": "40s", "max_stall": "1m", "clock_slack": "2s",
+            "breaks": "required", "granted": { "lease": "RH", "oplock": "batch", "durable": true },
         }))
         .unwrap();
         let e = expectations(&expect);
@@ -77,5 +98,9 @@ mod tests {
         assert_eq!(e.break_timeout, std::time::Duration::from_secs(40));
         assert_eq!(e.max_stall, Some(std::time::Duration::from_secs(60)));
         assert_eq!(e.clock_slack, std::time::Duration::from_secs(2));
+        assert_eq!(e.breaks, check::BreakPolicy::Required);
+        let g = e.granted.unwrap();
+        assert_eq!(g.lease, Some(check::compact_caps("RH")));
+        assert_eq!((g.oplock, g.durable), (Some(0x09), true));
     }
 }

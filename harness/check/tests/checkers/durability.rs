@@ -40,7 +40,7 @@ fn a_clean_history_passes() {
     assert!(
         c.result
             .explanation
-            .contains("3 acknowledged (2 write-through, 1 flushed)"),
+            .contains("3 acknowledged (2 write-through, 1 flushed, 0 unflushed;"),
         "{}",
         c.result.explanation
     );
@@ -57,7 +57,7 @@ fn a_lost_flushed_byte_fails() {
     assert!(
         c.result
             .explanation
-            .starts_with("f: bytes [0, 4096) acknowledged by write 2 (flushed) are lost"),
+            .starts_with("f: write 2 (flushed by 4) is lost: 4096 of its bytes are not in final read 6: [0, 4096) holds zeros"),
         "{}",
         c.result.explanation
     );
@@ -133,9 +133,10 @@ fn a_byte_claiming_a_write_that_did_not_cover_it_or_another_file_is_alien() {
 #[test]
 fn a_byte_of_a_failed_write_fails() {
     let mut h = opened();
+    h.write_ok("c1", 4096, 8, true);
     let w = h.write("c1", 0, 4096, true);
     h.fail(w, "STATUS_DISK_FULL");
-    h.final_read("f", 4096, &[[0, 4096, w as i64]]);
+    h.final_read("f", 4104, &[[0, 4096, w as i64], [4096, 8, w as i64 - 2]]);
     assert_invalid(
         &durability(&h.records, &ALLOWED),
         &[Anomaly::FailedWritePresent],
@@ -146,6 +147,10 @@ fn a_byte_of_a_failed_write_fails() {
 #[test]
 fn an_info_write_may_be_present_or_absent() {
     let mut h = H::new();
+    // One acknowledged write elsewhere, so there is something to judge.
+    h.open("c1", "acked", "1:c", None, None);
+    let w = h.write_ok("c1", 0, 8, true);
+    h.final_read("acked", 8, &[[0, 8, w as i64]]);
     h.open("c1", "present", "1:a", None, None);
     let p = h.write("c1", 0, 4096, true);
     h.info(p);
@@ -174,33 +179,109 @@ fn an_info_write_does_not_make_an_older_byte_superseded() {
 }
 
 #[test]
-fn an_unflushed_write_may_be_lost_only_where_allowed() {
+fn an_unflushed_write_lost_without_an_excusing_event_fails_whatever_unflushed_loss_says() {
     let mut h = opened();
     let w = h.write_ok("c1", 0, 4096, false);
     h.final_read("f", 0, &[]);
-    assert_valid(&durability(&h.records, &ALLOWED));
+    for options in [ALLOWED, FORBIDDEN] {
+        let c = durability(&h.records, &options);
+        assert_invalid(&c, &[Anomaly::Lost], &[w]);
+    }
+    let c = durability(&h.records, &ALLOWED);
+    assert!(
+        c.result.explanation.contains(
+            "write 2 (ok, unflushed) is lost (no server process death or crash to excuse it)"
+        ),
+        "{}",
+        c.result.explanation
+    );
+}
+
+#[test]
+fn an_unflushed_write_may_be_lost_across_a_server_death_only_where_allowed() {
+    let mut h = opened();
+    let w = h.write_ok("c1", 0, 4096, false);
+    h.fault("kill", 0, "start");
+    h.fault("kill", 0, "heal");
+    h.final_read("f", 0, &[]);
+    let c = durability(&h.records, &ALLOWED);
+    assert_valid(&c);
+    assert!(
+        c.result
+            .explanation
+            .contains("excused: f: write 2 (ok, unflushed) lost across fault 0.0 (kill c)"),
+        "{}",
+        c.result.explanation
+    );
     assert_invalid(&durability(&h.records, &FORBIDDEN), &[Anomaly::Lost], &[w]);
 }
 
 #[test]
-fn a_flush_invoked_before_the_write_completed_does_not_acknowledge_it() {
+fn a_reset_does_not_excuse_a_lost_write() {
+    let mut h = opened();
+    let w = h.write_ok("c1", 0, 4096, false);
+    h.fault("reset", 0, "start");
+    h.final_read("f", 0, &[]);
+    assert_invalid(&durability(&h.records, &ALLOWED), &[Anomaly::Lost], &[w]);
+}
+
+#[test]
+fn a_flushed_write_is_not_excused_by_a_later_server_death() {
+    let mut h = opened();
+    let w = h.write_ok("c1", 0, 4096, false);
+    let f = h.flush_ok("c1");
+    h.fault("kill", 0, "start");
+    h.fault("kill", 0, "heal");
+    h.final_read("f", 0, &[]);
+    assert_invalid(&durability(&h.records, &ALLOWED), &[Anomaly::Lost], &[w, f]);
+}
+
+#[test]
+fn every_lost_write_is_named_not_only_the_newest_per_range() {
+    let mut h = opened();
+    let a = h.write_ok("c1", 0, 4096, true);
+    let b = h.write_ok("c1", 0, 4096, false);
+    let f = h.flush_ok("c1");
+    let c = h.write_ok("c1", 0, 4096, true);
+    h.final_read("f", 4096, &[[0, 4096, ZEROS]]);
+    let checked = durability(&h.records, &ALLOWED);
+    assert_invalid(&checked, &[Anomaly::Lost], &[a, b, f, c]);
+    for id in [a, b, c] {
+        assert!(
+            checked
+                .result
+                .explanation
+                .contains(&format!("write {id} (")),
+            "{}",
+            checked.result.explanation
+        );
+    }
+}
+
+#[test]
+fn a_flush_invoked_before_the_write_completed_does_not_make_it_durable() {
     let mut h = opened();
     let w = h.write("c1", 0, 4096, false);
     let f = h.flush("c1");
     h.ok(w);
     h.ok(f);
+    h.fault("kill", 0, "start");
+    h.fault("kill", 0, "heal");
     h.final_read("f", 0, &[]);
+    // Not durable at the kill: its loss is excused.
     assert_valid(&durability(&h.records, &ALLOWED));
 }
 
 #[test]
-fn a_flush_on_another_handle_does_not_acknowledge() {
+fn a_flush_on_another_handle_does_not_make_it_durable() {
     let mut h = H::new();
     h.open("c1", "f", "1:a", None, None);
     h.write_ok("c1", 0, 4096, false);
     h.close("c1");
     h.open("c1", "f", "2:a", None, None);
     h.flush_ok("c1");
+    h.fault("kill", 0, "start");
+    h.fault("kill", 0, "heal");
     h.final_read("f", 0, &[]);
     assert_valid(&durability(&h.records, &ALLOWED));
 }
@@ -284,4 +365,32 @@ fn a_replayed_write_settles_its_original() {
     h.ok(r);
     h.final_read("f", 8, &[[0, 8, w as i64]]);
     assert_valid(&durability(&h.records, &DurabilityOptions::default()));
+}
+
+#[test]
+fn alien_bytes_the_final_reader_saw_agree_are_garbage_on_disk_and_disagreeing_ones_unjudged() {
+    let mut h = opened();
+    let w = h.write_ok("c1", 0, 4096, true);
+    let r = h.final_read("f", 4096, &[[0, 8, ALIEN], [8, 4088, w as i64]]);
+    let c = durability(&h.records, &ALLOWED);
+    assert_invalid(&c, &[Anomaly::Alien], &[r]);
+    assert!(
+        c.result.explanation.contains("the disk holds garbage"),
+        "{}",
+        c.result.explanation
+    );
+    // The final reader's reads disagreed there: the read path lied, the disk is not judged.
+    h.records[r as usize].value["unstable"] = serde_json::json!([[0, 8]]);
+    let c = durability(&h.records, &ALLOWED);
+    assert_eq!(
+        c.result.valid,
+        Validity::Unknown,
+        "{}",
+        c.result.explanation
+    );
+    assert!(
+        c.result.explanation.contains("the read path lied"),
+        "{}",
+        c.result.explanation
+    );
 }

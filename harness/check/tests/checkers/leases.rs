@@ -218,3 +218,54 @@ fn a_blackholed_holder_still_bounds_the_conflicting_open_by_the_break_timeout() 
         &[o],
     );
 }
+
+mod breaks {
+    use check::{leases, Anomaly, BreakPolicy, LeaseOptions, Validity};
+
+    use super::super::assert_invalid;
+    use super::super::h::{lease, H};
+
+    fn policy(breaks: BreakPolicy) -> LeaseOptions {
+        LeaseOptions {
+            breaks,
+            ..LeaseOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_plan_about_a_break_fails_when_the_server_granted_nothing_to_break() {
+        let mut h = H::new();
+        let o = h.open_invoke("c1", "f");
+        h.open_ok(o, "1:a", None, None);
+        h.open("c2", "f", "2:a", None, None);
+        let c = leases(&h.records, &policy(BreakPolicy::Required));
+        assert_invalid(&c, &[Anomaly::PreconditionRefused], &[o]);
+        // Judged as before when the plan does not say it is about a break.
+        assert_eq!(
+            leases(&h.records, &LeaseOptions::default()).result.valid,
+            Validity::True
+        );
+    }
+
+    #[test]
+    fn no_conflicting_open_at_all_is_unknown() {
+        let mut h = H::new();
+        h.open("c1", "f", "1:a", None, Some(lease("k1", "RWH", 1)));
+        let c = leases(&h.records, &policy(BreakPolicy::Required));
+        assert_eq!(
+            c.result.valid,
+            Validity::Unknown,
+            "{}",
+            c.result.explanation
+        );
+    }
+
+    #[test]
+    fn a_break_where_the_plan_expects_none_fails() {
+        let mut h = H::new();
+        h.open("c1", "f", "1:a", None, Some(lease("k1", "RWH", 1)));
+        let b = h.lease_break("c1", "RWH", "RH", 2);
+        let c = leases(&h.records, &policy(BreakPolicy::None));
+        assert_invalid(&c, &[Anomaly::BreakUnexpected], &[b]);
+    }
+}

@@ -3,8 +3,10 @@
 
 mod availability;
 mod durability;
+mod grants;
 mod h;
 mod leases;
+mod reads;
 mod resume;
 mod verdict;
 

@@ -371,3 +371,54 @@ fn nothing_to_check_is_valid() {
         c.result.explanation
     );
 }
+
+mod reclaim_preconditions {
+    use check::{handle_resume, Anomaly, ResumeOptions, Validity};
+
+    use super::super::assert_invalid;
+    use super::super::h::{lease, H};
+
+    fn reclaim() -> ResumeOptions {
+        ResumeOptions {
+            require_grant: true,
+            require_reclaim: true,
+            ..ResumeOptions::default()
+        }
+    }
+
+    #[test]
+    fn every_open_failing_fails_a_plan_that_expects_reclaim() {
+        let mut h = H::new();
+        let o = h.open_invoke("c1", "f");
+        h.fail(o, "STATUS_ACCESS_DENIED");
+        let c = handle_resume(&h.records, &reclaim());
+        assert_invalid(&c, &[Anomaly::PreconditionRefused], &[o]);
+    }
+
+    #[test]
+    fn no_durable_handle_granted_without_a_lease_fails_too() {
+        let mut h = H::new();
+        let o = h.open_invoke("c1", "f");
+        h.open_ok(o, "1:a", None, None);
+        let c = handle_resume(&h.records, &reclaim());
+        assert_invalid(&c, &[Anomaly::PreconditionRefused], &[o]);
+    }
+
+    #[test]
+    fn a_fault_that_did_not_land_is_unknown() {
+        let mut h = H::new();
+        h.open("c1", "f", "1:a", Some(60_000), Some(lease("k1", "RWH", 1)));
+        let c = handle_resume(&h.records, &reclaim());
+        assert_eq!(
+            c.result.valid,
+            Validity::Unknown,
+            "{}",
+            c.result.explanation
+        );
+        assert!(
+            c.result.explanation.contains("the fault did not land"),
+            "{}",
+            c.result.explanation
+        );
+    }
+}

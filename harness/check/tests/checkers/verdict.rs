@@ -24,6 +24,7 @@ fn an_empty_history_passes_every_checker_with_nothing_to_check() {
         [
             "exec",
             "durability",
+            "reads",
             "handle-resume",
             "leases",
             "availability",
@@ -155,6 +156,7 @@ fn verdict_json_keeps_its_shape() {
             "explanation",
             "ops",
             "outcome",
+            "preconditions",
             "valid"
         ]
     );

@@ -1,6 +1,11 @@
 //! The independent final read: once every fault is healed, a fresh client (new ClientGuid, new
 //! connection, no lease, no durable handle) reads every file the workload touched and records
 //! what is there, decoded into runs of writes. The durability checker judges from this.
+//!
+//! Each file is read twice (on fresh connections); when the two reads differ, with nothing
+//! writing, the read path lied: a third read decides each 8-byte word by majority, and the
+//! ranges that differed are recorded as `unstable` (the `reads` checker names them), so a
+//! server that corrupts reads is told apart from a disk that holds garbage.
 
 use std::net::SocketAddr;
 
@@ -21,10 +26,10 @@ pub async fn run(
     history: &HistoryWriter,
 ) -> std::io::Result<()> {
     for (server, share, path) in super::smb::files(plan) {
-        let (kind, value, status) = match read_file(lab, from, &server, &share, &path).await {
-            Ok(Some(bytes)) => (
+        let (kind, value, status) = match read_stable(lab, from, &server, &share, &path).await {
+            Ok(Some((bytes, unstable))) => (
                 OpType::Ok,
-                json!({ "size": bytes.len(), "runs": ops::decode(0, &bytes) }),
+                json!({ "size": bytes.len(), "runs": ops::decode(0, &bytes), "unstable": unstable }),
                 None,
             ),
             Ok(None) => (
@@ -48,6 +53,58 @@ pub async fn run(
         })?;
     }
     Ok(())
+}
+
+/// The file as two of three reads agree (see the module), and the `[offset, len]` ranges
+/// where reads disagreed.
+async fn read_stable(
+    lab: &Lab,
+    from: &str,
+    server: &str,
+    share: &str,
+    path: &str,
+) -> Result<Option<(Vec<u8>, Vec<[u64; 2]>)>, String> {
+    let Some(a) = read_file(lab, from, server, share, path).await? else {
+        return Ok(None);
+    };
+    let b = read_file(lab, from, server, share, path)
+        .await?
+        .unwrap_or_default();
+    if a == b {
+        return Ok(Some((a, Vec::new())));
+    }
+    let c = read_file(lab, from, server, share, path)
+        .await?
+        .unwrap_or_default();
+    Ok(Some(majority(&a, &b, &c)))
+}
+
+/// Per 8-byte word, the value at least two of the reads agree on (else the first's); and
+/// the ranges where any two differ.
+fn majority(a: &[u8], b: &[u8], c: &[u8]) -> (Vec<u8>, Vec<[u64; 2]>) {
+    let len = if b.len() == c.len() { b.len() } else { a.len() };
+    let word = |x: &[u8], i: usize| x.get(i..(i + 8).min(len)).map(<[u8]>::to_vec);
+    let mut out = Vec::with_capacity(len);
+    let mut unstable: Vec<[u64; 2]> = Vec::new();
+    for i in (0..len).step_by(8) {
+        let (wa, wb, wc) = (word(a, i), word(b, i), word(c, i));
+        let pick = if wa == wb || wa == wc {
+            &wa
+        } else if wb == wc {
+            &wb
+        } else {
+            &wa
+        };
+        let end = (i + 8).min(len);
+        out.extend(pick.clone().unwrap_or_else(|| vec![0; end - i]));
+        if !(wa == wb && wb == wc) {
+            match unstable.last_mut() {
+                Some(last) if last[0] + last[1] == i as u64 => last[1] += (end - i) as u64,
+                _ => unstable.push([i as u64, (end - i) as u64]),
+            }
+        }
+    }
+    (out, unstable)
 }
 
 /// The whole file, or None if it does not exist.

@@ -241,8 +241,10 @@ struct Client<'a> {
     lease_key: [u8; 16],
     breaks: tokio::sync::mpsc::UnboundedReceiver<BreakSeen>,
     breaks_tx: tokio::sync::mpsc::UnboundedSender<BreakSeen>,
-    /// Slots (offset / write_size) readable from the local cache; empty without read caching.
-    cached: std::collections::HashSet<u64>,
+    /// Slots (offset / write_size) readable from the local cache, with the decoded runs they
+    /// hold (recorded with every cached read, so a stale cache is judged); empty without
+    /// read caching.
+    cached: std::collections::HashMap<u64, Vec<[i64; 3]>>,
     /// Whether the current handle may cache reads (R lease, or level II or stronger oplock).
     may_cache: bool,
     /// The op whose outcome a dropped connection left unknown (replayed if the plan says so).
@@ -895,6 +897,8 @@ impl<'a> Client<'a> {
         let lost = match which {
             0 | 1 => {
                 let write_through = which == 1;
+                // The cached copy of this slot is older than what is being written.
+                self.cached.remove(&(offset / len));
                 let id = self.record(
                     OpType::Invoke,
                     ops::WRITE,
@@ -939,9 +943,11 @@ impl<'a> Client<'a> {
             3 => {
                 let value = json!({ "offset": offset, "len": len });
                 self.record(OpType::Invoke, ops::READ, value, None, smb.clone())?;
-                if self.may_cache && !self.cached.insert(offset / len) {
+                let slot = offset / len;
+                if let Some(runs) = self.cached.get(&slot).filter(|_| self.may_cache) {
                     // Served from the client's cache: nothing goes on the wire.
-                    self.record(OpType::Ok, ops::READ, json!({ "cached": true }), None, smb)?;
+                    let value = json!({ "cached": true, "runs": runs });
+                    self.record(OpType::Ok, ops::READ, value, None, smb)?;
                     return Ok(false);
                 }
                 let req = ReadRequest {
@@ -955,12 +961,14 @@ impl<'a> Client<'a> {
                         .body()
                         .map(|b| ops::decode(offset, &b.data))
                         .unwrap_or_default();
-                    (
-                        resp.header.message_id,
-                        resp.status(),
-                        json!({ "runs": runs }),
-                    )
+                    (resp.header.message_id, resp.status(), runs)
                 });
+                if let Ok((_, status, runs)) = &r {
+                    if self.may_cache && !status.is_error() {
+                        self.cached.insert(slot, runs.clone());
+                    }
+                }
+                let r = r.map(|(id, status, runs)| (id, status, json!({ "runs": runs })));
                 self.finish(ops::READ, smb, r)?
             }
             4 => {
