@@ -197,7 +197,8 @@ workload:
             plan.to_str().unwrap(),
         ])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        // Where a run says why it stopped (`ERROR: ...`): kept to explain a failure below.
+        .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -218,7 +219,8 @@ workload:
     );
     if let Err(why) = reached {
         let _ = wait_within(child, Duration::ZERO);
-        panic!("{why}");
+        let stdout = std::fs::read_to_string(dir.join("stdout")).unwrap_or_default();
+        panic!("{why}\n--- its stdout:\n{stdout}");
     }
     let run_id = run_id.expect("the run reported its lab");
     // The workload has started; wait (bounded) until the client's process is in its cgroup.

@@ -30,7 +30,7 @@ fn loss_above_100_percent() {
 fn a_key_that_does_not_apply_names_those_that_do() {
     assert_eq!(
         errors("  - { kind: kill, node: fs1, latency: 5ms, at: 0s }\n"),
-        "f.yaml:8:39: `latency` does not apply to a `kill` fault; it takes: kind, at, every, count, node, serving, for"
+        "f.yaml:8:39: `latency` does not apply to a `kill` fault; it takes: kind, at, every, count, require_effect, node, serving, for"
     );
 }
 
