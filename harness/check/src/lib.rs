@@ -15,12 +15,12 @@
 //! while the limitation shows and fails the day it changes.
 
 pub mod availability;
-mod compact;
+pub mod compact;
 pub mod durability;
 mod effects;
 pub mod exec;
-mod faults;
-mod index;
+pub mod faults;
+pub mod index;
 mod intervals;
 pub mod leases;
 pub mod resume;
@@ -32,6 +32,8 @@ pub use availability::{availability, AvailabilityOptions};
 pub use compact::History;
 pub use durability::{durability, DurabilityOptions};
 pub use exec::exec;
+pub use faults::{faults, Fault};
+pub use index::Index;
 pub use leases::{leases, LeaseOptions};
 pub use resume::{handle_resume, ConflictPolicy, ResumeOptions};
 pub use verdict::{
