@@ -1,9 +1,8 @@
 //! report.html: rendered from synthetic runs (no lab needed), opened in a real headless
-//! Chromium, and timed on a 1-million-op history (`--ignored report_of_a_million_ops`).
+//! Chromium (the 1M-op benchmark is `harness/report/examples/report_bench.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use check::{CheckResult, Validity};
 use history::{OpType, Process, Record, Smb};
@@ -496,57 +495,6 @@ fn run_writes_one_junit_file_for_the_plan_set() {
             run.join(results::JUNIT).exists() && run.join("report.html").exists(),
             "{}",
             run.display()
-        );
-    }
-}
-
-// ---------------------------------------------------------------- benchmark
-
-/// `cargo test --release -p smbchaos --test report -- --ignored --nocapture report_of_a_million_ops`
-#[test]
-#[ignore = "benchmark: run with --release --ignored"]
-fn report_of_a_million_ops() {
-    const RUNS: usize = 5;
-    let records = synthetic(1_000_000, 16, 8);
-    let verdict = failing_verdict(&records);
-    let dir = out_dir("million");
-    write_run(&dir, &records, Some(&verdict), true);
-    let input = report::load(&dir).unwrap();
-    assert_eq!(input.records.len(), records.len());
-    let mut render = Vec::new();
-    let mut size = 0;
-    for _ in 0..RUNS {
-        let t = Instant::now();
-        let page = report::render(&input);
-        render.push(t.elapsed());
-        size = page.len();
-    }
-    let mut whole = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        report::write(&dir).unwrap();
-        whole.push(t.elapsed());
-    }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
-    let (render_median, whole_median) = (median(&mut render), median(&mut whole));
-    eprintln!(
-        "1M-record history ({} ops, {} failing): report::render median of {RUNS}: {:.3} s (runs {:?}); \
-         load+render+write median of 3: {:.3} s; report.html {:.2} MB",
-        records.len() / 2,
-        verdict.checkers[0].result.ops.len(),
-        render_median.as_secs_f64(),
-        render.iter().map(|d| format!("{:.3}", d.as_secs_f64())).collect::<Vec<_>>(),
-        whole_median.as_secs_f64(),
-        size as f64 / 1e6
-    );
-    assert!(size < 5_000_000, "report.html is {size} bytes");
-    if !cfg!(debug_assertions) {
-        assert!(
-            render_median < Duration::from_secs(5),
-            "render took {render_median:?}"
         );
     }
 }

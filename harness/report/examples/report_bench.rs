@@ -35,7 +35,11 @@ fn main() {
     if !dir.join(results::HISTORY).exists() {
         let t = Instant::now();
         generate(&dir);
-        eprintln!("wrote {} in {:.1} s", dir.display(), t.elapsed().as_secs_f64());
+        eprintln!(
+            "wrote {} in {:.1} s",
+            dir.display(),
+            t.elapsed().as_secs_f64()
+        );
     }
     // A fresh process: its peak RSS is the report's, not the generator's.
     let status = Command::new(std::env::current_exe().expect("own path"))
