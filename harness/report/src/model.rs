@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 
-use check::compact::{History, Rec, Val, NAMED, NONE as NO_SYM};
+use check::compact::{Fx, FxMap, History, Rec, Val, NAMED, NONE as NO_SYM};
 use check::index::NO_OP;
 use check::Index;
 use history::OpType;
+
+type FxSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<Fx>>;
 
 /// More lanes than this do not fit a screen: ops are then grouped by client, or folded.
 pub const MAX_LANES: usize = 32;
@@ -304,14 +306,19 @@ impl Model {
 /// Clients by name (see `client_sym`); an op with neither client nor node is its process's.
 fn assign_clients(h: &History, ops: &mut [Op], process: &[u64], client: &[u32]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let mut index: HashMap<String, u32> = HashMap::new();
-    let mut by_key: HashMap<(u64, u32), u32> = HashMap::new();
+    let mut index: FxMap<String, u32> = FxMap::default();
+    let mut by_key: FxMap<(u64, u32), u32> = FxMap::default();
+    let mut last: Option<((u64, u32), u32)> = None;
     for (i, op) in ops.iter_mut().enumerate() {
         let key = if client[i] == NO_SYM {
             (process[i], NO_SYM)
         } else {
             (0, client[i])
         };
+        if let Some((_, id)) = last.filter(|(k, _)| *k == key) {
+            op.client = id;
+            continue;
+        }
         op.client = *by_key.entry(key).or_insert_with(|| {
             let name = if client[i] == NO_SYM {
                 process_label(h, process[i])
@@ -324,6 +331,7 @@ fn assign_clients(h: &History, ops: &mut [Op], process: &[u64], client: &[u32]) 
                 next
             })
         });
+        last = Some((key, op.client));
     }
     names
 }
@@ -347,10 +355,14 @@ fn process_order(h: &History, p: u64) -> (bool, u64, &str) {
 
 /// One lane per process if they fit, else one per client, else processes folded modulo.
 fn assign_lanes(h: &History, ops: &mut [Op], process: &[u64], client: &[u32]) -> Vec<String> {
-    let mut procs: Vec<u64> = process.to_vec();
+    let mut procs: Vec<u64> = process
+        .iter()
+        .copied()
+        .collect::<FxSet<u64>>()
+        .into_iter()
+        .collect();
     procs.sort_unstable_by(|a, b| process_order(h, *a).cmp(&process_order(h, *b)));
-    procs.dedup();
-    let rank: HashMap<u64, u32> = procs
+    let rank: FxMap<u64, u32> = procs
         .iter()
         .enumerate()
         .map(|(i, k)| (*k, i as u32))
@@ -374,17 +386,20 @@ fn assign_lanes(h: &History, ops: &mut [Op], process: &[u64], client: &[u32]) ->
             .collect();
     }
     let client_name = |c: u32| if c == NO_SYM { "-" } else { h.name(c) };
-    let mut clients: Vec<&str> = client.iter().map(|&c| client_name(c)).collect();
+    let syms: FxSet<u32> = client.iter().copied().collect();
+    let mut clients: Vec<&str> = syms.iter().map(|&c| client_name(c)).collect();
     clients.sort_unstable();
     clients.dedup();
     if clients.len() <= MAX_LANES {
-        let index: HashMap<&str, u32> = clients
+        let index: FxMap<u32, u32> = syms
             .iter()
-            .enumerate()
-            .map(|(i, n)| (*n, i as u32))
+            .map(|&c| {
+                let lane = clients.binary_search(&client_name(c)).unwrap_or(0);
+                (c, lane as u32)
+            })
             .collect();
         for (i, op) in ops.iter_mut().enumerate() {
-            op.lane = index[client_name(client[i])];
+            op.lane = index[&client[i]];
         }
         return clients
             .iter()
