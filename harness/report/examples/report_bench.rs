@@ -204,7 +204,7 @@ fn generate(dir: &Path) {
                     3 => Some("timed out".to_string()),
                     _ => None,
                 },
-                json!({"file": format!("f{}", n % 16), "lease": "RWH", "granted": n % 2 == 0}),
+                json!({"file": format!("f{}", n % 16), "lease": "RWH", "granted": n.is_multiple_of(2)}),
             ),
         };
         write(
@@ -212,7 +212,7 @@ fn generate(dir: &Path) {
                 time_ns: e.time,
                 process: Process::Worker(e.process as u64),
                 kind,
-                f: if n % 3 == 0 { "write" } else { "read" }.into(),
+                f: if n.is_multiple_of(3) { "write" } else { "read" }.into(),
                 node: Some(node.clone()),
                 value,
                 status,
