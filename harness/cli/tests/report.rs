@@ -402,6 +402,71 @@ fn the_report_is_self_contained_and_renders_unknown_fields() {
     }
 }
 
+/// A repeated fault (`every`/`count`, `random`) is one row and one window per occurrence,
+/// as the checkers key them (one row for all of them once hid occurrences).
+#[test]
+fn every_fault_occurrence_has_its_row_and_window() {
+    let dir = out_dir("occurrences");
+    let mut records = synthetic(400, 2, 1);
+    let end = records.last().unwrap().time_ns;
+    for occurrence in 0..4u64 {
+        let t = end + (occurrence + 1) * 10_000_000;
+        for (dt, kind, phase) in [
+            (0, OpType::Invoke, "start"),
+            (1_000_000, OpType::Ok, "start"),
+            (5_000_000, OpType::Invoke, "heal"),
+            (6_000_000, OpType::Ok, "heal"),
+        ] {
+            records.push(Record {
+                index: records.len() as u64,
+                time_ns: t + dt,
+                process: Process::nemesis(),
+                kind,
+                f: "kill".into(),
+                node: Some("fs1".into()),
+                value: json!({"fault": 7, "occurrence": occurrence, "phase": phase}),
+                ..Default::default()
+            });
+        }
+    }
+    write_run(&dir, &records, None, true);
+    let html = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
+    for occurrence in 0..4 {
+        assert!(
+            html.contains(&format!(">7.{occurrence}</a></td>")),
+            "no row for fault 7.{occurrence}"
+        );
+        assert!(
+            html.contains(&format!("<title>fault 7.{occurrence}: kill fs1</title>")),
+            "no window for fault 7.{occurrence}"
+        );
+    }
+    assert_eq!(html.matches(r#"<rect class="fault""#).count(), 5);
+}
+
+/// Text from the history and the plan is escaped wherever it lands (maud escapes every value
+/// not marked pre-escaped): a hostile value stays text.
+#[test]
+fn hostile_text_in_the_history_and_plan_stays_text() {
+    let dir = out_dir("hostile");
+    let mut records = synthetic(200, 2, 1);
+    records[1].status = Some(r#"<img src=x onerror="alert(1)">"#.into());
+    records[1].value = json!({"note": "</td><script>alert(2)</script>"});
+    write_run(&dir, &records, Some(&failing_verdict(&records)), true);
+    std::fs::write(
+        dir.join(results::PLAN),
+        "version: 1\nname: <script>alert(3)</script>\n",
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(report::write(&dir).unwrap()).unwrap();
+    for raw in ["<img", "<script>alert", "</td><script>"] {
+        assert!(!html.contains(raw), "unescaped: {raw}");
+    }
+    assert!(html.contains("&lt;script&gt;alert(3)&lt;/script&gt; — smbchaos"));
+    assert!(html.contains("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"));
+    assert_eq!(html.matches("<script>").count(), 1, "only the page's own");
+}
+
 // ---------------------------------------------------------------- the CLI
 
 const BIN: &str = env!("CARGO_BIN_EXE_smbchaos");
