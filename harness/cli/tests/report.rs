@@ -499,6 +499,64 @@ fn smbchaos_report_re_renders_a_stored_run() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
+/// A real lab run of `plans/faults/random.yaml` (root and smbd, as every `smbchaos run`
+/// test): its report has a fault row and a shaded window for every fault occurrence the
+/// history records, and no other.
+#[test]
+fn the_random_faults_report_lists_every_occurrence() {
+    let dir = out_dir("cli-random");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg("--results")
+        .arg(&dir)
+        .arg("plans/faults/random.yaml")
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = dir.join("faults-random").join("latest");
+    let history = history::read(&run.join(results::HISTORY)).unwrap();
+    let mut occurrences: Vec<(u64, u64)> = history
+        .iter()
+        .filter(|r| r.process == Process::nemesis())
+        .map(|r| {
+            let n = |k: &str| r.value.get(k).and_then(|v| v.as_u64()).unwrap();
+            (n("fault"), n("occurrence"))
+        })
+        .collect();
+    occurrences.sort_unstable();
+    occurrences.dedup();
+    assert_eq!(occurrences.len(), 4, "the plan draws four: {occurrences:?}");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let faults = html
+        .split(r#"<section id="faults">"#)
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .expect("a faults section");
+    for (fault, occurrence) in &occurrences {
+        let id = format!("{fault}.{occurrence}");
+        assert!(
+            faults.contains(&format!(">{id}</a></td>")),
+            "no row for {id}"
+        );
+        assert!(
+            html.contains(&format!(r#"<title>fault {id}: "#)),
+            "no window for {id}"
+        );
+    }
+    assert_eq!(
+        faults.matches("rowspan=").count() / 7,
+        occurrences.len(),
+        "one row per occurrence"
+    );
+}
+
 /// A real lab run (root and smbd, as every `smbchaos run` test): one JUnit file for the plan
 /// set, a test case per plan, the failing checker's explanation as the failure message.
 #[test]

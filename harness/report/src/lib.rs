@@ -80,7 +80,8 @@ impl Input {
 /// Render the page. Big histories are drawn per screen column and tabled in part, so the
 /// page stays a few megabytes; failing ops are always drawn.
 pub fn render(input: &Input) -> String {
-    let model = Model::build(&input.history);
+    let complete = input.status.as_ref().is_some_and(|s| s.complete);
+    let model = Model::build(&input.history, complete);
     let shown = html::chosen_records(input, &model);
     let rows = match &input.history_path {
         Some(path) => read_positions(path, &shown).unwrap_or_default(),

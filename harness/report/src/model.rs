@@ -131,7 +131,8 @@ fn client_sym(a: &Rec, b: Option<&Rec>) -> u32 {
 }
 
 impl Model {
-    pub fn build(h: &History) -> Model {
+    /// `complete`: the run ended normally, so every heal was verified (see `fault_windows`).
+    pub fn build(h: &History, complete: bool) -> Model {
         let t0 = h.recs.iter().map(|r| r.time).min().unwrap_or(0);
         let t1 = h
             .recs
@@ -202,7 +203,7 @@ impl Model {
         }
         let clients = assign_clients(h, &mut ops, &op_process, &op_client);
         let lanes = assign_lanes(h, &mut ops, &op_process, &op_client);
-        let faults = fault_windows(&index, nemesis, t1);
+        let faults = fault_windows(&index, nemesis, t1, complete);
         let max_end_prefix = ops
             .iter()
             .scan(0u64, |max, op| {
@@ -415,11 +416,14 @@ fn assign_lanes(h: &History, ops: &mut [Op], process: &[u64], client: &[u32]) ->
 }
 
 /// `check`'s fault windows (one per fault and occurrence), with what the page adds: the
-/// positions of their records and a failed step's status.
+/// positions of their records and a failed step's status. A history written before steps
+/// recorded `heals` leaves a one-shot fault (reset, restart) without a heal; a complete run
+/// verified every heal, so there it is over once started rather than open to the end.
 fn fault_windows(
     index: &Index,
     mut records: HashMap<(u64, u64), Vec<u32>>,
     t1: u64,
+    complete: bool,
 ) -> Vec<FaultWindow> {
     let h = index.h;
     check::faults(index)
@@ -435,14 +439,20 @@ fn fault_windows(
                     NO_SYM => "failed".to_string(),
                     s => h.name(s).to_string(),
                 });
-            let open = f.heal == u64::MAX;
+            let unhealed = f.heal == u64::MAX;
+            let open = unhealed && !complete;
+            let end = match (unhealed, open) {
+                (false, _) => f.heal,
+                (true, true) => t1,
+                (true, false) => f.started.min(t1),
+            };
             FaultWindow {
                 id: format!("{}.{}", f.id.0, f.id.1),
                 f: f.kind.to_string(),
                 node: (!f.node.is_empty()).then(|| f.node.to_string()),
                 start: f.start,
-                end: if open { t1 } else { f.heal }.max(f.start),
-                healed: (f.heals && !open).then_some(f.heal),
+                end: end.max(f.start),
+                healed: (f.heals && !unhealed).then_some(f.heal),
                 failed,
                 records: positions,
                 open,
@@ -459,7 +469,7 @@ pub(crate) mod tests {
     use serde_json::json;
 
     fn build(records: &[Record]) -> Model {
-        Model::build(&History::from_records(records))
+        Model::build(&History::from_records(records), true)
     }
 
     pub fn rec(
@@ -655,23 +665,29 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_unhealed_fault_stays_open_unless_it_has_no_heal_step() {
+    fn an_unhealed_fault_of_an_incomplete_run_stays_open() {
         let mut records = vec![
             fault(0, 10, OpType::Invoke, "start"),
             fault(1, 11, OpType::Ok, "start"),
             rec(2, 50, Process::Worker(0), OpType::Invoke, "c1", json!(null)),
         ];
-        let m = build(&records);
+        let h = History::from_records(&records);
+        let m = Model::build(&h, false);
         assert!(m.faults[0].open);
         assert_eq!(m.faults[0].end, m.t1);
         assert_eq!(m.counts.pending, 1);
-        // A restart or reset is over once started (the record says it has no heal step).
+        // A complete run verified every heal: no heal record means a one-shot fault (a
+        // history from before steps recorded `heals`), over once started.
+        let done = Model::build(&h, true);
+        assert!(!done.faults[0].open);
+        assert_eq!(done.faults[0].end, 11_000_000);
+        // A restart or reset says so itself.
         for r in &mut records[..2] {
             r.value["heals"] = json!(false);
         }
-        let done = build(&records);
-        assert!(!done.faults[0].open);
-        assert_eq!(done.faults[0].end, 11_000_000);
+        let one_shot = Model::build(&History::from_records(&records), false);
+        assert!(!one_shot.faults[0].open);
+        assert_eq!(one_shot.faults[0].end, 11_000_000);
     }
 
     /// A lease break arrives for a worker while it has an op in flight: it is an event, not
