@@ -95,6 +95,28 @@ impl F {
         }
     }
 
+    /// The name a record spells it with; `Other`'s is in `Rec::f_name`.
+    pub fn name(self) -> &'static str {
+        match self {
+            F::Open => ops::OPEN,
+            F::Reconnect => ops::RECONNECT,
+            F::Write => ops::WRITE,
+            F::Flush => ops::FLUSH,
+            F::Read => ops::READ,
+            F::Close => ops::CLOSE,
+            F::Lock => ops::LOCK,
+            F::Unlock => ops::UNLOCK,
+            F::Delete => ops::DELETE,
+            F::LeaseBreak => ops::LEASE_BREAK,
+            F::LeaseBreakAck => ops::LEASE_BREAK_ACK,
+            F::OplockBreak => ops::OPLOCK_BREAK,
+            F::Disconnect => ops::DISCONNECT,
+            F::FinalRead => ops::FINAL_READ,
+            F::Exec => ops::EXEC,
+            F::Other => "",
+        }
+    }
+
     /// Events are never part of an invoke/completion pair.
     pub fn is_event(self) -> bool {
         matches!(
@@ -296,6 +318,32 @@ impl History {
         &self.names[s as usize]
     }
 
+    /// A record's `f` as written.
+    pub fn f_name(&self, r: &Rec) -> &str {
+        match r.f {
+            F::Other => self.name(r.f_name),
+            f => f.name(),
+        }
+    }
+
+    /// A record's process as written: a worker number or a name.
+    pub fn process_name(&self, r: &Rec) -> Cow<'_, str> {
+        if r.process & NAMED != 0 {
+            Cow::Borrowed(self.name((r.process & !NAMED) as Sym))
+        } else {
+            Cow::Owned(r.process.to_string())
+        }
+    }
+
+    /// Position in `recs` of the record with history index `index`.
+    pub fn position(&self, index: u64) -> Option<usize> {
+        let i = index as usize;
+        if self.recs.get(i).is_some_and(|r| r.index == index) {
+            return Some(i);
+        }
+        self.recs.binary_search_by_key(&index, |r| r.index).ok()
+    }
+
     pub fn sym(&mut self, s: &str) -> Sym {
         if s.is_empty() {
             return NONE;
@@ -466,12 +514,8 @@ impl History {
             epoch: x.epoch,
         });
         let nemesis = process == NAMED | self.nemesis as u64;
-        // Only faults and lost connections need their node.
-        let node = if nemesis || f == F::Disconnect {
-            self.opt(l.node.as_deref())
-        } else {
-            NONE
-        };
+        // Faults and lost connections need their node; the report names an op's client by it.
+        let node = self.opt(l.node.as_deref());
         let mut v = Val::None;
         if let Some(raw) = l.value {
             let peer = raw

@@ -22,13 +22,13 @@
 //! while the limitation shows and fails the day it changes.
 
 pub mod availability;
-mod compact;
+pub mod compact;
 pub mod durability;
 mod effects;
 pub mod exec;
-mod faults;
+pub mod faults;
 pub mod grants;
-mod index;
+pub mod index;
 mod intervals;
 pub mod leases;
 mod model;
@@ -47,7 +47,9 @@ pub fn compact_caps(letters: &str) -> Caps {
 }
 pub use durability::{durability, DurabilityOptions};
 pub use exec::exec;
+pub use faults::{faults, Fault};
 pub use grants::{grants, GrantOptions};
+pub use index::Index;
 pub use leases::{leases, BreakPolicy, LeaseOptions};
 pub use reads::reads;
 pub use resume::{handle_resume, ConflictPolicy, ResumeOptions};

@@ -1,13 +1,15 @@
 //! The page: verdict, charts, faults with stall and recovery, evidence, records, files.
 //! Everything is inline (CSS, script, SVG): the file opens anywhere, fetches nothing.
+//! Markup is built with maud, so every value is escaped unless it is marked pre-escaped
+//! (only the page's own CSS and script are).
 
-use std::fmt::Write;
-
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 
-use super::model::{End, Model, NONE};
+use super::model::{End, FaultWindow, Model, NONE};
 use super::svg::Featured;
-use super::{esc, human, secs, svg, Input};
+use super::{human, secs, svg, Input};
+use check::compact::{Rec, NONE as NO_SYM};
 use check::Outcome;
 use check::Validity;
 use history::{OpType, Record};
@@ -26,45 +28,101 @@ const FAULT_ROWS: usize = 300;
 /// Longest string shown in a record cell; the history file has the rest.
 const CELL: usize = 160;
 
-pub fn page(input: &Input, m: &Model) -> String {
-    let records = &input.records;
-    let featured = Featured {
+/// What the page draws from: the model, which records get a row, and those records in full.
+struct Page<'a> {
+    input: &'a Input,
+    m: &'a Model,
+    shown: &'a [bool],
+    /// (position, record), by position.
+    rows: &'a [(u32, Record)],
+}
+
+impl Page<'_> {
+    fn rec(&self, pos: u32) -> &Rec {
+        &self.input.history.recs[pos as usize]
+    }
+
+    /// The anchor of a record that has a row.
+    fn anchor(&self, pos: u32) -> Option<u64> {
+        self.shown
+            .get(pos as usize)
+            .is_some_and(|s| *s)
+            .then(|| self.rec(pos).index)
+    }
+
+    fn full(&self, pos: u32) -> Option<&Record> {
+        self.rows
+            .binary_search_by_key(&pos, |(p, _)| *p)
+            .ok()
+            .map(|i| &self.rows[i].1)
+    }
+
+    fn name(&self, sym: u32) -> &str {
+        self.input.history.name(sym)
+    }
+}
+
+fn featured(m: &Model) -> Featured {
+    Featured {
         fail: m.spread(|e| e == End::Fail, FEATURED_FAIL, svg::PLOT),
         unknown: m.spread(
             |e| matches!(e, End::Info | End::Pending),
             FEATURED_UNKNOWN,
             svg::PLOT,
         ),
-    };
-    let shown = chosen_records(input, m, &featured);
-    let anchor = |pos: u32| shown[pos as usize].then(|| records[pos as usize].index);
-    let mut out = String::with_capacity(1 << 20);
-    let title = format!("{} — smbchaos", input.plan_name);
-    let _ = write!(
-        out,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><style>{CSS}</style></head><body>"#,
-        esc(&title)
-    );
-    header(&mut out, input, m);
-    checkers(&mut out, input);
-    out.push_str(r#"<section id="charts"><h2>Timeline</h2><p class="legend"><span class="sw ok"></span>ok <span class="sw fail"></span>fail <span class="sw info"></span>info (unknown) <span class="sw pending"></span>never completed <span class="sw fw"></span>fault window</p>"#);
-    svg::timeline(&mut out, m, records, &anchor, &featured);
-    out.push_str("<h2>Latency</h2>");
-    if m.ops.len() > svg::DETAIL_OPS {
-        out.push_str(r#"<p class="legend"><span class="sw lp50"></span>median of ok ops per column <span class="sw lmax"></span>slowest ok op <span class="sw fail"></span>failing <span class="sw info"></span>unknown ops (each, or where too many the first in each column)</p>"#);
     }
-    svg::latency(&mut out, m, records, &anchor, &featured);
-    out.push_str("<h2>Throughput</h2>");
-    svg::throughput(&mut out, m);
-    out.push_str("</section>");
-    faults(&mut out, m, &anchor);
-    evidence(&mut out, input, &anchor);
-    record_table(&mut out, input, m, &shown);
-    files(&mut out, input);
-    out.push_str("<footer>smbchaos ");
-    out.push_str(env!("CARGO_PKG_VERSION"));
-    let _ = write!(out, r#"</footer><script>{SCRIPT}</script></body></html>"#);
-    out
+}
+
+pub fn page(input: &Input, m: &Model, shown: &[bool], rows: &[(u32, Record)]) -> Markup {
+    let p = Page {
+        input,
+        m,
+        shown,
+        rows,
+    };
+    let featured = featured(m);
+    let anchor = |pos: u32| p.anchor(pos);
+    let title = format!("{} — smbchaos", input.plan_name);
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                (header(&p))
+                (checkers(input))
+                section #charts {
+                    h2 { "Timeline" }
+                    p.legend {
+                        span.sw.ok {} "ok " span.sw.fail {} "fail " span.sw.info {} "info (unknown) "
+                        span.sw.pending {} "never completed " span.sw.fw {} "fault window"
+                    }
+                    (svg::timeline(m, &input.history, &anchor, &featured))
+                    h2 { "Latency" }
+                    @if m.ops.len() > svg::DETAIL_OPS {
+                        p.legend {
+                            span.sw.lp50 {} "median of ok ops per column " span.sw.lmax {} "slowest ok op "
+                            span.sw.fail {} "failing " span.sw.info {}
+                            "unknown ops (each, or where too many the first in each column)"
+                        }
+                    }
+                    (svg::latency(m, &input.history, &anchor, &featured))
+                    h2 { "Throughput" }
+                    (svg::throughput(m))
+                }
+                (faults(&p))
+                (evidence(&p))
+                (record_table(&p))
+                (files(input))
+                footer { "smbchaos " (env!("CARGO_PKG_VERSION")) }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    }
 }
 
 fn label(o: Outcome) -> &'static str {
@@ -75,7 +133,8 @@ fn label(o: Outcome) -> &'static str {
     }
 }
 
-fn header(out: &mut String, input: &Input, m: &Model) {
+fn header(p: &Page) -> Markup {
+    let (input, m) = (p.input, p.m);
     let complete = input.status.as_ref().is_some_and(|s| s.complete);
     let (class, text) = match (&input.verdict, complete) {
         (Some(v), true) => (
@@ -88,184 +147,210 @@ fn header(out: &mut String, input: &Input, m: &Model) {
         ),
         (None, _) => ("incomplete".into(), "INCOMPLETE — no verdict".into()),
     };
-    let _ = write!(
-        out,
-        r#"<header><h1>{}</h1><div id="verdict" class="verdict {class}">{}</div><p class="run">{}"#,
-        esc(&input.plan_name),
-        esc(&text),
-        esc(&input.run_name)
-    );
-    if let Some(s) = &input.status {
-        if !s.run_id.is_empty() {
-            let _ = write!(out, " · lab {}", esc(&s.run_id));
-        }
-    }
-    if let Some(env) = &input.environment {
-        for key in ["samba", "kernel", "seed"] {
-            if let Some(v) = env.get(key) {
-                let _ = write!(out, " · {key} {}", esc(&plain(v)));
-            }
-        }
-    }
-    out.push_str("</p>");
-    if !complete {
-        let why = input
-            .status
-            .as_ref()
-            .and_then(|s| s.error.clone())
-            .unwrap_or_else(|| "the run was interrupted".into());
-        let _ = write!(
-            out,
-            r#"<p class="banner">This run did not complete: {}. The history may end early; ops still open at its end are drawn as never completed.</p>"#,
-            esc(&why)
-        );
-    }
-    let c = m.counts;
-    let _ = write!(
-        out,
-        r#"<p class="stats">{} records · {} ops: <b class="t-ok">{} ok</b> · <b class="t-fail">{} fail</b> · <b class="t-info">{} info</b> · {} never completed · {} faults · {} from first to last record</p></header>"#,
-        input.records.len(),
-        m.ops.len(),
-        c.ok,
-        c.fail,
-        c.info,
-        c.pending,
-        m.faults.len(),
-        human(m.t1 - m.t0)
-    );
-}
-
-fn checkers(out: &mut String, input: &Input) {
-    out.push_str(r#"<section id="checkers"><h2>Checkers</h2>"#);
-    let Some(verdict) = &input.verdict else {
-        out.push_str(
-            "<p>No verdict.json: the run ended before its history was checked.</p></section>",
-        );
-        return;
+    let lab = input
+        .status
+        .as_ref()
+        .map(|s| s.run_id.as_str())
+        .filter(|id| !id.is_empty());
+    let env: Vec<(&str, String)> = match &input.environment {
+        Some(env) => ["samba", "kernel", "seed"]
+            .into_iter()
+            .filter_map(|key| env.get(key).map(|v| (key, plain(v))))
+            .collect(),
+        None => Vec::new(),
     };
-    out.push_str("<table><thead><tr><th>checker</th><th>valid</th><th>expected</th><th>outcome</th><th>explanation</th></tr></thead><tbody>");
-    for j in &verdict.checkers {
-        let valid = match j.result.valid {
-            Validity::True => "true",
-            Validity::False => "false",
-            Validity::Unknown => "unknown",
-        };
-        // What the checker needed exercised, and whether it was.
-        let needs: String = j
-            .result
-            .preconditions
-            .iter()
-            .map(|p| {
-                let held = match p.held {
-                    Validity::True => "held",
-                    Validity::False => "refused by the server",
-                    Validity::Unknown => "unknown",
-                };
-                format!(
-                    "<br><small>needs {}: {held} ({})</small>",
-                    esc(&p.what),
-                    esc(&p.detail)
-                )
-            })
-            .collect();
-        let _ = write!(
-            out,
-            r##"<tr class="o-{}"><td><a href="#ev-{}">{}</a></td><td>{valid}</td><td>{}</td><td>{}</td><td>{}{needs}</td></tr>"##,
-            label(j.outcome).to_lowercase(),
-            esc(&j.result.checker),
-            esc(&j.result.checker),
-            esc(&j.expected),
-            label(j.outcome),
-            esc(&j.result.explanation)
-        );
+    let why = input
+        .status
+        .as_ref()
+        .and_then(|s| s.error.clone())
+        .unwrap_or_else(|| "the run was interrupted".into());
+    let c = m.counts;
+    html! {
+        header {
+            h1 { (input.plan_name) }
+            div #verdict class={ "verdict " (class) } { (text) }
+            p.run {
+                (input.run_name)
+                @if let Some(id) = lab { " · lab " (id) }
+                @for (key, v) in &env { " · " (key) " " (v) }
+            }
+            @if !complete {
+                p.banner {
+                    "This run did not complete: " (why) ". The history may end early; ops still open at its end are drawn as never completed."
+                }
+            }
+            p.stats {
+                (input.history.recs.len()) " records · " (m.ops.len()) " ops: "
+                b.t-ok { (c.ok) " ok" } " · " b.t-fail { (c.fail) " fail" } " · "
+                b.t-info { (c.info) " info" } " · " (c.pending) " never completed · "
+                (m.faults.len()) " faults · " (human(m.t1 - m.t0)) " from first to last record"
+            }
+        }
     }
-    out.push_str("</tbody></table></section>");
 }
 
-fn faults(out: &mut String, m: &Model, anchor: &dyn Fn(u32) -> Option<u64>) {
-    out.push_str(r#"<section id="faults"><h2>Faults</h2>"#);
-    if m.faults.is_empty() {
-        out.push_str("<p>No faults in this run.</p></section>");
-        return;
-    }
-    out.push_str("<p>Stall: from the fault's start to the client's last failed or unknown op before it recovered. Recovery: from the fault's start to the client's first ok op completed after the heal.</p>");
-    out.push_str("<table><thead><tr><th>fault</th><th>kind</th><th>node</th><th>start</th><th>heal</th><th>held</th><th>effect</th><th>client</th><th>failed/info ops</th><th>stall</th><th>recovery</th><th>after heal</th></tr></thead><tbody>");
-    for f in m.faults.iter().take(FAULT_ROWS) {
-        let mut impacts = m.impacts(f);
-        impacts.sort_by(|a, b| m.clients[a.client as usize].cmp(&m.clients[b.client as usize]));
-        let rows = impacts.len().max(1);
-        let first = f.records.first().copied().unwrap_or(NONE);
-        let id = match anchor(first) {
-            Some(i) => format!(r##"<a href="#r{i}">{}</a>"##, esc(&f.id)),
-            None => esc(&f.id).into_owned(),
-        };
-        let heal = match (f.healed, f.open) {
-            (_, true) => "not healed".to_string(),
-            (Some(h), _) => secs(h),
-            (None, _) => "one-shot".to_string(),
-        };
-        let _ = write!(
-            out,
-            r#"<tr{}><td rowspan="{rows}">{id}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}">{heal}{}</td><td rowspan="{rows}">{}</td><td rowspan="{rows}"{}>{}</td>"#,
-            if f.failed.is_some() {
-                r#" class="o-fail""#
-            } else {
-                ""
-            },
-            esc(&f.f),
-            esc(f.node.as_deref().unwrap_or("")),
-            secs(f.start),
-            f.failed
-                .as_deref()
-                .map(|s| format!(" (failed: {})", esc(s)))
-                .unwrap_or_default(),
-            human(f.end - f.start),
-            if f.effect.as_deref() == Some("no effect") {
-                r#" class="o-fail""#
-            } else {
-                ""
-            },
-            esc(f.effect.as_deref().unwrap_or("not recorded")),
-        );
-        if impacts.is_empty() {
-            out.push_str(r#"<td colspan="5">no client ops during or after it</td></tr>"#);
-        }
-        let heal_at = f.healed.unwrap_or(f.end);
-        for (i, imp) in impacts.iter().enumerate() {
-            if i > 0 {
-                out.push_str("<tr>");
+fn checkers(input: &Input) -> Markup {
+    html! {
+        section #checkers {
+            h2 { "Checkers" }
+            @if let Some(verdict) = &input.verdict {
+                table {
+                    thead { tr { th { "checker" } th { "valid" } th { "expected" } th { "outcome" } th { "explanation" } } }
+                    tbody {
+                        @for j in &verdict.checkers {
+                            tr class={ "o-" (label(j.outcome).to_lowercase()) } {
+                                td { a href={ "#ev-" (j.result.checker) } { (j.result.checker) } }
+                                td { (match j.result.valid {
+                                    Validity::True => "true",
+                                    Validity::False => "false",
+                                    Validity::Unknown => "unknown",
+                                }) }
+                                td { (j.expected) }
+                                td { (label(j.outcome)) }
+                                td {
+                                    (j.result.explanation)
+                                    // What the checker needed exercised, and whether it was.
+                                    @for p in &j.result.preconditions {
+                                        br;
+                                        small {
+                                            "needs " (p.what) ": "
+                                            (match p.held {
+                                                Validity::True => "held",
+                                                Validity::False => "refused by the server",
+                                                Validity::Unknown => "unknown",
+                                            })
+                                            " (" (p.detail) ")"
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } @else {
+                p { "No verdict.json: the run ended before its history was checked." }
             }
-            let after_heal = imp
-                .recovery
-                .map(|r| human((f.start + r).saturating_sub(heal_at)))
-                .unwrap_or_else(|| "—".into());
-            let _ = write!(
-                out,
-                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{after_heal}</td></tr>",
-                esc(&m.clients[imp.client as usize]),
-                imp.bad_ops,
-                imp.stall.map(human).unwrap_or_else(|| "none".into()),
-                imp.recovery
-                    .map(human)
-                    .unwrap_or_else(|| "did not recover".into()),
-            );
         }
     }
-    out.push_str("</tbody></table>");
-    if m.faults.len() > FAULT_ROWS {
-        let _ = write!(
-            out,
-            "<p>… and {} more faults (see history.jsonl).</p>",
-            m.faults.len() - FAULT_ROWS
-        );
+}
+
+/// What a fault did: the effects its completed steps recorded (e.g. "2 connections reset"),
+/// read from its records in full; else whether it landed, as `check` read it.
+fn effect(p: &Page, f: &FaultWindow) -> String {
+    let mut recorded = false;
+    let mut parts: Vec<String> = Vec::new();
+    for r in f.records.iter().filter_map(|&pos| p.full(pos)) {
+        let Some(effect) = (r.kind == OpType::Ok)
+            .then(|| {
+                r.value
+                    .pointer("/detail/effect")
+                    .and_then(|e| e.as_object())
+            })
+            .flatten()
+        else {
+            continue;
+        };
+        recorded = true;
+        for (what, v) in effect {
+            let n = v
+                .as_array()
+                .map(|a| a.len() as u64)
+                .or(v.as_u64())
+                .unwrap_or(0);
+            parts.push(format!("{n} {}", what.replace('_', " ")));
+        }
     }
-    out.push_str("</section>");
+    match (recorded, f.landed) {
+        (true, _) if !parts.is_empty() => parts.join(", "),
+        (true, _) | (false, Some(false)) => "no effect".into(),
+        (false, Some(true)) => "landed".into(),
+        (false, None) => "not recorded".into(),
+    }
+}
+
+fn faults(p: &Page) -> Markup {
+    let m = p.m;
+    html! {
+        section #faults {
+            h2 { "Faults" }
+            @if m.faults.is_empty() {
+                p { "No faults in this run." }
+            } @else {
+                p { "Stall: from the fault's start to the client's last failed or unknown op before it recovered. Recovery: from the fault's start to the client's first ok op completed after the heal." }
+                table {
+                    thead { tr {
+                        @for h in ["fault", "kind", "node", "start", "heal", "held", "effect", "client", "failed/info ops", "stall", "recovery", "after heal"] {
+                            th { (h) }
+                        }
+                    } }
+                    tbody {
+                        @for f in m.faults.iter().take(FAULT_ROWS) { (fault_rows(p, f)) }
+                    }
+                }
+                @if m.faults.len() > FAULT_ROWS {
+                    p { "… and " (m.faults.len() - FAULT_ROWS) " more faults (see history.jsonl)." }
+                }
+            }
+        }
+    }
+}
+
+fn fault_rows(p: &Page, f: &FaultWindow) -> Markup {
+    let m = p.m;
+    let mut impacts = m.impacts(f);
+    impacts.sort_by(|a, b| m.clients[a.client as usize].cmp(&m.clients[b.client as usize]));
+    let rows = impacts.len().max(1);
+    let anchor = f.records.first().and_then(|&pos| p.anchor(pos));
+    let heal = match (f.healed, f.open) {
+        (_, true) => "not healed".to_string(),
+        (Some(h), _) => secs(h),
+        (None, _) => "one-shot".to_string(),
+    };
+    let effect = effect(p, f);
+    let heal_at = f.healed.unwrap_or(f.end);
+    let after_heal = |r: Option<u64>| {
+        r.map(|r| human((f.start + r).saturating_sub(heal_at)))
+            .unwrap_or_else(|| "—".into())
+    };
+    html! {
+        tr class=[f.failed.is_some().then_some("o-fail")] {
+            td rowspan=(rows) {
+                @if let Some(i) = anchor { a href={ "#r" (i) } { (f.id) } } @else { (f.id) }
+            }
+            td rowspan=(rows) { (f.f) }
+            td rowspan=(rows) { (f.node.as_deref().unwrap_or("")) }
+            td rowspan=(rows) { (secs(f.start)) }
+            td rowspan=(rows) {
+                (heal)
+                @if let Some(s) = &f.failed { " (failed: " (s) ")" }
+            }
+            td rowspan=(rows) { (human(f.end - f.start)) }
+            td rowspan=(rows) class=[(effect == "no effect").then_some("o-fail")] { (effect) }
+            @match impacts.first() {
+                None => td colspan="5" { "no client ops during or after it" },
+                Some(imp) => (impact_cells(m, imp, &after_heal(imp.recovery))),
+            }
+        }
+        @for imp in impacts.iter().skip(1) {
+            tr { (impact_cells(m, imp, &after_heal(imp.recovery))) }
+        }
+    }
+}
+
+fn impact_cells(m: &Model, imp: &super::model::Impact, after_heal: &str) -> Markup {
+    html! {
+        td { (m.clients[imp.client as usize]) }
+        td { (imp.bad_ops) }
+        td { (imp.stall.map(human).unwrap_or_else(|| "none".into())) }
+        td { (imp.recovery.map(human).unwrap_or_else(|| "did not recover".into())) }
+        td { (after_heal) }
+    }
 }
 
 /// For each checker that did not pass, the ops that prove it, linked to their records.
-fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>) {
-    let Some(verdict) = &input.verdict else {
-        return;
+fn evidence(p: &Page) -> Markup {
+    let Some(verdict) = &p.input.verdict else {
+        return html! {};
     };
     let failing: Vec<_> = verdict
         .checkers
@@ -273,65 +358,63 @@ fn evidence(out: &mut String, input: &Input, anchor: &dyn Fn(u32) -> Option<u64>
         .filter(|j| j.outcome != Outcome::Pass)
         .collect();
     if failing.is_empty() {
-        return;
+        return html! {};
     }
-    out.push_str(r#"<section id="evidence"><h2>Evidence</h2>"#);
-    for j in failing {
-        let _ = write!(
-            out,
-            r#"<h3 id="ev-{}">{}: {} (expected {})</h3><p>{}</p>"#,
-            esc(&j.result.checker),
-            esc(&j.result.checker),
-            label(j.outcome),
-            esc(&j.expected),
-            esc(&j.result.explanation)
-        );
-        if j.result.ops.is_empty() {
-            out.push_str("<p>The checker cites no ops.</p>");
-            continue;
-        }
-        out.push_str("<div class=\"scroll\"><table class=\"records\"><thead><tr><th>#</th><th>time</th><th>process</th><th>type</th><th>f</th><th>node</th><th>status</th></tr></thead><tbody>");
-        for &index in j.result.ops.iter().take(CITED_PER_CHECKER) {
-            let Some(pos) = input.position(index) else {
-                let _ = write!(
-                    out,
-                    r#"<tr><td>{index}</td><td colspan="6">not in the history</td></tr>"#
-                );
-                continue;
-            };
-            let r = &input.records[pos as usize];
-            let link = match anchor(pos) {
-                Some(i) => format!(r##"<a href="#r{i}">{i}</a>"##),
-                None => index.to_string(),
-            };
-            let _ = write!(
-                out,
-                r#"<tr class="k-{}"><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-                kind_name(r),
-                secs(r.time_ns),
-                esc(&process_name(r)),
-                kind_name(r),
-                esc(&r.f),
-                esc(r.node.as_deref().unwrap_or("")),
-                esc(&clip(r.status.as_deref().unwrap_or("")))
-            );
-        }
-        out.push_str("</tbody></table></div>");
-        if j.result.ops.len() > CITED_PER_CHECKER {
-            let _ = write!(
-                out,
-                "<p>… and {} more cited ops (see verdict.json).</p>",
-                j.result.ops.len() - CITED_PER_CHECKER
-            );
+    html! {
+        section #evidence {
+            h2 { "Evidence" }
+            @for j in failing {
+                h3 id={ "ev-" (j.result.checker) } {
+                    (j.result.checker) ": " (label(j.outcome)) " (expected " (j.expected) ")"
+                }
+                p { (j.result.explanation) }
+                @if j.result.ops.is_empty() {
+                    p { "The checker cites no ops." }
+                } @else {
+                    div.scroll { table.records {
+                        thead { tr {
+                            @for h in ["#", "time", "process", "type", "f", "node", "status"] { th { (h) } }
+                        } }
+                        tbody {
+                            @for &index in j.result.ops.iter().take(CITED_PER_CHECKER) {
+                                @match p.input.position(index) {
+                                    None => tr { td { (index) } td colspan="6" { "not in the history" } },
+                                    Some(pos) => (cited_row(p, index, pos)),
+                                }
+                            }
+                        }
+                    } }
+                    @if j.result.ops.len() > CITED_PER_CHECKER {
+                        p { "… and " (j.result.ops.len() - CITED_PER_CHECKER) " more cited ops (see verdict.json)." }
+                    }
+                }
+            }
         }
     }
-    out.push_str("</section>");
+}
+
+fn cited_row(p: &Page, index: u64, pos: u32) -> Markup {
+    let r = p.rec(pos);
+    let kind = kind_name(r.kind);
+    html! {
+        tr class={ "k-" (kind) } {
+            td {
+                @if let Some(i) = p.anchor(pos) { a href={ "#r" (i) } { (i) } } @else { (index) }
+            }
+            td { (secs(r.time)) }
+            td { (p.input.history.process_name(r)) }
+            td { (kind) }
+            td { (p.input.history.f_name(r)) }
+            td { (p.name(r.node)) }
+            td { (clip(p.name(r.status))) }
+        }
+    }
 }
 
 /// Which records get a row (and an anchor): all of a small history; of a big one the cited
 /// ops, the faults and the failing ops, each with its invoke or completion.
-fn chosen_records(input: &Input, m: &Model, featured: &Featured) -> Vec<bool> {
-    let n = input.records.len();
+pub fn chosen_records(input: &Input, m: &Model) -> Vec<bool> {
+    let n = input.history.recs.len();
     if n <= FULL_TABLE {
         return vec![true; n];
     }
@@ -359,111 +442,113 @@ fn chosen_records(input: &Input, m: &Model, featured: &Featured) -> Vec<bool> {
             mark(pos);
         }
     }
+    let featured = featured(m);
     for &i in featured.fail.iter().chain(&featured.unknown) {
-        let op = &m.ops[i];
-        mark(op.done.or(op.invoke).expect("an op has a record"));
+        mark(m.ops[i].last());
     }
     shown
 }
 
-fn record_table(out: &mut String, input: &Input, m: &Model, shown: &[bool]) {
-    let count = shown.iter().filter(|s| **s).count();
-    let _ = write!(out, r#"<section id="records"><h2>Records</h2><p>"#);
-    if count == input.records.len() {
-        let _ = write!(out, "All {count} records of history.jsonl.");
-    } else {
-        let _ = write!(
-            out,
-            "{count} of {} records: those the checkers cite, the faults, and the failing and unknown ops drawn above, each with its invoke or completion. The rest are in history.jsonl.",
-            input.records.len()
-        );
+fn record_table(p: &Page) -> Markup {
+    let total = p.input.history.recs.len();
+    let count = p.shown.iter().filter(|s| **s).count();
+    // Rows in history order, with a gap row where records are left out.
+    let mut rows: Vec<(usize, u32)> = Vec::with_capacity(count);
+    let mut next = 0usize;
+    for (pos, _) in p.shown.iter().enumerate().filter(|(_, s)| **s) {
+        rows.push((pos - next, pos as u32));
+        next = pos + 1;
     }
-    out.push_str(r#" <label>Filter <input id="filter" type="search" placeholder="text in a row"></label></p><table class="records" id="record-table"><thead><tr><th>#</th><th>time</th><th>process</th><th>type</th><th>f</th><th>node</th><th>status</th><th>op</th><th>fields</th></tr></thead><tbody>"#);
-    let mut skipped = 0usize;
-    for (pos, r) in input.records.iter().enumerate() {
-        if !shown[pos] {
-            skipped += 1;
-            continue;
+    let tail = total - next;
+    html! {
+        section #records {
+            h2 { "Records" }
+            p {
+                @if count == total {
+                    "All " (count) " records of history.jsonl."
+                } @else {
+                    (count) " of " (total) " records: those the checkers cite, the faults, and the failing and unknown ops drawn above, each with its invoke or completion. The rest are in history.jsonl."
+                }
+                " " label { "Filter " input #filter type="search" placeholder="text in a row"; }
+            }
+            table.records #record-table {
+                thead { tr {
+                    @for h in ["#", "time", "process", "type", "f", "node", "status", "op", "fields"] { th { (h) } }
+                } }
+                tbody {
+                    @for &(skipped, pos) in &rows {
+                        @if skipped > 0 { (gap(skipped)) }
+                        (row(p, pos))
+                    }
+                    @if tail > 0 { (gap(tail)) }
+                }
+            }
         }
-        if skipped > 0 {
-            let _ = write!(
-                out,
-                r#"<tr class="gap"><td colspan="9">… {skipped} records not shown …</td></tr>"#
-            );
-            skipped = 0;
-        }
-        row(out, input, m, pos, r, shown);
     }
-    if skipped > 0 {
-        let _ = write!(
-            out,
-            r#"<tr class="gap"><td colspan="9">… {skipped} records not shown …</td></tr>"#
-        );
-    }
-    out.push_str("</tbody></table></section>");
+}
+
+fn gap(skipped: usize) -> Markup {
+    html! { tr.gap { td colspan="9" { "… " (skipped) " records not shown …" } } }
 }
 
 /// One record, rendered generically: the fields every record has get columns, and every
 /// other field (of the record and of its `value`) is listed as name = value, so fields added
 /// to the history later show up without a change here.
-fn row(out: &mut String, input: &Input, m: &Model, pos: usize, r: &Record, shown: &[bool]) {
-    let partner = m.partner[pos];
-    let op = if partner == NONE {
-        String::new()
-    } else {
-        let p = &input.records[partner as usize];
-        let what = if r.kind == OpType::Invoke {
-            "→"
-        } else {
-            "←"
-        };
-        let lat = human(r.time_ns.abs_diff(p.time_ns));
-        if shown[partner as usize] {
-            format!(r##"{what} <a href="#r{}">{}</a> {lat}"##, p.index, p.index)
-        } else {
-            format!("{what} {} {lat}", p.index)
+fn row(p: &Page, pos: u32) -> Markup {
+    let r = p.rec(pos);
+    let partner = p.m.partner[pos as usize];
+    let kind = kind_name(r.kind);
+    let fields = p.full(pos).map(fields).unwrap_or_default();
+    html! {
+        tr id={ "r" (r.index) } class={ "k-" (kind) } {
+            td { a href={ "#r" (r.index) } { (r.index) } }
+            td { (secs(r.time)) }
+            td { (p.input.history.process_name(r)) }
+            td { (kind) }
+            td { (p.input.history.f_name(r)) }
+            td { (p.name(r.node)) }
+            td { @if r.status != NO_SYM { (clip(p.name(r.status))) } }
+            td {
+                @if partner != NONE {
+                    @let other = p.rec(partner);
+                    (if r.kind == OpType::Invoke { "→" } else { "←" }) " "
+                    @if p.anchor(partner).is_some() {
+                        a href={ "#r" (other.index) } { (other.index) }
+                    } @else { (other.index) }
+                    " " (human(r.time.abs_diff(other.time)))
+                }
+            }
+            td {
+                @for (k, v) in &fields {
+                    span.fld { i { (k) } " " (clip(v)) }
+                }
+            }
         }
-    };
-    let mut fields = String::new();
+    }
+}
+
+/// A record's fields besides the columns, the record's own and then its `value`'s.
+fn fields(r: &Record) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     if let Ok(Value::Object(mut obj)) = serde_json::to_value(r) {
         for k in ["index", "time_ns", "process", "type", "f", "node", "status"] {
             obj.remove(k);
         }
         let value = obj.remove("value");
         for (k, v) in obj {
-            field(&mut fields, &k, &v);
+            out.push((k, plain(&v)));
         }
         match value {
             Some(Value::Object(map)) => {
                 for (k, v) in map {
-                    field(&mut fields, &k, &v);
+                    out.push((k, plain(&v)));
                 }
             }
-            Some(v) if !v.is_null() => field(&mut fields, "value", &v),
+            Some(v) if !v.is_null() => out.push(("value".into(), plain(&v))),
             _ => {}
         }
     }
-    let _ = write!(
-        out,
-        r##"<tr id="r{i}" class="k-{k}"><td><a href="#r{i}">{i}</a></td><td>{}</td><td>{}</td><td>{k}</td><td>{}</td><td>{}</td><td>{}</td><td>{op}</td><td>{fields}</td></tr>"##,
-        secs(r.time_ns),
-        esc(&process_name(r)),
-        esc(&r.f),
-        esc(r.node.as_deref().unwrap_or("")),
-        esc(&clip(r.status.as_deref().unwrap_or(""))),
-        i = r.index,
-        k = kind_name(r),
-    );
-}
-
-fn field(out: &mut String, name: &str, v: &Value) {
-    let text = plain(v);
-    let _ = write!(
-        out,
-        r#"<span class="fld"><i>{}</i> {}</span>"#,
-        esc(name),
-        esc(&clip(&text))
-    );
+    out
 }
 
 /// A JSON value as a person reads it: strings bare, everything else compact JSON.
@@ -485,8 +570,8 @@ fn clip(s: &str) -> String {
     format!("{}… ({} bytes)", &s[..end], s.len())
 }
 
-fn kind_name(r: &Record) -> &'static str {
-    match r.kind {
+fn kind_name(k: OpType) -> &'static str {
+    match k {
         OpType::Invoke => "invoke",
         OpType::Ok => "ok",
         OpType::Fail => "fail",
@@ -494,58 +579,35 @@ fn kind_name(r: &Record) -> &'static str {
     }
 }
 
-fn process_name(r: &Record) -> String {
-    match &r.process {
-        history::Process::Worker(n) => n.to_string(),
-        history::Process::Named(s) => s.clone(),
-    }
-}
-
-fn files(out: &mut String, input: &Input) {
-    out.push_str(r#"<section id="files"><h2>Files</h2>"#);
+fn files(input: &Input) -> Markup {
     let captures: Vec<_> = input.files.iter().filter(|f| f.capture).collect();
-    if captures.is_empty() {
-        out.push_str("<p>No packet captures in this run.</p>");
-    } else {
-        out.push_str("<h3>Packet captures</h3><ul>");
-        for f in captures {
-            let _ = write!(
-                out,
-                r#"<li><a href="{}">{}</a> ({} bytes)</li>"#,
-                esc(&f.href()),
-                esc(&f.path),
-                f.size
-            );
+    let environment = input
+        .environment
+        .as_ref()
+        .map(|env| serde_json::to_string_pretty(env).unwrap_or_default());
+    html! {
+        section #files {
+            h2 { "Files" }
+            @if captures.is_empty() {
+                p { "No packet captures in this run." }
+            } @else {
+                h3 { "Packet captures" }
+                ul { @for f in captures { li { a href=(f.href()) { (f.path) } " (" (f.size) " bytes)" } } }
+            }
+            h3 { "Run data" }
+            ul {
+                @for f in input.files.iter().filter(|f| !f.capture) {
+                    li { a href=(f.href()) { (f.path) } " (" (f.size) " bytes)" }
+                }
+            }
+            @if let Some(plan) = &input.plan_text {
+                details { summary { "plan.yaml" } pre { (plan) } }
+            }
+            @if let Some(text) = &environment {
+                details { summary { "environment.json" } pre { (text) } }
+            }
         }
-        out.push_str("</ul>");
     }
-    out.push_str("<h3>Run data</h3><ul>");
-    for f in input.files.iter().filter(|f| !f.capture) {
-        let _ = write!(
-            out,
-            r#"<li><a href="{}">{}</a> ({} bytes)</li>"#,
-            esc(&f.href()),
-            esc(&f.path),
-            f.size
-        );
-    }
-    out.push_str("</ul>");
-    if let Some(plan) = &input.plan_text {
-        let _ = write!(
-            out,
-            "<details><summary>plan.yaml</summary><pre>{}</pre></details>",
-            esc(plan)
-        );
-    }
-    if let Some(env) = &input.environment {
-        let text = serde_json::to_string_pretty(env).unwrap_or_default();
-        let _ = write!(
-            out,
-            "<details><summary>environment.json</summary><pre>{}</pre></details>",
-            esc(&text)
-        );
-    }
-    out.push_str("</section>");
 }
 
 #[cfg(test)]

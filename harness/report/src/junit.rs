@@ -14,8 +14,8 @@ use check::{Outcome, Verdict};
 /// adds an error case saying why.
 pub fn for_run(input: &Input) -> Report {
     let mut suite = TestSuite::new(input.plan_name.as_str());
-    let span = input.records.iter().map(|r| r.time_ns).max().unwrap_or(0)
-        - input.records.iter().map(|r| r.time_ns).min().unwrap_or(0);
+    let times = || input.history.recs.iter().map(|r| r.time);
+    let span = times().max().unwrap_or(0) - times().min().unwrap_or(0);
     suite.set_time(Duration::from_nanos(span));
     if let Some(verdict) = &input.verdict {
         for j in &verdict.checkers {
@@ -238,7 +238,8 @@ mod tests {
         let input = Input {
             plan_name: "smoke".into(),
             run_name: "20260101T000000.000Z".into(),
-            records: vec![],
+            history: check::History::default(),
+            history_path: None,
             verdict: Some(verdict(Outcome::Fail)),
             status: Some(history::results::Status {
                 complete: false,

@@ -7,10 +7,10 @@ pub mod junit;
 mod model;
 mod svg;
 
-use std::borrow::Cow;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use check::Verdict;
+use check::{History, Verdict};
 use history::results::{self, Status, REPORT};
 use history::Record;
 
@@ -34,7 +34,10 @@ pub struct Input {
     pub plan_name: String,
     /// The run directory's name (its UTC start time).
     pub run_name: String,
-    pub records: Vec<Record>,
+    /// The history in `check`'s compact form: what the page draws and counts.
+    pub history: History,
+    /// history.jsonl, from which the few records the page tables in full are re-read.
+    pub history_path: Option<PathBuf>,
     pub verdict: Option<Verdict>,
     pub status: Option<Status>,
     pub plan_text: Option<String>,
@@ -68,16 +71,9 @@ impl FileLink {
 }
 
 impl Input {
-    /// Position in `records` of the record with history index `index`.
+    /// Position in the history of the record with history index `index`.
     pub fn position(&self, index: u64) -> Option<u32> {
-        let i = index as usize;
-        if self.records.get(i).is_some_and(|r| r.index == index) {
-            return Some(i as u32);
-        }
-        self.records
-            .binary_search_by_key(&index, |r| r.index)
-            .ok()
-            .map(|p| p as u32)
+        self.history.position(index).map(|p| p as u32)
     }
 }
 
@@ -85,18 +81,50 @@ impl Input {
 /// page stays a few megabytes; failing ops are always drawn.
 pub fn render(input: &Input) -> String {
     let complete = input.status.as_ref().is_some_and(|s| s.complete);
-    let model = Model::build(&input.records, complete);
-    html::page(input, &model)
+    let model = Model::build(&input.history, complete);
+    let shown = html::chosen_records(input, &model);
+    let rows = match &input.history_path {
+        Some(path) => read_positions(path, &shown).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    html::page(input, &model, &shown, &rows).into_string()
+}
+
+/// The records at the positions marked in `wanted` (a position counts the non-empty lines
+/// before it, as `History::read` does), parsed in full; the other lines are only scanned.
+fn read_positions(path: &Path, wanted: &[bool]) -> Result<Vec<(u32, Record)>, std::io::Error> {
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut line = Vec::new();
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    let last = wanted.iter().rposition(|w| *w);
+    while last.is_some_and(|l| pos <= l) {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if wanted[pos] {
+            // A torn last line was not read into the history either.
+            if let Ok(r) = serde_json::from_slice::<Record>(&line) {
+                out.push((pos as u32, r));
+            }
+        }
+        pos += 1;
+    }
+    Ok(out)
 }
 
 /// Read what a results directory holds. Only the history is required (and may be empty or
 /// torn: an interrupted run is still reported).
 pub fn load(dir: &Path) -> Result<Input, ReportError> {
-    let history_path = dir.join(results::HISTORY);
-    let records = if history_path.exists() {
-        history::read(&history_path)?
+    let path = dir.join(results::HISTORY);
+    let (history, history_path) = if path.exists() {
+        (History::read(&path)?, Some(path))
     } else {
-        Vec::new()
+        (History::default(), None)
     };
     let plan_text = read_optional(&dir.join(results::PLAN))?;
     let plan_name = plan_text
@@ -115,7 +143,8 @@ pub fn load(dir: &Path) -> Result<Input, ReportError> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        records,
+        history,
+        history_path,
         verdict: read_json(&dir.join(results::VERDICT))?,
         status: read_json(&dir.join(results::STATUS))?,
         plan_text,
@@ -226,25 +255,6 @@ fn list_files(dir: &Path) -> Vec<FileLink> {
     out
 }
 
-/// HTML-escape text for element content and quoted attributes.
-pub fn esc(s: &str) -> Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
 /// A duration for people: 850 µs, 12.3 ms, 1.24 s, 3 min 2 s.
 pub fn human(ns: u64) -> String {
     match ns {
@@ -271,12 +281,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_and_durations() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-        assert!(matches!(esc("plain"), Cow::Borrowed(_)));
+    fn durations() {
         assert_eq!(human(850_000), "850 µs");
         assert_eq!(human(12_345_678), "12.3 ms");
         assert_eq!(human(1_240_000_000), "1.24 s");

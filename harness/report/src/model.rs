@@ -1,11 +1,16 @@
-//! What the report draws, computed once from a history: ops (an invoke paired with its
-//! completion), the lanes they are drawn in, fault windows and each client's stall and
-//! recovery per fault. It reads only process, type, f, node, the SMB client and
-//! value.fault/phase; every other field is the record table's, shown generically.
+//! What the report draws, computed once from the compact history: ops and fault windows
+//! come from `check`'s index and `faults` (the checkers' own pairing and windows, keyed by
+//! fault and occurrence), then the lanes they are drawn in and each client's stall and
+//! recovery per fault. Every other field is the record table's, re-read for the rows shown.
 
 use std::collections::HashMap;
 
-use history::{OpType, Process, Record};
+use check::compact::{Fx, FxMap, History, Rec, Val, NAMED, NONE as NO_SYM};
+use check::index::NO_OP;
+use check::Index;
+use history::OpType;
+
+type FxSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<Fx>>;
 
 /// More lanes than this do not fit a screen: ops are then grouped by client, or folded.
 pub const MAX_LANES: usize = 32;
@@ -37,8 +42,8 @@ impl End {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Op {
-    /// Positions in the record slice (not history indexes).
-    pub invoke: Option<u32>,
+    /// Positions in the history (not history indexes).
+    pub invoke: u32,
     pub done: Option<u32>,
     pub start: u64,
     /// Completion time; `None` while pending.
@@ -52,11 +57,16 @@ impl Op {
     pub fn latency(&self) -> Option<u64> {
         self.end_ns.map(|e| e.saturating_sub(self.start))
     }
+
+    /// The record that says how it ended (its invoke while pending).
+    pub fn last(&self) -> u32 {
+        self.done.unwrap_or(self.invoke)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct FaultWindow {
-    /// The plan's fault number (`value.fault`), or `f node` for a record without one.
+    /// `fault.occurrence`, as the checkers name it.
     pub id: String,
     pub f: String,
     pub node: Option<String>,
@@ -66,13 +76,12 @@ pub struct FaultWindow {
     pub healed: Option<u64>,
     /// A start or heal that failed, with its status.
     pub failed: Option<String>,
-    /// Positions of the fault's records.
+    /// Positions of the fault's records, in history order.
     pub records: Vec<u32>,
     /// Still in effect when the history ends.
     pub open: bool,
-    /// What it did, from its records' `detail.effect`: e.g. "2 connection(s) reset", or
-    /// "no effect" when every completed step recorded none; None when nothing was recorded.
-    pub effect: Option<String>,
+    /// Whether it did anything, as its completed steps recorded (`check`'s `landed`).
+    pub landed: Option<bool>,
 }
 
 /// One client's view of one fault.
@@ -110,119 +119,78 @@ pub struct Model {
 
 pub const NONE: u32 = u32::MAX;
 
-#[derive(Hash, PartialEq, Eq, Clone, Copy)]
-enum Key<'a> {
-    Worker(u64),
-    Named(&'a str),
-}
-
-fn key(p: &Process) -> Key<'_> {
-    match p {
-        Process::Worker(n) => Key::Worker(*n),
-        Process::Named(s) => Key::Named(s),
-    }
-}
-
-/// The logical client an op belongs to: the SMB client (`c1/0`) when the record names one,
-/// else its node (the plan's client host).
-fn client_of(r: &Record) -> Option<&str> {
-    r.smb.client.as_deref().or(r.node.as_deref())
-}
-
-fn is_nemesis(r: &Record) -> bool {
-    matches!(&r.process, Process::Named(n) if n == "nemesis")
+/// The logical client an op belongs to: the SMB client (`c1/0`) when a record names one,
+/// else its node (the plan's client host); `NO_SYM` when neither does.
+fn client_sym(a: &Rec, b: Option<&Rec>) -> u32 {
+    [Some(a), b]
+        .into_iter()
+        .flatten()
+        .flat_map(|r| [r.client, r.node])
+        .find(|&s| s != NO_SYM)
+        .unwrap_or(NO_SYM)
 }
 
 impl Model {
-    /// `complete`: the run ended normally, so a fault without a heal record was one-shot
-    /// (a restart) rather than cut off.
-    pub fn build(records: &[Record], complete: bool) -> Model {
-        let t0 = records.iter().map(|r| r.time_ns).min().unwrap_or(0);
-        let t1 = records
+    /// `complete`: the run ended normally, so every heal was verified (see `fault_windows`).
+    pub fn build(h: &History, complete: bool) -> Model {
+        let t0 = h.recs.iter().map(|r| r.time).min().unwrap_or(0);
+        let t1 = h
+            .recs
             .iter()
-            .map(|r| r.time_ns)
+            .map(|r| r.time)
             .max()
             .unwrap_or(0)
             .max(t0 + 1_000_000);
-        let mut partner = vec![NONE; records.len()];
-        let mut ops = Vec::with_capacity(records.len() / 2 + 1);
-        let mut op_process: Vec<Key> = Vec::with_capacity(records.len() / 2 + 1);
-        let mut op_client: Vec<Option<&str>> = Vec::with_capacity(records.len() / 2 + 1);
-        let mut open: HashMap<Key, usize> = HashMap::new();
-        let mut nemesis = Vec::new();
-        // A named process that never invokes (the wire's counters) records observations,
-        // not ops: they stay in the record table but are not drawn or counted.
-        let invoking: std::collections::HashSet<&str> = records
-            .iter()
-            .filter(|r| r.kind == OpType::Invoke)
-            .filter_map(|r| match &r.process {
-                Process::Named(n) => Some(n.as_str()),
-                Process::Worker(_) => None,
-            })
-            .collect();
-        for (pos, r) in records.iter().enumerate() {
-            if is_nemesis(r) {
-                nemesis.push(pos as u32);
+        let index = Index::new(h);
+        // The positions of each op's records: its invoke comes first in the history.
+        let mut partner = vec![NONE; h.recs.len()];
+        let mut first = vec![NONE; index.ops.len()];
+        for (pos, &op) in index.op_of.iter().enumerate() {
+            if op == NO_OP {
                 continue;
             }
-            if let Process::Named(n) = &r.process {
-                if !invoking.contains(n.as_str()) {
-                    continue;
-                }
+            let inv = first[op as usize];
+            if inv == NONE {
+                first[op as usize] = pos as u32;
+            } else {
+                partner[inv as usize] = pos as u32;
+                partner[pos] = inv;
             }
-            let k = key(&r.process);
-            match r.kind {
-                OpType::Invoke => {
-                    // An invoke while one is open: the earlier one never completed.
-                    open.insert(k, ops.len());
-                    ops.push(Op {
-                        invoke: Some(pos as u32),
-                        done: None,
-                        start: r.time_ns,
-                        end_ns: None,
-                        end: End::Pending,
-                        lane: 0,
-                        client: 0,
-                    });
-                    op_process.push(k);
-                    op_client.push(client_of(r));
+        }
+        let mut ops = Vec::with_capacity(index.ops.len());
+        let mut op_process: Vec<u64> = Vec::with_capacity(index.ops.len());
+        let mut op_client: Vec<u32> = Vec::with_capacity(index.ops.len());
+        let mut nemesis: HashMap<(u64, u64), Vec<u32>> = HashMap::new();
+        for (i, op) in index.ops.iter().enumerate() {
+            let invoke = first[i];
+            let done = (partner[invoke as usize] != NONE).then(|| partner[invoke as usize]);
+            if index.is_nemesis(op.invoke) {
+                if let Val::Nemesis {
+                    fault, occurrence, ..
+                } = op.invoke.v
+                {
+                    let recs = nemesis.entry((fault, occurrence)).or_default();
+                    recs.extend([Some(invoke), done].into_iter().flatten());
                 }
-                kind => {
-                    let end = match kind {
-                        OpType::Ok => End::Ok,
-                        OpType::Fail => End::Fail,
-                        _ => End::Info,
-                    };
-                    match open.remove(&k) {
-                        Some(i) => {
-                            let op = &mut ops[i];
-                            op.done = Some(pos as u32);
-                            op.end_ns = Some(r.time_ns);
-                            op.end = end;
-                            let inv = op.invoke.expect("open ops have an invoke") as usize;
-                            partner[inv] = pos as u32;
-                            partner[pos] = inv as u32;
-                            if op_client[i].is_none() {
-                                op_client[i] = client_of(r);
-                            }
-                        }
-                        // A completion with no invoke: an instant op.
-                        None => {
-                            ops.push(Op {
-                                invoke: None,
-                                done: Some(pos as u32),
-                                start: r.time_ns,
-                                end_ns: Some(r.time_ns),
-                                end,
-                                lane: 0,
-                                client: 0,
-                            });
-                            op_process.push(k);
-                            op_client.push(client_of(r));
-                        }
-                    }
-                }
+                continue;
             }
+            let end = match op.done.map(|d| d.kind) {
+                None => End::Pending,
+                Some(OpType::Ok) => End::Ok,
+                Some(OpType::Fail) => End::Fail,
+                Some(_) => End::Info,
+            };
+            ops.push(Op {
+                invoke,
+                done,
+                start: op.invoke.time,
+                end_ns: op.done.map(|d| d.time),
+                end,
+                lane: 0,
+                client: 0,
+            });
+            op_process.push(op.invoke.process);
+            op_client.push(client_sym(op.invoke, op.done));
         }
         let mut counts = Counts::default();
         for op in &ops {
@@ -233,9 +201,9 @@ impl Model {
                 End::Pending => counts.pending += 1,
             }
         }
-        let clients = assign_clients(&mut ops, &op_process, &op_client);
-        let lanes = assign_lanes(&mut ops, &op_process, &op_client);
-        let faults = fault_windows(records, &nemesis, t1, complete);
+        let clients = assign_clients(h, &mut ops, &op_process, &op_client);
+        let lanes = assign_lanes(h, &mut ops, &op_process, &op_client);
+        let faults = fault_windows(&index, nemesis, t1, complete);
         let max_end_prefix = ops
             .iter()
             .scan(0u64, |max, op| {
@@ -336,196 +304,173 @@ impl Model {
     }
 }
 
-/// Clients by name (see `client_of`); an op with neither client nor node is its process's.
-fn assign_clients(ops: &mut [Op], process: &[Key], client: &[Option<&str>]) -> Vec<String> {
+/// Clients by name (see `client_sym`); an op with neither client nor node is its process's.
+fn assign_clients(h: &History, ops: &mut [Op], process: &[u64], client: &[u32]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut index: FxMap<String, u32> = FxMap::default();
+    let mut by_key: FxMap<(u64, u32), u32> = FxMap::default();
+    let mut last: Option<((u64, u32), u32)> = None;
     for (i, op) in ops.iter_mut().enumerate() {
-        let name = match client[i] {
-            Some(n) => n.to_string(),
-            None => process_label(process[i]),
+        let key = if client[i] == NO_SYM {
+            (process[i], NO_SYM)
+        } else {
+            (0, client[i])
         };
-        let next = names.len() as u32;
-        let id = *index.entry(name.clone()).or_insert_with(|| {
-            names.push(name);
-            next
+        if let Some((_, id)) = last.filter(|(k, _)| *k == key) {
+            op.client = id;
+            continue;
+        }
+        op.client = *by_key.entry(key).or_insert_with(|| {
+            let name = if client[i] == NO_SYM {
+                process_label(h, process[i])
+            } else {
+                h.name(client[i]).to_string()
+            };
+            let next = names.len() as u32;
+            *index.entry(name.clone()).or_insert_with(|| {
+                names.push(name);
+                next
+            })
         });
-        op.client = id;
+        last = Some((key, op.client));
     }
     names
 }
 
-fn process_label(k: Key) -> String {
-    match k {
-        Key::Worker(n) => format!("p{n}"),
-        Key::Named(s) => s.to_string(),
+fn process_label(h: &History, p: u64) -> String {
+    if p & NAMED != 0 {
+        h.name((p & !NAMED) as u32).to_string()
+    } else {
+        format!("p{p}")
+    }
+}
+
+/// Workers by number, then named processes by name.
+fn process_order(h: &History, p: u64) -> (bool, u64, &str) {
+    if p & NAMED != 0 {
+        (true, 0, h.name((p & !NAMED) as u32))
+    } else {
+        (false, p, "")
     }
 }
 
 /// One lane per process if they fit, else one per client, else processes folded modulo.
-fn assign_lanes(ops: &mut [Op], process: &[Key], client: &[Option<&str>]) -> Vec<String> {
-    let mut procs: Vec<Key> = process.to_vec();
-    procs.sort_by_key(|k| match k {
-        Key::Worker(n) => (0, *n, ""),
-        Key::Named(s) => (1, 0, *s),
-    });
-    procs.dedup();
+fn assign_lanes(h: &History, ops: &mut [Op], process: &[u64], client: &[u32]) -> Vec<String> {
+    let mut procs: Vec<u64> = process
+        .iter()
+        .copied()
+        .collect::<FxSet<u64>>()
+        .into_iter()
+        .collect();
+    procs.sort_unstable_by(|a, b| process_order(h, *a).cmp(&process_order(h, *b)));
+    let rank: FxMap<u64, u32> = procs
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (*k, i as u32))
+        .collect();
     if procs.len() <= MAX_LANES {
-        let index: HashMap<Key, u32> = procs
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (*k, i as u32))
-            .collect();
-        let mut client_of: Vec<Option<&str>> = vec![None; procs.len()];
+        let mut client_of = vec![NO_SYM; procs.len()];
         for (i, op) in ops.iter_mut().enumerate() {
-            op.lane = index[&process[i]];
-            client_of[op.lane as usize] = client_of[op.lane as usize].or(client[i]);
+            op.lane = rank[&process[i]];
+            let c = &mut client_of[op.lane as usize];
+            if *c == NO_SYM {
+                *c = client[i];
+            }
         }
         return procs
             .iter()
             .zip(client_of)
             .map(|(k, n)| match n {
-                Some(n) => format!("{} {n}", process_label(*k)),
-                None => process_label(*k),
+                NO_SYM => process_label(h, *k),
+                n => format!("{} {}", process_label(h, *k), h.name(n)),
             })
             .collect();
     }
-    let mut clients: Vec<&str> = client.iter().map(|n| n.unwrap_or("-")).collect();
+    let client_name = |c: u32| if c == NO_SYM { "-" } else { h.name(c) };
+    let syms: FxSet<u32> = client.iter().copied().collect();
+    let mut clients: Vec<&str> = syms.iter().map(|&c| client_name(c)).collect();
     clients.sort_unstable();
     clients.dedup();
     if clients.len() <= MAX_LANES {
-        let index: HashMap<&str, u32> = clients
+        let index: FxMap<u32, u32> = syms
             .iter()
-            .enumerate()
-            .map(|(i, n)| (*n, i as u32))
+            .map(|&c| {
+                let lane = clients.binary_search(&client_name(c)).unwrap_or(0);
+                (c, lane as u32)
+            })
             .collect();
         for (i, op) in ops.iter_mut().enumerate() {
-            op.lane = index[client[i].unwrap_or("-")];
+            op.lane = index[&client[i]];
         }
         return clients
             .iter()
             .map(|n| format!("{n} (all processes)"))
             .collect();
     }
-    let rank: HashMap<Key, usize> = procs.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     for (i, op) in ops.iter_mut().enumerate() {
-        op.lane = (rank[&process[i]] % MAX_LANES) as u32;
+        op.lane = rank[&process[i]] % MAX_LANES as u32;
     }
     (0..MAX_LANES)
         .map(|l| format!("processes #{l} mod {MAX_LANES}"))
         .collect()
 }
 
-/// Fault records carry `value: {fault: N, phase: "start"|"heal"}`. A window runs from the
-/// start's invoke to the heal's completion.
-fn fault_windows(records: &[Record], nemesis: &[u32], t1: u64, complete: bool) -> Vec<FaultWindow> {
-    let mut order: Vec<String> = Vec::new();
-    let mut by_id: HashMap<String, Vec<u32>> = HashMap::new();
-    for &pos in nemesis {
-        let r = &records[pos as usize];
-        // One window per occurrence: a repeated or random fault has several per `fault`.
-        let id = match (r.value.get("fault"), r.value.get("occurrence")) {
-            (Some(n), Some(o)) => format!("{n}.{o}"),
-            (Some(n), None) => n.to_string(),
-            _ => format!("{} {}", r.f, r.node.as_deref().unwrap_or("")),
-        };
-        by_id
-            .entry(id.clone())
-            .or_insert_with(|| {
-                order.push(id);
-                Vec::new()
-            })
-            .push(pos);
-    }
-    order
+/// `check`'s fault windows (one per fault and occurrence), with what the page adds: the
+/// positions of their records and a failed step's status. A history written before steps
+/// recorded `heals` leaves a one-shot fault (reset, restart) without a heal; a complete run
+/// verified every heal, so there it is over once started rather than open to the end.
+fn fault_windows(
+    index: &Index,
+    mut records: HashMap<(u64, u64), Vec<u32>>,
+    t1: u64,
+    complete: bool,
+) -> Vec<FaultWindow> {
+    let h = index.h;
+    check::faults(index)
         .into_iter()
-        .map(|id| {
-            let positions = by_id.remove(&id).unwrap_or_default();
-            let recs: Vec<&Record> = positions.iter().map(|&p| &records[p as usize]).collect();
-            let phase = |r: &Record| {
-                r.value
-                    .get("phase")
-                    .and_then(|p| p.as_str())
-                    .map(str::to_string)
-            };
-            let first = recs.first().map(|r| r.time_ns).unwrap_or(0);
-            let last = recs.last().map(|r| r.time_ns).unwrap_or(0);
-            let of_phase = |p: &str, invoke: bool| {
-                recs.iter()
-                    .find(|r| {
-                        phase(r).as_deref() == Some(p) && (r.kind == OpType::Invoke) == invoke
-                    })
-                    .map(|r| r.time_ns)
-            };
-            let any_phase = recs.iter().any(|r| phase(r).is_some());
-            let start = of_phase("start", true)
-                .or(of_phase("start", false))
-                .unwrap_or(first);
-            let heal_done = of_phase("heal", false);
-            let heal_any = heal_done.or(of_phase("heal", true));
-            let (end, open) = match heal_any {
-                Some(h) => (h, heal_done.is_none() && !complete),
-                None if !any_phase => (last, false),
-                // A complete run verified every heal, so no heal record means a one-shot fault.
-                None if complete => (of_phase("start", false).unwrap_or(start), false),
-                None => (t1, true),
-            };
-            let failed = recs
+        .map(|f| {
+            let mut positions = records.remove(&f.id).unwrap_or_default();
+            positions.sort_unstable();
+            let failed = positions
                 .iter()
-                .find(|r| r.kind == OpType::Fail || r.kind == OpType::Info)
-                .map(|r| r.status.clone().unwrap_or_else(|| "failed".into()));
-            let effect = effect_of(&recs);
+                .map(|&p| &h.recs[p as usize])
+                .find(|r| matches!(r.kind, OpType::Fail | OpType::Info))
+                .map(|r| match r.status {
+                    NO_SYM => "failed".to_string(),
+                    s => h.name(s).to_string(),
+                });
+            let unhealed = f.heal == u64::MAX;
+            let open = unhealed && !complete;
+            let end = match (unhealed, open) {
+                (false, _) => f.heal,
+                (true, true) => t1,
+                (true, false) => f.started.min(t1),
+            };
             FaultWindow {
-                effect,
-                f: recs.first().map(|r| r.f.clone()).unwrap_or_default(),
-                node: recs.first().and_then(|r| r.node.clone()),
-                id,
-                start,
-                end: end.max(start),
-                healed: heal_done,
+                id: format!("{}.{}", f.id.0, f.id.1),
+                f: f.kind.to_string(),
+                node: (!f.node.is_empty()).then(|| f.node.to_string()),
+                start: f.start,
+                end: end.max(f.start),
+                healed: (f.heals && !unhealed).then_some(f.heal),
                 failed,
                 records: positions,
                 open,
+                landed: f.landed,
             }
         })
         .collect()
 }
 
-/// The effects a fault's completed steps recorded, summed into one line.
-fn effect_of(recs: &[&Record]) -> Option<String> {
-    let mut recorded = false;
-    let mut parts: Vec<String> = Vec::new();
-    for r in recs.iter().filter(|r| r.kind == OpType::Ok) {
-        let Some(effect) = r
-            .value
-            .pointer("/detail/effect")
-            .and_then(|e| e.as_object())
-        else {
-            continue;
-        };
-        recorded = true;
-        for (what, v) in effect {
-            let n = v
-                .as_array()
-                .map(|a| a.len() as u64)
-                .or(v.as_u64())
-                .unwrap_or(0);
-            parts.push(format!("{n} {}", what.replace('_', " ")));
-        }
-    }
-    recorded.then(|| {
-        if parts.is_empty() {
-            "no effect".to_string()
-        } else {
-            parts.join(", ")
-        }
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use history::{Process, Record};
     use serde_json::json;
+
+    fn build(records: &[Record]) -> Model {
+        Model::build(&History::from_records(records), true)
+    }
 
     pub fn rec(
         index: u64,
@@ -630,20 +575,20 @@ pub(crate) mod tests {
                 });
             }
         }
-        let m = Model::build(&records, true);
+        let m = build(&records);
         let ids: Vec<&str> = m.faults.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["0.0", "0.1", "0.2", "0.3"]);
         for (i, f) in m.faults.iter().enumerate() {
             assert_eq!(f.start, 100 * i as u64 * 1_000_000, "{f:?}");
             assert_eq!(f.healed, Some((100 * i as u64 + 51) * 1_000_000), "{f:?}");
-            assert_eq!(f.effect.as_deref(), Some("2 processes killed"), "{f:?}");
+            assert_eq!(f.landed, Some(true), "{f:?}");
         }
     }
 
     #[test]
     fn pairs_ops_and_finds_the_fault_window() {
         let records = sample();
-        let m = Model::build(&records, true);
+        let m = build(&records);
         assert_eq!(m.ops.len(), 40);
         assert_eq!(m.counts.fail, 13);
         assert_eq!(m.faults.len(), 1);
@@ -652,7 +597,7 @@ pub(crate) mod tests {
             (f.start, f.end, f.healed),
             (101_000_000, 202_000_000, Some(202_000_000))
         );
-        let inv = m.ops[0].invoke.unwrap() as usize;
+        let inv = m.ops[0].invoke as usize;
         assert_eq!(m.partner[inv], m.ops[0].done.unwrap());
         assert_eq!(m.lanes, vec!["p0 c1".to_string()]);
     }
@@ -660,7 +605,7 @@ pub(crate) mod tests {
     #[test]
     fn stall_and_recovery_are_measured_from_fault_start() {
         let records = sample();
-        let m = Model::build(&records, true);
+        let m = build(&records);
         let impacts = m.impacts(&m.faults[0]);
         assert_eq!(impacts.len(), 1);
         // Last failing op ends at 225 ms; first ok after the heal (202 ms) ends at 235 ms.
@@ -690,7 +635,7 @@ pub(crate) mod tests {
             "final",
             json!(null),
         ));
-        let m = Model::build(&records, true);
+        let m = build(&records);
         let listed: Vec<&str> = m
             .impacts(&m.faults[0])
             .iter()
@@ -715,32 +660,85 @@ pub(crate) mod tests {
                 json!({"c1": {}}),
             )
         });
-        let m = Model::build(&records, true);
+        let m = build(&records);
         assert_eq!((m.ops.len(), m.counts.info), (40, 0));
     }
 
     #[test]
     fn an_unhealed_fault_of_an_incomplete_run_stays_open() {
-        let records = vec![
+        let mut records = vec![
             fault(0, 10, OpType::Invoke, "start"),
             fault(1, 11, OpType::Ok, "start"),
             rec(2, 50, Process::Worker(0), OpType::Invoke, "c1", json!(null)),
         ];
-        let m = Model::build(&records, false);
+        let h = History::from_records(&records);
+        let m = Model::build(&h, false);
         assert!(m.faults[0].open);
         assert_eq!(m.faults[0].end, m.t1);
         assert_eq!(m.counts.pending, 1);
-        let done = Model::build(&records, true);
+        // A complete run verified every heal: no heal record means a one-shot fault (a
+        // history from before steps recorded `heals`), over once started.
+        let done = Model::build(&h, true);
         assert!(!done.faults[0].open);
         assert_eq!(done.faults[0].end, 11_000_000);
+        // A restart or reset says so itself.
+        for r in &mut records[..2] {
+            r.value["heals"] = json!(false);
+        }
+        let one_shot = Model::build(&History::from_records(&records), false);
+        assert!(!one_shot.faults[0].open);
+        assert_eq!(one_shot.faults[0].end, 11_000_000);
+    }
+
+    /// A lease break arrives for a worker while it has an op in flight: it is an event, not
+    /// that op's completion (pairing by process alone drew the op as ended `info` at the
+    /// break, and its real completion as a second op).
+    #[test]
+    fn an_event_arriving_mid_op_is_not_its_completion() {
+        let records = vec![
+            Record {
+                f: "write".into(),
+                ..rec(0, 10, Process::Worker(0), OpType::Invoke, "c1", json!(null))
+            },
+            Record {
+                f: "lease_break".into(),
+                ..rec(
+                    1,
+                    12,
+                    Process::Worker(0),
+                    OpType::Info,
+                    "c1",
+                    json!({"new_state": "R"}),
+                )
+            },
+            Record {
+                f: "write".into(),
+                ..rec(2, 20, Process::Worker(0), OpType::Ok, "c1", json!(null))
+            },
+        ];
+        let m = build(&records);
+        assert_eq!(m.ops.len(), 1, "{:?}", m.ops);
+        let op = m.ops[0];
+        assert_eq!((op.invoke, op.done), (0, Some(2)));
+        assert_eq!((op.end, op.end_ns), (End::Ok, Some(20_000_000)));
+        assert_eq!((m.counts.ok, m.counts.info), (1, 0));
+        assert_eq!(m.partner[1], NONE, "the break pairs with nothing");
     }
 
     #[test]
     fn spread_keeps_one_op_per_slice_when_there_are_too_many() {
         let records: Vec<Record> = (0..1000)
-            .map(|i| rec(i, i, Process::Worker(0), OpType::Fail, "c1", json!(null)))
+            .flat_map(|i| {
+                [OpType::Invoke, OpType::Fail]
+                    .map(|k| rec(0, i, Process::Worker(0), k, "c1", json!(null)))
+            })
+            .enumerate()
+            .map(|(i, r)| Record {
+                index: i as u64,
+                ..r
+            })
             .collect();
-        let m = Model::build(&records, true);
+        let m = build(&records);
         assert_eq!(m.spread(|e| e == End::Fail, 2000, 10).len(), 1000);
         let few = m.spread(|e| e == End::Fail, 50, 10);
         assert_eq!(few.len(), 10);
@@ -750,18 +748,19 @@ pub(crate) mod tests {
     #[test]
     fn many_processes_are_grouped_by_client() {
         let records: Vec<Record> = (0..100)
-            .map(|p| {
-                rec(
-                    p,
-                    p,
-                    Process::Worker(p),
-                    OpType::Ok,
-                    if p % 2 == 0 { "c1" } else { "c2" },
-                    json!(null),
-                )
+            .flat_map(|p| {
+                [OpType::Invoke, OpType::Ok].map(|k| {
+                    let node = if p % 2 == 0 { "c1" } else { "c2" };
+                    rec(0, p, Process::Worker(p), k, node, json!(null))
+                })
+            })
+            .enumerate()
+            .map(|(i, r)| Record {
+                index: i as u64,
+                ..r
             })
             .collect();
-        let m = Model::build(&records, true);
+        let m = build(&records);
         assert_eq!(m.lanes.len(), 2);
         assert_eq!(m.clients, vec!["c1".to_string(), "c2".to_string()]);
         let mut named = records.clone();
@@ -769,10 +768,10 @@ pub(crate) mod tests {
             r.smb.client = Some(format!(
                 "{}/{}",
                 r.node.as_deref().unwrap_or(""),
-                r.index % 3
+                r.index / 2 % 3
             ));
         }
-        let m = Model::build(&named, true);
+        let m = build(&named);
         assert_eq!(m.lanes.len(), 6, "{:?}", m.lanes);
         assert!(m.clients.contains(&"c1/0".to_string()));
     }

@@ -5,9 +5,11 @@
 
 use std::fmt::Write;
 
-use super::model::{End, FaultWindow, Model};
-use super::{esc, human, secs};
-use history::Record;
+use maud::{html, Markup, Render};
+
+use super::model::{End, FaultWindow, Model, Op};
+use super::{human, secs};
+use check::History;
 
 /// Left margin for lane labels, and the plot width in columns (user units).
 pub const LEFT: f64 = 140.0;
@@ -74,147 +76,117 @@ impl Axis {
     }
 }
 
-fn open_svg(out: &mut String, class: &str, height: f64, axis: &Axis, label: &str) {
-    let _ = write!(
-        out,
-        r#"<svg class="chart {class}" role="img" aria-label="{label}" viewBox="0 0 {WIDTH} {height}" data-t0="{}" data-t1="{}" data-left="{LEFT}" data-plot="{PLOT}">"#,
-        axis.t0, axis.t1
-    );
-}
+/// A coordinate in user units, one decimal.
+struct N(f64);
 
-/// Vertical grid lines with time labels along the bottom.
-fn time_axis(out: &mut String, axis: &Axis, top: f64, bottom: f64) {
-    for (t, label) in axis.ticks() {
-        let x = axis.x(t);
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{bottom}"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
-            bottom + 14.0
-        );
+impl Render for N {
+    fn render_to(&self, buffer: &mut String) {
+        let _ = write!(buffer, "{:.1}", self.0);
     }
 }
 
-fn fault_shading(out: &mut String, axis: &Axis, faults: &[FaultWindow], top: f64, bottom: f64) {
-    for f in faults {
-        let (x0, x1) = (axis.x(f.start), axis.x(f.end));
-        let _ = write!(
-            out,
-            r#"<rect class="fw{}" x="{x0:.1}" y="{top}" width="{:.1}" height="{:.1}"><title>fault {}: {} {} {}–{}</title></rect>"#,
-            if f.failed.is_some() { " fwbad" } else { "" },
-            (x1 - x0).max(1.0),
-            bottom - top,
-            esc(&f.id),
-            esc(&f.f),
-            esc(f.node.as_deref().unwrap_or("")),
-            secs(f.start),
-            if f.open {
-                "(not healed)".to_string()
-            } else {
-                secs(f.end)
-            },
-        );
+/// An `<svg>` chart on the shared time axis; the page script reads its `data-*`.
+fn chart(class: &str, height: f64, axis: &Axis, label: &str, inner: Markup) -> Markup {
+    html! {
+        svg class={ "chart " (class) } role="img" aria-label=(label)
+            viewBox={ "0 0 " (WIDTH) " " (height) } data-t0=(axis.t0) data-t1=(axis.t1)
+            data-left=(LEFT) data-plot=(PLOT) { (inner) }
+    }
+}
+
+/// Vertical grid lines with time labels along the bottom.
+fn time_axis(axis: &Axis, top: f64, bottom: f64) -> Markup {
+    html! {
+        @for (t, label) in axis.ticks() {
+            @let x = N(axis.x(t));
+            line.grid x1=(x) y1=(top) x2=(x) y2=(bottom) {}
+            text.tick x=(x) y=(N(bottom + 14.0)) text-anchor="middle" { (label) }
+        }
+    }
+}
+
+fn fault_shading(axis: &Axis, faults: &[FaultWindow], top: f64, bottom: f64) -> Markup {
+    html! {
+        @for f in faults {
+            @let (x0, x1) = (axis.x(f.start), axis.x(f.end));
+            rect class={ "fw" @if f.failed.is_some() { " fwbad" } } x=(N(x0)) y=(top)
+                width=(N((x1 - x0).max(1.0))) height=(N(bottom - top)) {
+                title {
+                    "fault " (f.id) ": " (f.f) " " (f.node.as_deref().unwrap_or("")) " "
+                    (secs(f.start)) "–" @if f.open { "(not healed)" } @else { (secs(f.end)) }
+                }
+            }
+        }
     }
 }
 
 /// What a mark links to: the anchor of a record shown in the page's record table.
 pub type Anchor<'a> = &'a dyn Fn(u32) -> Option<u64>;
 
-pub fn timeline(
-    out: &mut String,
-    m: &Model,
-    records: &[Record],
-    anchor: Anchor,
-    featured: &Featured,
-) {
+fn link(anchor: Option<u64>, inner: Markup) -> Markup {
+    html! {
+        @if let Some(index) = anchor { a href={ "#r" (index) } { (inner) } } @else { (inner) }
+    }
+}
+
+pub fn timeline(m: &Model, h: &History, anchor: Anchor, featured: &Featured) -> Markup {
     let axis = Axis { t0: m.t0, t1: m.t1 };
     let (fault_row, fault_rows) = stack(&m.faults);
     // Rows 0..fault_rows are the nemesis's; op lane i is row fault_rows + i.
     let lanes = m.lanes.len() + fault_rows;
     let top = 4.0;
     let bottom = top + lanes as f64 * LANE;
-    open_svg(
-        out,
+    let lane_y = |lane: usize| top + lane as f64 * LANE;
+    let op_y = |lane: usize| lane_y(lane + fault_rows);
+    let inner = html! {
+        (fault_shading(&axis, &m.faults, top, bottom))
+        (time_axis(&axis, top, bottom))
+        text.lane x=(LEFT - 6.0) y=(N(lane_y(0) + BAR)) { "nemesis" }
+        @for (i, name) in m.lanes.iter().enumerate() {
+            text.lane x=(LEFT - 6.0) y=(N(op_y(i) + BAR)) { (name) }
+        }
+        @for (f, &row) in m.faults.iter().zip(&fault_row) {
+            @let (x0, x1) = (axis.x(f.start), axis.x(f.end));
+            rect.fault x=(N(x0)) y=(N(lane_y(row) + 1.0)) width=(N((x1 - x0).max(2.0))) height=(BAR) {
+                title { "fault " (f.id) ": " (f.f) " " (f.node.as_deref().unwrap_or("")) }
+            }
+            @if x1 - x0 > 40.0 {
+                text.flabel x=(N(x0 + 3.0)) y=(N(lane_y(row) + BAR - 2.0)) { (f.f) }
+            }
+        }
+        @if m.ops.len() <= DETAIL_OPS {
+            @for op in &m.ops {
+                (link(anchor(op.last()), op_bar(&axis, m, h, op, op_y(op.lane as usize) + 1.0)))
+            }
+        } @else {
+            (aggregated_lanes(m, &axis, op_y))
+            (failing_marks(m, &axis, anchor, &featured.fail, |op| (op_y(op.lane as usize), BAR + 2.0)))
+        }
+        (cursor(top, bottom))
+    };
+    chart(
         "timeline",
         bottom + AXIS,
         &axis,
         "ops timeline per process with fault windows",
-    );
-    fault_shading(out, &axis, &m.faults, top, bottom);
-    time_axis(out, &axis, top, bottom);
-    let lane_y = |lane: usize| top + lane as f64 * LANE;
-    let _ = write!(
-        out,
-        r#"<text class="lane" x="{}" y="{:.1}">nemesis</text>"#,
-        LEFT - 6.0,
-        lane_y(0) + BAR
-    );
-    for (i, name) in m.lanes.iter().enumerate() {
-        let _ = write!(
-            out,
-            r#"<text class="lane" x="{}" y="{:.1}">{}</text>"#,
-            LEFT - 6.0,
-            lane_y(i + fault_rows) + BAR,
-            esc(name)
-        );
-    }
-    for (f, &row) in m.faults.iter().zip(&fault_row) {
-        let (x0, x1) = (axis.x(f.start), axis.x(f.end));
-        let _ = write!(
-            out,
-            r#"<rect class="fault" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{BAR}"><title>fault {}: {} {}</title></rect>"#,
-            lane_y(row) + 1.0,
-            (x1 - x0).max(2.0),
-            esc(&f.id),
-            esc(&f.f),
-            esc(f.node.as_deref().unwrap_or("")),
-        );
-        if x1 - x0 > 40.0 {
-            let _ = write!(
-                out,
-                r#"<text class="flabel" x="{:.1}" y="{:.1}">{}</text>"#,
-                x0 + 3.0,
-                lane_y(row) + BAR - 2.0,
-                esc(&f.f)
-            );
+        inner,
+    )
+}
+
+/// One op of a small history: a bar from invoke to completion, titled.
+fn op_bar(axis: &Axis, m: &Model, h: &History, op: &Op, y: f64) -> Markup {
+    let (x0, x1) = (axis.x(op.start), axis.x(op.end_ns.unwrap_or(m.t1)));
+    let r = &h.recs[op.last() as usize];
+    let status = h.name(r.status);
+    html! {
+        rect class=(op.end.class()) x=(N(x0)) y=(N(y)) width=(N((x1 - x0).max(1.5))) height=(BAR) {
+            title {
+                (h.f_name(r)) " " (h.name(r.node)) " " (secs(op.start)) ": " (op.end.class())
+                @if !status.is_empty() { " " (status) }
+                " (" (op.latency().map(human).unwrap_or_else(|| "never completed".into())) ")"
+            }
         }
     }
-    if m.ops.len() <= DETAIL_OPS {
-        for op in &m.ops {
-            let (x0, x1) = (axis.x(op.start), axis.x(op.end_ns.unwrap_or(m.t1)));
-            let y = lane_y(op.lane as usize + fault_rows) + 1.0;
-            let pos = op.done.or(op.invoke).expect("an op has a record");
-            let r = &records[pos as usize];
-            let title = format!(
-                "{} {} {}: {}{} ({})",
-                r.f,
-                r.node.as_deref().unwrap_or(""),
-                secs(op.start),
-                op.end.class(),
-                r.status
-                    .as_deref()
-                    .map(|s| format!(" {s}"))
-                    .unwrap_or_default(),
-                op.latency()
-                    .map(human)
-                    .unwrap_or_else(|| "never completed".into()),
-            );
-            let rect = format!(
-                r#"<rect class="{}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{BAR}"><title>{}</title></rect>"#,
-                op.end.class(),
-                (x1 - x0).max(1.5),
-                esc(&title)
-            );
-            link(out, anchor(pos), &rect);
-        }
-    } else {
-        let op_y = |lane: usize| lane_y(lane + fault_rows);
-        aggregated_lanes(out, m, &axis, op_y);
-        failing_marks(out, m, &axis, anchor, &featured.fail, |op| {
-            (op_y(op.lane as usize), BAR + 2.0)
-        });
-    }
-    cursor(out, top, bottom);
-    out.push_str("</svg>");
 }
 
 /// Overlapping faults go on rows of their own (first fit, at most `MAX_FAULT_ROWS`).
@@ -241,19 +213,10 @@ fn stack(faults: &[FaultWindow]) -> (Vec<usize>, usize) {
     (rows, row_end.len().max(1))
 }
 
-fn link(out: &mut String, anchor: Option<u64>, inner: &str) {
-    match anchor {
-        Some(index) => {
-            let _ = write!(out, r##"<a href="#r{index}">{inner}</a>"##);
-        }
-        None => out.push_str(inner),
-    }
-}
-
 /// Per lane and column, the ops in flight there, drawn as runs of one colour: fail if any
 /// failed (a failure never disappears), info if at least a tenth are unknown, else ok; a
 /// column with fewer unknown ops gets a thin amber tick under its bar instead.
-fn aggregated_lanes(out: &mut String, m: &Model, axis: &Axis, lane_y: impl Fn(usize) -> f64) {
+fn aggregated_lanes(m: &Model, axis: &Axis, lane_y: impl Fn(usize) -> f64) -> Markup {
     const OK: usize = 0;
     const INFO: usize = 1;
     const FAIL: usize = 2;
@@ -317,78 +280,61 @@ fn aggregated_lanes(out: &mut String, m: &Model, axis: &Axis, lane_y: impl Fn(us
             }
         }
     }
-    for (c, class) in ["ok", "info", "fail", "info"].iter().enumerate() {
-        if !paths[c].is_empty() {
-            let _ = write!(out, r#"<path class="{class}" d="{}"/>"#, paths[c]);
+    html! {
+        @for (c, class) in ["ok", "info", "fail", "info"].iter().enumerate() {
+            @if !paths[c].is_empty() { path class=(class) d=(paths[c]) {} }
         }
     }
 }
 
 /// Each featured failing op as its own mark linking to its record.
 fn failing_marks(
-    out: &mut String,
     m: &Model,
     axis: &Axis,
     anchor: Anchor,
     which: &[usize],
-    place: impl Fn(&super::model::Op) -> (f64, f64),
-) {
-    for op in which.iter().map(|&i| &m.ops[i]) {
-        let (y, h) = place(op);
-        let x = axis.x(op.end_ns.unwrap_or(op.start));
-        let pos = op.done.or(op.invoke).expect("an op has a record");
-        let mark = format!(
-            r#"<rect class="mark" x="{:.1}" y="{y:.1}" width="2" height="{h:.0}"/>"#,
-            x - 1.0
-        );
-        link(out, anchor(pos), &mark);
+    place: impl Fn(&Op) -> (f64, f64),
+) -> Markup {
+    html! {
+        @for op in which.iter().map(|&i| &m.ops[i]) {
+            @let (y, h) = place(op);
+            @let x = axis.x(op.end_ns.unwrap_or(op.start));
+            (link(anchor(op.last()), html! {
+                rect.mark x=(N(x - 1.0)) y=(N(y)) width="2" height=(h.round()) {}
+            }))
+        }
     }
 }
 
 /// The crosshair the page script moves; invisible without script.
-fn cursor(out: &mut String, top: f64, bottom: f64) {
-    let _ = write!(
-        out,
-        r#"<g class="cursor"><line x1="0" y1="{top}" x2="0" y2="{bottom}"/><text x="0" y="{:.1}"></text></g>"#,
-        top + 10.0
-    );
+fn cursor(top: f64, bottom: f64) -> Markup {
+    html! {
+        g.cursor { line x1="0" y1=(top) x2="0" y2=(bottom) {} text x="0" y=(N(top + 10.0)) {} }
+    }
 }
 
 /// Latency of each op against its invoke time, log scale. Small histories: a dot per op.
 /// Big ones: per column the median and the maximum of ok ops, and the featured failing and
 /// unknown ops' dots.
-pub fn latency(
-    out: &mut String,
-    m: &Model,
-    records: &[Record],
-    anchor: Anchor,
-    featured: &Featured,
-) {
+pub fn latency(m: &Model, h: &History, anchor: Anchor, featured: &Featured) -> Markup {
     let axis = Axis { t0: m.t0, t1: m.t1 };
     let top = 8.0;
     let bottom = top + CHART;
-    open_svg(
-        out,
-        "latency",
-        bottom + AXIS,
-        &axis,
-        "op latency over time, log scale",
-    );
-    fault_shading(out, &axis, &m.faults, top, bottom);
-    time_axis(out, &axis, top, bottom);
+    let label = "op latency over time, log scale";
     let lats = m.ops.iter().filter_map(|op| op.latency());
     let (lo, hi) = lats.fold((u64::MAX, 0), |(lo, hi), l| {
         (lo.min(l.max(1_000)), hi.max(l))
     });
+    let frame = html! {
+        (fault_shading(&axis, &m.faults, top, bottom))
+        (time_axis(&axis, top, bottom))
+    };
     if hi == 0 {
-        let _ = write!(
-            out,
-            r#"<text class="empty" x="{}" y="{}">no completed ops</text>"#,
-            LEFT + 10.0,
-            top + 20.0
-        );
-        out.push_str("</svg>");
-        return;
+        let inner = html! {
+            (frame)
+            text.empty x=(LEFT + 10.0) y=(top + 20.0) { "no completed ops" }
+        };
+        return chart("latency", bottom + AXIS, &axis, label, inner);
     }
     let (lo_exp, hi_exp) = (
         (lo as f64).log10().floor(),
@@ -398,35 +344,29 @@ pub fn latency(
             .max((lo as f64).log10().floor() + 1.0),
     );
     let y = |ns: u64| bottom - ((ns.max(1) as f64).log10() - lo_exp) / (hi_exp - lo_exp) * CHART;
-    for e in lo_exp as i32..=hi_exp as i32 {
-        let ns = 10u64.pow(e as u32);
-        let yy = y(ns);
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{}" y2="{yy:.1}"/><text class="tick" x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LEFT + PLOT as f64,
-            LEFT - 6.0,
-            yy + 4.0,
-            human(ns)
-        );
-    }
-    if m.ops.len() <= DETAIL_OPS {
-        for op in &m.ops {
-            let Some(l) = op.latency() else { continue };
-            let pos = op.done.expect("completed");
-            let r = &records[pos as usize];
-            let dot = format!(
-                r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="3"><title>{} {} {}: {} in {}</title></circle>"#,
-                op.end.class(),
-                axis.x(op.start),
-                y(l),
-                esc(&r.f),
-                esc(r.node.as_deref().unwrap_or("")),
-                secs(op.start),
-                op.end.class(),
-                human(l)
-            );
-            link(out, anchor(pos), &dot);
+    let grid = html! {
+        @for e in lo_exp as i32..=hi_exp as i32 {
+            @let ns = 10u64.pow(e as u32);
+            @let yy = N(y(ns));
+            line.grid x1=(LEFT) y1=(yy) x2=(LEFT + PLOT as f64) y2=(yy) {}
+            text.tick x=(LEFT - 6.0) y=(N(y(ns) + 4.0)) text-anchor="end" { (human(ns)) }
+        }
+    };
+    let dots = if m.ops.len() <= DETAIL_OPS {
+        html! {
+            @for op in &m.ops {
+                @if let (Some(l), Some(pos)) = (op.latency(), op.done) {
+                    @let r = &h.recs[pos as usize];
+                    (link(anchor(pos), html! {
+                        circle class=(op.end.class()) cx=(N(axis.x(op.start))) cy=(N(y(l))) r="3" {
+                            title {
+                                (h.f_name(r)) " " (h.name(r.node)) " " (secs(op.start)) ": "
+                                (op.end.class()) " in " (human(l))
+                            }
+                        }
+                    }))
+                }
+            }
         }
     } else {
         let mut cols: Vec<Vec<u64>> = vec![Vec::new(); PLOT];
@@ -449,41 +389,28 @@ pub fn latency(
             let _ = write!(max, "{cmd}{x} {:.1}", y(top_l));
             gap = false;
         }
-        let _ = write!(
-            out,
-            r#"<path class="lmax" d="{max}"/><path class="lp50" d="{median}"/>"#
-        );
-        for &i in featured.unknown.iter().chain(&featured.fail) {
-            let op = &m.ops[i];
-            let Some(l) = op.latency() else { continue };
-            let pos = op.done.expect("completed");
-            let dot = format!(
-                r#"<circle class="{}" cx="{:.1}" cy="{:.1}" r="2.5"/>"#,
-                op.end.class(),
-                axis.x(op.start),
-                y(l)
-            );
-            link(out, anchor(pos), &dot);
+        html! {
+            path.lmax d=(max) {}
+            path.lp50 d=(median) {}
+            @for &i in featured.unknown.iter().chain(&featured.fail) {
+                @let op = &m.ops[i];
+                @if let (Some(l), Some(pos)) = (op.latency(), op.done) {
+                    (link(anchor(pos), html! {
+                        circle class=(op.end.class()) cx=(N(axis.x(op.start))) cy=(N(y(l))) r="2.5" {}
+                    }))
+                }
+            }
         }
-    }
-    cursor(out, top, bottom);
-    out.push_str("</svg>");
+    };
+    let inner = html! { (frame) (grid) (dots) (cursor(top, bottom)) };
+    chart("latency", bottom + AXIS, &axis, label, inner)
 }
 
 /// Completions per second, by outcome, in up to 200 buckets.
-pub fn throughput(out: &mut String, m: &Model) {
+pub fn throughput(m: &Model) -> Markup {
     let axis = Axis { t0: m.t0, t1: m.t1 };
     let top = 8.0;
     let bottom = top + CHART;
-    open_svg(
-        out,
-        "throughput",
-        bottom + AXIS,
-        &axis,
-        "completed ops per second over time",
-    );
-    fault_shading(out, &axis, &m.faults, top, bottom);
-    time_axis(out, &axis, top, bottom);
     const BUCKETS: usize = 200;
     let mut counts = vec![[0u32; 3]; BUCKETS];
     for op in &m.ops {
@@ -506,19 +433,8 @@ pub fn throughput(out: &mut String, m: &Model) {
         / bucket_s;
     let ymax = nice_ceiling(peak.max(1.0));
     let y = |rate: f64| bottom - rate / ymax * CHART;
-    for i in 0..=4 {
-        let r = ymax * i as f64 / 4.0;
-        let _ = write!(
-            out,
-            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{}" y2="{yy:.1}"/><text class="tick" x="{}" y="{:.1}" text-anchor="end">{} /s</text>"#,
-            LEFT + PLOT as f64,
-            LEFT - 6.0,
-            y(r) + 4.0,
-            short_number(r),
-            yy = y(r),
-        );
-    }
     let step = PLOT as f64 / BUCKETS as f64;
+    let mut paths: Vec<(&str, String)> = Vec::new();
     for (k, class) in ["ok", "fail", "info"].iter().enumerate() {
         if counts.iter().all(|c| c[k] == 0) {
             continue;
@@ -534,10 +450,29 @@ pub fn throughput(out: &mut String, m: &Model) {
                 x + step
             );
         }
-        let _ = write!(out, r#"<path class="rate {class}" d="{d}"/>"#);
+        paths.push((class, d));
     }
-    cursor(out, top, bottom);
-    out.push_str("</svg>");
+    let inner = html! {
+        (fault_shading(&axis, &m.faults, top, bottom))
+        (time_axis(&axis, top, bottom))
+        @for i in 0..=4 {
+            @let r = ymax * i as f64 / 4.0;
+            @let yy = N(y(r));
+            line.grid x1=(LEFT) y1=(yy) x2=(LEFT + PLOT as f64) y2=(yy) {}
+            text.tick x=(LEFT - 6.0) y=(N(y(r) + 4.0)) text-anchor="end" { (short_number(r)) " /s" }
+        }
+        @for (class, d) in &paths {
+            path class={ "rate " (class) } d=(d) {}
+        }
+        (cursor(top, bottom))
+    };
+    chart(
+        "throughput",
+        bottom + AXIS,
+        &axis,
+        "completed ops per second over time",
+        inner,
+    )
 }
 
 fn nice_ceiling(v: f64) -> f64 {
