@@ -3,7 +3,9 @@
 //!
 //!     cargo run --release -p smbchaos-lab --example fault_latency [N]     (as root)
 //!
-//! reset: until the client's blocked read returns ECONNRESET.
+//! reset: until the client (an `smb2::Connection`, negotiated, its reader blocked on the
+//! socket) reports `Event::Disconnected` with ECONNRESET: the RST's trip across the wire, the
+//! reader's wake-up and the event's hand-off to the task that waits for it.
 //! partition: until the client's next frame (a SYN sent right after) is dropped by the wire.
 //! kill: until a client connect to 445 is refused.
 //! pause: until the node's freezer reports FROZEN (smbd can no longer answer).
@@ -12,7 +14,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lab::{Lab, LabOptions};
-use tokio::io::AsyncReadExt;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -43,22 +44,41 @@ async fn main() {
     let lab = Lab::up(&plan, LabOptions::default()).await.unwrap();
     let target = SocketAddr::from((lab.address("fs1"), 445));
 
+    let econnreset = std::io::Error::from_raw_os_error(libc::ECONNRESET).to_string();
     let mut resets = Vec::new();
     for _ in 0..n {
-        let mut s = lab.connect("c1", target).await.unwrap();
-        lab::probe::negotiate(&mut s, Duration::from_secs(5))
+        let s = lab.connect("c1", target).await.unwrap();
+        let (conn, mut events) = smb2::Connection::new(s);
+        let request = smb2::default_negotiate_request(
+            &[smb2::Dialect::SMB2_0_2, smb2::Dialect::SMB2_1],
+            smb2::Guid::random(),
+            false,
+        );
+        let opts = smb2::RequestOptions {
+            timeout: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        conn.negotiate(&request, &opts)
             .await
-            .unwrap();
-        let reader = tokio::spawn(async move {
-            let _ = s.read(&mut [0u8; 8]).await;
-            Instant::now()
+            .and_then(|r| r.ok())
+            .unwrap_or_else(|e| panic!("NEGOTIATE: {e}"));
+        // An RST crosses the lab in well under a millisecond; 5 s only bounds a broken run.
+        let seen = tokio::spawn(async move {
+            let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+            (Instant::now(), event)
         });
         tokio::task::yield_now().await;
         let t0 = Instant::now();
         lab.reset("fs1", Some("c1"), 445, plan::ResetSide::Server)
             .await
             .unwrap();
-        resets.push(reader.await.unwrap() - t0);
+        let (seen_at, event) = seen.await.unwrap();
+        match event {
+            Ok(Some(smb2::Event::Disconnected { reason })) if reason.contains(&econnreset) => {}
+            other => panic!("awaited the client's disconnect by RST ({econnreset}); got {other:?}"),
+        }
+        resets.push(seen_at - t0);
+        drop(conn);
     }
     report("reset", resets);
 

@@ -9,7 +9,6 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod links;
 pub mod netns;
-pub mod probe;
 pub mod process;
 pub mod runstate;
 pub mod samba;

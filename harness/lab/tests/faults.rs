@@ -7,11 +7,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{smbclient, within};
+use common::{late_response, opts, smbclient, within};
 use lab::wire::{Direction, Impairment};
 use lab::{Lab, LabOptions};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 const SECOND: Duration = Duration::from_secs(1);
 /// An RST crosses the userspace wire in well under a millisecond; 2 s covers a wire thread
@@ -34,18 +32,32 @@ async fn up(capture: Option<&Path>) -> Lab {
     Lab::up(&plan(), options).await.expect("lab up")
 }
 
-async fn session(lab: &Lab, client: &str) -> TcpStream {
-    let mut s = within(
+/// A negotiated SMB2 connection from `client` to fs1.
+async fn session(lab: &Lab, client: &str) -> (smb2::Connection, smb2::Events) {
+    let s = within(
         &format!("a TCP connection from {client} to fs1:445"),
         common::CONNECT,
         lab.connect(client, SocketAddr::from((lab.address("fs1"), 445))),
     )
     .await
     .unwrap();
-    lab::probe::negotiate(&mut s, Duration::from_secs(5))
-        .await
-        .unwrap();
-    s
+    common::negotiated(s).await
+}
+
+/// One ECHO and its round trip. Samba answers ECHO without a session, so this measures the
+/// path and smbd itself.
+async fn echo(conn: &smb2::Connection, timeout: Duration) -> smb2::Result<Duration> {
+    let started = Instant::now();
+    conn.echo(&opts(timeout)).await?.ok()?;
+    Ok(started.elapsed())
+}
+
+/// An ECHO that must go unanswered for `timeout` (no answer, no reset); its MessageId.
+async fn stalled_echo(conn: &smb2::Connection, timeout: Duration, why: &str) -> u64 {
+    match conn.echo(&opts(timeout)).await {
+        Err(smb2::Error::Timeout { message_id, .. }) => message_id,
+        other => panic!("an ECHO {why} must time out after {timeout:?}; got {other:?}"),
+    }
 }
 
 /// Teardown check shared by every test: the wire holds no fault, then nothing remains.
@@ -91,8 +103,8 @@ fn retransmits(lab: &Lab, node: &str) -> u64 {
 #[tokio::test]
 async fn client_side_reset_aborts_the_client_socket_only_for_that_peer() {
     let lab = up(None).await;
-    let mut s1 = session(&lab, "c1").await;
-    let mut s2 = session(&lab, "c2").await;
+    let (_c1, mut events1) = session(&lab, "c1").await;
+    let (c2, mut events2) = session(&lab, "c2").await;
     let reset = lab
         .reset("fs1", Some("c1"), 445, plan::ResetSide::Client)
         .await
@@ -103,38 +115,36 @@ async fn client_side_reset_aborts_the_client_socket_only_for_that_peer() {
         std::net::IpAddr::V4(lab.address("c1")),
         "destroyed on the client: {reset:?}"
     );
-    // A local abort: the read fails at once, no packet needs to arrive.
-    let err = within(
-        "c1's read after its socket was destroyed",
+    // A local abort: the client's read fails at once, no packet needs to arrive.
+    let reason = common::disconnected(
+        &mut events1,
+        "c1's connection after its socket was destroyed",
         SECOND,
-        s1.read(&mut [0u8; 8]),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        err.kind(),
-        std::io::ErrorKind::ConnectionAborted,
-        "a local abort: {err:?}"
+    .await;
+    let aborted = common::os_error(libc::ECONNABORTED);
+    assert!(
+        reason.contains(&aborted),
+        "a local abort ({aborted}): {reason}"
     );
     // c2's connection is untouched.
-    lab::probe::echo(&mut s2, 1, Duration::from_secs(2))
-        .await
-        .unwrap();
+    echo(&c2, Duration::from_secs(2)).await.unwrap();
     // Both sides: whichever end goes first, both connections of c2 end up reset.
     let reset = lab
         .reset("fs1", Some("c2"), 445, plan::ResetSide::Both)
         .await
         .unwrap();
     assert!(!reset.is_empty());
-    let read = within(
-        "c2's read after the reset",
+    let reason = common::disconnected(
+        &mut events2,
+        "c2's connection after the reset",
         RST_DEADLINE,
-        s2.read(&mut [0u8; 8]),
     )
     .await;
+    let reset = common::os_error(libc::ECONNRESET);
     assert!(
-        read.is_err(),
-        "c2's connection survived the reset: {read:?}"
+        reason.contains(&aborted) || reason.contains(&reset),
+        "c2's connection must be aborted or reset, not: {reason}"
     );
     down(lab).await;
 }
@@ -142,27 +152,20 @@ async fn client_side_reset_aborts_the_client_socket_only_for_that_peer() {
 #[tokio::test]
 async fn partition_times_out_echo_and_the_heal_lets_it_through() {
     let lab = up(None).await;
-    let mut s = session(&lab, "c1").await;
-    lab::probe::echo(&mut s, 1, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let (c1, _events) = session(&lab, "c1").await;
+    echo(&c1, Duration::from_secs(2)).await.unwrap();
     let cut = lab
         .partition(&["c1".into()], &["fs1".into()], None)
         .unwrap();
     assert!(lab.is_cut("c1", "fs1") && !lab.is_cut("c2", "fs1"));
-    let stalled = lab::probe::echo(&mut s, 2, Duration::from_millis(500)).await;
-    assert!(stalled.unwrap_err().contains("no ECHO response"));
+    stalled_echo(&c1, Duration::from_millis(500), "through a partition").await;
     // c2 is not partitioned: it still gets answers.
-    let mut other = session(&lab, "c2").await;
-    lab::probe::echo(&mut other, 1, Duration::from_secs(2))
-        .await
-        .unwrap();
+    let (other, _other_events) = session(&lab, "c2").await;
+    echo(&other, Duration::from_secs(2)).await.unwrap();
     lab.repair(cut).unwrap();
-    // TCP retransmits the unanswered ECHO; its response now arrives on the same connection.
-    let mut s2 = session(&lab, "c1").await;
-    lab::probe::echo(&mut s2, 1, Duration::from_secs(2))
-        .await
-        .unwrap();
+    // Healed: a new connection from c1 negotiates and gets its ECHO answered.
+    let (again, _again_events) = session(&lab, "c1").await;
+    echo(&again, Duration::from_secs(2)).await.unwrap();
     assert!(lab.reachable("c1", "fs1", Duration::from_secs(2)).await);
     down(lab).await;
 }
@@ -180,13 +183,13 @@ async fn one_way_partition_only_silences_one_direction() {
     down(lab).await;
 }
 
-/// Median of five ECHO round trips on `s`, MessageIds from `first_id`.
-async fn median_echo(s: &mut TcpStream, first_id: u64) -> (Duration, Vec<Duration>) {
+/// Median of five ECHO round trips on `conn`.
+async fn median_echo(conn: &smb2::Connection) -> (Duration, Vec<Duration>) {
     let mut rtts = Vec::new();
-    for id in first_id..first_id + 5 {
-        match lab::probe::echo(s, id, Duration::from_secs(2)).await {
+    for i in 0..5 {
+        match echo(conn, Duration::from_secs(2)).await {
             Ok(rtt) => rtts.push(rtt),
-            Err(e) => panic!("echo {id}: {e}"),
+            Err(e) => panic!("echo {i} of 5: {e}"),
         }
     }
     rtts.sort();
@@ -196,17 +199,17 @@ async fn median_echo(s: &mut TcpStream, first_id: u64) -> (Duration, Vec<Duratio
 #[tokio::test]
 async fn latency_of_100ms_shows_in_echo_round_trip() {
     let lab = up(None).await;
-    let mut s = session(&lab, "c1").await;
+    let (c1, _events) = session(&lab, "c1").await;
     // Baseline on this machine, now: whatever the load adds to a round trip, it adds to the
     // impaired ones too.
-    let (base, base_all) = median_echo(&mut s, 1).await;
+    let (base, base_all) = median_echo(&c1).await;
     let impairment = Impairment {
         latency: Duration::from_millis(100),
         ..Default::default()
     };
     lab.impair("c1", Direction::Egress, Some(impairment), 1)
         .unwrap();
-    let (median, rtts) = median_echo(&mut s, 6).await;
+    let (median, rtts) = median_echo(&c1).await;
     eprintln!("echo RTT median: baseline {base:?}, with 100 ms {median:?}");
     // The wire holds each frame until its release time, never less: the full 100 ms shows
     // (1 ms for timer rounding). Above: twice the baseline plus 50 ms, for a delay thread and
@@ -220,7 +223,7 @@ async fn latency_of_100ms_shows_in_echo_round_trip() {
     lab.impair("c1", Direction::Egress, None, 0).unwrap();
     // Healed: back to the baseline. Half the removed latency is the margin: any of the 100 ms
     // left on the link fails, scheduler noise does not.
-    let (after, after_all) = median_echo(&mut s, 11).await;
+    let (after, after_all) = median_echo(&c1).await;
     eprintln!("echo RTT median after the heal: {after:?}");
     assert!(
         after < base + Duration::from_millis(50),
@@ -443,51 +446,45 @@ async fn bandwidth_cap_holds_within_ten_percent() {
 #[tokio::test]
 async fn pause_stalls_an_echo_and_resume_lets_it_finish() {
     let lab = up(None).await;
-    let mut s = session(&lab, "c1").await;
+    let (c1, mut events) = session(&lab, "c1").await;
     lab.node("fs1").unwrap().freezer.freeze().unwrap();
-    let stalled = lab::probe::echo(&mut s, 1, Duration::from_millis(300)).await;
-    assert!(stalled.unwrap_err().contains("no ECHO response"));
+    let stalled = stalled_echo(&c1, Duration::from_millis(300), "to a frozen smbd").await;
     lab.node("fs1").unwrap().freezer.thaw().unwrap();
     // The ECHO sent while frozen is answered now, on the same connection: its bytes already
     // sit in smbd's socket, so only smbd's wake-up is awaited.
-    let mut len = [0u8; 4];
-    within(
+    let answered = late_response(
+        &mut events,
+        stalled,
         "the answer to the ECHO sent while smbd was frozen",
         Duration::from_secs(5),
-        s.read_exact(&mut len),
     )
-    .await
-    .unwrap();
+    .await;
+    assert_eq!(answered, smb2::Command::Echo);
     down(lab).await;
 }
 
 #[tokio::test]
 async fn blackhole_drops_silently_no_reset() {
     let lab = up(None).await;
-    let mut s = session(&lab, "c1").await;
+    let (c1, mut events) = session(&lab, "c1").await;
     let cut = lab
         .partition(&["c1".into()], &["fs1".into(), "c2".into()], Some(445))
         .unwrap();
     let sent = Instant::now();
-    let stalled = lab::probe::echo(&mut s, 1, Duration::from_millis(500))
-        .await
-        .unwrap_err();
-    assert!(
-        stalled.contains("no ECHO response"),
-        "silence, not a reset: {stalled}"
-    );
+    // Silence, not a reset: a reset would end the connection and fail the ECHO at once.
+    let stalled = stalled_echo(&c1, Duration::from_millis(500), "into a blackhole").await;
     lab.repair(cut).unwrap();
-    let mut len = [0u8; 4];
     // The retransmitted ECHO gets through after the heal. TCP's backoff doubles the gap
     // between retransmissions, so the next one leaves at most about as long after the heal as
     // the heal came after the send; 2 s more for RTO rounding and a loaded machine.
     let blocked_for = sent.elapsed();
-    within(
+    let answered = late_response(
+        &mut events,
+        stalled,
         &format!("the ECHO's answer after a {blocked_for:?} blackhole was healed"),
         blocked_for * 2 + Duration::from_secs(2),
-        s.read_exact(&mut len),
     )
-    .await
-    .unwrap();
+    .await;
+    assert_eq!(answered, smb2::Command::Echo);
     down(lab).await;
 }

@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{smbclient, within, CONNECT};
+use common::{negotiated, opts, smbclient, within, CONNECT};
 use lab::{netns, Lab, LabOptions};
-use tokio::io::AsyncReadExt;
 
 const PLAN: &str = r#"
 version: 1
@@ -139,17 +138,21 @@ async fn kill_refuses_445_restart_answers_again() {
         .start()
         .await
         .unwrap();
-    let mut stream = within(
+    let stream = within(
         "a TCP connection from c1 to fs1:445",
         CONNECT,
         lab.connect("c1", target),
     )
     .await
     .unwrap();
-    let dialect = lab::probe::negotiate(&mut stream, Duration::from_secs(5))
-        .await
-        .unwrap();
-    assert_eq!(dialect, 0x0210);
+    let (conn, _events) = negotiated(stream).await;
+    let dialect = conn.negotiated().expect("negotiated").dialect;
+    assert_eq!(
+        dialect,
+        smb2::Dialect::SMB2_1,
+        "the highest of {:?}",
+        common::DIALECTS
+    );
     lab.down().await.unwrap();
 }
 
@@ -160,26 +163,33 @@ async fn pause_stalls_negotiate_and_resume_lets_it_finish() {
     lab.server("fs1").unwrap().lock().await.pause().unwrap();
     // The kernel still accepts the connection (the listening socket exists), but nobody
     // answers while smbd is frozen.
-    let mut stream = within(
+    let stream = within(
         "a TCP connection from c1 to fs1:445",
         CONNECT,
         lab.connect("c1", target),
     )
     .await
     .unwrap();
-    let stalled = lab::probe::negotiate(&mut stream, Duration::from_millis(300)).await;
-    assert!(stalled.unwrap_err().contains("no NEGOTIATE response"));
+    let (conn, _events) = smb2::Connection::new(stream);
+    let stalled = conn
+        .negotiate(
+            &common::negotiate_request(),
+            &opts(Duration::from_millis(300)),
+        )
+        .await;
+    assert!(
+        matches!(stalled, Err(smb2::Error::Timeout { .. })),
+        "NEGOTIATE to a frozen smbd must go unanswered: {stalled:?}"
+    );
     lab.server("fs1").unwrap().lock().await.resume().unwrap();
-    let mut stream = within(
+    let stream = within(
         "a TCP connection from c1 to fs1:445",
         CONNECT,
         lab.connect("c1", target),
     )
     .await
     .unwrap();
-    assert!(lab::probe::negotiate(&mut stream, Duration::from_secs(5))
-        .await
-        .is_ok());
+    negotiated(stream).await;
     lab.down().await.unwrap();
 }
 
@@ -187,30 +197,35 @@ async fn pause_stalls_negotiate_and_resume_lets_it_finish() {
 async fn reset_tcp_gives_the_client_econnreset() {
     let lab = up().await;
     let target = SocketAddr::from((lab.address("fs1"), 445));
-    let mut stream = within(
+    let stream = within(
         "a TCP connection from c1 to fs1:445",
         CONNECT,
         lab.connect("c1", target),
     )
     .await
     .unwrap();
-    lab::probe::negotiate(&mut stream, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (conn, mut events) = negotiated(stream).await;
     let reset = lab.reset_tcp("fs1", 445).await.unwrap();
     assert_eq!(reset.len(), 1, "{reset:?}");
-    let mut buf = [0u8; 16];
     // The RST is sent as the socket is destroyed and crosses the wire in well under a
     // millisecond; 1 s covers a loaded machine, while a client left to notice by itself
     // (no RST) would wait for minutes.
-    let err = within(
-        "the RST of the reset connection",
+    let reason = common::disconnected(
+        &mut events,
+        "the client's end of the reset connection",
         Duration::from_secs(1),
-        stream.read(&mut buf),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+    .await;
+    let econnreset = common::os_error(libc::ECONNRESET);
+    assert!(
+        reason.contains(&econnreset),
+        "the client must see the RST ({econnreset}), not: {reason}"
+    );
+    let echo = conn.echo(&opts(Duration::from_secs(1))).await;
+    assert!(
+        matches!(echo, Err(smb2::Error::Disconnected(_))),
+        "an ECHO after the reset: {echo:?}"
+    );
     lab.down().await.unwrap();
 }
 

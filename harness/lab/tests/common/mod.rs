@@ -92,3 +92,60 @@ pub async fn within<T>(
         .await
         .unwrap_or_else(|_| panic!("{what}: nothing within {deadline:?}"))
 }
+
+/// What the lab tests offer in NEGOTIATE: 2.0.2 and 2.1, so the server's pick (2.1) is known.
+pub const DIALECTS: [smb2::Dialect; 2] = [smb2::Dialect::SMB2_0_2, smb2::Dialect::SMB2_1];
+
+/// A NEGOTIATE answered in milliseconds by a live smbd; 5 s covers a loaded machine.
+pub const NEGOTIATE: Duration = Duration::from_secs(5);
+
+/// Request options whose only change is the deadline for the final response.
+pub fn opts(timeout: Duration) -> smb2::RequestOptions {
+    smb2::RequestOptions {
+        timeout: Some(timeout),
+        ..Default::default()
+    }
+}
+
+pub fn negotiate_request() -> smb2::wire::negotiate::NegotiateRequest {
+    smb2::default_negotiate_request(&DIALECTS, smb2::Guid::random(), false)
+}
+
+/// The project's SMB client over `stream`, negotiated (panics with the client's error).
+pub async fn negotiated(stream: tokio::net::TcpStream) -> (smb2::Connection, smb2::Events) {
+    let (conn, events) = smb2::Connection::new(stream);
+    conn.negotiate(&negotiate_request(), &opts(NEGOTIATE))
+        .await
+        .and_then(|r| r.ok())
+        .unwrap_or_else(|e| panic!("NEGOTIATE: {e}"));
+    (conn, events)
+}
+
+/// The text the kernel gives `errno`, as the client's disconnect reason carries it.
+pub fn os_error(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
+/// The connection's next event, which must be its end; returns the reason.
+pub async fn disconnected(events: &mut smb2::Events, what: &str, deadline: Duration) -> String {
+    match within(what, deadline, events.recv()).await {
+        Some(smb2::Event::Disconnected { reason }) => reason,
+        other => panic!("{what}: the connection's next event is {other:?}, not its end"),
+    }
+}
+
+/// The connection's next event, which must be the late response to `message_id` (a request
+/// that timed out); returns its command.
+pub async fn late_response(
+    events: &mut smb2::Events,
+    message_id: u64,
+    what: &str,
+    deadline: Duration,
+) -> smb2::Command {
+    match within(what, deadline, events.recv()).await {
+        Some(smb2::Event::Unmatched { header, .. }) if header.message_id == message_id => {
+            header.command
+        }
+        other => panic!("{what}: the connection's next event is {other:?}, not the response to MessageId {message_id}"),
+    }
+}
