@@ -6,6 +6,7 @@
 
 pub mod environment;
 pub mod events;
+pub mod generator;
 pub mod nemesis;
 pub mod planset;
 pub mod runner;

@@ -145,7 +145,7 @@ async fn read_file(
         | access::SYNCHRONIZE;
     req.create_disposition = disposition::FILE_OPEN;
     let resp = tree.request(&req, &opts).await.map_err(|e| e.to_string())?;
-    if resp.status().to_string() == "STATUS_OBJECT_NAME_NOT_FOUND" {
+    if resp.status() == smb2::NtStatus::STATUS_OBJECT_NAME_NOT_FOUND {
         return Ok(None);
     }
     let open = resp.ok().map_err(|e| e.to_string())?;

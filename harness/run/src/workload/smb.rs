@@ -29,11 +29,12 @@ use smb2::wire::read::ReadRequest;
 use smb2::wire::write::WriteRequest;
 use smb2::{
     default_negotiate_request, Connection, CreateContext, CreateRequest, Credentials, Dialect,
-    Event, FileId, Guid, RequestOptions, SessionSetupOptions, Tree,
+    Event, FileId, Guid, NtStatus, RequestOptions, SessionSetupOptions, Tree,
 };
 use tokio::time::Instant;
 
 use crate::events::{Event as RunEvent, Events};
+use crate::generator::{Mix, Op, Pacer, Slots};
 
 const WRITE_THROUGH: u32 = 0x0000_0001;
 /// Backoff between reconnect attempts: doubles from the first to the last.
@@ -345,13 +346,7 @@ impl<'a> Client<'a> {
         if !self.recover(deadline).await? {
             return Ok(());
         }
-        let gap = self
-            .spec
-            .entry
-            .rate
-            .filter(|r| *r > 0.0)
-            .map(|r| Duration::from_secs_f64(1.0 / r));
-        let mut next = Instant::now();
+        let mut pacer = Pacer::new(self.spec.entry.rate);
         while Instant::now() < deadline {
             self.ack_breaks().await?;
             let lost = self.one_op().await?;
@@ -374,10 +369,7 @@ impl<'a> Client<'a> {
                     }
                 }
             }
-            if let Some(gap) = gap {
-                next += gap;
-                tokio::time::sleep_until(next.min(deadline)).await;
-            }
+            pacer.wait(deadline).await;
         }
         if let (Some(ch), Some(h)) = (&self.channel, &self.handle) {
             let _ = ch
@@ -661,15 +653,15 @@ impl<'a> Client<'a> {
             }
             Ok(resp) => {
                 smb.message_id = Some(resp.header.message_id);
-                let status = resp.status().to_string();
+                let status = resp.status();
                 self.record(
                     OpType::Fail,
                     ops::RECONNECT,
                     json!({}),
-                    Some(status.clone()),
+                    Some(status.to_string()),
                     smb,
                 )?;
-                Ok(if status == "STATUS_OBJECT_NAME_NOT_FOUND" {
+                Ok(if status == NtStatus::STATUS_OBJECT_NAME_NOT_FOUND {
                     Reclaim::NotFound
                 } else {
                     Reclaim::Refused
@@ -874,29 +866,27 @@ impl<'a> Client<'a> {
 
     /// Draw and perform one operation. True: the connection is lost (or must be given up).
     async fn one_op(&mut self) -> std::io::Result<bool> {
-        let m = &self.spec.entry.mix;
-        let weights = [m.write, m.write_through, m.flush, m.read, m.reopen, m.lock];
-        let total: u32 = weights.iter().sum();
-        if total == 0 || self.handle.is_none() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            return Ok(false);
-        }
-        let mut pick = self.rng.random_range(0..total);
-        let mut which = 0;
-        while pick >= weights[which] {
-            pick -= weights[which];
-            which += 1;
-        }
-        let slots = (self.spec.entry.file_size.value / self.spec.entry.write_size.value).max(1);
-        let len = self.spec.entry.write_size.value;
-        let offset = self.rng.random_range(0..slots) * len;
+        let mix = Mix::from_plan(&self.spec.entry.mix);
+        let op = match mix.next(&mut self.rng) {
+            Some(op) if self.handle.is_some() => op,
+            // Nothing to do (an empty mix, or no handle yet): don't spin.
+            _ => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                return Ok(false);
+            }
+        };
+        let slots = Slots::new(
+            self.spec.entry.file_size.value,
+            self.spec.entry.write_size.value,
+        );
+        let len = slots.size;
+        let offset = slots.next(&mut self.rng);
         let file_id = self.handle.as_ref().expect("open").file_id;
         let tree = self.channel.as_ref().expect("connected").tree.clone();
         let opts = self.options();
         let smb = self.smb();
-        let lost = match which {
-            0 | 1 => {
-                let write_through = which == 1;
+        let lost = match op {
+            Op::Write { write_through } => {
                 // The cached copy of this slot is older than what is being written.
                 self.cached.remove(&(offset / len));
                 let id = self.record(
@@ -932,7 +922,7 @@ impl<'a> Client<'a> {
                 }
                 self.finish(ops::WRITE, smb, r)?
             }
-            2 => {
+            Op::Flush => {
                 self.record(OpType::Invoke, ops::FLUSH, json!({}), None, smb.clone())?;
                 let r = tree
                     .request(&FlushRequest { file_id }, &opts)
@@ -940,7 +930,7 @@ impl<'a> Client<'a> {
                     .map(|resp| (resp.header.message_id, resp.status(), json!({})));
                 self.finish(ops::FLUSH, smb, r)?
             }
-            3 => {
+            Op::Read => {
                 let value = json!({ "offset": offset, "len": len });
                 self.record(OpType::Invoke, ops::READ, value, None, smb.clone())?;
                 let slot = offset / len;
@@ -971,7 +961,7 @@ impl<'a> Client<'a> {
                 let r = r.map(|(id, status, runs)| (id, status, json!({ "runs": runs })));
                 self.finish(ops::READ, smb, r)?
             }
-            4 => {
+            Op::Reopen => {
                 self.record(OpType::Invoke, ops::CLOSE, json!({}), None, smb.clone())?;
                 let r = tree
                     .request(&CloseRequest { flags: 0, file_id }, &opts)
@@ -981,7 +971,7 @@ impl<'a> Client<'a> {
                 self.handle = None;
                 lost || !self.open().await?
             }
-            _ => {
+            Op::Lock => {
                 let element = |flags| LockElement {
                     offset,
                     length: len,
