@@ -174,7 +174,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for _ in 0..100 {
             let o = slots.next(&mut rng);
-            assert!(o % 4096 == 0 && o < 65536, "{o}");
+            assert!(o.is_multiple_of(4096) && o < 65536, "{o}");
         }
         assert_eq!(Slots::new(100, 4096).count, 1);
     }

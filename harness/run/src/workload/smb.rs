@@ -617,7 +617,9 @@ impl<'a> Client<'a> {
         let Some(h) = self.handle.clone().filter(|h| h.durable) else {
             return Ok(Reclaim::NoHandle);
         };
-        let ch = self.channel.as_ref().expect("connected");
+        let Some(ch) = self.channel.as_ref() else {
+            return Ok(Reclaim::Lost);
+        };
         let v2 = self.spec.entry.durable == DurableKind::V2;
         let mut smb = self.smb();
         smb.create_guid = v2.then(|| h.create_guid.to_string());
@@ -765,8 +767,10 @@ impl<'a> Client<'a> {
             invoke["replay_of"] = json!(index);
             opts = opts.replay();
         }
+        let Some(ch) = self.channel.as_ref() else {
+            return Ok(false);
+        };
         let open = self.record(OpType::Invoke, ops::OPEN, invoke, None, smb.clone())?;
-        let ch = self.channel.as_ref().expect("connected");
         match ch.tree.request(&req, &opts).await {
             Ok(resp) if !resp.status().is_error() => {
                 smb.message_id = Some(resp.header.message_id);
@@ -839,7 +843,9 @@ impl<'a> Client<'a> {
         let Some(file_id) = self.handle.as_ref().map(|h| h.file_id) else {
             return Ok(false);
         };
-        let tree = self.channel.as_ref().expect("connected").tree.clone();
+        let Some(tree) = self.channel.as_ref().map(|c| c.tree.clone()) else {
+            return Ok(true);
+        };
         let smb = self.smb();
         let value = json!({ "offset": offset, "len": len, "write_through": write_through, "replay_of": id });
         self.record(OpType::Invoke, ops::WRITE, value, None, smb.clone())?;
@@ -881,8 +887,13 @@ impl<'a> Client<'a> {
         );
         let len = slots.size;
         let offset = slots.next(&mut self.rng);
-        let file_id = self.handle.as_ref().expect("open").file_id;
-        let tree = self.channel.as_ref().expect("connected").tree.clone();
+        // Connected with a handle, or this is not the time for an op: the connection is lost.
+        let (Some(file_id), Some(tree)) = (
+            self.handle.as_ref().map(|h| h.file_id),
+            self.channel.as_ref().map(|c| c.tree.clone()),
+        ) else {
+            return Ok(true);
+        };
         let opts = self.options();
         let smb = self.smb();
         let lost = match op {
