@@ -184,9 +184,15 @@ impl Gen<'_> {
 
     fn step(&mut self, c: usize) {
         if let Some((_, f)) = self.clients[c].pending {
+            let file = if self.clients[c].path == "shared.dat" {
+                CLIENTS
+            } else {
+                c
+            };
             let ok = match f {
                 ops::WRITE => json!({ "written": WRITE }),
-                ops::READ => json!({ "runs": [] }),
+                // Reads (of slot 0) return the newest write invoked there.
+                ops::READ => json!({ "runs": [[0, WRITE, self.content[file][0]]] }),
                 _ => json!({}),
             };
             let smb = self.smb(c);

@@ -47,7 +47,16 @@ pub fn durability(history: &[Record], options: &DurabilityOptions) -> Checked {
 }
 
 pub(crate) fn check(index: &Index, faults: &[Fault], options: &DurabilityOptions) -> Checked {
-    let model = model::build(index);
+    check_model(index, &model::build(index), faults, options)
+}
+
+/// [`check`] on a model of the files already built (the verdict shares it with `reads`).
+pub(crate) fn check_model(
+    index: &Index,
+    model: &model::Model,
+    faults: &[Fault],
+    options: &DurabilityOptions,
+) -> Checked {
     let excuses = excuses(faults);
     let mut found = Findings::default();
     for &(replay, original) in &model.orphans {

@@ -34,7 +34,15 @@ pub fn reads(history: &[Record], unflushed_loss_allowed: bool) -> Checked {
 }
 
 pub(crate) fn check(index: &Index, faults: &[Fault], unflushed_loss_allowed: bool) -> Checked {
-    let model = model::build(index);
+    check_model(&model::build(index), faults, unflushed_loss_allowed)
+}
+
+/// [`check`] on a model of the files already built (the verdict shares it with `durability`).
+pub(crate) fn check_model(
+    model: &model::Model,
+    faults: &[Fault],
+    unflushed_loss_allowed: bool,
+) -> Checked {
     let excuses = excuses(faults);
     let mut found = Findings::default();
     let (mut judged, mut cached, mut invoked) = (0, 0, 0);

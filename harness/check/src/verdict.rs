@@ -136,7 +136,9 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
     let options = DurabilityOptions {
         unflushed_loss_allowed: expect.unflushed_loss_allowed,
     };
-    let durability = durability::check(&index, &faults, &options);
+    // One model of the files' writes and reads, judged by durability and reads.
+    let files = crate::model::build(&index);
+    let durability = durability::check_model(&index, &files, &faults, &options);
     let unflushed = if expect.unflushed_loss_allowed {
         ""
     } else {
@@ -152,7 +154,8 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
         ),
     });
 
-    let reads = crate::reads::check(&index, &faults, expect.unflushed_loss_allowed);
+    let reads = crate::reads::check_model(&files, &faults, expect.unflushed_loss_allowed);
+    drop(files);
     checkers.push(match expect.durability {
         DurabilityExpectation::Hold => invariant_checked(reads, format!("consistent{unflushed}")),
         // A server that loses acknowledged data also serves older bytes; nothing else.

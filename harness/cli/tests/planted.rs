@@ -264,7 +264,8 @@ fn the_same_plans_pass_with_the_shim_loaded_and_inert() {
 
 /// The figures of the closing note: every field plan under every plant, and the false alarms
 /// over seeded runs of correct configurations (`SMBCHAOS_FIGURE_SEEDS` per plan, default 3:
-/// 30 runs). `SMBCHAOS_FIGURE_PLANTS` (comma-separated) picks plants. Writes
+/// 30 runs; `SMBCHAOS_FIGURE_SEED_BASE` shifts the seeds). `SMBCHAOS_FIGURE_PLANTS`
+/// (comma-separated) picks plants. Writes
 /// target/tmp/planted-figures.txt.
 #[test]
 #[ignore = "about half an hour: cargo test -p smbchaos --test planted -- --ignored --nocapture"]
@@ -315,8 +316,12 @@ fn figures() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
+    let base: u64 = std::env::var("SMBCHAOS_FIGURE_SEED_BASE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let (mut runs, mut alarms) = (0, 0);
-    for seed in 1..=seeds {
+    for seed in base + 1..=base + seeds {
         for rel in &plans {
             let mut p = plan::load(&repo().join(rel)).unwrap();
             p.seed = p.seed.wrapping_mul(1_000_003).wrapping_add(seed);
