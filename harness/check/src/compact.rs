@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use history::{ops, OpType, ReadError, Record};
+use history::{OpType, ReadError, Record};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
@@ -51,80 +51,8 @@ impl Hasher for Fx {
 
 pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// What an op is (`Record::f`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum F {
-    Open,
-    Reconnect,
-    Write,
-    Flush,
-    Read,
-    Close,
-    Lock,
-    Unlock,
-    Delete,
-    LeaseBreak,
-    LeaseBreakAck,
-    OplockBreak,
-    Disconnect,
-    FinalRead,
-    Exec,
-    /// A fault kind, `link_counters`, ...: the name is `Rec::f_name`.
-    Other,
-}
-
-impl F {
-    fn of(f: &str) -> F {
-        match f {
-            ops::OPEN => F::Open,
-            ops::RECONNECT => F::Reconnect,
-            ops::WRITE => F::Write,
-            ops::FLUSH => F::Flush,
-            ops::READ => F::Read,
-            ops::CLOSE => F::Close,
-            ops::LOCK => F::Lock,
-            ops::UNLOCK => F::Unlock,
-            ops::DELETE => F::Delete,
-            ops::LEASE_BREAK => F::LeaseBreak,
-            ops::LEASE_BREAK_ACK => F::LeaseBreakAck,
-            ops::OPLOCK_BREAK => F::OplockBreak,
-            ops::DISCONNECT => F::Disconnect,
-            ops::FINAL_READ => F::FinalRead,
-            ops::EXEC => F::Exec,
-            _ => F::Other,
-        }
-    }
-
-    /// The name a record spells it with; `Other`'s is in `Rec::f_name`.
-    pub fn name(self) -> &'static str {
-        match self {
-            F::Open => ops::OPEN,
-            F::Reconnect => ops::RECONNECT,
-            F::Write => ops::WRITE,
-            F::Flush => ops::FLUSH,
-            F::Read => ops::READ,
-            F::Close => ops::CLOSE,
-            F::Lock => ops::LOCK,
-            F::Unlock => ops::UNLOCK,
-            F::Delete => ops::DELETE,
-            F::LeaseBreak => ops::LEASE_BREAK,
-            F::LeaseBreakAck => ops::LEASE_BREAK_ACK,
-            F::OplockBreak => ops::OPLOCK_BREAK,
-            F::Disconnect => ops::DISCONNECT,
-            F::FinalRead => ops::FINAL_READ,
-            F::Exec => ops::EXEC,
-            F::Other => "",
-        }
-    }
-
-    /// Events are never part of an invoke/completion pair.
-    pub fn is_event(self) -> bool {
-        matches!(
-            self,
-            F::LeaseBreak | F::OplockBreak | F::Disconnect | F::FinalRead
-        )
-    }
-}
+/// What an op is (`Record::f`): the op vocabulary is defined once, in `history::ops`.
+pub use history::ops::Op as F;
 
 /// Caching state as bits (SMB2_LEASE_READ/WRITE/HANDLE_CACHING order: R, W, H).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

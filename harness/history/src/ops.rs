@@ -41,6 +41,86 @@
 //! Nemesis records: process `"nemesis"`, f the fault kind, `value: {fault, occurrence, phase:
 //! "start"|"heal", action, detail}`; `exec` steps: `value: {run}` then `{exit, stdout, stderr}`.
 
+/// The op vocabulary, typed: what `Record::f` names. Writers name ops through it and checkers
+/// read them through it, so a misspelt op cannot be written or missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Open,
+    Reconnect,
+    Write,
+    Flush,
+    Read,
+    Close,
+    Lock,
+    Unlock,
+    Delete,
+    LeaseBreak,
+    LeaseBreakAck,
+    OplockBreak,
+    Disconnect,
+    FinalRead,
+    Exec,
+    /// A fault kind, `link_counters`, ...: anything else; its name is the record's own `f`.
+    Other,
+}
+
+impl Op {
+    const NAMED: [(Op, &'static str); 15] = [
+        (Op::Open, "open"),
+        (Op::Reconnect, "reconnect"),
+        (Op::Write, "write"),
+        (Op::Flush, "flush"),
+        (Op::Read, "read"),
+        (Op::Close, "close"),
+        (Op::Lock, "lock"),
+        (Op::Unlock, "unlock"),
+        (Op::Delete, "delete"),
+        (Op::LeaseBreak, "lease_break"),
+        (Op::LeaseBreakAck, "lease_break_ack"),
+        (Op::OplockBreak, "oplock_break"),
+        (Op::Disconnect, "disconnect"),
+        (Op::FinalRead, "final_read"),
+        (Op::Exec, "exec"),
+    ];
+
+    /// The op a record's `f` names (`Other` for fault kinds and observations).
+    pub fn of(f: &str) -> Op {
+        Op::NAMED
+            .iter()
+            .find(|(_, name)| *name == f)
+            .map_or(Op::Other, |(op, _)| *op)
+    }
+
+    /// The name a record spells it with; `Other` has none of its own ("").
+    pub fn name(self) -> &'static str {
+        Op::NAMED
+            .iter()
+            .find(|(op, _)| *op == self)
+            .map_or("", |(_, name)| name)
+    }
+
+    /// Events are never part of an invoke/completion pair.
+    pub fn is_event(self) -> bool {
+        matches!(
+            self,
+            Op::LeaseBreak | Op::OplockBreak | Op::Disconnect | Op::FinalRead
+        )
+    }
+}
+
+impl From<Op> for String {
+    fn from(op: Op) -> String {
+        op.name().to_string()
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+// The names as constants, for matching on `&str` and for tests written against the JSON.
 pub const OPEN: &str = "open";
 pub const RECONNECT: &str = "reconnect";
 pub const WRITE: &str = "write";

@@ -1,5 +1,5 @@
 //! Generators, Jepsen's way: what a workload client does next and when, drawn from the plan's
-//! seed, apart from how the client does it. A [`Mix`] is a weighted choice of [`Op`]s, a
+//! seed, apart from how the client does it. A [`Mix`] is a weighted choice of [`Intent`]s, a
 //! [`Slots`] picks the byte range, a [`Pacer`] spaces ops at the plan's rate. A new workload
 //! composes these rather than writing its own `match` over random numbers.
 
@@ -8,9 +8,9 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::time::Instant;
 
-/// One op a workload client can be asked to do.
+/// What a workload client is asked to do next (recorded as one or more history ops).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub enum Intent {
     Write {
         write_through: bool,
     },
@@ -25,12 +25,12 @@ pub enum Op {
 /// A weighted choice of ops.
 #[derive(Debug, Clone)]
 pub struct Mix {
-    weights: Vec<(Op, u32)>,
+    weights: Vec<(Intent, u32)>,
     total: u32,
 }
 
 impl Mix {
-    pub fn new(weights: Vec<(Op, u32)>) -> Mix {
+    pub fn new(weights: Vec<(Intent, u32)>) -> Mix {
         let total = weights.iter().map(|(_, w)| w).sum();
         Mix { weights, total }
     }
@@ -39,21 +39,21 @@ impl Mix {
     pub fn from_plan(m: &plan::Mix) -> Mix {
         Mix::new(vec![
             (
-                Op::Write {
+                Intent::Write {
                     write_through: false,
                 },
                 m.write,
             ),
             (
-                Op::Write {
+                Intent::Write {
                     write_through: true,
                 },
                 m.write_through,
             ),
-            (Op::Flush, m.flush),
-            (Op::Read, m.read),
-            (Op::Reopen, m.reopen),
-            (Op::Lock, m.lock),
+            (Intent::Flush, m.flush),
+            (Intent::Read, m.read),
+            (Intent::Reopen, m.reopen),
+            (Intent::Lock, m.lock),
         ])
     }
 
@@ -63,7 +63,7 @@ impl Mix {
     }
 
     /// The next op, or None when the mix is empty.
-    pub fn next(&self, rng: &mut impl Rng) -> Option<Op> {
+    pub fn next(&self, rng: &mut impl Rng) -> Option<Intent> {
         if self.is_empty() {
             return None;
         }
@@ -143,18 +143,22 @@ mod tests {
 
     #[test]
     fn a_mix_draws_in_proportion_and_never_a_zero_weight() {
-        let mix = Mix::new(vec![(Op::Read, 3), (Op::Flush, 1), (Op::Lock, 0)]);
+        let mix = Mix::new(vec![
+            (Intent::Read, 3),
+            (Intent::Flush, 1),
+            (Intent::Lock, 0),
+        ]);
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut reads = 0;
         for _ in 0..4000 {
             match mix.next(&mut rng) {
-                Some(Op::Read) => reads += 1,
-                Some(Op::Flush) => {}
+                Some(Intent::Read) => reads += 1,
+                Some(Intent::Flush) => {}
                 other => panic!("drew {other:?}"),
             }
         }
         assert!((2800..3200).contains(&reads), "{reads} reads of 4000");
-        assert_eq!(Mix::new(vec![(Op::Read, 0)]).next(&mut rng), None);
+        assert_eq!(Mix::new(vec![(Intent::Read, 0)]).next(&mut rng), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use lab::Lab;
 use serde_json::json;
 
 use crate::events::{Event, Events};
+use history::ops::Op;
 use history::{Entry, HistoryWriter, OpType, Process};
 
 /// Longest stdout/stderr kept per step in the history.
@@ -85,7 +86,7 @@ async fn exec(
     let entry = |kind, value, status| Entry {
         process: Process::Worker(process),
         kind,
-        f: "exec".into(),
+        f: Op::Exec.into(),
         node: Some(client.to_string()),
         value,
         status,
@@ -130,7 +131,7 @@ async fn exec(
     history.append(entry(kind, value, status.clone()))?;
     events.send(Event::Op {
         process,
-        f: "exec".into(),
+        f: Op::Exec.into(),
         node: client.to_string(),
         kind,
         status,

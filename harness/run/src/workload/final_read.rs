@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 
+use history::ops::Op;
 use history::{ops, Entry, HistoryWriter, OpType, Process, Smb};
 use lab::Lab;
 use serde_json::json;
@@ -42,7 +43,7 @@ pub async fn run(
         history.append(Entry {
             process: Process::Named(ops::FINAL_PROCESS.into()),
             kind,
-            f: ops::FINAL_READ.into(),
+            f: Op::FinalRead.into(),
             node: Some(server.clone()),
             value,
             status,

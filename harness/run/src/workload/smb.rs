@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use history::ops;
+use history::ops::Op;
 use history::{Entry, HistoryWriter, Lease, OpType, Process, Smb};
 use lab::Lab;
 use plan::{DialectChoice, DurableKind, FileSharing, OplockChoice, Recovery, SmbClients};
@@ -34,7 +35,7 @@ use smb2::{
 use tokio::time::Instant;
 
 use crate::events::{Event as RunEvent, Events};
-use crate::generator::{Mix, Op, Pacer, Slots};
+use crate::generator::{Intent, Mix, Pacer, Slots};
 
 const WRITE_THROUGH: u32 = 0x0000_0001;
 /// Backoff between reconnect attempts: doubles from the first to the last.
@@ -314,7 +315,7 @@ impl<'a> Client<'a> {
     fn record(
         &self,
         kind: OpType,
-        f: &str,
+        f: Op,
         value: Value,
         status: Option<String>,
         smb: Smb,
@@ -322,7 +323,7 @@ impl<'a> Client<'a> {
         self.history.append(Entry {
             process: Process::Worker(self.process),
             kind,
-            f: f.to_string(),
+            f: f.into(),
             node: Some(self.spec.node.to_string()),
             value,
             status,
@@ -485,7 +486,7 @@ impl<'a> Client<'a> {
                 let recorded = history.append(Entry {
                     process: Process::Worker(process),
                     kind: OpType::Info,
-                    f: ops::LEASE_BREAK.into(),
+                    f: Op::LeaseBreak.into(),
                     node: Some(node.clone()),
                     value: json!({
                         "new_state": lease_letters(n.new_lease_state),
@@ -530,25 +531,25 @@ impl<'a> Client<'a> {
             let tree = ch.tree.clone();
             self.record(
                 OpType::Invoke,
-                ops::LEASE_BREAK_ACK,
+                Op::LeaseBreakAck,
                 json!({ "state": lease_letters(b.new_state) }),
                 None,
                 smb.clone(),
             )?;
             match tree.lease_break_ack(b.lease_key, b.new_state).await {
                 Ok(r) if !r.status().is_error() => {
-                    self.record(OpType::Ok, ops::LEASE_BREAK_ACK, json!({}), None, smb)?
+                    self.record(OpType::Ok, Op::LeaseBreakAck, json!({}), None, smb)?
                 }
                 Ok(r) => self.record(
                     OpType::Fail,
-                    ops::LEASE_BREAK_ACK,
+                    Op::LeaseBreakAck,
                     json!({}),
                     Some(r.status().to_string()),
                     smb,
                 )?,
                 Err(e) => {
                     let (kind, status, _) = classify(&e);
-                    self.record(kind, ops::LEASE_BREAK_ACK, json!({}), Some(status), smb)?
+                    self.record(kind, Op::LeaseBreakAck, json!({}), Some(status), smb)?
                 }
             };
         }
@@ -565,14 +566,14 @@ impl<'a> Client<'a> {
             smb.conn = Some(ch.no);
             self.record(
                 OpType::Info,
-                ops::DISCONNECT,
+                Op::Disconnect,
                 json!({ "reason": reason }),
                 None,
                 smb,
             )?;
             self.events.send(RunEvent::Op {
                 process: self.process,
-                f: ops::DISCONNECT.into(),
+                f: Op::Disconnect.into(),
                 node: self.spec.node.to_string(),
                 kind: OpType::Info,
                 status: Some(reason.to_string()),
@@ -624,7 +625,7 @@ impl<'a> Client<'a> {
         let mut smb = self.smb();
         smb.create_guid = v2.then(|| h.create_guid.to_string());
         let invoke = json!({ "durable": if v2 { "v2" } else { "v1" }, "open": h.open });
-        self.record(OpType::Invoke, ops::RECONNECT, invoke, None, smb.clone())?;
+        self.record(OpType::Invoke, Op::Reconnect, invoke, None, smb.clone())?;
         let mut req = if v2 {
             CreateRequest::durable_v2_reconnect(self.spec.path.clone(), h.file_id, h.create_guid)
         } else {
@@ -650,7 +651,7 @@ impl<'a> Client<'a> {
                         ..h
                     });
                 }
-                self.record(OpType::Ok, ops::RECONNECT, json!({}), None, smb)?;
+                self.record(OpType::Ok, Op::Reconnect, json!({}), None, smb)?;
                 Ok(Reclaim::Done)
             }
             Ok(resp) => {
@@ -658,7 +659,7 @@ impl<'a> Client<'a> {
                 let status = resp.status();
                 self.record(
                     OpType::Fail,
-                    ops::RECONNECT,
+                    Op::Reconnect,
                     json!({}),
                     Some(status.to_string()),
                     smb,
@@ -671,7 +672,7 @@ impl<'a> Client<'a> {
             }
             Err(e) => {
                 let (kind, status, lost) = classify(&e);
-                self.record(kind, ops::RECONNECT, json!({}), Some(status), smb)?;
+                self.record(kind, Op::Reconnect, json!({}), Some(status), smb)?;
                 Ok(if lost {
                     Reclaim::Lost
                 } else {
@@ -770,7 +771,7 @@ impl<'a> Client<'a> {
         let Some(ch) = self.channel.as_ref() else {
             return Ok(false);
         };
-        let open = self.record(OpType::Invoke, ops::OPEN, invoke, None, smb.clone())?;
+        let open = self.record(OpType::Invoke, Op::Open, invoke, None, smb.clone())?;
         match ch.tree.request(&req, &opts).await {
             Ok(resp) if !resp.status().is_error() => {
                 smb.message_id = Some(resp.header.message_id);
@@ -803,14 +804,14 @@ impl<'a> Client<'a> {
                         }
                     };
                 let value = json!({ "durable": granted, "timeout_ms": granted_timeout, "persistent": persistent, "oplock": body.oplock_level });
-                self.record(OpType::Ok, ops::OPEN, value, None, smb)?;
+                self.record(OpType::Ok, Op::Open, value, None, smb)?;
                 Ok(true)
             }
             Ok(resp) => {
                 smb.message_id = Some(resp.header.message_id);
                 self.record(
                     OpType::Fail,
-                    ops::OPEN,
+                    Op::Open,
                     Value::Null,
                     Some(resp.status().to_string()),
                     smb,
@@ -825,7 +826,7 @@ impl<'a> Client<'a> {
                         index: open,
                     });
                 }
-                self.record(kind, ops::OPEN, Value::Null, Some(status), smb)?;
+                self.record(kind, Op::Open, Value::Null, Some(status), smb)?;
                 Ok(false)
             }
         }
@@ -848,7 +849,7 @@ impl<'a> Client<'a> {
         };
         let smb = self.smb();
         let value = json!({ "offset": offset, "len": len, "write_through": write_through, "replay_of": id });
-        self.record(OpType::Invoke, ops::WRITE, value, None, smb.clone())?;
+        self.record(OpType::Invoke, Op::Write, value, None, smb.clone())?;
         let req = WriteRequest {
             offset,
             file_id,
@@ -867,7 +868,7 @@ impl<'a> Client<'a> {
                     json!({ "written": written }),
                 )
             });
-        self.finish(ops::WRITE, smb, r)
+        self.finish(Op::Write, smb, r)
     }
 
     /// Draw and perform one operation. True: the connection is lost (or must be given up).
@@ -897,12 +898,12 @@ impl<'a> Client<'a> {
         let opts = self.options();
         let smb = self.smb();
         let lost = match op {
-            Op::Write { write_through } => {
+            Intent::Write { write_through } => {
                 // The cached copy of this slot is older than what is being written.
                 self.cached.remove(&(offset / len));
                 let id = self.record(
                     OpType::Invoke,
-                    ops::WRITE,
+                    Op::Write,
                     json!({ "offset": offset, "len": len, "write_through": write_through }),
                     None,
                     smb.clone(),
@@ -931,24 +932,24 @@ impl<'a> Client<'a> {
                         write_through,
                     });
                 }
-                self.finish(ops::WRITE, smb, r)?
+                self.finish(Op::Write, smb, r)?
             }
-            Op::Flush => {
-                self.record(OpType::Invoke, ops::FLUSH, json!({}), None, smb.clone())?;
+            Intent::Flush => {
+                self.record(OpType::Invoke, Op::Flush, json!({}), None, smb.clone())?;
                 let r = tree
                     .request(&FlushRequest { file_id }, &opts)
                     .await
                     .map(|resp| (resp.header.message_id, resp.status(), json!({})));
-                self.finish(ops::FLUSH, smb, r)?
+                self.finish(Op::Flush, smb, r)?
             }
-            Op::Read => {
+            Intent::Read => {
                 let value = json!({ "offset": offset, "len": len });
-                self.record(OpType::Invoke, ops::READ, value, None, smb.clone())?;
+                self.record(OpType::Invoke, Op::Read, value, None, smb.clone())?;
                 let slot = offset / len;
                 if let Some(runs) = self.cached.get(&slot).filter(|_| self.may_cache) {
                     // Served from the client's cache: nothing goes on the wire.
                     let value = json!({ "cached": true, "runs": runs });
-                    self.record(OpType::Ok, ops::READ, value, None, smb)?;
+                    self.record(OpType::Ok, Op::Read, value, None, smb)?;
                     return Ok(false);
                 }
                 let req = ReadRequest {
@@ -970,19 +971,19 @@ impl<'a> Client<'a> {
                     }
                 }
                 let r = r.map(|(id, status, runs)| (id, status, json!({ "runs": runs })));
-                self.finish(ops::READ, smb, r)?
+                self.finish(Op::Read, smb, r)?
             }
-            Op::Reopen => {
-                self.record(OpType::Invoke, ops::CLOSE, json!({}), None, smb.clone())?;
+            Intent::Reopen => {
+                self.record(OpType::Invoke, Op::Close, json!({}), None, smb.clone())?;
                 let r = tree
                     .request(&CloseRequest { flags: 0, file_id }, &opts)
                     .await
                     .map(|resp| (resp.header.message_id, resp.status(), json!({})));
-                let lost = self.finish(ops::CLOSE, smb, r)?;
+                let lost = self.finish(Op::Close, smb, r)?;
                 self.handle = None;
                 lost || !self.open().await?
             }
-            Op::Lock => {
+            Intent::Lock => {
                 let element = |flags| LockElement {
                     offset,
                     length: len,
@@ -991,10 +992,10 @@ impl<'a> Client<'a> {
                 let mut lost = false;
                 for (f, flags) in [
                     (
-                        ops::LOCK,
+                        Op::Lock,
                         SMB2_LOCKFLAG_EXCLUSIVE_LOCK | SMB2_LOCKFLAG_FAIL_IMMEDIATELY,
                     ),
-                    (ops::UNLOCK, SMB2_LOCKFLAG_UNLOCK),
+                    (Op::Unlock, SMB2_LOCKFLAG_UNLOCK),
                 ] {
                     self.record(
                         OpType::Invoke,
@@ -1026,7 +1027,7 @@ impl<'a> Client<'a> {
     /// Record an op's completion. True when the connection is lost.
     fn finish(
         &mut self,
-        f: &str,
+        f: Op,
         mut smb: Smb,
         result: smb2::Result<(u64, smb2::NtStatus, Value)>,
     ) -> std::io::Result<bool> {
