@@ -191,6 +191,23 @@ enum Reclaim {
     NoHandle,
 }
 
+/// Where a client stands. MS-SMB2 clients recover in this order: a new connection (NEGOTIATE,
+/// SESSION_SETUP with PreviousSessionId, TREE_CONNECT), then the durable handle reclaimed
+/// (DH2C/DHnC) or the file opened again, and only then I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No connection: connect next.
+    Disconnected,
+    /// A connection attempt or an open failed: wait (doubling, capped), then connect.
+    BackingOff,
+    /// Connected with a session and a tree: reclaim the durable handle, or open.
+    Connected,
+    /// An open handle: issue the plan's ops.
+    Open,
+    /// Given up (a bare client lost its connection) or done.
+    Stopped,
+}
+
 /// What was in flight when a connection dropped, for a replaying client to send again.
 #[derive(Clone)]
 enum InFlight {
@@ -339,38 +356,73 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// The client's life as an explicit state machine (see [`State`]), until `deadline`.
     async fn run(mut self, deadline: Instant) -> std::io::Result<()> {
         let bare = self.spec.entry.on_disconnect == Recovery::Bare;
         if let Some(start) = &self.spec.entry.start {
             tokio::time::sleep(start.as_duration()).await;
         }
-        if !self.recover(deadline).await? {
-            return Ok(());
-        }
         let mut pacer = Pacer::new(self.spec.entry.rate);
-        while Instant::now() < deadline {
-            self.ack_breaks().await?;
-            let lost = self.one_op().await?;
-            if lost {
-                self.lose_connection("request failed").await?;
-                if bare || !self.recover(deadline).await? {
-                    return Ok(());
+        let mut backoff = BACKOFF.0;
+        let mut state = State::Disconnected;
+        while state != State::Stopped && Instant::now() < deadline {
+            // A bare client stops at its first lost connection; a resilient one backs off.
+            let retry = |client: &Self| {
+                if bare && client.conn_count > 0 {
+                    State::Stopped
+                } else {
+                    State::BackingOff
                 }
-                if let Some(InFlight::Write {
-                    id,
-                    offset,
-                    len,
-                    write_through,
-                }) = self.in_flight.take()
-                {
-                    if self.spec.entry.replay
-                        && self.replay_write(id, offset, len, write_through).await?
-                    {
-                        self.lose_connection("replay failed").await?;
+            };
+            state = match state {
+                State::Disconnected => match self.connect().await {
+                    Ok(channel) => {
+                        if self.previous_session != 0 {
+                            self.channel_sequence = self.channel_sequence.wrapping_add(1);
+                        }
+                        self.previous_session = channel.session_id;
+                        self.channel = Some(channel);
+                        State::Connected
+                    }
+                    Err(e) => {
+                        tracing::debug!(client = %self.spec.name, "connect: {e}");
+                        retry(&self)
+                    }
+                },
+                State::BackingOff => {
+                    tokio::time::sleep(
+                        backoff.min(deadline.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
+                    backoff = (backoff * 2).min(BACKOFF.1);
+                    State::Disconnected
+                }
+                State::Connected => {
+                    if self.reclaim_or_open().await? {
+                        backoff = BACKOFF.0;
+                        self.replay_in_flight().await?
+                    } else {
+                        self.lose_connection("open failed").await?;
+                        retry(&self)
                     }
                 }
-            }
-            pacer.wait(deadline).await;
+                State::Open => {
+                    self.ack_breaks().await?;
+                    let lost = self.one_op().await?;
+                    pacer.wait(deadline).await;
+                    if lost {
+                        self.lose_connection("request failed").await?;
+                        if bare {
+                            State::Stopped
+                        } else {
+                            State::Disconnected
+                        }
+                    } else {
+                        State::Open
+                    }
+                }
+                State::Stopped => State::Stopped,
+            };
         }
         if let (Some(ch), Some(h)) = (&self.channel, &self.handle) {
             let _ = ch
@@ -387,34 +439,22 @@ impl<'a> Client<'a> {
         Ok(())
     }
 
-    /// (Re)connect until it works or time is up; reclaim or reopen the handle. False: give up.
-    async fn recover(&mut self, deadline: Instant) -> std::io::Result<bool> {
-        let mut backoff = BACKOFF.0;
-        loop {
-            if Instant::now() >= deadline {
-                return Ok(false);
+    /// Just recovered: resend the write a lost connection left in flight, if the plan replays
+    /// (a create in flight was replayed by the open itself). The state that follows.
+    async fn replay_in_flight(&mut self) -> std::io::Result<State> {
+        if let Some(InFlight::Write {
+            id,
+            offset,
+            len,
+            write_through,
+        }) = self.in_flight.take()
+        {
+            if self.spec.entry.replay && self.replay_write(id, offset, len, write_through).await? {
+                self.lose_connection("replay failed").await?;
+                return Ok(State::Disconnected);
             }
-            match self.connect().await {
-                Ok(channel) => {
-                    if self.previous_session != 0 {
-                        self.channel_sequence = self.channel_sequence.wrapping_add(1);
-                    }
-                    self.previous_session = channel.session_id;
-                    self.channel = Some(channel);
-                    if self.reclaim_or_open().await? {
-                        return Ok(true);
-                    }
-                    self.lose_connection("open failed").await?;
-                }
-                Err(e) => tracing::debug!(client = %self.spec.name, "connect: {e}"),
-            }
-            if self.spec.entry.on_disconnect == Recovery::Bare && self.conn_count > 0 {
-                return Ok(false);
-            }
-            tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
-                .await;
-            backoff = (backoff * 2).min(BACKOFF.1);
         }
+        Ok(State::Open)
     }
 
     async fn connect(&mut self) -> Result<Channel, String> {
