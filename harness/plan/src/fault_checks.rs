@@ -17,7 +17,10 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
     match kind {
         Reset => (&["node", "peer", "port", "side"], false),
         Blackhole => (&["node", "peer", "port"], true),
-        Partition => (&["node", "groups", "from", "to", "choose", "among"], true),
+        Partition => (
+            &["node", "groups", "from", "to", "choose", "among", "port"],
+            true,
+        ),
         Impair => (
             &[
                 "node",
@@ -35,7 +38,8 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
             ],
             true,
         ),
-        Kill => (&["node", "serving"], true),
+        Kill => (&["node", "serving", "process"], true),
+        Moveip => (&["node", "address"], false),
         Stop | Pause | Crash => (&["node"], true),
         Restart => (&["node"], false),
         Random => (&["kinds", "among", "choose"], true),
@@ -54,6 +58,7 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         Pause => "pause",
         Restart => "restart",
         Crash => "crash",
+        Moveip => "moveip",
         Random => "random",
     }
 }
@@ -69,6 +74,8 @@ fn present(f: &Fault) -> Vec<(&'static str, (usize, usize))> {
         ("port", at(&f.port)),
         ("side", at(&f.side)),
         ("serving", at(&f.serving)),
+        ("process", at(&f.process)),
+        ("address", at(&f.address)),
         ("groups", at(&f.groups)),
         ("from", at(&f.from)),
         ("to", at(&f.to)),
@@ -150,6 +157,7 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Restart
                 | FaultKind::Crash
                 | FaultKind::Reset
+                | FaultKind::Moveip
         );
         match &fault.node {
             // node_ref first: it reports an unknown node whatever the kind.
@@ -376,6 +384,7 @@ fn resources(action: &Action) -> Vec<Resource> {
             vec![Resource::Processes(node.clone())]
         }
         Action::Crash { node } => vec![Resource::Processes(node.clone())],
+        Action::Moveip { .. } => Vec::new(),
         Action::Impair {
             node, direction, ..
         } => match direction {

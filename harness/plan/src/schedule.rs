@@ -8,7 +8,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::model::{Choose, DelayDistribution, Fault, FaultKind, LinkDirection, Plan, ResetSide};
+use crate::model::{
+    Choose, ClusterProcess, DelayDistribution, Fault, FaultKind, LinkDirection, Plan, ResetSide,
+};
 
 /// Default server-side port of a reset.
 pub const SMB_PORT: u16 = 445;
@@ -50,6 +52,9 @@ pub enum Action {
     /// For each cut, frames from any node in the first list to any in the second are dropped.
     Partition {
         cuts: Vec<(Vec<String>, Vec<String>)>,
+        /// Only TCP segments to or from this port (4379: a cluster's private network).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tcp_port: Option<u16>,
     },
     Impair {
         node: String,
@@ -59,6 +64,9 @@ pub enum Action {
     Kill {
         node: String,
         serving: Option<String>,
+        /// Cluster nodes: only this daemon.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        process: Option<ClusterProcess>,
     },
     Stop {
         node: String,
@@ -71,6 +79,11 @@ pub enum Action {
     },
     Crash {
         node: String,
+    },
+    /// `ctdb moveip address node`.
+    Moveip {
+        node: String,
+        address: std::net::Ipv4Addr,
     },
 }
 
@@ -86,6 +99,7 @@ impl Action {
             Action::Pause { .. } => "pause",
             Action::Restart { .. } => "restart",
             Action::Crash { .. } => "crash",
+            Action::Moveip { .. } => "moveip",
         }
     }
 
@@ -95,6 +109,7 @@ impl Action {
             self,
             Action::Reset { .. }
                 | Action::Restart { .. }
+                | Action::Moveip { .. }
                 | Action::Kill {
                     serving: Some(_),
                     ..
@@ -112,7 +127,8 @@ impl Action {
             | Action::Stop { node }
             | Action::Pause { node }
             | Action::Restart { node }
-            | Action::Crash { node } => Some(node),
+            | Action::Crash { node }
+            | Action::Moveip { node, .. } => Some(node),
             Action::Partition { .. } => None,
         }
     }
@@ -140,6 +156,7 @@ pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
         .servers
         .iter()
         .map(|s| s.name.value.clone())
+        .chain(plan.topology.clusters.iter().flat_map(|c| c.node_names()))
         .collect();
     let mut nodes = servers.clone();
     nodes.extend(plan.topology.clients.iter().map(|c| c.name.value.clone()));
@@ -220,6 +237,7 @@ fn resolve(
         },
         FaultKind::Partition => Action::Partition {
             cuts: partition_cuts(fault, &among, rng)?,
+            tcp_port: fault.port.as_ref().map(|p| p.value),
         },
         FaultKind::Impair => Action::Impair {
             node: node?,
@@ -233,6 +251,11 @@ fn resolve(
         FaultKind::Kill => Action::Kill {
             node: node.clone()?,
             serving: fault.serving.as_ref().map(|s| s.value.clone()),
+            process: fault.process.as_ref().map(|p| p.value),
+        },
+        FaultKind::Moveip => Action::Moveip {
+            node: node.clone()?,
+            address: fault.address.as_ref()?.value,
         },
         FaultKind::Stop => Action::Stop {
             node: node.clone()?,
@@ -270,17 +293,19 @@ fn resolve_drawn(
         },
         FaultKind::Partition => Action::Partition {
             cuts: partition_cuts(fault, among, rng)?,
+            tcp_port: None,
         },
         FaultKind::Kill => Action::Kill {
             node: server?,
             serving: None,
+            process: None,
         },
         FaultKind::Stop => Action::Stop { node: server? },
         FaultKind::Pause => Action::Pause { node: server? },
         FaultKind::Restart => Action::Restart { node: server? },
         FaultKind::Crash => Action::Crash { node: server? },
         // Validation keeps these out of random schedules.
-        FaultKind::Impair | FaultKind::Random => {
+        FaultKind::Impair | FaultKind::Random | FaultKind::Moveip => {
             let _ = servers;
             return None;
         }
