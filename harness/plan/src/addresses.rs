@@ -118,6 +118,14 @@ pub fn public_addresses(plan: &Plan) -> BTreeMap<String, Vec<Ipv4Addr>> {
     out
 }
 
+/// The cluster a public address belongs to.
+pub fn cluster_of_public(plan: &Plan, address: Ipv4Addr) -> Option<String> {
+    public_addresses(plan)
+        .into_iter()
+        .find(|(_, list)| list.contains(&address))
+        .map(|(name, _)| name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

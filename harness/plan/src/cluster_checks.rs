@@ -86,6 +86,21 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                 ));
             }
         }
+        if *fault.kind == FaultKind::Crash {
+            if let Some(a) = &fault.address {
+                if fault.node.is_some() {
+                    problems.push(Problem::at(
+                        a,
+                        "a `crash` fault takes `node` or `address` (the node hosting it), not both",
+                    ));
+                } else if crate::addresses::cluster_of_public(plan, a.value).is_none() {
+                    problems.push(Problem::at(
+                        a,
+                        format!("{} is not a public address of any cluster", a.value),
+                    ));
+                }
+            }
+        }
         if *fault.kind == FaultKind::Moveip {
             let Some(node) = &fault.node else { continue };
             let Some(cluster) = cluster_of(node) else {

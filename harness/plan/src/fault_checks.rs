@@ -40,7 +40,8 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         ),
         Kill => (&["node", "serving", "process"], true),
         Moveip => (&["node", "address"], false),
-        Stop | Pause | Crash => (&["node"], true),
+        Stop | Pause => (&["node"], true),
+        Crash => (&["node", "address"], true),
         Restart => (&["node"], false),
         Random => (&["kinds", "among", "choose"], true),
     }
@@ -173,7 +174,7 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 ));
             }
             Some(_) => {}
-            None if need_node => problems.push(Problem::at(
+            None if need_node && !(kind == FaultKind::Crash && fault.address.is_some()) => problems.push(Problem::at(
                 &fault.kind,
                 format!("a `{name}` fault needs `node`"),
             )),
@@ -383,7 +384,7 @@ fn resources(action: &Action) -> Vec<Resource> {
         | Action::Restart { node } => {
             vec![Resource::Processes(node.clone())]
         }
-        Action::Crash { node } => vec![Resource::Processes(node.clone())],
+        Action::Crash { node, .. } => vec![Resource::Processes(node.clone())],
         Action::Moveip { .. } => Vec::new(),
         Action::Impair {
             node, direction, ..

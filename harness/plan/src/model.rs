@@ -496,7 +496,8 @@ pub struct Fault {
     /// kill on a cluster node: only `ctdbd` or only `smbd` (default: every process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<Spanned<ClusterProcess>>,
-    /// moveip: the public address to move.
+    /// moveip: the public address to move. crash: the cluster node hosting this public
+    /// address when the fault starts (instead of `node`: placement is CTDB's choice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Spanned<Ipv4Addr>>,
     /// kill: only the smbd child serving this client.

@@ -78,7 +78,10 @@ pub enum Action {
         node: String,
     },
     Crash {
+        /// With `address`, the cluster's name: the node is the one hosting it at the start.
         node: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<std::net::Ipv4Addr>,
     },
     /// `ctdb moveip address node`.
     Moveip {
@@ -127,7 +130,7 @@ impl Action {
             | Action::Stop { node }
             | Action::Pause { node }
             | Action::Restart { node }
-            | Action::Crash { node }
+            | Action::Crash { node, .. }
             | Action::Moveip { node, .. } => Some(node),
             Action::Partition { .. } => None,
         }
@@ -174,7 +177,7 @@ pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
         for occurrence in 0..count {
             let at = fault.at.value.as_duration() + every * occurrence;
             let hold = fault.hold.as_ref().map(|h| h.value.as_duration());
-            if let Some(action) = resolve(fault, *fault.kind, &servers, &nodes, &mut rng) {
+            if let Some(action) = resolve(plan, fault, *fault.kind, &servers, &nodes, &mut rng) {
                 out.push(Scheduled {
                     fault: index,
                     occurrence,
@@ -201,6 +204,7 @@ fn pick(rng: &mut ChaCha8Rng, from: &[String]) -> Option<String> {
 
 /// `kind` is the fault's own kind, or the one a random entry drew.
 fn resolve(
+    plan: &Plan,
     fault: &Fault,
     kind: FaultKind,
     servers: &[String],
@@ -264,8 +268,15 @@ fn resolve(
         FaultKind::Restart => Action::Restart {
             node: node.clone()?,
         },
-        FaultKind::Crash => Action::Crash {
-            node: node.clone()?,
+        FaultKind::Crash => match fault.address.as_ref() {
+            Some(a) => Action::Crash {
+                node: crate::addresses::cluster_of_public(plan, a.value)?,
+                address: Some(a.value),
+            },
+            None => Action::Crash {
+                node: node.clone()?,
+                address: None,
+            },
         },
     })
 }
@@ -303,7 +314,10 @@ fn resolve_drawn(
         FaultKind::Stop => Action::Stop { node: server? },
         FaultKind::Pause => Action::Pause { node: server? },
         FaultKind::Restart => Action::Restart { node: server? },
-        FaultKind::Crash => Action::Crash { node: server? },
+        FaultKind::Crash => Action::Crash {
+            node: server?,
+            address: None,
+        },
         // Validation keeps these out of random schedules.
         FaultKind::Impair | FaultKind::Random | FaultKind::Moveip => {
             let _ = servers;

@@ -182,6 +182,7 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
             | plan::Action::Stop { .. }
             | plan::Action::Restart { .. } => "signals",
             plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
+            plan::Action::Moveip { .. } => "ctdb moveip",
         };
         if !out.iter().any(|m| m == mechanism) {
             out.push(mechanism.to_string());
@@ -193,6 +194,9 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
 /// After the last heal every server must answer NEGOTIATE again; a heal that did not take
 /// fails the run loudly.
 async fn verify_servers(lab: &Lab) -> Result<(), RunError> {
+    for cluster in lab.clusters() {
+        lab.verify_cluster(&cluster.name).await?;
+    }
     for node in lab.nodes() {
         if let Some(samba) = &node.samba {
             samba.lock().await.wait_ready().await?;
