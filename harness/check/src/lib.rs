@@ -19,6 +19,7 @@ mod compact;
 pub mod durability;
 mod effects;
 pub mod exec;
+pub mod failover;
 mod faults;
 mod index;
 mod intervals;

@@ -2,7 +2,7 @@
 //! directory (the shares and the recovery lock, under the run directory), and are reached
 //! through public addresses CTDB moves between them.
 //!
-//! Ready means: every node OK in `ctdb status` (recovery mode normal), every public address
+//! Ready means: every node OK in `ctdb status`, every public address
 //! hosted, every node's smbd serving every share, and a TREE_CONNECT answered through every
 //! public address. Every heal of a cluster fault is verified the same way.
 
@@ -98,7 +98,7 @@ impl Lab {
             if !ctdb.is_running() || self.node(&ctdb.name)?.freezer.is_frozen() {
                 continue;
             }
-            let status = match ctdb.ctl(&["status"]).await {
+            let status = match ctdb.ctl(&["-X", "status"]).await {
                 Ok(s) => s,
                 Err(e) => {
                     last = e;

@@ -277,10 +277,12 @@ impl Lab {
             );
         }
         if switch.is_none() {
-            self.wire = Some(
-                wire::Wire::start(ports)
-                    .map_err(|e| LabError::io("start the userspace wire", e))?,
-            );
+            let wire =
+                wire::Wire::start(ports).map_err(|e| LabError::io("start the userspace wire", e))?;
+            if !topology.clusters.is_empty() {
+                wire.watch_notable();
+            }
+            self.wire = Some(wire);
         }
         // Servers start concurrently: readiness is what takes the time.
         let mut starting = Vec::new();
@@ -632,6 +634,15 @@ impl Lab {
             .keys()
             .filter_map(|n| Some((n.clone(), self.link_counters(n).ok()?)))
             .collect()
+    }
+
+    /// Gratuitous ARPs, tickle ACKs and SMB RSTs seen since the last call (userspace wire
+    /// of a lab with clusters).
+    pub fn drain_notable(&self) -> Vec<wire::Observed> {
+        self.wire
+            .as_ref()
+            .map(|w| w.drain_observed())
+            .unwrap_or_default()
     }
 
     /// Is any fault still active on the wire?

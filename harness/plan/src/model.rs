@@ -603,6 +603,34 @@ pub struct Expect {
     /// are not judged.
     #[serde(default = "default_clock_slack")]
     pub clock_slack: PlanDuration,
+    /// Cluster failovers (node crash, daemon killed, address moved): how fast each step must
+    /// follow the fault. Absent: failovers are not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverExpectation>,
+}
+
+/// Per cluster fault and per client it cut off: node loss → address taken over (gratuitous
+/// ARP) → tickle ACK → connection reset → reconnected → first ok op.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverExpectation {
+    /// From the fault to the gratuitous ARP of the new owner of the lost node's addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeover_within: Option<PlanDuration>,
+    /// `sent`: a tickle ACK for the lost connections follows the takeover; `absent`: none does
+    /// (e.g. tickles cut off from the clients). Absent: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tickle: Option<TickleExpectation>,
+    /// From the fault to each cut-off client's first ok op.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect_within: Option<PlanDuration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TickleExpectation {
+    Sent,
+    Absent,
 }
 
 impl Default for Expect {
@@ -617,6 +645,7 @@ impl Default for Expect {
             break_timeout: default_break_timeout(),
             max_stall: None,
             clock_slack: default_clock_slack(),
+            failover: None,
         }
     }
 }

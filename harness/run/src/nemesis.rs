@@ -339,6 +339,7 @@ async fn start(
                 }
                 None => lab.cluster_kill_node(node).await?,
             };
+            detail = json!({ "node": node });
             Active::Processes {
                 node: node.clone(),
                 paused: false,
@@ -357,14 +358,16 @@ async fn start(
             }
         }
         Action::Crash { node, address } if address.is_some() || lab.cluster_of(node).is_some() => {
+            let began = std::time::Instant::now();
             let node = &match address {
                 Some(a) => hosting(lab, node, *a).await?,
                 None => node.clone(),
             };
             // Links first, then every process: nothing the dying node sends gets out.
             let cut = lab.partition(std::slice::from_ref(node), &others(lab, node), None)?;
+            let cut_after_ns = began.elapsed().as_nanos() as u64;
             effect.processes_killed = lab.cluster_kill_node(node).await?;
-            detail = json!({ "node": node });
+            detail = json!({ "node": node, "cut_after_ns": cut_after_ns });
             Active::Crash {
                 node: node.clone(),
                 cut,

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::environment::Environment;
 use crate::events::{Event, Events, Phase};
 use crate::verdict::{self, Verdict};
-use crate::{nemesis, sampler, workload};
+use crate::{cluster_watch, nemesis, sampler, workload};
 use history::results::{self, ResultsDir, Status};
 use history::HistoryWriter;
 
@@ -137,12 +137,15 @@ async fn run_in(
         r
     };
     let sampled = sampler::run(&lab, &history, done_rx.clone());
-    let (work, faults, sampled) = tokio::join!(
+    let watched = cluster_watch::run(&lab, &history, start, done_rx.clone());
+    let (work, faults, sampled, watched) = tokio::join!(
         work,
         nemesis::run(&lab, plan, start, done_rx, &history, events),
-        sampled
+        sampled,
+        watched
     );
     sampled.map_err(io)?;
+    watched.map_err(io)?;
     events.send(Event::Phase(Phase::Heal));
     let verified = verify_servers(&lab).await;
     // Only once every fault is healed: an independent read of what the server kept.

@@ -135,7 +135,22 @@ struct Shared {
     seq: AtomicU64,
     stopping: AtomicBool,
     stop_event: OwnedFd,
+    /// Look for notable frames (a lab with clusters turns this on).
+    watch: AtomicBool,
+    observed: Mutex<Vec<Observed>>,
 }
+
+/// A notable frame as its sender put it on the wire.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub at: Instant,
+    /// The node that sent it.
+    pub node: String,
+    pub frame: frame::Notable,
+}
+
+/// Notable frames kept between two drains; beyond it they are counted, not kept.
+const OBSERVED_MAX: usize = 100_000;
 
 pub struct Wire {
     shared: Arc<Shared>,
@@ -169,6 +184,8 @@ impl Wire {
             queued: Condvar::new(),
             seq: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            watch: AtomicBool::new(false),
+            observed: Mutex::new(Vec::new()),
             // SAFETY: `stop` is the valid eventfd made above, owned by nothing else.
             stop_event: unsafe { std::os::fd::FromRawFd::from_raw_fd(stop) },
         });
@@ -188,6 +205,16 @@ impl Wire {
                 .spawn(move || s.delay_loop())?,
         );
         Ok(Wire { shared, threads })
+    }
+
+    /// Start recording gratuitous ARPs, tickle ACKs and SMB RSTs.
+    pub fn watch_notable(&self) {
+        self.shared.watch.store(true, Ordering::Relaxed);
+    }
+
+    /// The notable frames seen since the last drain, oldest first.
+    pub fn drain_observed(&self) -> Vec<Observed> {
+        std::mem::take(&mut *self.shared.observed.lock().expect("observed"))
     }
 
     pub fn port_index(&self, node: &str) -> Option<usize> {
@@ -365,6 +392,18 @@ impl Shared {
             .fetch_add(frame.len() as u64, Ordering::Relaxed);
         if let Some(c) = &from.capture {
             c.record(frame);
+        }
+        if self.watch.load(Ordering::Relaxed) {
+            if let Some(n) = frame::notable(frame) {
+                let mut seen = self.observed.lock().expect("observed");
+                if seen.len() < OBSERVED_MAX {
+                    seen.push(Observed {
+                        at: Instant::now(),
+                        node: from.node.clone(),
+                        frame: n,
+                    });
+                }
+            }
         }
         let (Some(dst_mac), Some(src_mac)) = (frame::dst_mac(frame), frame::src_mac(frame)) else {
             return;

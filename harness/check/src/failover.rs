@@ -1,0 +1,220 @@
+//! `failover`: per cluster fault (node crash, daemon killed, address moved) and per client it
+//! cut off, the failover's steps in time — node loss → address taken over (the new owner's
+//! gratuitous ARP) → tickle ACK → the client's connection reset → reconnected → first ok op —
+//! judged against `takeover_within`, `tickle` and `reconnect_within`.
+//!
+//! It reads what the run recorded: the nemesis's fault steps (`detail.node`: the node lost,
+//! `detail.cut_after_ns`: when it went, after the step began), the cluster observations
+//! (`address_moved`: which node held which address) and the wire's (`garp`, `tickle_ack`,
+//! with the instant the sender put them on the wire), and the clients' ops.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use history::{OpType, Process, Record};
+use serde::Serialize;
+
+use crate::{CheckResult, Validity};
+
+pub const NAME: &str = "failover";
+/// Fault kinds that take a node (or an address) away from its clients.
+const CLUSTER_FAULTS: [&str; 4] = ["crash", "kill", "stop", "moveip"];
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailoverOptions {
+    pub takeover_within: Option<Duration>,
+    /// Some(true): a tickle ACK must follow the takeover; Some(false): none may.
+    pub tickle: Option<bool>,
+    pub reconnect_within: Option<Duration>,
+}
+
+/// One failover, each step in seconds after the node was lost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Failover {
+    pub fault: String,
+    pub node: String,
+    pub at_s: f64,
+    /// The addresses the lost node held.
+    pub addresses: Vec<String>,
+    pub takeover_s: Option<f64>,
+    pub taken_by: Option<String>,
+    pub tickle_s: Option<f64>,
+    pub clients: BTreeMap<String, ClientSteps>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ClientSteps {
+    pub reset_s: Option<f64>,
+    pub reconnected_s: Option<f64>,
+    pub first_ok_s: Option<f64>,
+}
+
+/// Every cluster failover in the history, with its steps.
+pub fn timelines(history: &[Record]) -> Vec<Failover> {
+    let mut holder: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut invoked: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for (i, r) in history.iter().enumerate() {
+        match (&r.process, r.f.as_str()) {
+            (Process::Named(p), "address_moved") if p == "cluster" => {
+                if let (Some(a), Some(to)) = (r.value["address"].as_str(), r.value["to"].as_str()) {
+                    holder.insert(a.to_string(), to.to_string());
+                }
+            }
+            (Process::Named(p), f) if p == "nemesis" && CLUSTER_FAULTS.contains(&f) => {
+                let key = (
+                    r.value["fault"].as_u64().unwrap_or(0),
+                    r.value["occurrence"].as_u64().unwrap_or(0),
+                );
+                if r.value["phase"] != "start" {
+                    continue;
+                }
+                if r.kind == OpType::Invoke {
+                    invoked.insert(key, r.time_ns);
+                    continue;
+                }
+                if r.kind != OpType::Ok {
+                    continue;
+                }
+                let node = r.value["detail"]["node"]
+                    .as_str()
+                    .or(r.node.as_deref())
+                    .unwrap_or("")
+                    .to_string();
+                let began = invoked.get(&key).copied().unwrap_or(r.time_ns);
+                let at = began + r.value["detail"]["cut_after_ns"].as_u64().unwrap_or(0);
+                let addresses: Vec<String> = match r.value["action"]["address"].as_str() {
+                    Some(a) if f == "moveip" => vec![a.to_string()],
+                    _ => holder
+                        .iter()
+                        .filter(|(_, n)| **n == node)
+                        .map(|(a, _)| a.clone())
+                        .collect(),
+                };
+                out.push(follow(history, i, f, node, at, addresses));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn secs(ns: u64, from: u64) -> f64 {
+    ns.saturating_sub(from) as f64 / 1e9
+}
+
+/// The steps after a fault that took `node` (and `addresses`) away at `at` ns.
+fn follow(
+    history: &[Record],
+    from: usize,
+    fault: &str,
+    node: String,
+    at: u64,
+    addresses: Vec<String>,
+) -> Failover {
+    let mut f = Failover {
+        fault: fault.to_string(),
+        at_s: at as f64 / 1e9,
+        addresses,
+        ..Default::default()
+    };
+    let wire_at = |r: &Record| r.value["at_ns"].as_u64().unwrap_or(r.time_ns);
+    let ours = |r: &Record, key: &str| {
+        r.value[key]
+            .as_str()
+            .is_some_and(|a| f.addresses.iter().any(|x| x == a))
+    };
+    let mut takeover = None;
+    let mut tickle = None;
+    for r in &history[from..] {
+        let Process::Named(p) = &r.process else { continue };
+        if p != "wire" || wire_at(r) < at {
+            continue;
+        }
+        let sender = r.node.clone().unwrap_or_default();
+        if r.f == "garp" && ours(r, "ip") && sender != node && takeover.is_none() {
+            takeover = Some((wire_at(r), sender));
+        } else if r.f == "tickle_ack" && ours(r, "src") && tickle.is_none() {
+            tickle = Some(wire_at(r));
+        }
+    }
+    f.takeover_s = takeover.as_ref().map(|(t, _)| secs(*t, at));
+    f.taken_by = takeover.map(|(_, n)| n);
+    f.tickle_s = tickle.map(|t| secs(t, at));
+    // Clients whose connection ended after the fault (before it, nothing was cut off).
+    let mut conn_at_reset: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    for r in history.iter().filter(|r| r.time_ns >= at) {
+        let Process::Worker(_) = r.process else { continue };
+        let Some(client) = r.smb.client.clone() else { continue };
+        let steps = f.clients.entry(client.clone()).or_default();
+        if r.f == "disconnect" && steps.reset_s.is_none() {
+            steps.reset_s = Some(secs(r.time_ns, at));
+            conn_at_reset.insert(client, r.smb.conn);
+            continue;
+        }
+        let Some(old_conn) = conn_at_reset.get(&client) else {
+            continue;
+        };
+        if steps.reconnected_s.is_none() && r.smb.conn > *old_conn {
+            steps.reconnected_s = Some(secs(r.time_ns, at));
+        }
+        if steps.first_ok_s.is_none() && r.kind == OpType::Ok && r.f != "disconnect" {
+            steps.first_ok_s = Some(secs(r.time_ns, at));
+        }
+    }
+    f.clients.retain(|_, s| s.reset_s.is_some());
+    f.node = node;
+    f
+}
+
+pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
+    let all = timelines(history);
+    let mut valid = Validity::True;
+    let mut problems = Vec::new();
+    let late = |what: &str, got: Option<f64>, within: Option<Duration>| -> Option<String> {
+        let within = within?;
+        match got {
+            Some(s) if s <= within.as_secs_f64() => None,
+            Some(s) => Some(format!("{what} after {s:.2}s, later than {within:?}")),
+            None => Some(format!("no {what} seen (expected within {within:?})")),
+        }
+    };
+    for f in &all {
+        let label = format!("{} of {} at {:.2}s", f.fault, f.node, f.at_s);
+        let mut mine = Vec::new();
+        mine.extend(late("takeover", f.takeover_s, opts.takeover_within));
+        match (opts.tickle, f.tickle_s) {
+            (Some(true), None) => mine.push("no tickle ACK seen (expected: sent)".into()),
+            (Some(false), Some(s)) => {
+                mine.push(format!("tickle ACK seen after {s:.2}s (expected: absent)"))
+            }
+            _ => {}
+        }
+        for (client, steps) in &f.clients {
+            if let Some(p) = late("first ok op", steps.first_ok_s, opts.reconnect_within) {
+                mine.push(format!("{client}: {p}"));
+            }
+        }
+        if !mine.is_empty() {
+            valid = Validity::False;
+            problems.push(format!("{label}: {}", mine.join("; ")));
+        }
+    }
+    let judged = opts.takeover_within.is_some() || opts.tickle.is_some() || opts.reconnect_within.is_some();
+    if all.is_empty() && judged {
+        valid = Validity::Unknown;
+        problems.push("no cluster fault in the history: nothing to judge".into());
+    }
+    let timeline = serde_json::to_string(&all).unwrap_or_default();
+    let explanation = if problems.is_empty() {
+        format!("{} failover(s) within expectations; timeline: {timeline}", all.len())
+    } else {
+        format!("{}; timeline: {timeline}", problems.join("; "))
+    };
+    CheckResult {
+        checker: NAME.into(),
+        valid,
+        explanation,
+        ops: Vec::new(),
+    }
+}
