@@ -54,7 +54,7 @@ pub fn timelines(history: &[Record]) -> Vec<Failover> {
     let mut holder: BTreeMap<String, String> = BTreeMap::new();
     let mut out = Vec::new();
     let mut invoked: BTreeMap<(u64, u64), u64> = BTreeMap::new();
-    for (i, r) in history.iter().enumerate() {
+    for r in history {
         match (&r.process, r.f.as_str()) {
             (Process::Named(p), "address_moved") if p == "cluster" => {
                 if let (Some(a), Some(to)) = (r.value["address"].as_str(), r.value["to"].as_str()) {
@@ -91,7 +91,7 @@ pub fn timelines(history: &[Record]) -> Vec<Failover> {
                         .map(|(a, _)| a.clone())
                         .collect(),
                 };
-                out.push(follow(history, i, f, node, at, addresses));
+                out.push(follow(history, f, node, at, addresses));
             }
             _ => {}
         }
@@ -106,7 +106,6 @@ fn secs(ns: u64, from: u64) -> f64 {
 /// The steps after a fault that took `node` (and `addresses`) away at `at` ns.
 fn follow(
     history: &[Record],
-    from: usize,
     fault: &str,
     node: String,
     at: u64,
@@ -126,8 +125,12 @@ fn follow(
     };
     let mut takeover = None;
     let mut tickle = None;
-    for r in &history[from..] {
-        let Process::Named(p) = &r.process else { continue };
+    // Wire records are appended in batches, possibly before the fault's own record: all of
+    // them are looked at, by the instant the frame was sent.
+    for r in history {
+        let Process::Named(p) = &r.process else {
+            continue;
+        };
         if p != "wire" || wire_at(r) < at {
             continue;
         }
@@ -144,8 +147,12 @@ fn follow(
     // Clients whose connection ended after the fault (before it, nothing was cut off).
     let mut conn_at_reset: BTreeMap<String, Option<u64>> = BTreeMap::new();
     for r in history.iter().filter(|r| r.time_ns >= at) {
-        let Process::Worker(_) = r.process else { continue };
-        let Some(client) = r.smb.client.clone() else { continue };
+        let Process::Worker(_) = r.process else {
+            continue;
+        };
+        let Some(client) = r.smb.client.clone() else {
+            continue;
+        };
         let steps = f.clients.entry(client.clone()).or_default();
         if r.f == "disconnect" && steps.reset_s.is_none() {
             steps.reset_s = Some(secs(r.time_ns, at));
@@ -200,14 +207,18 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
             problems.push(format!("{label}: {}", mine.join("; ")));
         }
     }
-    let judged = opts.takeover_within.is_some() || opts.tickle.is_some() || opts.reconnect_within.is_some();
+    let judged =
+        opts.takeover_within.is_some() || opts.tickle.is_some() || opts.reconnect_within.is_some();
     if all.is_empty() && judged {
         valid = Validity::Unknown;
         problems.push("no cluster fault in the history: nothing to judge".into());
     }
     let timeline = serde_json::to_string(&all).unwrap_or_default();
     let explanation = if problems.is_empty() {
-        format!("{} failover(s) within expectations; timeline: {timeline}", all.len())
+        format!(
+            "{} failover(s) within expectations; timeline: {timeline}",
+            all.len()
+        )
     } else {
         format!("{}; timeline: {timeline}", problems.join("; "))
     };

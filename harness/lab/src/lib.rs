@@ -277,8 +277,8 @@ impl Lab {
             );
         }
         if switch.is_none() {
-            let wire =
-                wire::Wire::start(ports).map_err(|e| LabError::io("start the userspace wire", e))?;
+            let wire = wire::Wire::start(ports)
+                .map_err(|e| LabError::io("start the userspace wire", e))?;
             if !topology.clusters.is_empty() {
                 wire.watch_notable();
             }

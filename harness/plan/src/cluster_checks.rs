@@ -103,7 +103,12 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
         }
         if *fault.kind == FaultKind::Moveip {
             let Some(node) = &fault.node else { continue };
-            let Some(cluster) = cluster_of(node) else {
+            let named = plan
+                .topology
+                .clusters
+                .iter()
+                .find(|c| c.name.value == node.value);
+            let Some(cluster) = named.or_else(|| cluster_of(node)) else {
                 problems.push(Problem::at(
                     node,
                     format!(

@@ -160,7 +160,15 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Reset
                 | FaultKind::Moveip
         );
+        let names_cluster = |n: &Spanned<String>| {
+            plan.topology
+                .clusters
+                .iter()
+                .any(|c| c.name.value == n.value)
+        };
         match &fault.node {
+            // moveip to a cluster: to the node after the one holding the address.
+            Some(node) if kind == FaultKind::Moveip && names_cluster(node) => {}
             // node_ref first: it reports an unknown node whatever the kind.
             Some(node)
                 if node_ref(node, problems) && !servers.contains(&node.as_str()) && server_only =>
@@ -174,10 +182,11 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 ));
             }
             Some(_) => {}
-            None if need_node && !(kind == FaultKind::Crash && fault.address.is_some()) => problems.push(Problem::at(
-                &fault.kind,
-                format!("a `{name}` fault needs `node`"),
-            )),
+            None if need_node && !(kind == FaultKind::Crash && fault.address.is_some()) => problems
+                .push(Problem::at(
+                    &fault.kind,
+                    format!("a `{name}` fault needs `node`"),
+                )),
             None => {}
         }
         for list in [&fault.from, &fault.to, &fault.among].into_iter().flatten() {

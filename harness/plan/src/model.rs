@@ -410,8 +410,9 @@ pub enum FaultKind {
     /// Node crash: every process killed and every link cut at the same instant; heal reconnects
     /// the links and starts smbd.
     Crash,
-    /// Cluster: move public `address` to cluster node `node` (`ctdb moveip`); no heal, the
-    /// cluster is verified healthy with the address on `node`.
+    /// Cluster: move public `address` to cluster node `node` (`ctdb moveip`), or with `node`
+    /// naming the cluster, to the node after the one holding it; no heal, the cluster is
+    /// verified healthy with the address on its new node.
     Moveip,
     /// A seeded random schedule of `kinds`, `count` times `every` interval, each held `for`.
     Random,

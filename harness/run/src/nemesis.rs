@@ -374,10 +374,24 @@ async fn start(
             }
         }
         Action::Moveip { node, address } => {
-            let (cluster, _) = lab
-                .cluster_of(node)
-                .ok_or_else(|| LabError::NoSuchNode(node.clone()))?;
+            let cluster = match lab.cluster(node) {
+                Some(c) => c,
+                None => {
+                    lab.cluster_of(node)
+                        .ok_or_else(|| LabError::NoSuchNode(node.clone()))?
+                        .0
+                }
+            };
             let before = lab.cluster_status(&cluster.name).await?;
+            let node = &match lab.cluster(node) {
+                // The node after the holder (PNN order, wrapping).
+                Some(c) => {
+                    let holder = before.addresses.get(address).copied().unwrap_or(-1);
+                    let next = usize::try_from(holder + 1).unwrap_or(0) % c.nodes.len();
+                    c.nodes[next].clone()
+                }
+                None => node.clone(),
+            };
             let from = before
                 .addresses
                 .get(address)
@@ -388,6 +402,7 @@ async fn start(
             if &from != node {
                 effect.addresses_moved = vec![format!("{address}: {from} -> {node}")];
             }
+            detail = json!({ "node": from, "to": node });
             Active::Nothing
         }
         Action::Kill {
@@ -448,7 +463,11 @@ async fn start(
 }
 
 /// The node of cluster `cluster` hosting public `address` right now.
-async fn hosting(lab: &Lab, cluster: &str, address: std::net::Ipv4Addr) -> Result<String, LabError> {
+async fn hosting(
+    lab: &Lab,
+    cluster: &str,
+    address: std::net::Ipv4Addr,
+) -> Result<String, LabError> {
     let status = lab.cluster_status(cluster).await?;
     status
         .addresses

@@ -59,9 +59,19 @@ pub enum Notable {
     Garp { ip: Ipv4Addr, mac: [u8; 6] },
     /// An ACK without payload and with window 1234: what CTDB sends for each connection
     /// registered to an address it takes over, so the client answers and meets an RST.
-    TickleAck { src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_port: u16 },
+    TickleAck {
+        src: Ipv4Addr,
+        src_port: u16,
+        dst: Ipv4Addr,
+        dst_port: u16,
+    },
     /// A TCP RST to or from port 445.
-    Rst { src: Ipv4Addr, src_port: u16, dst: Ipv4Addr, dst_port: u16 },
+    Rst {
+        src: Ipv4Addr,
+        src_port: u16,
+        dst: Ipv4Addr,
+        dst_port: u16,
+    },
 }
 
 /// CTDB's tickle ACKs carry this window (ctdb/common/system_socket.c).
@@ -129,7 +139,14 @@ mod tests {
         f[46] = 5 << 4;
         f[47] = ACK;
         f[48..50].copy_from_slice(&1234u16.to_be_bytes());
-        assert!(matches!(notable(&f), Some(Notable::TickleAck { src_port: 445, dst_port: 60884, .. })));
+        assert!(matches!(
+            notable(&f),
+            Some(Notable::TickleAck {
+                src_port: 445,
+                dst_port: 60884,
+                ..
+            })
+        ));
         f[47] = RST | ACK;
         assert!(matches!(notable(&f), Some(Notable::Rst { .. })));
         for n in 0..f.len() {
