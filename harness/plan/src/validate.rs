@@ -82,12 +82,14 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         .collect();
     let mut seen_names: BTreeMap<&str, &Spanned<String>> = BTreeMap::new();
     for &(name, _) in &nodes {
-        if name.is_empty() {
+        // A cluster node's name is its cluster's, checked with the cluster.
+        let of_cluster = cluster_nodes.iter().any(|(n, _)| std::ptr::eq(n, name));
+        if !of_cluster && name.is_empty() {
             problems.push(Problem::at(
                 name,
                 format!("empty node name; {NODE_NAME_RULE}"),
             ));
-        } else if !valid_node_name(name) {
+        } else if !of_cluster && !valid_node_name(name) {
             problems.push(Problem::at(
                 name,
                 format!("invalid node name `{}`; {NODE_NAME_RULE}", name.value),
