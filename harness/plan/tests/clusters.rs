@@ -23,7 +23,10 @@ const BASE: &str = "topology:\n  clusters:\n    - name: ctdb\n  clients: [{name:
 #[test]
 fn cluster_nodes_get_addresses_and_public_addresses_come_from_198_19() {
     let p = parse(BASE).unwrap();
-    assert_eq!(p.topology.clusters[0].node_names(), ["ctdb-0", "ctdb-1", "ctdb-2"]);
+    assert_eq!(
+        p.topology.clusters[0].node_names(),
+        ["ctdb-0", "ctdb-1", "ctdb-2"]
+    );
     let a = smbchaos_plan::addresses(&p);
     assert_eq!(a["ctdb-0"], ip("198.18.0.10"));
     assert_eq!(a["ctdb-2"], ip("198.18.0.12"));
@@ -46,7 +49,8 @@ fn clients_name_a_cluster_and_may_pin_a_public_address() {
     );
     let e = errors(&bad);
     assert!(
-        e.contains("c.yaml:10:") && e.contains("198.19.0.99 is not a public address of cluster `ctdb`"),
+        e.contains("c.yaml:10:")
+            && e.contains("198.19.0.99 is not a public address of cluster `ctdb`"),
         "{e}"
     );
 }
@@ -56,9 +60,18 @@ fn bad_clusters_are_reported_where_they_are_written() {
     let e = errors(
         "topology:\n  clusters:\n    - name: much-too-long-name\n      nodes: 9\n      public_addresses: [10.0.0.1]\n",
     );
-    assert!(e.contains("c.yaml:5:13: invalid cluster name `much-too-long-name`"), "{e}");
-    assert!(e.contains("c.yaml:6:14: a cluster has 1 to 8 nodes, not 9"), "{e}");
-    assert!(e.contains("c.yaml:7:26: public address 10.0.0.1 is not a host address"), "{e}");
+    assert!(
+        e.contains("c.yaml:5:13: invalid cluster name `much-too-long-name`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("c.yaml:6:14: a cluster has 1 to 8 nodes, not 9"),
+        "{e}"
+    );
+    assert!(
+        e.contains("c.yaml:7:26: public address 10.0.0.1 is not a host address"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -71,7 +84,16 @@ fn cluster_faults_are_checked() {
     let e = errors(&format!(
         "{BASE}faults:\n  - {{kind: crash, address: 198.19.9.9, at: 1s}}\n  - {{kind: kill, node: c1, process: smbd, at: 1s}}\n  - {{kind: moveip, node: ctdb-1, address: 198.19.0.99, at: 1s}}\n"
     ));
-    assert!(e.contains("198.19.9.9 is not a public address of any cluster"), "{e}");
-    assert!(e.contains("`process` picks a daemon of a cluster node"), "{e}");
-    assert!(e.contains("198.19.0.99 is not a public address of cluster `ctdb`"), "{e}");
+    assert!(
+        e.contains("198.19.9.9 is not a public address of any cluster"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`process` picks a daemon of a cluster node"),
+        "{e}"
+    );
+    assert!(
+        e.contains("198.19.0.99 is not a public address of cluster `ctdb`"),
+        "{e}"
+    );
 }
