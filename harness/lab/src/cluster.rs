@@ -86,31 +86,45 @@ impl Lab {
         self.wait_public_ready(name).await
     }
 
-    /// `ctdb status` and `ctdb ip` from the first node whose ctdbd answers.
+    /// `ctdb -X status` and `ctdb ip` as the best-informed running node sees them: the view
+    /// with the most nodes OK (a node whose ctdbd just restarted sees every other node as
+    /// disconnected until it has joined).
     pub async fn cluster_status(&self, name: &str) -> Result<ClusterStatus, LabError> {
         let cluster = self
             .clusters
             .get(name)
             .ok_or_else(|| LabError::NoSuchNode(format!("{name} (cluster)")))?;
         let mut last = LabError::Other(format!("no ctdbd of cluster {name} is running"));
+        let mut best: Option<ClusterStatus> = None;
         for ctdb in &cluster.ctdb {
             let mut ctdb = ctdb.lock().await;
             if !ctdb.is_running() || self.node(&ctdb.name)?.freezer.is_frozen() {
                 continue;
             }
-            let status = match ctdb.ctl(&["-X", "status"]).await {
-                Ok(s) => s,
+            let view = match ctdb.ctl(&["-X", "status"]).await {
+                Ok(status) => match ctdb.ctl(&["ip"]).await {
+                    Ok(ip) => ClusterStatus::parse(&status, &ip),
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                },
                 Err(e) => {
                     last = e;
                     continue;
                 }
             };
-            match ctdb.ctl(&["ip"]).await {
-                Ok(ip) => return Ok(ClusterStatus::parse(&status, &ip)),
-                Err(e) => last = e,
+            let ok = |s: &ClusterStatus| s.nodes.iter().filter(|f| *f == "OK").count();
+            let everyone = ok(&view) == view.nodes.len();
+            if best.as_ref().is_none_or(|b| ok(&view) > ok(b)) {
+                best = Some(view);
+            }
+            // No view can be better informed than one with every node OK.
+            if everyone {
+                break;
             }
         }
-        Err(last)
+        best.ok_or(last)
     }
 
     /// Wait until every node is OK, recovery is over and every public address is hosted.
