@@ -229,3 +229,187 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
         ops: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(
+        index: u64,
+        ms: u64,
+        process: Process,
+        kind: OpType,
+        f: &str,
+        node: Option<&str>,
+        value: serde_json::Value,
+    ) -> Record {
+        Record {
+            index,
+            time_ns: ms * 1_000_000,
+            process,
+            kind,
+            f: f.into(),
+            node: node.map(String::from),
+            value,
+            ..Default::default()
+        }
+    }
+
+    fn named(p: &str) -> Process {
+        Process::Named(p.into())
+    }
+
+    fn client(mut r: Record, conn: u64) -> Record {
+        r.smb.client = Some("c1/0".into());
+        r.smb.conn = Some(conn);
+        r
+    }
+
+    /// A crash of ctdb-1 (holding 198.19.0.10) at 1 s: GARP by ctdb-0 at +4 s, tickle at
+    /// +4.01 s, the client reset at +4.02 s, reconnected at +4.05 s, first ok op at +6 s.
+    fn history() -> Vec<Record> {
+        vec![
+            rec(
+                0,
+                100,
+                named("cluster"),
+                OpType::Info,
+                "address_moved",
+                Some("ctdb-1"),
+                json!({ "address": "198.19.0.10", "to": "ctdb-1" }),
+            ),
+            client(
+                rec(
+                    1,
+                    500,
+                    Process::Worker(0),
+                    OpType::Ok,
+                    "write",
+                    Some("c1"),
+                    json!({}),
+                ),
+                1,
+            ),
+            rec(
+                2,
+                1000,
+                named("nemesis"),
+                OpType::Invoke,
+                "crash",
+                Some("ctdb"),
+                json!({ "fault": 0, "occurrence": 0, "phase": "start", "action": {} }),
+            ),
+            rec(
+                3,
+                1050,
+                named("nemesis"),
+                OpType::Ok,
+                "crash",
+                Some("ctdb"),
+                json!({ "fault": 0, "occurrence": 0, "phase": "start", "action": {}, "detail": { "node": "ctdb-1", "cut_after_ns": 0 } }),
+            ),
+            client(
+                rec(
+                    4,
+                    5020,
+                    Process::Worker(0),
+                    OpType::Info,
+                    "disconnect",
+                    Some("c1"),
+                    json!({}),
+                ),
+                1,
+            ),
+            rec(
+                5,
+                5100,
+                named("wire"),
+                OpType::Info,
+                "garp",
+                Some("ctdb-0"),
+                json!({ "ip": "198.19.0.10", "at_ns": 5_000_000_000u64 }),
+            ),
+            rec(
+                6,
+                5100,
+                named("wire"),
+                OpType::Info,
+                "tickle_ack",
+                Some("ctdb-0"),
+                json!({ "src": "198.19.0.10", "at_ns": 5_010_000_000u64 }),
+            ),
+            client(
+                rec(
+                    7,
+                    5050,
+                    Process::Worker(2),
+                    OpType::Invoke,
+                    "reconnect",
+                    Some("c1"),
+                    json!({}),
+                ),
+                2,
+            ),
+            client(
+                rec(
+                    8,
+                    7000,
+                    Process::Worker(2),
+                    OpType::Ok,
+                    "open",
+                    Some("c1"),
+                    json!({}),
+                ),
+                2,
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_steps_of_a_failover_are_timed_from_the_loss() {
+        let t = timelines(&history());
+        assert_eq!(t.len(), 1);
+        let f = &t[0];
+        assert_eq!(
+            (f.node.as_str(), f.addresses.clone()),
+            ("ctdb-1", vec!["198.19.0.10".to_string()])
+        );
+        assert_eq!(f.taken_by.as_deref(), Some("ctdb-0"));
+        let near = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6);
+        assert!(near(f.takeover_s, 4.0) && near(f.tickle_s, 4.01), "{f:?}");
+        let c = &f.clients["c1/0"];
+        assert!(
+            near(c.reset_s, 4.02) && near(c.reconnected_s, 4.05) && near(c.first_ok_s, 6.0),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn expectations_pass_and_fail() {
+        let within = |t, r| FailoverOptions {
+            takeover_within: Some(Duration::from_secs(t)),
+            tickle: Some(true),
+            reconnect_within: Some(Duration::from_secs(r)),
+        };
+        assert_eq!(failover(&history(), &within(5, 7)).valid, Validity::True);
+        let late = failover(&history(), &within(3, 5));
+        assert_eq!(late.valid, Validity::False);
+        assert!(
+            late.explanation.contains("takeover after 4.00s"),
+            "{}",
+            late.explanation
+        );
+        assert!(
+            late.explanation.contains("c1/0: first ok op after 6.00s"),
+            "{}",
+            late.explanation
+        );
+        let absent = FailoverOptions {
+            tickle: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(failover(&history(), &absent).valid, Validity::False);
+        assert_eq!(failover(&[], &within(5, 7)).valid, Validity::Unknown);
+    }
+}
