@@ -410,10 +410,14 @@ async fn lab_up(path: &Path, once: bool) -> Result<u8> {
                 cluster.public_addresses[0],
                 cluster.shares.first().map_or("share", String::as_str)
             );
-            println!(
-                "  ctdb: nsenter -t $(pgrep -f 'unshare --mount' -n) -m ctdb status   (or see {}/ctdb)",
-                lab.dir().join(&cluster.nodes[0]).display()
-            );
+            if let Some(pid) = cluster.ctdb[0].lock().await.pid() {
+                // ctdb reads the node's /etc/ctdb and /run/ctdb: its mount namespace.
+                println!(
+                    "  nsenter -t {pid} -m ctdb status   ({}: {})",
+                    cluster.nodes[0],
+                    lab.dir().join(&cluster.nodes[0]).join("ctdb").display()
+                );
+            }
         }
     }
     if let (Some(client), Some(server)) =
