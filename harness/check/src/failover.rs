@@ -137,7 +137,11 @@ fn follow(
         let sender = r.node.clone().unwrap_or_default();
         if r.f == "garp" && ours(r, "ip") && sender != node && takeover.is_none() {
             takeover = Some((wire_at(r), sender));
-        } else if r.f == "tickle_ack" && ours(r, "src") && tickle.is_none() {
+        } else if r.f == "tickle_ack"
+            && ours(r, "src")
+            && tickle.is_none()
+            && r.value["dropped"] != true
+        {
             tickle = Some(wire_at(r));
         }
     }

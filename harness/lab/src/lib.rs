@@ -565,6 +565,23 @@ impl Lab {
             from: self.ports(from)?,
             to: self.ports(to)?,
             tcp_port,
+            tickles_only: false,
+        };
+        Ok(Cut(vec![self.wire()?.block(block)]))
+    }
+
+    /// Drop every tickle ACK any cluster node sends to `to` until `repair`.
+    pub fn drop_tickles(&self, to: &[String]) -> Result<Cut, LabError> {
+        let senders: Vec<String> = self
+            .clusters
+            .values()
+            .flat_map(|c| c.nodes.clone())
+            .collect();
+        let block = wire::Block {
+            from: self.ports(&senders)?,
+            to: self.ports(to)?,
+            tcp_port: None,
+            tickles_only: true,
         };
         Ok(Cut(vec![self.wire()?.block(block)]))
     }

@@ -40,6 +40,7 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         ),
         Kill => (&["node", "serving", "process"], true),
         Moveip => (&["node", "address"], false),
+        DropTickles => (&["node"], true),
         Stop | Pause => (&["node"], true),
         Crash => (&["node", "address"], true),
         Restart => (&["node"], false),
@@ -60,6 +61,7 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         Restart => "restart",
         Crash => "crash",
         Moveip => "moveip",
+        DropTickles => "drop_tickles",
         Random => "random",
     }
 }
@@ -210,7 +212,11 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
         }
         let needs_wire = matches!(
             kind,
-            FaultKind::Blackhole | FaultKind::Partition | FaultKind::Impair | FaultKind::Crash
+            FaultKind::Blackhole
+                | FaultKind::Partition
+                | FaultKind::Impair
+                | FaultKind::Crash
+                | FaultKind::DropTickles
         ) || (kind == FaultKind::Random
             && fault.kinds.as_ref().is_some_and(|k| {
                 k.value.iter().any(|k| {
@@ -394,7 +400,7 @@ fn resources(action: &Action) -> Vec<Resource> {
             vec![Resource::Processes(node.clone())]
         }
         Action::Crash { node, .. } => vec![Resource::Processes(node.clone())],
-        Action::Moveip { .. } => Vec::new(),
+        Action::Moveip { .. } | Action::DropTickles { .. } => Vec::new(),
         Action::Impair {
             node, direction, ..
         } => match direction {

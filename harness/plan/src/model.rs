@@ -414,6 +414,10 @@ pub enum FaultKind {
     /// naming the cluster, to the node after the one holding it; no heal, the cluster is
     /// verified healthy with the address on its new node.
     Moveip,
+    /// Drop every CTDB tickle ACK (window 1234) on its way to client `node` while it holds:
+    /// the client learns of a takeover only from its own TCP retransmissions (or not at all
+    /// while idle).
+    DropTickles,
     /// A seeded random schedule of `kinds`, `count` times `every` interval, each held `for`.
     Random,
 }

@@ -83,6 +83,10 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         address: Option<std::net::Ipv4Addr>,
     },
+    /// Tickle ACKs to client `node` dropped.
+    DropTickles {
+        node: String,
+    },
     /// `ctdb moveip address node`.
     Moveip {
         node: String,
@@ -103,6 +107,7 @@ impl Action {
             Action::Restart { .. } => "restart",
             Action::Crash { .. } => "crash",
             Action::Moveip { .. } => "moveip",
+            Action::DropTickles { .. } => "drop_tickles",
         }
     }
 
@@ -131,7 +136,8 @@ impl Action {
             | Action::Pause { node }
             | Action::Restart { node }
             | Action::Crash { node, .. }
-            | Action::Moveip { node, .. } => Some(node),
+            | Action::Moveip { node, .. }
+            | Action::DropTickles { node } => Some(node),
             Action::Partition { .. } => None,
         }
     }
@@ -257,6 +263,9 @@ fn resolve(
             serving: fault.serving.as_ref().map(|s| s.value.clone()),
             process: fault.process.as_ref().map(|p| p.value),
         },
+        FaultKind::DropTickles => Action::DropTickles {
+            node: node.clone()?,
+        },
         FaultKind::Moveip => Action::Moveip {
             node: node.clone()?,
             address: fault.address.as_ref()?.value,
@@ -319,7 +328,7 @@ fn resolve_drawn(
             address: None,
         },
         // Validation keeps these out of random schedules.
-        FaultKind::Impair | FaultKind::Random | FaultKind::Moveip => {
+        FaultKind::Impair | FaultKind::Random | FaultKind::Moveip | FaultKind::DropTickles => {
             let _ = servers;
             return None;
         }

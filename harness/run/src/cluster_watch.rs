@@ -91,6 +91,9 @@ fn drain_wire(lab: &Lab, history: &HistoryWriter, start: Instant) -> std::io::Re
                 "at_ns".into(),
                 json!(seen.at.saturating_duration_since(start).as_nanos() as u64),
             );
+            if seen.dropped {
+                map.insert("dropped".into(), json!(true));
+            }
         }
         history.append(Entry {
             process: Process::Named("wire".into()),

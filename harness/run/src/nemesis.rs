@@ -373,6 +373,7 @@ async fn start(
                 cut,
             }
         }
+        Action::DropTickles { node } => Active::Cut(lab.drop_tickles(std::slice::from_ref(node))?),
         Action::Moveip { node, address } => {
             let cluster = match lab.cluster(node) {
                 Some(c) => c,

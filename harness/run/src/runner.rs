@@ -186,6 +186,7 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
             | plan::Action::Restart { .. } => "signals",
             plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
             plan::Action::Moveip { .. } => "ctdb moveip",
+            plan::Action::DropTickles { .. } => "userspace wire: tickle ACKs dropped",
         };
         if !out.iter().any(|m| m == mechanism) {
             out.push(mechanism.to_string());

@@ -83,6 +83,8 @@ pub struct Block {
     pub from: Vec<usize>,
     pub to: Vec<usize>,
     pub tcp_port: Option<u16>,
+    /// Only CTDB tickle ACKs (window 1234, no payload).
+    pub tickles_only: bool,
 }
 
 impl Block {
@@ -92,6 +94,11 @@ impl Block {
             && self.tcp_port.is_none_or(|p| {
                 frame::tcp(frame).is_some_and(|t| t.src_port == p || t.dst_port == p)
             })
+            && (!self.tickles_only
+                || matches!(
+                    frame::notable(frame),
+                    Some(frame::Notable::TickleAck { .. })
+                ))
     }
 }
 
@@ -147,6 +154,8 @@ pub struct Observed {
     /// The node that sent it.
     pub node: String,
     pub frame: frame::Notable,
+    /// A block dropped it on its way to its (unicast) destination.
+    pub dropped: bool,
 }
 
 /// Notable frames kept between two drains; beyond it they are counted, not kept.
@@ -393,18 +402,6 @@ impl Shared {
         if let Some(c) = &from.capture {
             c.record(frame);
         }
-        if self.watch.load(Ordering::Relaxed) {
-            if let Some(n) = frame::notable(frame) {
-                let mut seen = self.observed.lock().expect("observed");
-                if seen.len() < OBSERVED_MAX {
-                    seen.push(Observed {
-                        at: Instant::now(),
-                        node: from.node.clone(),
-                        frame: n,
-                    });
-                }
-            }
-        }
         let (Some(dst_mac), Some(src_mac)) = (frame::dst_mac(frame), frame::src_mac(frame)) else {
             return;
         };
@@ -414,6 +411,9 @@ impl Shared {
         } else {
             self.macs.read().expect("macs").get(&dst_mac).copied()
         };
+        if self.watch.load(Ordering::Relaxed) {
+            self.observe(src, dst, frame);
+        }
         match dst {
             Some(d) if d != src => self.send(src, d, frame),
             Some(_) => {}
@@ -422,6 +422,32 @@ impl Shared {
                     self.send(src, d, frame);
                 }
             }
+        }
+    }
+
+    /// Record a notable frame as its sender put it on the wire; a unicast one that a block
+    /// drops on its way is marked `dropped`.
+    fn observe(&self, src: usize, dst: Option<usize>, frame: &[u8]) {
+        let Some(n) = frame::notable(frame) else {
+            return;
+        };
+        let dropped = dst.is_some_and(|d| {
+            self.faulty.load(Ordering::Relaxed)
+                && self
+                    .blocks
+                    .read()
+                    .expect("blocks")
+                    .iter()
+                    .any(|(_, b, _)| b.matches(src, d, frame))
+        });
+        let mut seen = self.observed.lock().expect("observed");
+        if seen.len() < OBSERVED_MAX {
+            seen.push(Observed {
+                at: Instant::now(),
+                node: self.ports[src].node.clone(),
+                frame: n,
+                dropped,
+            });
         }
     }
 
