@@ -32,6 +32,25 @@ pub struct ClusterLab {
     /// Where public addresses are probed from: a client's namespace when the plan has one.
     pub probe_ns: Arc<NetNs>,
     pub shares: Vec<String>,
+    /// Nodes being brought back by a heal right now: another heal's verification waits for
+    /// them rather than judging a node half-way through its restart.
+    pub restoring: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a restore in progress for as long as it lives.
+struct Restoring<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Restoring<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Restoring(n)
+    }
+}
+
+impl Drop for Restoring<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Which daemon of a node.
@@ -285,6 +304,7 @@ impl Lab {
         let (cluster, pnn) = self
             .cluster_of(node)
             .ok_or_else(|| LabError::NoSuchNode(node.into()))?;
+        let _restoring = Restoring::new(&cluster.restoring);
         {
             let mut ctdb = cluster.ctdb[pnn].lock().await;
             if !ctdb.is_running() {
@@ -302,11 +322,29 @@ impl Lab {
                 samba.start().await?;
             }
         }
-        self.verify_cluster(&cluster.name).await
+        self.check_cluster(&cluster.name).await
     }
 
-    /// Healthy, every smbd serving, every public address answering TREE_CONNECT.
+    /// Healthy, every smbd serving, every public address answering TREE_CONNECT — once no
+    /// other heal is still bringing a node of the cluster back.
     pub async fn verify_cluster(&self, name: &str) -> Result<(), LabError> {
+        let restoring = &self.clusters[name].restoring;
+        let deadline = Instant::now() + HEALTHY_TIMEOUT;
+        while restoring.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if Instant::now() > deadline {
+                return Err(LabError::NotReady {
+                    node: name.to_string(),
+                    detail: format!(
+                        "another heal was still restoring a node after {HEALTHY_TIMEOUT:?}"
+                    ),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        self.check_cluster(name).await
+    }
+
+    async fn check_cluster(&self, name: &str) -> Result<(), LabError> {
         self.wait_cluster_healthy(name, HEALTHY_TIMEOUT).await?;
         for n in &self.clusters[name].nodes {
             self.server(n)?.lock().await.wait_ready().await?;

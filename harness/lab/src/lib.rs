@@ -408,6 +408,7 @@ impl Lab {
                 ctdb: ctdbs,
                 probe_ns,
                 shares: spec.shares.iter().map(|s| s.name.value.clone()).collect(),
+                restoring: Default::default(),
             },
         );
         Ok(())

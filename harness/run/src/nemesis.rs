@@ -553,17 +553,17 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
     Ok((effect, detail))
 }
 
-/// A cluster whose nodes a cut separated must be healthy again, every public address served.
+/// A cluster whose nodes a cut separated from each other must be healthy again, every
+/// public address served.
 async fn verify_clusters(lab: &Lab, pairs: &[(String, String)]) -> Result<(), LabError> {
     let mut done: Vec<String> = Vec::new();
     for (a, b) in pairs {
-        for n in [a, b] {
-            if let Some((cluster, _)) = lab.cluster_of(n) {
-                if !done.contains(&cluster.name) && !lab.is_cut(a, b) {
-                    lab.verify_cluster(&cluster.name).await?;
-                    done.push(cluster.name.clone());
-                }
-            }
+        let (Some((ca, _)), Some((cb, _))) = (lab.cluster_of(a), lab.cluster_of(b)) else {
+            continue;
+        };
+        if ca.name == cb.name && !done.contains(&ca.name) && !lab.is_cut(a, b) {
+            lab.verify_cluster(&ca.name).await?;
+            done.push(ca.name.clone());
         }
     }
     Ok(())
