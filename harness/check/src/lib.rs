@@ -26,6 +26,7 @@ pub mod compact;
 pub mod durability;
 mod effects;
 pub mod exec;
+pub mod failover;
 pub mod faults;
 pub mod grants;
 pub mod index;

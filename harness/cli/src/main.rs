@@ -389,6 +389,37 @@ async fn lab_up(path: &Path, once: bool) -> Result<u8> {
         );
     }
     let (user, password) = lab.credentials();
+    for cluster in lab.clusters() {
+        let status = lab.cluster_status(&cluster.name).await?;
+        println!(
+            "cluster {} (nodes {}):",
+            cluster.name,
+            cluster.nodes.join(", ")
+        );
+        for (address, pnn) in &status.addresses {
+            let holder = usize::try_from(*pnn)
+                .ok()
+                .and_then(|p| cluster.nodes.get(p))
+                .map_or("none", String::as_str);
+            println!("  public {address:<15} on {holder}");
+        }
+        if let Some(client) = plan.topology.clients.first() {
+            println!(
+                "  ip netns exec {} smbclient //{}/{} -U '{user}%{password}' -c ls",
+                lab.netns_name(&client.name.value)?,
+                cluster.public_addresses[0],
+                cluster.shares.first().map_or("share", String::as_str)
+            );
+            if let Some(pid) = cluster.ctdb[0].lock().await.pid() {
+                // ctdb reads the node's /etc/ctdb and /run/ctdb: its mount namespace.
+                println!(
+                    "  nsenter -t {pid} -m ctdb status   ({}: {})",
+                    cluster.nodes[0],
+                    lab.dir().join(&cluster.nodes[0]).join("ctdb").display()
+                );
+            }
+        }
+    }
     if let (Some(client), Some(server)) =
         (plan.topology.clients.first(), plan.topology.servers.first())
     {

@@ -185,6 +185,30 @@ pub fn missing_for(plan: &plan::Plan) -> Vec<Capability> {
         need.push(tun());
     }
     need.extend(vfs_needs(plan));
+    if !plan.topology.clusters.is_empty() {
+        // ctdbd, its 10.interface event (ethtool), and how the lab runs it: a mount
+        // namespace of its own (unshare), the ctdb tool inside it (nsenter).
+        for (tool, path, package) in [
+            ("ctdbd", crate::ctdb::CTDBD, "ctdb"),
+            ("ctdb", crate::ctdb::CTDB, "ctdb"),
+            ("ethtool", "/usr/sbin/ethtool", "ethtool"),
+            ("unshare", "/usr/bin/unshare", "util-linux"),
+            ("nsenter", "/usr/bin/nsenter", "util-linux"),
+        ] {
+            let found = std::path::Path::new(path).exists();
+            need.push(Capability::new(
+                tool,
+                found,
+                if found {
+                    path.to_string()
+                } else {
+                    format!("the plan has a cluster, and {path} is missing")
+                },
+                format!("apt-get install {package} (or scripts/setup)"),
+                true,
+            ));
+        }
+    }
     for (tool, package) in tools_called(plan) {
         let found = on_path(tool);
         need.push(Capability::new(

@@ -7,6 +7,8 @@
 
 pub mod capabilities;
 pub mod cgroup;
+pub mod cluster;
+pub mod ctdb;
 pub mod links;
 pub mod netns;
 pub mod process;
@@ -143,6 +145,7 @@ pub struct Lab {
     password: String,
     /// The userspace wire, when the plan uses it.
     wire: Option<wire::Wire>,
+    clusters: BTreeMap<String, cluster::ClusterLab>,
     torn_down: bool,
 }
 
@@ -161,6 +164,7 @@ impl Lab {
             user: samba::UNIX_USER.to_string(),
             password: Alphanumeric.sample_string(&mut rand::rng(), 20),
             wire: None,
+            clusters: BTreeMap::new(),
             torn_down: false,
         };
         match lab.build(plan, options.capture_dir.as_deref()).await {
@@ -204,7 +208,13 @@ impl Lab {
             .clients
             .iter()
             .map(|c| (c.name.value.as_str(), Role::Client));
-        for (name, role) in servers.chain(clients) {
+        let cluster_nodes: Vec<String> = topology
+            .clusters
+            .iter()
+            .flat_map(|c| c.node_names())
+            .collect();
+        let cluster_nodes = cluster_nodes.iter().map(|n| (n.as_str(), Role::Server));
+        for (name, role) in servers.chain(cluster_nodes).chain(clients) {
             let ns = Arc::new(self.create_netns(name)?);
             let diag = Arc::new(sockdiag::SockDiag::open_in(&ns)?);
             let freezer = Freezer::create(&self.run_id, name)?;
@@ -240,6 +250,14 @@ impl Lab {
                     });
                 }
             }
+            if plan::cluster_of(plan, name).is_some() {
+                // A node that just lost a public address must not forward its clients'
+                // packets to the new owner: they must hit the new owner's RST themselves.
+                ns.run(|| {
+                    std::fs::write("/proc/sys/net/ipv4/ip_forward", "0")
+                        .map_err(|e| LabError::io("set ip_forward=0", e))
+                })?;
+            }
             let node_dir = self.dir.join(name);
             std::fs::create_dir_all(node_dir.join("work"))
                 .map_err(|e| LabError::io(format!("create {}", node_dir.display()), e))?;
@@ -258,10 +276,12 @@ impl Lab {
             );
         }
         if switch.is_none() {
-            self.wire = Some(
-                wire::Wire::start(ports)
-                    .map_err(|e| LabError::io("start the userspace wire", e))?,
-            );
+            let wire = wire::Wire::start(ports)
+                .map_err(|e| LabError::io("start the userspace wire", e))?;
+            if !topology.clusters.is_empty() {
+                wire.watch_notable();
+            }
+            self.wire = Some(wire);
         }
         // Servers start concurrently: readiness is what takes the time.
         let mut starting = Vec::new();
@@ -275,6 +295,7 @@ impl Lab {
                     .map(|s| (s.name.value.as_str(), &s.options))
                     .collect(),
                 environment: &server.environment,
+                cluster: None,
             };
             let mut samba = SambaServer::prepare(
                 &node.name,
@@ -290,10 +311,109 @@ impl Lab {
             let name = node.name.clone();
             starting.push(async move { samba.start().await.map(|()| (name, samba)) });
         }
-        for result in futures::future::join_all(starting).await {
+        for cluster in &topology.clusters {
+            self.prepare_cluster(plan, cluster).await?;
+        }
+        let clusters: Vec<String> = self.clusters.keys().cloned().collect();
+        let this = &*self;
+        let (servers, clusters) = futures::future::join(
+            futures::future::join_all(starting),
+            futures::future::join_all(clusters.iter().map(|c| this.start_cluster(c))),
+        )
+        .await;
+        for r in clusters {
+            r?;
+        }
+        for result in servers {
             let (name, samba) = result?;
             self.nodes.get_mut(&name).expect("node").samba = Some(tokio::sync::Mutex::new(samba));
         }
+        Ok(())
+    }
+
+    /// Lay out a cluster: the shared directory, each node's ctdb and smb.conf.
+    async fn prepare_cluster(
+        &mut self,
+        plan: &plan::Plan,
+        spec: &plan::Cluster,
+    ) -> Result<(), LabError> {
+        let name = spec.name.value.clone();
+        let node_names = spec.node_names();
+        let publics = plan::public_addresses(plan)
+            .remove(&name)
+            .unwrap_or_default();
+        let shared_dir = self.dir.join("clusters").join(&name);
+        let lock_dir = shared_dir.join("lock");
+        std::fs::create_dir_all(&lock_dir)
+            .map_err(|e| LabError::io(format!("create {}", lock_dir.display()), e))?;
+        let addresses: Vec<Ipv4Addr> = node_names.iter().map(|n| self.nodes[n].address).collect();
+        let shares_dir = shared_dir.join("shares");
+        let netbios = name.clone();
+        let no_environment = BTreeMap::new();
+        let mut ctdbs = Vec::new();
+        for (pnn, n) in node_names.iter().enumerate() {
+            let node = &self.nodes[n];
+            let ctdb = ctdb::CtdbNode::prepare(
+                n,
+                pnn,
+                node.ns.clone(),
+                node.freezer.clone(),
+                node.dir.join("ctdb"),
+                &ctdb::CtdbConfig {
+                    node_address: node.address,
+                    nodes: &addresses,
+                    public_addresses: &publics,
+                    recovery_lock: &lock_dir.join("reclock"),
+                    tunables: &spec.tunables,
+                    interface: links::NODE_IF,
+                },
+            )?;
+            let config = samba::SambaConfig {
+                global: &spec.global,
+                // The planted-bug environment is a single-server feature for now.
+                environment: &no_environment,
+                shares: spec
+                    .shares
+                    .iter()
+                    .map(|s| (s.name.value.as_str(), &s.options))
+                    .collect(),
+                cluster: Some(samba::ClusterSide {
+                    netbios: &netbios,
+                    shares_dir: &shares_dir,
+                    ctdbd_socket: &ctdb.socket(),
+                }),
+            };
+            let samba = SambaServer::prepare(
+                n,
+                node.address,
+                node.ns.clone(),
+                node.freezer.clone(),
+                node.dir.clone(),
+                &config,
+                &self.user,
+                &self.password,
+            )
+            .await?;
+            ctdbs.push(tokio::sync::Mutex::new(ctdb));
+            self.nodes.get_mut(n).expect("node").samba = Some(tokio::sync::Mutex::new(samba));
+        }
+        let probe_ns = match plan.topology.clients.first() {
+            Some(c) => self.nodes[&c.name.value].ns.clone(),
+            None => self.nodes[&node_names[0]].ns.clone(),
+        };
+        self.clusters.insert(
+            name.clone(),
+            cluster::ClusterLab {
+                name,
+                nodes: node_names,
+                public_addresses: publics,
+                shared_dir,
+                ctdb: ctdbs,
+                probe_ns,
+                shares: spec.shares.iter().map(|s| s.name.value.clone()).collect(),
+                restoring: Default::default(),
+            },
+        );
         Ok(())
     }
 
@@ -325,7 +445,10 @@ impl Lab {
     /// The address of a node. Panics on an unknown name (plans are validated before a lab
     /// exists, so a wrong name here is a programming error).
     pub fn address(&self, node: &str) -> Ipv4Addr {
-        self.nodes[node].address
+        match self.clusters.get(node) {
+            Some(c) => c.public_addresses[0],
+            None => self.nodes[node].address,
+        }
     }
 
     /// The Samba user and this run's password.
@@ -446,6 +569,23 @@ impl Lab {
             from: self.ports(from)?,
             to: self.ports(to)?,
             tcp_port,
+            tickles_only: false,
+        };
+        Ok(Cut(vec![self.wire()?.block(block)]))
+    }
+
+    /// Drop every tickle ACK any cluster node sends to `to` until `repair`.
+    pub fn drop_tickles(&self, to: &[String]) -> Result<Cut, LabError> {
+        let senders: Vec<String> = self
+            .clusters
+            .values()
+            .flat_map(|c| c.nodes.clone())
+            .collect();
+        let block = wire::Block {
+            from: self.ports(&senders)?,
+            to: self.ports(to)?,
+            tcp_port: None,
+            tickles_only: true,
         };
         Ok(Cut(vec![self.wire()?.block(block)]))
     }
@@ -517,6 +657,15 @@ impl Lab {
             .collect()
     }
 
+    /// Gratuitous ARPs, tickle ACKs and SMB RSTs seen since the last call (userspace wire
+    /// of a lab with clusters).
+    pub fn drain_notable(&self) -> Vec<wire::Observed> {
+        self.wire
+            .as_ref()
+            .map(|w| w.drain_observed())
+            .unwrap_or_default()
+    }
+
     /// Is any fault still active on the wire?
     pub fn wire_is_clean(&self) -> bool {
         self.wire.as_ref().is_none_or(|w| w.is_clean())
@@ -556,6 +705,12 @@ impl Lab {
             std::fs::create_dir_all(&to)
                 .map_err(|e| LabError::io(format!("create {}", to.display()), e))?;
             let _ = std::fs::copy(node.dir.join("smb.conf"), to.join("smb.conf"));
+            let ctdb_log = node.dir.join("ctdb").join("log");
+            if let Ok(entries) = std::fs::read_dir(&ctdb_log) {
+                for entry in entries.flatten().filter(|e| e.path().is_file()) {
+                    let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));
+                }
+            }
             if let Ok(entries) = std::fs::read_dir(node.dir.join("log")) {
                 for entry in entries.flatten().filter(|e| e.path().is_file()) {
                     let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));

@@ -74,6 +74,16 @@ pub struct SambaConfig<'a> {
     pub global: &'a BTreeMap<String, String>,
     pub shares: Vec<(&'a str, &'a BTreeMap<String, String>)>,
     pub environment: &'a BTreeMap<String, String>,
+    /// A cluster node's: options the harness sets for clustering, one NetBIOS name for
+    /// every node, the share directories shared by every node, and no user added by
+    /// `prepare` (the passdb is a clustered database: the cluster adds the user once ctdbd runs).
+    pub cluster: Option<ClusterSide<'a>>,
+}
+
+pub struct ClusterSide<'a> {
+    pub netbios: &'a str,
+    pub shares_dir: &'a Path,
+    pub ctdbd_socket: &'a Path,
 }
 
 impl SambaServer {
@@ -103,13 +113,17 @@ impl SambaServer {
             mkdir(&dir.join(sub))?;
         }
         let (uid, gid) = unix_user()?;
+        let shares_dir = match &config.cluster {
+            Some(c) => c.shares_dir.to_path_buf(),
+            None => dir.join("shares"),
+        };
         for (share, _) in &config.shares {
-            let path = dir.join("shares").join(share);
+            let path = shares_dir.join(share);
             mkdir(&path)?;
             nix::unistd::chown(&path, Some(uid), Some(gid))
                 .map_err(|e| LabError::sys(format!("chown {}", path.display()), e))?;
         }
-        let conf = render(name, &dir, config);
+        let conf = render(name, &dir, &shares_dir, config);
         fs::write(dir.join("smb.conf"), conf)
             .map_err(|e| LabError::io(format!("write {}/smb.conf", dir.display()), e))?;
         let server = SambaServer {
@@ -124,6 +138,9 @@ impl SambaServer {
             passdb: None,
             environment: config.environment.clone(),
         };
+        if config.cluster.is_some() {
+            return Ok(server);
+        }
         let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
         Ok(SambaServer {
             passdb: Some(tokio::spawn(async move {
@@ -381,6 +398,20 @@ impl SambaServer {
     pub fn is_running(&self) -> bool {
         self.smbd.is_some()
     }
+
+    /// Has the smbd this server started exited (killed from outside, or died)?
+    pub fn smbd_exited(&mut self) -> bool {
+        self.smbd
+            .as_mut()
+            .is_some_and(|c| !matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Reap and forget the smbd after it was killed from outside.
+    pub async fn forget_smbd(&mut self) {
+        if let Some(mut child) = self.smbd.take() {
+            let _ = child.wait().await;
+        }
+    }
 }
 
 /// A TCP connection to `target` whose socket is made inside `ns`.
@@ -402,21 +433,22 @@ pub async fn connect_in(ns: &NetNs, target: SocketAddr) -> Result<tokio::net::Tc
         .map_err(|e| LabError::io(format!("connect to {target} from {}", ns.name()), e))
 }
 
-fn render(name: &str, dir: &Path, config: &SambaConfig<'_>) -> String {
+fn render(name: &str, dir: &Path, shares_dir: &Path, config: &SambaConfig<'_>) -> String {
+    let name = config.cluster.as_ref().map_or(name, |c| c.netbios);
     let netbios: String = name.to_uppercase().chars().take(15).collect();
     let mut conf = TEMPLATE
         .replace("@DIR@", &dir.display().to_string())
         .replace("@NETBIOS@", &netbios);
+    if let Some(c) = &config.cluster {
+        let _ = writeln!(conf, "\tclustering = yes");
+        let _ = writeln!(conf, "\tctdbd socket = {}", c.ctdbd_socket.display());
+    }
     for (key, value) in config.global {
         let _ = writeln!(conf, "\t{key} = {value}");
     }
     for (share, options) in &config.shares {
         let _ = writeln!(conf, "\n[{share}]");
-        let _ = writeln!(
-            conf,
-            "\tpath = {}",
-            dir.join("shares").join(share).display()
-        );
+        let _ = writeln!(conf, "\tpath = {}", shares_dir.join(share).display());
         let _ = writeln!(conf, "\tread only = no");
         let _ = writeln!(
             conf,
@@ -494,7 +526,7 @@ pub(crate) fn indent(lines: &[String]) -> String {
 }
 
 /// `smbpasswd -a user` against the node's smb.conf, the password on stdin.
-async fn add_user(conf: &Path, user: &str, password: &str) -> Result<(), LabError> {
+pub async fn add_user(conf: &Path, user: &str, password: &str) -> Result<(), LabError> {
     let mut child = tokio::process::Command::new(SMBPASSWD)
         .args([
             "-c".as_ref(),

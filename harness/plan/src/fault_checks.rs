@@ -17,7 +17,10 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
     match kind {
         Reset => (&["node", "peer", "port", "side"], false),
         Blackhole => (&["node", "peer", "port"], true),
-        Partition => (&["node", "groups", "from", "to", "choose", "among"], true),
+        Partition => (
+            &["node", "groups", "from", "to", "choose", "among", "port"],
+            true,
+        ),
         Impair => (
             &[
                 "node",
@@ -35,8 +38,11 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
             ],
             true,
         ),
-        Kill => (&["node", "serving"], true),
-        Stop | Pause | Crash => (&["node"], true),
+        Kill => (&["node", "serving", "process"], true),
+        Moveip => (&["node", "address"], false),
+        DropTickles => (&["node"], true),
+        Stop | Pause => (&["node"], true),
+        Crash => (&["node", "address"], true),
         Restart => (&["node"], false),
         Random => (&["kinds", "among", "choose"], true),
     }
@@ -54,6 +60,8 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         Pause => "pause",
         Restart => "restart",
         Crash => "crash",
+        Moveip => "moveip",
+        DropTickles => "drop_tickles",
         Random => "random",
     }
 }
@@ -69,6 +77,8 @@ fn present(f: &Fault) -> Vec<(&'static str, (usize, usize))> {
         ("port", at(&f.port)),
         ("side", at(&f.side)),
         ("serving", at(&f.serving)),
+        ("process", at(&f.process)),
+        ("address", at(&f.address)),
         ("groups", at(&f.groups)),
         ("from", at(&f.from)),
         ("to", at(&f.to)),
@@ -150,8 +160,17 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Restart
                 | FaultKind::Crash
                 | FaultKind::Reset
+                | FaultKind::Moveip
         );
+        let names_cluster = |n: &Spanned<String>| {
+            plan.topology
+                .clusters
+                .iter()
+                .any(|c| c.name.value == n.value)
+        };
         match &fault.node {
+            // moveip to a cluster: to the node after the one holding the address.
+            Some(node) if kind == FaultKind::Moveip && names_cluster(node) => {}
             // node_ref first: it reports an unknown node whatever the kind.
             Some(node)
                 if node_ref(node, problems) && !servers.contains(&node.as_str()) && server_only =>
@@ -165,10 +184,11 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 ));
             }
             Some(_) => {}
-            None if need_node => problems.push(Problem::at(
-                &fault.kind,
-                format!("a `{name}` fault needs `node`"),
-            )),
+            None if need_node && !(kind == FaultKind::Crash && fault.address.is_some()) => problems
+                .push(Problem::at(
+                    &fault.kind,
+                    format!("a `{name}` fault needs `node`"),
+                )),
             None => {}
         }
         for list in [&fault.from, &fault.to, &fault.among].into_iter().flatten() {
@@ -192,7 +212,11 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
         }
         let needs_wire = matches!(
             kind,
-            FaultKind::Blackhole | FaultKind::Partition | FaultKind::Impair | FaultKind::Crash
+            FaultKind::Blackhole
+                | FaultKind::Partition
+                | FaultKind::Impair
+                | FaultKind::Crash
+                | FaultKind::DropTickles
         ) || (kind == FaultKind::Random
             && fault.kinds.as_ref().is_some_and(|k| {
                 k.value.iter().any(|k| {
@@ -375,7 +399,8 @@ fn resources(action: &Action) -> Vec<Resource> {
         | Action::Restart { node } => {
             vec![Resource::Processes(node.clone())]
         }
-        Action::Crash { node } => vec![Resource::Processes(node.clone())],
+        Action::Crash { node, .. } => vec![Resource::Processes(node.clone())],
+        Action::Moveip { .. } | Action::DropTickles { .. } => Vec::new(),
         Action::Impair {
             node, direction, ..
         } => match direction {

@@ -10,6 +10,7 @@
 //! are all collected, not just the first.
 
 pub mod addresses;
+mod cluster_checks;
 pub mod duration;
 pub mod error;
 mod fault_checks;
@@ -23,7 +24,8 @@ pub mod validate;
 
 use std::path::Path;
 
-pub use addresses::addresses;
+pub use addresses::{addresses, public_addresses};
+pub use cluster_checks::cluster_of;
 pub use duration::{DurationError, PlanDuration};
 pub use error::{PlanError, Problem};
 pub use model::*;

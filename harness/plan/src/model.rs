@@ -43,7 +43,11 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
+    #[serde(default)]
     pub servers: Vec<Server>,
+    /// CTDB-clustered Samba: nodes sharing one directory, reached through public addresses.
+    #[serde(default)]
+    pub clusters: Vec<Cluster>,
     #[serde(default)]
     pub clients: Vec<Client>,
     /// How nodes are linked: `userspace` (default: TAP devices forwarded by the harness, where
@@ -94,6 +98,46 @@ pub struct Server {
     /// Extra environment of the server's smbd (e.g. `LD_PRELOAD` of a fault shim).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+}
+
+/// A CTDB cluster: `nodes` server nodes named `<name>-0`, `<name>-1`, ..., each running
+/// ctdbd (normal mode) and clustered smbd, sharing the shares' directories and the recovery
+/// lock. Clients reach it through `public_addresses`, which CTDB moves between nodes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Cluster name (at most 12 characters: node names add `-<n>`).
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,11}$"))]
+    pub name: Spanned<String>,
+    /// How many nodes (1..=8).
+    #[serde(default = "default_cluster_nodes")]
+    pub nodes: Spanned<u32>,
+    /// Public addresses in 198.18.0.0/15; default: one per node, assigned from 198.19.0.10 up.
+    #[serde(default)]
+    pub public_addresses: Vec<Spanned<Ipv4Addr>>,
+    /// Extra `[global]` smb.conf options for every node.
+    #[serde(default)]
+    pub global: BTreeMap<String, String>,
+    /// Shares; each a directory shared by every node.
+    #[serde(default = "default_shares")]
+    pub shares: Vec<Share>,
+    /// ctdb tunables, set over the harness's (`RerecoveryTimeout: 0`, `MonitorInterval: 1`,
+    /// `KeepaliveInterval: 1`, `KeepaliveLimit: 3`).
+    #[serde(default)]
+    pub tunables: BTreeMap<String, u32>,
+}
+
+fn default_cluster_nodes() -> Spanned<u32> {
+    Spanned::new(3)
+}
+
+impl Cluster {
+    /// The names of its nodes, in PNN order.
+    pub fn node_names(&self) -> Vec<String> {
+        (0..self.nodes.value)
+            .map(|i| format!("{}-{i}", self.name.value))
+            .collect()
+    }
 }
 
 /// One smb.conf share section.
@@ -147,8 +191,13 @@ pub struct Workload {
 pub struct SmbClients {
     #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
     pub node: Spanned<String>,
+    /// A server, or a cluster: its clients are spread over its public addresses in turn, as
+    /// DNS round-robin would (or all use `via`).
     #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
     pub server: Spanned<String>,
+    /// Cluster only: the public address every one of these clients connects to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Spanned<Ipv4Addr>>,
     #[serde(default = "default_share")]
     pub share: Spanned<String>,
     #[serde(default = "one")]
@@ -364,8 +413,24 @@ pub enum FaultKind {
     /// Node crash: every process killed and every link cut at the same instant; heal reconnects
     /// the links and starts smbd.
     Crash,
+    /// Cluster: move public `address` to cluster node `node` (`ctdb moveip`), or with `node`
+    /// naming the cluster, to the node after the one holding it; no heal, the cluster is
+    /// verified healthy with the address on its new node.
+    Moveip,
+    /// Drop every CTDB tickle ACK (window 1234) on its way to client `node` while it holds:
+    /// the client learns of a takeover only from its own TCP retransmissions (or not at all
+    /// while idle).
+    DropTickles,
     /// A seeded random schedule of `kinds`, `count` times `every` interval, each held `for`.
     Random,
+}
+
+/// Which daemon of a cluster node a `kill` fault kills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterProcess {
+    Ctdbd,
+    Smbd,
 }
 
 /// Which reset end(s) of a connection the kernel aborts.
@@ -428,12 +493,21 @@ pub struct Fault {
     /// reset/blackhole: only traffic between `node` and this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<Spanned<String>>,
-    /// reset: the server-side TCP port (default 445); blackhole: only this TCP port.
+    /// reset: the server-side TCP port (default 445); blackhole, partition: only TCP segments
+    /// to or from this port (a partition with `port: 4379`, ctdbd's, splits a cluster's private
+    /// network while clients still reach every node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<Spanned<u16>>,
     /// reset: which end is destroyed (default `server`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side: Option<Spanned<ResetSide>>,
+    /// kill on a cluster node: only `ctdbd` or only `smbd` (default: every process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Spanned<ClusterProcess>>,
+    /// moveip: the public address to move. crash: the cluster node hosting this public
+    /// address when the fault starts (instead of `node`: placement is CTDB's choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Spanned<Ipv4Addr>>,
     /// kill: only the smbd child serving this client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<Spanned<String>>,
@@ -552,6 +626,34 @@ pub struct Expect {
     /// are not judged.
     #[serde(default = "default_clock_slack")]
     pub clock_slack: PlanDuration,
+    /// Cluster failovers (node crash, daemon killed, address moved): how fast each step must
+    /// follow the fault. Absent: failovers are not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverExpectation>,
+}
+
+/// Per cluster fault and per client it cut off: node loss → address taken over (gratuitous
+/// ARP) → tickle ACK → connection reset → reconnected → first ok op.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverExpectation {
+    /// From the fault to the gratuitous ARP of the new owner of the lost node's addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeover_within: Option<PlanDuration>,
+    /// `sent`: a tickle ACK for the lost connections follows the takeover; `absent`: none does
+    /// (e.g. tickles cut off from the clients). Absent: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tickle: Option<TickleExpectation>,
+    /// From the fault to each cut-off client's first ok op.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect_within: Option<PlanDuration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TickleExpectation {
+    Sent,
+    Absent,
 }
 
 impl Default for Expect {
@@ -568,6 +670,7 @@ impl Default for Expect {
             granted: None,
             max_stall: None,
             clock_slack: default_clock_slack(),
+            failover: None,
         }
     }
 }

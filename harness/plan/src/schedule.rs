@@ -8,7 +8,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::model::{Choose, DelayDistribution, Fault, FaultKind, LinkDirection, Plan, ResetSide};
+use crate::model::{
+    Choose, ClusterProcess, DelayDistribution, Fault, FaultKind, LinkDirection, Plan, ResetSide,
+};
 
 /// Default server-side port of a reset.
 pub const SMB_PORT: u16 = 445;
@@ -50,6 +52,9 @@ pub enum Action {
     /// For each cut, frames from any node in the first list to any in the second are dropped.
     Partition {
         cuts: Vec<(Vec<String>, Vec<String>)>,
+        /// Only TCP segments to or from this port (4379: a cluster's private network).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tcp_port: Option<u16>,
     },
     Impair {
         node: String,
@@ -59,6 +64,9 @@ pub enum Action {
     Kill {
         node: String,
         serving: Option<String>,
+        /// Cluster nodes: only this daemon.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        process: Option<ClusterProcess>,
     },
     Stop {
         node: String,
@@ -70,7 +78,19 @@ pub enum Action {
         node: String,
     },
     Crash {
+        /// With `address`, the cluster's name: the node is the one hosting it at the start.
         node: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<std::net::Ipv4Addr>,
+    },
+    /// Tickle ACKs to client `node` dropped.
+    DropTickles {
+        node: String,
+    },
+    /// `ctdb moveip address node`.
+    Moveip {
+        node: String,
+        address: std::net::Ipv4Addr,
     },
 }
 
@@ -86,6 +106,8 @@ impl Action {
             Action::Pause { .. } => "pause",
             Action::Restart { .. } => "restart",
             Action::Crash { .. } => "crash",
+            Action::Moveip { .. } => "moveip",
+            Action::DropTickles { .. } => "drop_tickles",
         }
     }
 
@@ -95,6 +117,7 @@ impl Action {
             self,
             Action::Reset { .. }
                 | Action::Restart { .. }
+                | Action::Moveip { .. }
                 | Action::Kill {
                     serving: Some(_),
                     ..
@@ -112,7 +135,9 @@ impl Action {
             | Action::Stop { node }
             | Action::Pause { node }
             | Action::Restart { node }
-            | Action::Crash { node } => Some(node),
+            | Action::Crash { node, .. }
+            | Action::Moveip { node, .. }
+            | Action::DropTickles { node } => Some(node),
             Action::Partition { .. } => None,
         }
     }
@@ -140,6 +165,7 @@ pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
         .servers
         .iter()
         .map(|s| s.name.value.clone())
+        .chain(plan.topology.clusters.iter().flat_map(|c| c.node_names()))
         .collect();
     let mut nodes = servers.clone();
     nodes.extend(plan.topology.clients.iter().map(|c| c.name.value.clone()));
@@ -157,7 +183,7 @@ pub fn schedule(plan: &Plan) -> Vec<Scheduled> {
         for occurrence in 0..count {
             let at = fault.at.value.as_duration() + every * occurrence;
             let hold = fault.hold.as_ref().map(|h| h.value.as_duration());
-            if let Some(action) = resolve(fault, *fault.kind, &servers, &nodes, &mut rng) {
+            if let Some(action) = resolve(plan, fault, *fault.kind, &servers, &nodes, &mut rng) {
                 out.push(Scheduled {
                     fault: index,
                     occurrence,
@@ -184,6 +210,7 @@ fn pick(rng: &mut ChaCha8Rng, from: &[String]) -> Option<String> {
 
 /// `kind` is the fault's own kind, or the one a random entry drew.
 fn resolve(
+    plan: &Plan,
     fault: &Fault,
     kind: FaultKind,
     servers: &[String],
@@ -220,6 +247,7 @@ fn resolve(
         },
         FaultKind::Partition => Action::Partition {
             cuts: partition_cuts(fault, &among, rng)?,
+            tcp_port: fault.port.as_ref().map(|p| p.value),
         },
         FaultKind::Impair => Action::Impair {
             node: node?,
@@ -233,6 +261,14 @@ fn resolve(
         FaultKind::Kill => Action::Kill {
             node: node.clone()?,
             serving: fault.serving.as_ref().map(|s| s.value.clone()),
+            process: fault.process.as_ref().map(|p| p.value),
+        },
+        FaultKind::DropTickles => Action::DropTickles {
+            node: node.clone()?,
+        },
+        FaultKind::Moveip => Action::Moveip {
+            node: node.clone()?,
+            address: fault.address.as_ref()?.value,
         },
         FaultKind::Stop => Action::Stop {
             node: node.clone()?,
@@ -241,8 +277,15 @@ fn resolve(
         FaultKind::Restart => Action::Restart {
             node: node.clone()?,
         },
-        FaultKind::Crash => Action::Crash {
-            node: node.clone()?,
+        FaultKind::Crash => match fault.address.as_ref() {
+            Some(a) => Action::Crash {
+                node: crate::addresses::cluster_of_public(plan, a.value)?,
+                address: Some(a.value),
+            },
+            None => Action::Crash {
+                node: node.clone()?,
+                address: None,
+            },
         },
     })
 }
@@ -270,17 +313,22 @@ fn resolve_drawn(
         },
         FaultKind::Partition => Action::Partition {
             cuts: partition_cuts(fault, among, rng)?,
+            tcp_port: None,
         },
         FaultKind::Kill => Action::Kill {
             node: server?,
             serving: None,
+            process: None,
         },
         FaultKind::Stop => Action::Stop { node: server? },
         FaultKind::Pause => Action::Pause { node: server? },
         FaultKind::Restart => Action::Restart { node: server? },
-        FaultKind::Crash => Action::Crash { node: server? },
+        FaultKind::Crash => Action::Crash {
+            node: server?,
+            address: None,
+        },
         // Validation keeps these out of random schedules.
-        FaultKind::Impair | FaultKind::Random => {
+        FaultKind::Impair | FaultKind::Random | FaultKind::Moveip | FaultKind::DropTickles => {
             let _ = servers;
             return None;
         }

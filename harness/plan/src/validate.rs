@@ -45,14 +45,26 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         ));
     }
 
-    if plan.topology.servers.is_empty() {
+    if plan.topology.servers.is_empty() && plan.topology.clusters.is_empty() {
         let (line, column) = servers_at.unwrap_or((0, 0));
         problems.push(Problem::new(
             line,
             column,
-            "a plan must have at least one server",
+            "a plan must have at least one server or cluster",
         ));
     }
+    crate::cluster_checks::check(plan, &mut problems);
+    // Cluster nodes are named after their cluster, whose name stands for them in errors.
+    let cluster_nodes: Vec<(Spanned<String>, Option<&Spanned<Ipv4Addr>>)> = plan
+        .topology
+        .clusters
+        .iter()
+        .flat_map(|c| {
+            c.node_names()
+                .into_iter()
+                .map(|n| (c.name.clone().map(|_| n), None))
+        })
+        .collect();
 
     // Node names: servers and clients share one namespace.
     let nodes: Vec<(&Spanned<String>, Option<&Spanned<Ipv4Addr>>)> = plan
@@ -60,6 +72,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         .servers
         .iter()
         .map(|s| (&s.name, s.address.as_ref()))
+        .chain(cluster_nodes.iter().map(|(n, a)| (n, *a)))
         .chain(
             plan.topology
                 .clients
@@ -69,12 +82,14 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         .collect();
     let mut seen_names: BTreeMap<&str, &Spanned<String>> = BTreeMap::new();
     for &(name, _) in &nodes {
-        if name.is_empty() {
+        // A cluster node's name is its cluster's, checked with the cluster.
+        let of_cluster = cluster_nodes.iter().any(|(n, _)| std::ptr::eq(n, name));
+        if !of_cluster && name.is_empty() {
             problems.push(Problem::at(
                 name,
                 format!("empty node name; {NODE_NAME_RULE}"),
             ));
-        } else if !valid_node_name(name) {
+        } else if !of_cluster && !valid_node_name(name) {
             problems.push(Problem::at(
                 name,
                 format!("invalid node name `{}`; {NODE_NAME_RULE}", name.value),
@@ -121,10 +136,16 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         }
     }
 
-    // Shares, per server.
-    for server in &plan.topology.servers {
+    // Shares, per server and cluster.
+    let share_sets = plan
+        .topology
+        .servers
+        .iter()
+        .map(|s| (&s.name, &s.shares))
+        .chain(plan.topology.clusters.iter().map(|c| (&c.name, &c.shares)));
+    for (server_name, shares) in share_sets {
         let mut seen: BTreeMap<String, &Spanned<String>> = BTreeMap::new();
-        for share in &server.shares {
+        for share in shares {
             let name = &share.name;
             if let Some(reserved) = RESERVED_SHARE_NAMES
                 .iter()
@@ -148,7 +169,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
                     format!(
                         "duplicate share name `{}` on server `{}`{}",
                         name.value,
-                        server.name.value,
+                        server_name.value,
                         first_at(first)
                     ),
                 ));
@@ -159,7 +180,26 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     }
 
     // Workload steps.
-    let server_names = unique(plan.topology.servers.iter().map(|s| s.name.as_str()));
+    let cluster_node_names: Vec<String> = plan
+        .topology
+        .clusters
+        .iter()
+        .flat_map(|c| c.node_names())
+        .collect();
+    let server_names = unique(
+        plan.topology
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(cluster_node_names.iter().map(String::as_str)),
+    );
+    let services = unique(
+        plan.topology
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(plan.topology.clusters.iter().map(|c| c.name.as_str())),
+    );
     let client_names = unique(plan.topology.clients.iter().map(|c| c.name.as_str()));
     let clients_are = if client_names.is_empty() {
         "the plan has no clients".to_string()
@@ -194,32 +234,40 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
                 format!("unknown client `{}`; {clients_are}", c.node.value),
             ));
         }
-        match plan
+        let service = plan
             .topology
             .servers
             .iter()
             .find(|s| s.name.value == c.server.value)
-        {
+            .map(|s| (&s.name, &s.shares))
+            .or_else(|| {
+                plan.topology
+                    .clusters
+                    .iter()
+                    .find(|k| k.name.value == c.server.value)
+                    .map(|k| (&k.name, &k.shares))
+            });
+        crate::cluster_checks::check_via(plan, c, &mut problems);
+        match service {
             None => problems.push(Problem::at(
                 &c.server,
                 format!(
-                    "unknown server `{}`; servers are: {}",
+                    "unknown server or cluster `{}`; they are: {}",
                     c.server.value,
-                    server_names.join(", ")
+                    services.join(", ")
                 ),
             )),
-            Some(server) => {
-                if !server
-                    .shares
+            Some((server_name, server_shares)) => {
+                if !server_shares
                     .iter()
                     .any(|s| s.name.value.eq_ignore_ascii_case(&c.share.value))
                 {
-                    let shares: Vec<&str> = server.shares.iter().map(|s| s.name.as_str()).collect();
+                    let shares: Vec<&str> = server_shares.iter().map(|s| s.name.as_str()).collect();
                     problems.push(Problem::at(
                         &c.share,
                         format!(
                             "server `{}` has no share `{}`; its shares are: {}",
-                            server.name.value,
+                            server_name.value,
                             c.share.value,
                             shares.join(", ")
                         ),

@@ -30,7 +30,7 @@ fn loss_above_100_percent() {
 fn a_key_that_does_not_apply_names_those_that_do() {
     assert_eq!(
         errors("  - { kind: kill, node: fs1, latency: 5ms, at: 0s }\n"),
-        "f.yaml:8:39: `latency` does not apply to a `kill` fault; it takes: kind, at, every, count, require_effect, node, serving, for"
+        "f.yaml:8:39: `latency` does not apply to a `kill` fault; it takes: kind, at, every, count, require_effect, node, serving, process, for"
     );
 }
 
@@ -82,11 +82,11 @@ fn partition_forms_and_schedule() {
         (s[0].at, s[0].hold),
         (Duration::from_secs(1), Some(Duration::from_secs(2)))
     );
-    let Action::Partition { cuts } = &s[0].action else {
+    let Action::Partition { cuts, .. } = &s[0].action else {
         panic!()
     };
     assert_eq!(cuts.len(), 2, "both ways");
-    let Action::Partition { cuts } = &s[1].action else {
+    let Action::Partition { cuts, .. } = &s[1].action else {
         panic!()
     };
     assert_eq!(
@@ -128,11 +128,11 @@ fn random_schedules_are_deterministic_for_a_seed_and_differ_across_seeds() {
 fn choose_picks_the_right_number_of_nodes() {
     let p = plan("  - { kind: partition, choose: majority, at: 0s, for: 1s }\n  - { kind: partition, choose: minority, among: [fs1, fs2, c1], at: 2s, for: 1s }\n");
     let s = schedule(&p);
-    let Action::Partition { cuts } = &s[0].action else {
+    let Action::Partition { cuts, .. } = &s[0].action else {
         panic!()
     };
     assert_eq!(cuts[0].0.len(), 3, "3 of 5 nodes");
-    let Action::Partition { cuts } = &s[1].action else {
+    let Action::Partition { cuts, .. } = &s[1].action else {
         panic!()
     };
     assert_eq!((cuts[0].0.len(), cuts[0].1.len()), (1, 2));

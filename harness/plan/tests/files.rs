@@ -269,7 +269,7 @@ fn misspelt_top_level_key() {
 fn misspelt_topology_key() {
     assert_bad(
         "topology_key.yaml",
-        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `servers`, `clients`, `wire`, `mtu`, `capture_snaplen`"],
+        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `servers`, `clusters`, `clients`, `wire`, `mtu`, `capture_snaplen`"],
     );
 }
 
@@ -301,7 +301,7 @@ fn misspelt_step_kind() {
 fn unknown_fault_kind() {
     assert_bad(
         "fault_kind.yaml",
-        &["bad/fault_kind.yaml:7:11: unknown value `explode`, expected one of `reset`, `blackhole`, `partition`, `impair`, `kill`, `stop`, `pause`, `restart`, `crash`, `random`"],
+        &["bad/fault_kind.yaml:7:11: unknown value `explode`, expected one of `reset`, `blackhole`, `partition`, `impair`, `kill`, `stop`, `pause`, `restart`, `crash`, `moveip`, `drop_tickles`, `random`"],
     );
 }
 
@@ -375,7 +375,7 @@ fn unsupported_version() {
 fn empty_servers() {
     assert_bad(
         "empty_servers.yaml",
-        &["bad/empty_servers.yaml:4:12: a plan must have at least one server"],
+        &["bad/empty_servers.yaml:4:12: a plan must have at least one server or cluster"],
     );
 }
 

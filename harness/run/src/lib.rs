@@ -4,6 +4,7 @@
 //!
 //! plan → lab → (workload ∥ nemesis ∥ sampler) → history → checkers → verdict → results.
 
+pub mod cluster_watch;
 pub mod environment;
 pub mod events;
 pub mod generator;

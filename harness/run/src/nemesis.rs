@@ -52,6 +52,9 @@ pub struct Effect {
     /// Frames that passed through an impaired direction (delayed, lost, duplicated...).
     #[serde(skip_serializing_if = "is_zero")]
     pub frames_shaped: u64,
+    /// Cluster public addresses moved, `address: from-node -> to-node`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses_moved: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -65,6 +68,7 @@ impl Effect {
             && self.processes_frozen.is_empty()
             && self.frames_dropped == 0
             && self.frames_shaped == 0
+            && self.addresses_moved.is_empty()
     }
 
     /// One line for the terminal.
@@ -85,6 +89,9 @@ impl Effect {
         }
         if self.frames_shaped > 0 {
             parts.push(n(self.frames_shaped as usize, "frame(s) shaped"));
+        }
+        if !self.addresses_moved.is_empty() {
+            parts.push(n(self.addresses_moved.len(), "public address(es) moved"));
         }
         if parts.is_empty() {
             "no effect".into()
@@ -272,7 +279,7 @@ async fn start(
     plan: &plan::Plan,
     occ: &Scheduled,
 ) -> Result<(Active, Effect, serde_json::Value), LabError> {
-    let none = serde_json::Value::Null;
+    let mut detail = serde_json::Value::Null;
     let mut effect = Effect::default();
     let active = match &occ.action {
         Action::Reset {
@@ -292,10 +299,10 @@ async fn start(
                 .unwrap_or_else(|| others(lab, node));
             Active::Cut(lab.partition(std::slice::from_ref(node), &far, *port)?)
         }
-        Action::Partition { cuts } => {
+        Action::Partition { cuts, tcp_port } => {
             let mut all = Vec::new();
             for (from, to) in cuts {
-                all.push(lab.cut(from, to, None)?);
+                all.push(lab.cut(from, to, *tcp_port)?);
             }
             Active::Cut(Cut::merge(all))
         }
@@ -320,9 +327,89 @@ async fn start(
                 before,
             }
         }
+        Action::Kill { node, process, .. } if lab.cluster_of(node).is_some() => {
+            effect.processes_killed = match process {
+                Some(plan::ClusterProcess::Ctdbd) => {
+                    lab.cluster_kill_daemon(node, lab::cluster::Daemon::Ctdbd)
+                        .await?
+                }
+                Some(plan::ClusterProcess::Smbd) => {
+                    lab.cluster_kill_daemon(node, lab::cluster::Daemon::Smbd)
+                        .await?
+                }
+                None => lab.cluster_kill_node(node).await?,
+            };
+            detail = json!({ "node": node });
+            Active::Processes {
+                node: node.clone(),
+                paused: false,
+            }
+        }
+        Action::Restart { node } | Action::Stop { node } if lab.cluster_of(node).is_some() => {
+            effect.processes_killed = lab.cluster_kill_node(node).await?;
+            if matches!(occ.action, Action::Restart { .. }) {
+                lab.cluster_restore_node(node).await?;
+                Active::Nothing
+            } else {
+                Active::Processes {
+                    node: node.clone(),
+                    paused: false,
+                }
+            }
+        }
+        Action::Crash { node, address } if address.is_some() || lab.cluster_of(node).is_some() => {
+            let began = std::time::Instant::now();
+            let node = &match address {
+                Some(a) => hosting(lab, node, *a).await?,
+                None => node.clone(),
+            };
+            // Links first, then every process: nothing the dying node sends gets out.
+            let cut = lab.partition(std::slice::from_ref(node), &others(lab, node), None)?;
+            let cut_after_ns = began.elapsed().as_nanos() as u64;
+            effect.processes_killed = lab.cluster_kill_node(node).await?;
+            detail = json!({ "node": node, "cut_after_ns": cut_after_ns });
+            Active::Crash {
+                node: node.clone(),
+                cut,
+            }
+        }
+        Action::DropTickles { node } => Active::Cut(lab.drop_tickles(std::slice::from_ref(node))?),
+        Action::Moveip { node, address } => {
+            let cluster = match lab.cluster(node) {
+                Some(c) => c,
+                None => {
+                    lab.cluster_of(node)
+                        .ok_or_else(|| LabError::NoSuchNode(node.clone()))?
+                        .0
+                }
+            };
+            let before = lab.cluster_status(&cluster.name).await?;
+            let node = &match lab.cluster(node) {
+                // The node after the holder (PNN order, wrapping).
+                Some(c) => {
+                    let holder = before.addresses.get(address).copied().unwrap_or(-1);
+                    let next = usize::try_from(holder + 1).unwrap_or(0) % c.nodes.len();
+                    c.nodes[next].clone()
+                }
+                None => node.clone(),
+            };
+            let from = before
+                .addresses
+                .get(address)
+                .and_then(|&p| usize::try_from(p).ok())
+                .and_then(|p| cluster.nodes.get(p).cloned())
+                .unwrap_or_else(|| "none".into());
+            lab.cluster_moveip(node, *address).await?;
+            if &from != node {
+                effect.addresses_moved = vec![format!("{address}: {from} -> {node}")];
+            }
+            detail = json!({ "node": from, "to": node });
+            Active::Nothing
+        }
         Action::Kill {
             node,
             serving: Some(client),
+            ..
         } => {
             effect.processes_killed = lab
                 .server(node)?
@@ -335,6 +422,7 @@ async fn start(
         Action::Kill {
             node,
             serving: None,
+            ..
         } => {
             effect.processes_killed = lab.server(node)?.lock().await.kill().await?;
             Active::Processes {
@@ -362,7 +450,7 @@ async fn start(
             effect.processes_killed = lab.server(node)?.lock().await.restart().await?;
             Active::Nothing
         }
-        Action::Crash { node } => {
+        Action::Crash { node, .. } => {
             // Links first, then processes: nothing the dying node sends gets out.
             let cut = lab.partition(std::slice::from_ref(node), &others(lab, node), None)?;
             effect.processes_killed = lab.server(node)?.lock().await.kill().await?;
@@ -372,7 +460,22 @@ async fn start(
             }
         }
     };
-    Ok((active, effect, none))
+    Ok((active, effect, detail))
+}
+
+/// The node of cluster `cluster` hosting public `address` right now.
+async fn hosting(
+    lab: &Lab,
+    cluster: &str,
+    address: std::net::Ipv4Addr,
+) -> Result<String, LabError> {
+    let status = lab.cluster_status(cluster).await?;
+    status
+        .addresses
+        .get(&address)
+        .and_then(|&p| usize::try_from(p).ok())
+        .and_then(|p| lab.cluster(cluster)?.nodes.get(p).cloned())
+        .ok_or_else(|| LabError::Other(format!("no node of {cluster} hosts {address}: {status:?}")))
 }
 
 async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), LabError> {
@@ -382,7 +485,9 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
         Active::Cut(cut) => {
             let pairs = cut.pairs(lab);
             effect.frames_dropped = lab.repair(cut)?;
-            verify_paths(lab, &pairs).await?
+            let verified = verify_paths(lab, &pairs).await?;
+            verify_clusters(lab, &pairs).await?;
+            verified
         }
         Active::Impaired {
             node,
@@ -405,6 +510,15 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
                 .collect();
             verify_paths(lab, &pairs).await?
         }
+        Active::Processes { node, paused } if lab.cluster_of(&node).is_some() => {
+            if paused {
+                lab.node(&node)?.freezer.thaw()?;
+            }
+            // Whatever of the node is down starts again; the heal is verified when the
+            // whole cluster is healthy and every public address answers.
+            lab.cluster_restore_node(&node).await?;
+            serde_json::Value::Null
+        }
         Active::Processes { node, paused } => {
             if paused {
                 lab.node(&node)?.freezer.thaw()?;
@@ -420,6 +534,15 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
             }
             serde_json::Value::Null
         }
+        Active::Crash { node, cut } if lab.cluster_of(&node).is_some() => {
+            let pairs = cut.pairs(lab);
+            // A machine that crashed boots without the public addresses it held.
+            lab.cluster_forget_addresses(&node).await?;
+            effect.frames_dropped = lab.repair(cut)?;
+            let verified = verify_paths(lab, &pairs).await?;
+            lab.cluster_restore_node(&node).await?;
+            verified
+        }
         Active::Crash { node, cut } => {
             let pairs = cut.pairs(lab);
             effect.frames_dropped = lab.repair(cut)?;
@@ -428,6 +551,22 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
         }
     };
     Ok((effect, detail))
+}
+
+/// A cluster whose nodes a cut separated from each other must be healthy again, every
+/// public address served.
+async fn verify_clusters(lab: &Lab, pairs: &[(String, String)]) -> Result<(), LabError> {
+    let mut done: Vec<String> = Vec::new();
+    for (a, b) in pairs {
+        let (Some((ca, _)), Some((cb, _))) = (lab.cluster_of(a), lab.cluster_of(b)) else {
+            continue;
+        };
+        if ca.name == cb.name && !done.contains(&ca.name) && !lab.is_cut(a, b) {
+            lab.verify_cluster(&ca.name).await?;
+            done.push(ca.name.clone());
+        }
+    }
+    Ok(())
 }
 
 /// Each healed path must carry a TCP handshake again — unless another fault still cuts it.

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::environment::Environment;
 use crate::events::{Event, Events, Phase};
 use crate::verdict::{self, Verdict};
-use crate::{nemesis, sampler, workload};
+use crate::{cluster_watch, nemesis, sampler, workload};
 use history::results::{self, ResultsDir, Status};
 use history::HistoryWriter;
 
@@ -137,12 +137,15 @@ async fn run_in(
         r
     };
     let sampled = sampler::run(&lab, &history, done_rx.clone());
-    let (work, faults, sampled) = tokio::join!(
+    let watched = cluster_watch::run(&lab, &history, start, done_rx.clone());
+    let (work, faults, sampled, watched) = tokio::join!(
         work,
         nemesis::run(&lab, plan, start, done_rx, &history, events),
-        sampled
+        sampled,
+        watched
     );
     sampled.map_err(io)?;
+    watched.map_err(io)?;
     events.send(Event::Phase(Phase::Heal));
     let verified = verify_servers(&lab).await;
     // Only once every fault is healed: an independent read of what the server kept.
@@ -182,6 +185,8 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
             | plan::Action::Stop { .. }
             | plan::Action::Restart { .. } => "signals",
             plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
+            plan::Action::Moveip { .. } => "ctdb moveip",
+            plan::Action::DropTickles { .. } => "userspace wire: tickle ACKs dropped",
         };
         if !out.iter().any(|m| m == mechanism) {
             out.push(mechanism.to_string());
@@ -193,6 +198,9 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
 /// After the last heal every server must answer NEGOTIATE again; a heal that did not take
 /// fails the run loudly.
 async fn verify_servers(lab: &Lab) -> Result<(), RunError> {
+    for cluster in lab.clusters() {
+        lab.verify_cluster(&cluster.name).await?;
+    }
     for node in lab.nodes() {
         if let Some(samba) = &node.samba {
             samba.lock().await.wait_ready().await?;

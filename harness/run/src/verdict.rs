@@ -16,10 +16,35 @@ pub fn judge_stored(
     history: &std::path::Path,
     expect: &plan::Expect,
 ) -> Result<Verdict, history::ReadError> {
-    Ok(check::judge_history(
-        &check::History::read(history)?,
-        &expectations(expect),
-    ))
+    let mut verdict = check::judge_history(&check::History::read(history)?, &expectations(expect));
+    if let Some(failover) = &expect.failover {
+        // Cluster plans only: their histories are small enough to hold whole.
+        let judged = judge_failover(&history::read(history)?, failover);
+        verdict.outcome = verdict.outcome.and(judged.outcome);
+        verdict.checkers.push(judged);
+    }
+    Ok(verdict)
+}
+
+/// The failover checker against the plan's `expect.failover`.
+pub fn judge_failover(history: &[Record], expect: &plan::FailoverExpectation) -> Judged {
+    let opts = check::failover::FailoverOptions {
+        takeover_within: expect.takeover_within.map(|d| d.as_duration()),
+        tickle: expect.tickle.map(|t| t == plan::TickleExpectation::Sent),
+        reconnect_within: expect.reconnect_within.map(|d| d.as_duration()),
+    };
+    let result = check::failover::failover(history, &opts);
+    let outcome = match result.valid {
+        check::Validity::True => Outcome::Pass,
+        check::Validity::False => Outcome::Fail,
+        check::Validity::Unknown => Outcome::Unknown,
+    };
+    let expected = serde_json::to_string(expect).unwrap_or_default();
+    Judged {
+        result,
+        expected,
+        outcome,
+    }
 }
 
 pub fn expectations(expect: &plan::Expect) -> check::Expectations {

@@ -83,6 +83,8 @@ pub struct Block {
     pub from: Vec<usize>,
     pub to: Vec<usize>,
     pub tcp_port: Option<u16>,
+    /// Only CTDB tickle ACKs (window 1234, no payload).
+    pub tickles_only: bool,
 }
 
 impl Block {
@@ -92,6 +94,11 @@ impl Block {
             && self.tcp_port.is_none_or(|p| {
                 frame::tcp(frame).is_some_and(|t| t.src_port == p || t.dst_port == p)
             })
+            && (!self.tickles_only
+                || matches!(
+                    frame::notable(frame),
+                    Some(frame::Notable::TickleAck { .. })
+                ))
     }
 }
 
@@ -135,7 +142,24 @@ struct Shared {
     seq: AtomicU64,
     stopping: AtomicBool,
     stop_event: OwnedFd,
+    /// Look for notable frames (a lab with clusters turns this on).
+    watch: AtomicBool,
+    observed: Mutex<Vec<Observed>>,
 }
+
+/// A notable frame as its sender put it on the wire.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub at: Instant,
+    /// The node that sent it.
+    pub node: String,
+    pub frame: frame::Notable,
+    /// A block dropped it on its way to its (unicast) destination.
+    pub dropped: bool,
+}
+
+/// Notable frames kept between two drains; beyond it they are counted, not kept.
+const OBSERVED_MAX: usize = 100_000;
 
 pub struct Wire {
     shared: Arc<Shared>,
@@ -169,6 +193,8 @@ impl Wire {
             queued: Condvar::new(),
             seq: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            watch: AtomicBool::new(false),
+            observed: Mutex::new(Vec::new()),
             // SAFETY: `stop` is the valid eventfd made above, owned by nothing else.
             stop_event: unsafe { std::os::fd::FromRawFd::from_raw_fd(stop) },
         });
@@ -188,6 +214,16 @@ impl Wire {
                 .spawn(move || s.delay_loop())?,
         );
         Ok(Wire { shared, threads })
+    }
+
+    /// Start recording gratuitous ARPs, tickle ACKs and SMB RSTs.
+    pub fn watch_notable(&self) {
+        self.shared.watch.store(true, Ordering::Relaxed);
+    }
+
+    /// The notable frames seen since the last drain, oldest first.
+    pub fn drain_observed(&self) -> Vec<Observed> {
+        std::mem::take(&mut *self.shared.observed.lock().expect("observed"))
     }
 
     pub fn port_index(&self, node: &str) -> Option<usize> {
@@ -375,6 +411,9 @@ impl Shared {
         } else {
             self.macs.read().expect("macs").get(&dst_mac).copied()
         };
+        if self.watch.load(Ordering::Relaxed) {
+            self.observe(src, dst, frame);
+        }
         match dst {
             Some(d) if d != src => self.send(src, d, frame),
             Some(_) => {}
@@ -383,6 +422,32 @@ impl Shared {
                     self.send(src, d, frame);
                 }
             }
+        }
+    }
+
+    /// Record a notable frame as its sender put it on the wire; a unicast one that a block
+    /// drops on its way is marked `dropped`.
+    fn observe(&self, src: usize, dst: Option<usize>, frame: &[u8]) {
+        let Some(n) = frame::notable(frame) else {
+            return;
+        };
+        let dropped = dst.is_some_and(|d| {
+            self.faulty.load(Ordering::Relaxed)
+                && self
+                    .blocks
+                    .read()
+                    .expect("blocks")
+                    .iter()
+                    .any(|(_, b, _)| b.matches(src, d, frame))
+        });
+        let mut seen = self.observed.lock().expect("observed");
+        if seen.len() < OBSERVED_MAX {
+            seen.push(Observed {
+                at: Instant::now(),
+                node: self.ports[src].node.clone(),
+                frame: n,
+                dropped,
+            });
         }
     }
 

@@ -459,7 +459,12 @@ impl<'a> Client<'a> {
 
     async fn connect(&mut self) -> Result<Channel, String> {
         let entry = self.spec.entry;
-        let address = self.lab.address(&entry.server.value);
+        // A cluster's clients spread over its public addresses as DNS round-robin would.
+        let address = self.lab.service_address(
+            &entry.server.value,
+            self.spec.process as usize,
+            entry.via.as_ref().map(|v| v.value),
+        );
         let connect = self
             .lab
             .connect(self.spec.node, SocketAddr::from((address, 445)));

@@ -1,0 +1,434 @@
+//! `failover`: per cluster fault (node crash, daemon killed, address moved) and per client it
+//! cut off, the failover's steps in time — node loss → address taken over (the new owner's
+//! gratuitous ARP) → tickle ACK → the client's connection reset → reconnected → first ok op —
+//! judged against `takeover_within`, `tickle` and `reconnect_within`.
+//!
+//! It reads what the run recorded: the nemesis's fault steps (`detail.node`: the node lost,
+//! `detail.cut_after_ns`: when it went, after the step began), the cluster observations
+//! (`address_moved`: which node held which address) and the wire's (`garp`, `tickle_ack`,
+//! with the instant the sender put them on the wire), and the clients' ops.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use history::{OpType, Process, Record};
+use serde::Serialize;
+
+use crate::{CheckResult, Validity};
+
+pub const NAME: &str = "failover";
+/// Fault kinds that take a node (or an address) away from its clients.
+const CLUSTER_FAULTS: [&str; 4] = ["crash", "kill", "stop", "moveip"];
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailoverOptions {
+    pub takeover_within: Option<Duration>,
+    /// Some(true): a tickle ACK must follow the takeover; Some(false): none may.
+    pub tickle: Option<bool>,
+    pub reconnect_within: Option<Duration>,
+}
+
+/// One failover, each step in seconds after the node was lost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Failover {
+    pub fault: String,
+    pub node: String,
+    pub at_s: f64,
+    /// The addresses the lost node held.
+    pub addresses: Vec<String>,
+    pub takeover_s: Option<f64>,
+    pub taken_by: Option<String>,
+    pub tickle_s: Option<f64>,
+    pub clients: BTreeMap<String, ClientSteps>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ClientSteps {
+    pub reset_s: Option<f64>,
+    pub reconnected_s: Option<f64>,
+    pub first_ok_s: Option<f64>,
+}
+
+/// Every cluster failover in the history, with its steps.
+pub fn timelines(history: &[Record]) -> Vec<Failover> {
+    let mut holder: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut invoked: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for r in history {
+        match (&r.process, r.f.as_str()) {
+            (Process::Named(p), "address_moved") if p == "cluster" => {
+                if let (Some(a), Some(to)) = (r.value["address"].as_str(), r.value["to"].as_str()) {
+                    holder.insert(a.to_string(), to.to_string());
+                }
+            }
+            (Process::Named(p), f) if p == "nemesis" && CLUSTER_FAULTS.contains(&f) => {
+                let key = (
+                    r.value["fault"].as_u64().unwrap_or(0),
+                    r.value["occurrence"].as_u64().unwrap_or(0),
+                );
+                if r.value["phase"] != "start" {
+                    continue;
+                }
+                if r.kind == OpType::Invoke {
+                    invoked.insert(key, r.time_ns);
+                    continue;
+                }
+                if r.kind != OpType::Ok {
+                    continue;
+                }
+                let node = r.value["detail"]["node"]
+                    .as_str()
+                    .or(r.node.as_deref())
+                    .unwrap_or("")
+                    .to_string();
+                let began = invoked.get(&key).copied().unwrap_or(r.time_ns);
+                let at = began + r.value["detail"]["cut_after_ns"].as_u64().unwrap_or(0);
+                let addresses: Vec<String> = match r.value["action"]["address"].as_str() {
+                    Some(a) if f == "moveip" => vec![a.to_string()],
+                    _ => holder
+                        .iter()
+                        .filter(|(_, n)| **n == node)
+                        .map(|(a, _)| a.clone())
+                        .collect(),
+                };
+                out.push(follow(history, f, node, at, addresses));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn secs(ns: u64, from: u64) -> f64 {
+    ns.saturating_sub(from) as f64 / 1e9
+}
+
+/// The steps after a fault that took `node` (and `addresses`) away at `at` ns.
+fn follow(
+    history: &[Record],
+    fault: &str,
+    node: String,
+    at: u64,
+    addresses: Vec<String>,
+) -> Failover {
+    let mut f = Failover {
+        fault: fault.to_string(),
+        at_s: at as f64 / 1e9,
+        addresses,
+        ..Default::default()
+    };
+    let wire_at = |r: &Record| r.value["at_ns"].as_u64().unwrap_or(r.time_ns);
+    let ours = |r: &Record, key: &str| {
+        r.value[key]
+            .as_str()
+            .is_some_and(|a| f.addresses.iter().any(|x| x == a))
+    };
+    let mut takeover = None;
+    let mut tickle = None;
+    // Wire records are appended in batches, possibly before the fault's own record: all of
+    // them are looked at, by the instant the frame was sent.
+    for r in history {
+        let Process::Named(p) = &r.process else {
+            continue;
+        };
+        if p != "wire" || wire_at(r) < at {
+            continue;
+        }
+        let sender = r.node.clone().unwrap_or_default();
+        if r.f == "garp" && ours(r, "ip") && sender != node && takeover.is_none() {
+            takeover = Some((wire_at(r), sender));
+        } else if r.f == "tickle_ack"
+            && ours(r, "src")
+            && tickle.is_none()
+            && r.value["dropped"] != true
+        {
+            tickle = Some(wire_at(r));
+        }
+    }
+    f.takeover_s = takeover.as_ref().map(|(t, _)| secs(*t, at));
+    f.taken_by = takeover.map(|(_, n)| n);
+    f.tickle_s = tickle.map(|t| secs(t, at));
+    // Clients whose connection ended after the fault (before it, nothing was cut off).
+    let mut conn_at_reset: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    for r in history.iter().filter(|r| r.time_ns >= at) {
+        let Process::Worker(_) = r.process else {
+            continue;
+        };
+        let Some(client) = r.smb.client.clone() else {
+            continue;
+        };
+        let steps = f.clients.entry(client.clone()).or_default();
+        if r.f == "disconnect" && steps.reset_s.is_none() {
+            steps.reset_s = Some(secs(r.time_ns, at));
+            conn_at_reset.insert(client, r.smb.conn);
+            continue;
+        }
+        let Some(old_conn) = conn_at_reset.get(&client) else {
+            continue;
+        };
+        if steps.reconnected_s.is_none() && r.smb.conn > *old_conn {
+            steps.reconnected_s = Some(secs(r.time_ns, at));
+        }
+        if steps.first_ok_s.is_none() && r.kind == OpType::Ok && r.f != "disconnect" {
+            steps.first_ok_s = Some(secs(r.time_ns, at));
+        }
+    }
+    f.clients.retain(|_, s| s.reset_s.is_some());
+    f.node = node;
+    f
+}
+
+pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
+    let all = timelines(history);
+    let mut valid = Validity::True;
+    let mut problems = Vec::new();
+    let late = |what: &str, got: Option<f64>, within: Option<Duration>| -> Option<String> {
+        let within = within?;
+        match got {
+            Some(s) if s <= within.as_secs_f64() => None,
+            Some(s) => Some(format!("{what} after {s:.2}s, later than {within:?}")),
+            None => Some(format!("no {what} seen (expected within {within:?})")),
+        }
+    };
+    for f in &all {
+        let label = format!("{} of {} at {:.2}s", f.fault, f.node, f.at_s);
+        let mut mine = Vec::new();
+        mine.extend(late("takeover", f.takeover_s, opts.takeover_within));
+        match (opts.tickle, f.tickle_s) {
+            (Some(true), None) => mine.push("no tickle ACK seen (expected: sent)".into()),
+            (Some(false), Some(s)) => {
+                mine.push(format!("tickle ACK seen after {s:.2}s (expected: absent)"))
+            }
+            _ => {}
+        }
+        for (client, steps) in &f.clients {
+            if let Some(p) = late("first ok op", steps.first_ok_s, opts.reconnect_within) {
+                mine.push(format!("{client}: {p}"));
+            }
+        }
+        if !mine.is_empty() {
+            valid = Validity::False;
+            problems.push(format!("{label}: {}", mine.join("; ")));
+        }
+    }
+    let judged =
+        opts.takeover_within.is_some() || opts.tickle.is_some() || opts.reconnect_within.is_some();
+    if all.is_empty() && judged {
+        valid = Validity::Unknown;
+        problems.push("no cluster fault in the history: nothing to judge".into());
+    }
+    let timeline = serde_json::to_string(&all).unwrap_or_default();
+    let explanation = if problems.is_empty() {
+        format!(
+            "{} failover(s) within expectations; timeline: {timeline}",
+            all.len()
+        )
+    } else {
+        format!("{}; timeline: {timeline}", problems.join("; "))
+    };
+    // What the expectation needs exercised: a cluster node lost while clients used it.
+    let preconditions = if judged {
+        vec![crate::Precondition {
+            what: "a cluster fault that took a node's public addresses away".into(),
+            held: if all.is_empty() {
+                Validity::Unknown
+            } else {
+                Validity::True
+            },
+            detail: format!("{} failover(s) in the history", all.len()),
+        }]
+    } else {
+        Vec::new()
+    };
+    CheckResult {
+        checker: NAME.into(),
+        valid,
+        explanation,
+        ops: Vec::new(),
+        preconditions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(
+        index: u64,
+        ms: u64,
+        process: Process,
+        kind: OpType,
+        f: &str,
+        node: Option<&str>,
+        value: serde_json::Value,
+    ) -> Record {
+        Record {
+            index,
+            time_ns: ms * 1_000_000,
+            process,
+            kind,
+            f: f.into(),
+            node: node.map(String::from),
+            value,
+            ..Default::default()
+        }
+    }
+
+    fn named(p: &str) -> Process {
+        Process::Named(p.into())
+    }
+
+    fn client(mut r: Record, conn: u64) -> Record {
+        r.smb.client = Some("c1/0".into());
+        r.smb.conn = Some(conn);
+        r
+    }
+
+    /// A crash of ctdb-1 (holding 198.19.0.10) at 1 s: GARP by ctdb-0 at +4 s, tickle at
+    /// +4.01 s, the client reset at +4.02 s, reconnected at +4.05 s, first ok op at +6 s.
+    fn history() -> Vec<Record> {
+        vec![
+            rec(
+                0,
+                100,
+                named("cluster"),
+                OpType::Info,
+                "address_moved",
+                Some("ctdb-1"),
+                json!({ "address": "198.19.0.10", "to": "ctdb-1" }),
+            ),
+            client(
+                rec(
+                    1,
+                    500,
+                    Process::Worker(0),
+                    OpType::Ok,
+                    "write",
+                    Some("c1"),
+                    json!({}),
+                ),
+                1,
+            ),
+            rec(
+                2,
+                1000,
+                named("nemesis"),
+                OpType::Invoke,
+                "crash",
+                Some("ctdb"),
+                json!({ "fault": 0, "occurrence": 0, "phase": "start", "action": {} }),
+            ),
+            rec(
+                3,
+                1050,
+                named("nemesis"),
+                OpType::Ok,
+                "crash",
+                Some("ctdb"),
+                json!({ "fault": 0, "occurrence": 0, "phase": "start", "action": {}, "detail": { "node": "ctdb-1", "cut_after_ns": 0 } }),
+            ),
+            client(
+                rec(
+                    4,
+                    5020,
+                    Process::Worker(0),
+                    OpType::Info,
+                    "disconnect",
+                    Some("c1"),
+                    json!({}),
+                ),
+                1,
+            ),
+            rec(
+                5,
+                5100,
+                named("wire"),
+                OpType::Info,
+                "garp",
+                Some("ctdb-0"),
+                json!({ "ip": "198.19.0.10", "at_ns": 5_000_000_000u64 }),
+            ),
+            rec(
+                6,
+                5100,
+                named("wire"),
+                OpType::Info,
+                "tickle_ack",
+                Some("ctdb-0"),
+                json!({ "src": "198.19.0.10", "at_ns": 5_010_000_000u64 }),
+            ),
+            client(
+                rec(
+                    7,
+                    5050,
+                    Process::Worker(2),
+                    OpType::Invoke,
+                    "reconnect",
+                    Some("c1"),
+                    json!({}),
+                ),
+                2,
+            ),
+            client(
+                rec(
+                    8,
+                    7000,
+                    Process::Worker(2),
+                    OpType::Ok,
+                    "open",
+                    Some("c1"),
+                    json!({}),
+                ),
+                2,
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_steps_of_a_failover_are_timed_from_the_loss() {
+        let t = timelines(&history());
+        assert_eq!(t.len(), 1);
+        let f = &t[0];
+        assert_eq!(
+            (f.node.as_str(), f.addresses.clone()),
+            ("ctdb-1", vec!["198.19.0.10".to_string()])
+        );
+        assert_eq!(f.taken_by.as_deref(), Some("ctdb-0"));
+        let near = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-6);
+        assert!(near(f.takeover_s, 4.0) && near(f.tickle_s, 4.01), "{f:?}");
+        let c = &f.clients["c1/0"];
+        assert!(
+            near(c.reset_s, 4.02) && near(c.reconnected_s, 4.05) && near(c.first_ok_s, 6.0),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn expectations_pass_and_fail() {
+        let within = |t, r| FailoverOptions {
+            takeover_within: Some(Duration::from_secs(t)),
+            tickle: Some(true),
+            reconnect_within: Some(Duration::from_secs(r)),
+        };
+        assert_eq!(failover(&history(), &within(5, 7)).valid, Validity::True);
+        let late = failover(&history(), &within(3, 5));
+        assert_eq!(late.valid, Validity::False);
+        assert!(
+            late.explanation.contains("takeover after 4.00s"),
+            "{}",
+            late.explanation
+        );
+        assert!(
+            late.explanation.contains("c1/0: first ok op after 6.00s"),
+            "{}",
+            late.explanation
+        );
+        let absent = FailoverOptions {
+            tickle: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(failover(&history(), &absent).valid, Validity::False);
+        assert_eq!(failover(&[], &within(5, 7)).valid, Validity::Unknown);
+    }
+}
