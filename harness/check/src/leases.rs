@@ -307,6 +307,15 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             let faulted = faults
                 .iter()
                 .any(|f| f.overlaps(t_i, t_c) && f.node != holder_node);
+            // The holder's own path was cut (blackholed, partitioned, paused) while the open
+            // waited: the server may give up on it (Samba: no TCP ACK within 6 x RTO), and the
+            // break it had queued then reaches the holder only after the heal. That late
+            // arrival is the give-up, not an open let through unbroken.
+            let holder_cut = faults.iter().any(|f| {
+                f.is_silent()
+                    && f.overlaps(t_i, t_c)
+                    && (f.node == holder_node || f.node.is_empty())
+            });
             let arrival = breaks.and_then(|b| b.first_arrival_from(t_i));
             let what = if h.lease != NONE { "lease" } else { "oplock" };
             let mut cite = o.indexes();
@@ -322,6 +331,11 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                     }
                 }
                 _ if h.end <= t_c => continue,
+                Some(_) if holder_cut => {
+                    judged += 1;
+                    delays.push(delay);
+                    unacked += 1;
+                }
                 Some((at, b)) => {
                     judged += 1;
                     if delay.saturating_add(slack) < options.break_timeout_ns {

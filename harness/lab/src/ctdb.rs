@@ -172,6 +172,7 @@ impl CtdbNode {
                 self.name
             )));
         }
+        self.await_old_eventd();
         let mut script = String::new();
         for (sub, target) in MOUNTS {
             let _ = write!(
@@ -202,6 +203,36 @@ impl CtdbNode {
             .map_err(|e| LabError::io(format!("start {CTDBD} (is ctdb installed?)"), e))?;
         self.child = Some(child);
         Ok(())
+    }
+
+    /// A ctdbd killed alone leaves its event daemon behind for a moment: it exits when it
+    /// notices its parent gone, and until then holds /run/ctdb/eventd.pid and its socket, so a
+    /// new ctdbd fails with "Failed to initialize event daemon". Wait for it (bounded), then
+    /// kill it if it is still there.
+    fn await_old_eventd(&self) {
+        let Some(pid) = fs::read_to_string(self.dir.join("run/eventd.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(pid);
+        // Only a process of this node counts: a stale pid may have been reused by anyone.
+        if !self.freezer.pids().contains(&pid) {
+            return;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while self.freezer.pids().contains(&pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if self.freezer.pids().contains(&pid) {
+            tracing::warn!(node = %self.name, "ctdb-eventd {pid} outlived its ctdbd by 5 s: killing it");
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while self.freezer.pids().contains(&pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 
     pub fn pid(&self) -> Option<i32> {

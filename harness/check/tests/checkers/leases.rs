@@ -198,6 +198,30 @@ fn a_blackholed_holder_still_bounds_the_conflicting_open_by_the_break_timeout() 
         c.result.explanation
     );
 
+    // The server gave up on the blackholed holder, and the break it had queued reaches the
+    // holder only after the heal (TCP retransmits it): the give-up, not a late break.
+    let (mut h, o) = held("RWH");
+    holder_fault(&mut h, "start");
+    h.at(4_900);
+    h.open_ok(o, "2:a", None, None);
+    h.at(11_000);
+    holder_fault(&mut h, "heal");
+    h.at(12_500);
+    h.lease_break("c1", "RWH", "RH", 2);
+    let c = leases(
+        &h.records,
+        &LeaseOptions {
+            break_timeout_ns: 10_000_000_000,
+            ..options()
+        },
+    );
+    assert_valid(&c);
+    assert!(
+        c.result.explanation.contains("(0 acknowledged, 1 not)"),
+        "{}",
+        c.result.explanation
+    );
+
     // The day the server waits the full 35 s instead, a 3 s expectation fails: a fault on
     // the holder is what the break timeout bounds, so it does not excuse the delay.
     let (mut h, o) = held("RWH");
