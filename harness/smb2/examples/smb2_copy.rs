@@ -142,11 +142,23 @@ async fn run(a: Args) -> std::result::Result<u64, String> {
             inflight.push_back(tree.submit(&req, &opts).await.map_err(e("WRITE"))?);
             if inflight.len() >= a.depth {
                 let p: Pending<_> = inflight.pop_front().ok_or("empty queue")?;
-                moved += u64::from(p.wait().await.and_then(|r| r.ok()).map_err(e("WRITE"))?.count);
+                moved += u64::from(
+                    p.wait()
+                        .await
+                        .and_then(|r| r.ok())
+                        .map_err(e("WRITE"))?
+                        .count,
+                );
             }
         }
         while let Some(p) = inflight.pop_front() {
-            moved += u64::from(p.wait().await.and_then(|r| r.ok()).map_err(e("WRITE"))?.count);
+            moved += u64::from(
+                p.wait()
+                    .await
+                    .and_then(|r| r.ok())
+                    .map_err(e("WRITE"))?
+                    .count,
+            );
         }
         if moved != offset {
             return Err(format!("wrote {moved} of {offset} bytes"));

@@ -8,7 +8,19 @@ use aes::Aes128;
 
 /// The GMAC tag of `aad` (empty plaintext), or None when this CPU lacks
 /// CLMUL (callers then use the generic implementation).
+#[cfg(test)]
 pub fn tag(key: &[u8; 16], nonce: &[u8; 12], aad: &[u8]) -> Option<[u8; 16]> {
+    tag_parts(key, nonce, &[], aad)
+}
+
+/// The GMAC tag of `head` then `aad` as one message, without joining them:
+/// a received message is verified over its header with the Signature field
+/// zeroed (a 64-byte copy) and its body in place. `head` must be a whole
+/// number of 64-byte chunks, else None.
+pub fn tag_parts(key: &[u8; 16], nonce: &[u8; 12], head: &[u8], aad: &[u8]) -> Option<[u8; 16]> {
+    if head.len() % 64 != 0 {
+        return None;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("pclmulqdq")
@@ -22,7 +34,7 @@ pub fn tag(key: &[u8; 16], nonce: &[u8; 12], aad: &[u8]) -> Option<[u8; 16]> {
             j0[15] = 1;
             aes.encrypt_block((&mut j0).into());
             // SAFETY: the CPU features were checked just above.
-            let s = unsafe { x86::ghash(&h, aad) };
+            let s = unsafe { x86::ghash(&h, head, aad) };
             let mut out = s.to_be_bytes();
             for (o, e) in out.iter_mut().zip(j0) {
                 *o ^= e;
@@ -30,7 +42,7 @@ pub fn tag(key: &[u8; 16], nonce: &[u8; 12], aad: &[u8]) -> Option<[u8; 16]> {
             return Some(out);
         }
     }
-    let _ = (key, nonce, aad);
+    let _ = (key, nonce, head, aad);
     None
 }
 
@@ -129,14 +141,15 @@ mod x86 {
     /// GHASH_H(aad, zero-padded, then the length block with an empty
     /// ciphertext), as a big-endian u128, via POLYVAL (RFC 8452 appendix A).
     #[target_feature(enable = "pclmulqdq,sse2")]
-    pub unsafe fn ghash(h: &[u8; 16], aad: &[u8]) -> u128 {
+    pub unsafe fn ghash(h: &[u8; 16], head: &[u8], aad: &[u8]) -> u128 {
         let h1 = load(mulx(u128::from_be_bytes(*h)));
         let h2 = dot(h1, h1);
         let h3 = dot(h2, h1);
         let h4 = dot(h3, h1);
         let mut y = _mm_setzero_si128();
+        // `head` is whole 64-byte chunks (checked by `tag_parts`).
         let mut chunks = aad.chunks_exact(64);
-        for c in &mut chunks {
+        for c in head.chunks_exact(64).chain(&mut chunks) {
             let a = partial(_mm_xor_si128(y, block(&c[..16])), h4);
             let b = partial(block(&c[16..32]), h3);
             let d = partial(block(&c[32..48]), h2);
@@ -160,7 +173,7 @@ mod x86 {
             y = dot(_mm_xor_si128(y, block(&b)), h1);
         }
         let mut len = [0u8; 16];
-        len[..8].copy_from_slice(&((aad.len() as u64) * 8).to_be_bytes());
+        len[..8].copy_from_slice(&(((head.len() + aad.len()) as u64) * 8).to_be_bytes());
         y = dot(_mm_xor_si128(y, block(&len)), h1);
         // Back from POLYVAL order: the u128 read little-endian is the
         // GHASH value read big-endian.
@@ -190,6 +203,10 @@ mod tests {
                 .unwrap()
                 .encrypt_in_place_detached((&nonce).into(), &aad, &mut [])
                 .unwrap();
+            if aad.len() >= 64 {
+                let parts = super::tag_parts(&key, &nonce, &aad[..64], &aad[64..]);
+                assert_eq!(parts, super::tag(&key, &nonce, &aad), "parts, len {len}");
+            }
             match super::tag(&key, &nonce, &aad) {
                 Some(got) => assert_eq!(got[..], want[..], "len {len}"),
                 None => {
