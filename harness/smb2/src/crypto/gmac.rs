@@ -18,7 +18,7 @@ pub fn tag(key: &[u8; 16], nonce: &[u8; 12], aad: &[u8]) -> Option<[u8; 16]> {
 /// zeroed (a 64-byte copy) and its body in place. `head` must be a whole
 /// number of 64-byte chunks, else None.
 pub fn tag_parts(key: &[u8; 16], nonce: &[u8; 12], head: &[u8], aad: &[u8]) -> Option<[u8; 16]> {
-    if head.len() % 64 != 0 {
+    if !head.len().is_multiple_of(64) {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
