@@ -96,4 +96,21 @@ mod tests {
         assert!(matches!(read_frame(&mut b).await, Err(FrameError::Eof)));
         assert!(parse_frame_header([1, 0, 0, 0]).is_err());
     }
+
+    #[tokio::test]
+    async fn frames_back_to_back_through_a_small_buffer_stay_apart() {
+        // Frames larger than the read buffer and arriving together: each
+        // read stops at its own frame's end.
+        let (mut a, b) = tokio::io::duplex(1 << 20);
+        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        write_frame(&mut a, &big).await.unwrap();
+        write_frame(&mut a, b"next").await.unwrap();
+        write_frame(&mut a, &big[..5000]).await.unwrap();
+        drop(a);
+        let mut r = tokio::io::BufReader::with_capacity(4096, b);
+        assert_eq!(read_frame(&mut r).await.unwrap(), big);
+        assert_eq!(read_frame(&mut r).await.unwrap(), b"next");
+        assert_eq!(read_frame(&mut r).await.unwrap(), &big[..5000]);
+        assert!(matches!(read_frame(&mut r).await, Err(FrameError::Eof)));
+    }
 }
