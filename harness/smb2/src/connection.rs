@@ -532,7 +532,10 @@ fn fail(shared: &Shared, reason: String) {
 }
 
 async fn reader_task(shared: Arc<Shared>, r: ReadHalf<Box<dyn Io>>) {
-    let mut r = BufReader::with_capacity(256 * 1024, r);
+    // Small responses arrive many to a read; a large one (a 1 MiB READ)
+    // bypasses the buffer once it is drained, so at most this much of it is
+    // copied through the buffer.
+    let mut r = BufReader::with_capacity(16 * 1024, r);
     loop {
         let read = tokio::select! {
             f = transport::read_frame(&mut r) => f,
@@ -589,6 +592,14 @@ fn handle_frame(shared: &Shared, frame: Vec<u8>) {
     } else {
         (frame, false)
     };
+    // The common case, one message per frame: hand the frame over as is
+    // (no copy of a 1 MiB READ response).
+    if let Ok(header) = HeaderRepr::parse_bytes(&plain) {
+        if header.next_command == 0 {
+            route(shared, header, plain, encrypted);
+            return;
+        }
+    }
     let mut pos = 0usize;
     loop {
         let rest = &plain[pos..];

@@ -40,8 +40,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, Fram
         Err(e) => return Err(e.into()),
     }
     let len = parse_frame_header(h)?;
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await?;
+    // Read into spare capacity: no zeroing of a 1 MiB READ response first.
+    // `take` bounds each read to this frame, so nothing of the next frame
+    // lands here and the Vec never grows (no reallocation, no copy).
+    let mut buf = Vec::with_capacity(len);
+    while buf.len() < len {
+        let want = (len - buf.len()) as u64;
+        if (&mut *r).take(want).read_buf(&mut buf).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
     Ok(buf)
 }
 
@@ -81,8 +89,28 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
         write_frame(&mut a, b"hello").await.unwrap();
         assert_eq!(read_frame(&mut b).await.unwrap(), b"hello");
+        // A frame cut short is an error, not a short frame.
+        a.write_all(&[0, 0, 0, 9, b'x']).await.unwrap();
         drop(a);
+        assert!(matches!(read_frame(&mut b).await, Err(FrameError::Io(_))));
         assert!(matches!(read_frame(&mut b).await, Err(FrameError::Eof)));
         assert!(parse_frame_header([1, 0, 0, 0]).is_err());
+    }
+
+    #[tokio::test]
+    async fn frames_back_to_back_through_a_small_buffer_stay_apart() {
+        // Frames larger than the read buffer and arriving together: each
+        // read stops at its own frame's end.
+        let (mut a, b) = tokio::io::duplex(1 << 20);
+        let big: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        write_frame(&mut a, &big).await.unwrap();
+        write_frame(&mut a, b"next").await.unwrap();
+        write_frame(&mut a, &big[..5000]).await.unwrap();
+        drop(a);
+        let mut r = tokio::io::BufReader::with_capacity(4096, b);
+        assert_eq!(read_frame(&mut r).await.unwrap(), big);
+        assert_eq!(read_frame(&mut r).await.unwrap(), b"next");
+        assert_eq!(read_frame(&mut r).await.unwrap(), &big[..5000]);
+        assert!(matches!(read_frame(&mut r).await, Err(FrameError::Eof)));
     }
 }

@@ -62,26 +62,21 @@ pub fn compute(alg: SigningAlgorithm, key: &[u8], msg: &[u8]) -> Option<[u8; 16]
                 role |= 2;
             }
             nonce[8..].copy_from_slice(&role.to_le_bytes());
-            // GMAC needs the message as one buffer with a zero Signature
-            // field; copy only when the field is not zero already.
-            let copied;
-            let aad = if msg[SIGNATURE_OFFSET..HEADER_LEN] == zero {
-                msg
-            } else {
-                let mut a = Vec::with_capacity(msg.len());
-                a.extend_from_slice(head);
-                a.extend_from_slice(&zero);
-                a.extend_from_slice(body);
-                copied = a;
-                &copied[..]
-            };
             let k16: &[u8; 16] = k.try_into().ok()?;
-            match super::gmac::tag(k16, &nonce, aad) {
+            // GMAC runs over the message with a zero Signature field: the
+            // header is copied (64 bytes) with the field zeroed, the body is
+            // hashed in place (a received 1 MiB READ is not copied).
+            let mut header = [0u8; HEADER_LEN];
+            header[..SIGNATURE_OFFSET].copy_from_slice(head);
+            match super::gmac::tag_parts(k16, &nonce, &header, body) {
                 Some(tag) => out = tag,
                 None => {
+                    let mut aad = Vec::with_capacity(msg.len());
+                    aad.extend_from_slice(&header);
+                    aad.extend_from_slice(body);
                     let cipher = Aes128Gcm::new_from_slice(k).ok()?;
                     let tag = cipher
-                        .encrypt_in_place_detached((&nonce).into(), aad, &mut [])
+                        .encrypt_in_place_detached((&nonce).into(), &aad, &mut [])
                         .ok()?;
                     out.copy_from_slice(&tag);
                 }
