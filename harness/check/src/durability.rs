@@ -19,7 +19,7 @@ use crate::compact::{History, Rec, Val};
 use crate::faults::{faults, Fault};
 use crate::index::Index;
 use crate::model::{self, excuse, excuses, Excuse, File, MISSING};
-use crate::{Anomaly, Checked, Findings, Validity};
+use crate::{Anomaly, Checked, Findings};
 
 pub const NAME: &str = "durability";
 
@@ -117,28 +117,8 @@ pub(crate) fn check_model(
             }
         }
     }
-    if invoked_any > 0 && acked == 0 {
-        let (held, detail) = if refused.len() == invoked_any {
-            (
-                Validity::False,
-                format!("the server refused every one of the {invoked_any} writes"),
-            )
-        } else {
-            (
-                Validity::Unknown,
-                format!("none of the {invoked_any} writes was acknowledged (outcomes unknown)"),
-            )
-        };
-        let cite: Vec<u64> = refused.iter().take(10).copied().collect();
-        found.precondition("a write acknowledged", held, &cite, detail);
-    } else if acked > 0 {
-        found.precondition(
-            "a write acknowledged",
-            Validity::True,
-            &[],
-            format!("{acked} acknowledged"),
-        );
-    }
+    // What durability needs exercised: an acknowledged write ("a write answered").
+    found.answered("write", invoked_any, acked, &refused);
     let summary = if model.files.iter().all(|(_, f)| f.writes.is_empty()) {
         "nothing to check: no writes".to_string()
     } else {
@@ -153,14 +133,7 @@ pub(crate) fn check_model(
             model.files.iter().filter(|(_, f)| !f.writes.is_empty()).count()
         )
     };
-    if excused_count > 0 {
-        let more = if excused_count > excused.len() {
-            format!(" (and {} more)", excused_count - excused.len())
-        } else {
-            String::new()
-        };
-        found.note(format!("excused: {}{more}", excused.join("; ")));
-    }
+    found.excused(&excused, excused_count);
     found.finish(NAME, summary)
 }
 

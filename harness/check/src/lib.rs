@@ -261,6 +261,42 @@ impl Findings {
 
     /// What the checker needed exercised: false fails the checker (the server refused it),
     /// unknown leaves it unknown (the harness could not tell).
+    /// The precondition "a `noun` answered" over `invoked` ops of which `answered` were:
+    /// held when any was; refused (a FAIL, citing the first refusals) when the server refused
+    /// every one; unknown when none completed. Nothing when none was invoked.
+    pub fn answered(&mut self, noun: &str, invoked: usize, answered: usize, refused: &[u64]) {
+        let what = format!("a {noun} answered");
+        if answered > 0 {
+            self.precondition(&what, Validity::True, &[], format!("{answered} answered"));
+        } else if invoked > 0 {
+            let (held, detail) = if refused.len() == invoked {
+                (
+                    Validity::False,
+                    format!("the server refused every one of the {invoked} {noun}s"),
+                )
+            } else {
+                (
+                    Validity::Unknown,
+                    format!("none of the {invoked} {noun}s was answered (outcomes unknown)"),
+                )
+            };
+            let cite: Vec<u64> = refused.iter().take(10).copied().collect();
+            self.precondition(&what, held, &cite, detail);
+        }
+    }
+
+    /// A note of the excuses a judgement applied: the first few, and how many more.
+    pub fn excused(&mut self, excused: &[String], count: usize) {
+        if count > 0 {
+            let more = if count > excused.len() {
+                format!(" (and {} more)", count - excused.len())
+            } else {
+                String::new()
+            };
+            self.note(format!("excused: {}{more}", excused.join("; ")));
+        }
+    }
+
     pub fn precondition(&mut self, what: &str, held: Validity, ops: &[u64], detail: String) {
         match held {
             Validity::False => {

@@ -22,7 +22,7 @@ use crate::faults::{faults, Fault};
 use crate::index::Index;
 use crate::intervals::Newest;
 use crate::model::{self, excuse, excuses, Excuse, File, Read, MISSING};
-use crate::{secs, Anomaly, Checked, Findings, Validity};
+use crate::{secs, Anomaly, Checked, Findings};
 
 pub const NAME: &str = "reads";
 
@@ -105,41 +105,13 @@ pub(crate) fn check_model(
             );
         }
     }
-    if invoked > 0 && judged == 0 {
-        let (held, detail) = if refused.len() == invoked {
-            (
-                Validity::False,
-                format!("the server refused every one of the {invoked} reads"),
-            )
-        } else {
-            (
-                Validity::Unknown,
-                format!("none of the {invoked} reads completed"),
-            )
-        };
-        let cite: Vec<u64> = refused.iter().take(10).copied().collect();
-        found.precondition("a read answered", held, &cite, detail);
-    } else if judged > 0 {
-        found.precondition(
-            "a read answered",
-            Validity::True,
-            &[],
-            format!("{judged} answered"),
-        );
-    }
+    found.answered("read", invoked, judged, &refused);
     let summary = if invoked == 0 {
         "nothing to check: no reads".to_string()
     } else {
         format!("{judged} reads judged ({cached} from the client's cache) of {invoked} invoked")
     };
-    if excused_count > 0 {
-        let more = if excused_count > excused.len() {
-            format!(" (and {} more)", excused_count - excused.len())
-        } else {
-            String::new()
-        };
-        found.note(format!("excused: {}{more}", excused.join("; ")));
-    }
+    found.excused(&excused, excused_count);
     found.finish(NAME, summary)
 }
 
