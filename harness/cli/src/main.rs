@@ -69,6 +69,61 @@ enum Command {
     },
     /// Print the JSON Schema of plan files.
     Schema,
+    /// Container images of `provider: docker` nodes, built here from `containers/`.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build the base image and the Samba images asked for (default: every version), each
+    /// only when its recipe changed.
+    Build {
+        /// Samba versions, comma-separated (4.17, 4.22).
+        #[arg(long, value_delimiter = ',')]
+        samba: Vec<String>,
+    },
+    /// The images that exist, with the recipe hash in their tags; `current` marks the ones
+    /// this binary's recipes name.
+    List,
+}
+
+/// Overrides of what the plans say about their servers.
+#[derive(Args, Clone, Default)]
+struct Override {
+    /// Run every plan with this provider (netns or docker), whatever its topology says.
+    #[arg(long, value_parser = parse_provider)]
+    provider: Option<plan::Provider>,
+    /// Run every server on this Samba version (4.17 or 4.22).
+    #[arg(long, value_parser = parse_samba)]
+    samba: Option<plan::SambaVersion>,
+}
+
+impl Override {
+    fn apply(&self, plan: &mut plan::Plan) {
+        if let Some(provider) = self.provider {
+            plan.topology.provider = provider;
+        }
+        if let Some(version) = self.samba {
+            for server in &mut plan.topology.servers {
+                server.samba = version;
+            }
+        }
+    }
+}
+
+fn parse_provider(s: &str) -> Result<plan::Provider, String> {
+    match s {
+        "netns" => Ok(plan::Provider::Netns),
+        "docker" => Ok(plan::Provider::Docker),
+        other => Err(format!("unknown provider `{other}` (netns or docker)")),
+    }
+}
+
+fn parse_samba(s: &str) -> Result<plan::SambaVersion, String> {
+    s.parse()
 }
 
 #[derive(Args)]
@@ -81,6 +136,8 @@ struct RunArgs {
     /// Also write one JUnit XML file for the whole plan set (a test case per plan).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    #[command(flatten)]
+    with: Override,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +148,8 @@ enum LabCommand {
         /// Tear down as soon as every server is ready (for timing).
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        with: Override,
     },
 }
 
@@ -129,10 +188,11 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Lab {
-            command: LabCommand::Up { plan, once },
-        } => lab_up(&plan, once).await,
+            command: LabCommand::Up { plan, once, with },
+        } => lab_up(&plan, once, &with).await,
         Command::Doctor { plans } => doctor(&plans),
         Command::Clean { force } => clean(force),
+        Command::Images { command } => images(command),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&plan::json_schema())?);
             Ok(0)
@@ -225,7 +285,10 @@ async fn interrupted() -> &'static str {
 async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
     let plans: Vec<Planned> = load_all(&args.plans)?
         .into_iter()
-        .map(|(path, plan, text)| Planned { path, plan, text })
+        .map(|(path, mut plan, text)| {
+            args.with.apply(&mut plan);
+            Planned { path, plan, text }
+        })
         .collect();
     preflight(plans.iter().map(|p| &p.plan))?;
     let options = RunOptions {
@@ -365,8 +428,9 @@ fn check(dir: &Path) -> Result<u8> {
     Ok(verdict.outcome.exit_code() as u8)
 }
 
-async fn lab_up(path: &Path, once: bool) -> Result<u8> {
-    let plan = plan::load(path)?;
+async fn lab_up(path: &Path, once: bool, with: &Override) -> Result<u8> {
+    let mut plan = plan::load(path)?;
+    with.apply(&mut plan);
     preflight([&plan])?;
     let started = Instant::now();
     let lab = lab::Lab::up(&plan, lab::LabOptions::default())
@@ -444,9 +508,10 @@ fn clean(force: bool) -> Result<u8> {
     let report = lab::clean(force)?;
     for (run, done) in &report.reclaimed {
         println!(
-            "reclaimed run {run}: {} process(es), namespaces [{}]",
+            "reclaimed run {run}: {} process(es), namespaces [{}], containers [{}]",
             done.processes,
-            done.namespaces.join(", ")
+            done.namespaces.join(", "),
+            done.containers.join(", ")
         );
     }
     for orphan in &report.orphans {
@@ -462,4 +527,50 @@ fn clean(force: bool) -> Result<u8> {
         println!("nothing to clean");
     }
     Ok(0)
+}
+
+fn images(command: ImagesCommand) -> Result<u8> {
+    match command {
+        ImagesCommand::Build { samba } => {
+            let versions = if samba.is_empty() {
+                plan::SambaVersion::ALL.to_vec()
+            } else {
+                samba
+                    .iter()
+                    .map(|s| s.parse().map_err(anyhow::Error::msg))
+                    .collect::<Result<Vec<plan::SambaVersion>>>()?
+            };
+            let log =
+                std::env::temp_dir().join(format!("smbchaos-images-{}.log", std::process::id()));
+            let started = Instant::now();
+            let built = lab::images::build(&versions, &log)?;
+            for b in &built {
+                println!(
+                    "{:<40} {} in {:.1} s",
+                    b.tag,
+                    if b.built { "built" } else { "cached" },
+                    b.took.as_secs_f64()
+                );
+            }
+            println!("images ready in {:.1} s", started.elapsed().as_secs_f64());
+            let _ = std::fs::remove_file(&log);
+            Ok(0)
+        }
+        ImagesCommand::List => {
+            let listed = lab::images::list()?;
+            if listed.is_empty() {
+                println!("no smbchaos images; `smbchaos images build` makes them");
+            }
+            for i in &listed {
+                println!(
+                    "{:<40} {:<8} {:<10} {}",
+                    i.tag,
+                    if i.current { "current" } else { "stale" },
+                    i.size,
+                    i.created
+                );
+            }
+            Ok(0)
+        }
+    }
 }

@@ -175,6 +175,11 @@ fn doctor_reports_netem_truthfully_with_what_replaces_it() {
 /// Start `smbchaos run` on a plan that holds its lab for a minute; return the child once its
 /// client's `sleep` is running, with the run id.
 fn start_holding_run(dir: &Path) -> (std::process::Child, String) {
+    start_holding_run_with(dir, &[])
+}
+
+/// `start_holding_run` with extra `smbchaos run` options.
+fn start_holding_run_with(dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let plan = write_plan(
         dir,
         "hold.yaml",
@@ -196,6 +201,7 @@ workload:
             results.to_str().unwrap(),
             plan.to_str().unwrap(),
         ])
+        .args(extra)
         .stdin(Stdio::null())
         // Where a run says why it stopped (`ERROR: ...`): kept to explain a failure below.
         .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
@@ -342,6 +348,58 @@ fn sigkilled_run_is_reclaimed_by_clean() {
         status["complete"], false,
         "a killed run is marked incomplete"
     );
+}
+
+/// Containers of a run (by its label), running or not.
+fn lab_containers(run_id: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "--all",
+            "--filter",
+            &format!("label=smbchaos.run={run_id}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("docker ps (provider: docker needs Docker: scripts/setup installs it)");
+    assert!(out.status.success(), "docker ps: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn sigkilled_docker_run_is_reclaimed_by_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, run_id) = start_holding_run_with(dir.path(), &["--provider", "docker"]);
+    let pids = group_pids(&run_id);
+    assert!(pids.len() >= 2, "smbd and the client's sleep: {pids:?}");
+    // The server is a container whose network namespace is the lab's fs1 namespace.
+    let containers = lab_containers(&run_id);
+    assert_eq!(containers, vec![format!("smbchaos-{run_id}-fs1")]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    wait_within(child, Duration::from_secs(10)).expect("smbchaos after SIGKILL");
+    assert_eq!(lab_namespaces(&run_id).len(), 2, "one namespace per node");
+    assert_eq!(
+        lab_containers(&run_id).len(),
+        1,
+        "the container outlives SIGKILL"
+    );
+    let out = smbchaos(&["clean"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("containers [smbchaos-{run_id}-fs1]")),
+        "{}",
+        text(&out)
+    );
+    assert_nothing_left(&run_id, &pids);
+    assert!(lab_containers(&run_id).is_empty(), "container left");
 }
 
 #[test]

@@ -7,6 +7,8 @@
 
 pub mod capabilities;
 pub mod cgroup;
+pub mod docker;
+pub mod images;
 pub mod links;
 pub mod netns;
 pub mod process;
@@ -204,8 +206,13 @@ impl Lab {
             .clients
             .iter()
             .map(|c| (c.name.value.as_str(), Role::Client));
+        // provider: docker: each server's container, started before its TAP is made in it.
+        let mut roots = docker_roots(plan)?;
         for (name, role) in servers.chain(clients) {
-            let ns = Arc::new(self.create_netns(name)?);
+            let ns = match roots.get_mut(name) {
+                Some(root) => Arc::new(self.start_container(plan, name, root).await?),
+                None => Arc::new(self.create_netns(name)?),
+            };
             let diag = Arc::new(sockdiag::SockDiag::open_in(&ns)?);
             let freezer = Freezer::create(&self.run_id, name)?;
             self.state
@@ -275,6 +282,7 @@ impl Lab {
                     .map(|s| (s.name.value.as_str(), &s.options))
                     .collect(),
                 environment: &server.environment,
+                root: roots.get(&node.name).cloned().flatten(),
             };
             let mut samba = SambaServer::prepare(
                 &node.name,
@@ -295,6 +303,31 @@ impl Lab {
             self.nodes.get_mut(&name).expect("node").samba = Some(tokio::sync::Mutex::new(samba));
         }
         Ok(())
+    }
+
+    /// Start server `name`'s container (crate::docker); its network namespace is named as
+    /// `create_netns` would name it, and its mount namespace goes to `root`.
+    async fn start_container(
+        &self,
+        plan: &plan::Plan,
+        name: &str,
+        root: &mut Option<Arc<std::os::fd::OwnedFd>>,
+    ) -> Result<NetNs, LabError> {
+        let server = plan.topology.servers.iter().find(|s| s.name.value == name);
+        let version = server.map(|s| s.samba).unwrap_or_default();
+        let image = images::require_samba(version)?;
+        let netns = format!("{}{}-{name}", runstate::NETNS_PREFIX, self.run_id);
+        let node = docker::start(
+            &self.state,
+            &self.run_id,
+            name,
+            &netns,
+            &image,
+            &self.dir.join(name),
+        )
+        .await?;
+        *root = Some(node.root);
+        Ok(node.ns)
     }
 
     /// Record, then create, the namespace `sc-<run id>-<suffix>`.
@@ -636,4 +669,42 @@ impl Cut {
 fn new_run_id() -> String {
     let n: u32 = rand::random();
     format!("{:06x}", n & 0xff_ffff)
+}
+
+/// The servers that run in containers (`provider: docker`), each with a slot for its mount
+/// namespace; refuses what the provider cannot run.
+fn docker_roots(
+    plan: &plan::Plan,
+) -> Result<BTreeMap<String, Option<Arc<std::os::fd::OwnedFd>>>, LabError> {
+    let topology = &plan.topology;
+    match topology.provider {
+        plan::Provider::Netns => {
+            if let Some(s) = topology
+                .servers
+                .iter()
+                .find(|s| s.samba != plan::SambaVersion::default())
+            {
+                return Err(LabError::Other(format!(
+                    "server {} asks for Samba {}: the netns provider runs the host's own smbd ({}); run it in a container with `provider: docker` (or `smbchaos run --provider docker`)",
+                    s.name.value,
+                    s.samba,
+                    plan::SambaVersion::default()
+                )));
+            }
+            Ok(BTreeMap::new())
+        }
+        plan::Provider::Docker => {
+            if topology.wire == plan::WireKind::Kernel {
+                return Err(LabError::Other(
+                    "provider: docker joins nodes to the userspace wire; remove `wire: kernel`"
+                        .into(),
+                ));
+            }
+            Ok(topology
+                .servers
+                .iter()
+                .map(|s| (s.name.value.clone(), None))
+                .collect())
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ pub struct SambaServer {
     passdb: Option<tokio::task::JoinHandle<Result<(), LabError>>>,
     /// Extra environment of smbd (the plan's `environment:`).
     environment: BTreeMap<String, String>,
+    /// A container's mount namespace, on a `provider: docker` node: smbd and smbpasswd are
+    /// the container's (crate::docker).
+    root: Option<Arc<OwnedFd>>,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
@@ -74,6 +78,8 @@ pub struct SambaConfig<'a> {
     pub global: &'a BTreeMap<String, String>,
     pub shares: Vec<(&'a str, &'a BTreeMap<String, String>)>,
     pub environment: &'a BTreeMap<String, String>,
+    /// The container's mount namespace on a `provider: docker` node; `None` on netns.
+    pub root: Option<Arc<OwnedFd>>,
 }
 
 impl SambaServer {
@@ -123,11 +129,19 @@ impl SambaServer {
             credentials: smb2::Credentials::new(user, password),
             passdb: None,
             environment: config.environment.clone(),
+            root: config.root.clone(),
         };
         let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
+        // In a container, the container's smbpasswd writes the passdb its smbd reads.
+        let command = match &server.root {
+            Some(root) => {
+                process::command_in_root(&server.ns, &server.freezer, Some(root), SMBPASSWD)?
+            }
+            None => tokio::process::Command::new(SMBPASSWD),
+        };
         Ok(SambaServer {
             passdb: Some(tokio::spawn(async move {
-                add_user(&conf, &user, &password).await
+                add_user(command, &conf, &user, &password).await
             })),
             ..server
         })
@@ -175,7 +189,7 @@ impl SambaServer {
         let err = out
             .try_clone()
             .map_err(|e| LabError::io("dup smbd output log", e))?;
-        let child = process::command_in(&self.ns, &self.freezer, SMBD)?
+        let child = process::command_in_root(&self.ns, &self.freezer, self.root.as_ref(), SMBD)?
             .args(["--foreground", "--no-process-group", "-s"])
             .arg(self.conf_path())
             .envs(&self.environment)
@@ -435,7 +449,7 @@ fn mkdir(path: &Path) -> Result<(), LabError> {
 }
 
 /// The lab's Unix account, created (as a system user without a home) if this machine lacks it.
-fn unix_user() -> Result<(nix::unistd::Uid, nix::unistd::Gid), LabError> {
+pub(crate) fn unix_user() -> Result<(nix::unistd::Uid, nix::unistd::Gid), LabError> {
     let lookup = || nix::unistd::User::from_name(UNIX_USER).ok().flatten();
     if lookup().is_none() {
         let status = std::process::Command::new("useradd")
@@ -494,8 +508,13 @@ pub(crate) fn indent(lines: &[String]) -> String {
 }
 
 /// `smbpasswd -a user` against the node's smb.conf, the password on stdin.
-async fn add_user(conf: &Path, user: &str, password: &str) -> Result<(), LabError> {
-    let mut child = tokio::process::Command::new(SMBPASSWD)
+async fn add_user(
+    mut command: tokio::process::Command,
+    conf: &Path,
+    user: &str,
+    password: &str,
+) -> Result<(), LabError> {
+    let mut child = command
         .args([
             "-c".as_ref(),
             conf.as_os_str(),
