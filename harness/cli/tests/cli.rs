@@ -370,6 +370,94 @@ fn lab_containers(run_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The smoke plan on docker, on each Samba version: it passes, the run records which Samba
+/// and image it ran, and teardown leaves no container. Needs the images
+/// (`smbchaos images build`, which scripts/setup runs).
+#[test]
+fn smoke_plan_passes_on_docker_with_each_samba_version() {
+    for version in ["4.17", "4.22"] {
+        let results = tempfile::tempdir().unwrap();
+        let out = smbchaos(&[
+            "run",
+            "--results",
+            results.path().to_str().unwrap(),
+            "--provider",
+            "docker",
+            "--samba",
+            version,
+            "plans/smoke.yaml",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "Samba {version}: {}",
+            text(&out)
+        );
+        let latest = results.path().join("smoke/latest");
+        let env: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(latest.join("environment.json")).unwrap())
+                .unwrap();
+        assert_eq!(env["provider"], "docker");
+        let samba = env["servers"]["fs1"].as_str().unwrap_or_default();
+        assert!(
+            samba.starts_with(&format!("{version} (smbchaos-samba:{version}-")),
+            "{env}"
+        );
+        // smbd's own log says which release answered.
+        let log = std::fs::read_to_string(latest.join("logs/fs1/log.smbd")).unwrap_or_default();
+        assert!(
+            log.contains(&format!("smbd version {version}.")),
+            "Samba {version}: smbd's log does not name it:\n{log}"
+        );
+        let status: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(latest.join("status.json")).unwrap()).unwrap();
+        let run_id = status["run_id"].as_str().unwrap();
+        assert!(
+            lab_containers(run_id).is_empty(),
+            "container of {run_id} left"
+        );
+    }
+}
+
+#[test]
+fn netns_refuses_samba_4_22_naming_the_provider_that_runs_it() {
+    let results = tempfile::tempdir().unwrap();
+    let out = smbchaos(&[
+        "run",
+        "--results",
+        results.path().to_str().unwrap(),
+        "--samba",
+        "4.22",
+        "plans/smoke.yaml",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("asks for Samba 4.22: the netns provider runs the host's own smbd")
+            && text(&out).contains("provider: docker"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn images_list_names_the_current_recipes() {
+    let out = smbchaos(&["images", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for repo in [
+        "smbchaos-base:",
+        "smbchaos-samba:4.17-",
+        "smbchaos-samba:4.22-",
+    ] {
+        assert!(
+            text(&out)
+                .lines()
+                .any(|l| l.starts_with(repo) && l.contains(" current ")),
+            "no current {repo} image (scripts/setup builds them):\n{}",
+            text(&out)
+        );
+    }
+}
+
 #[test]
 fn sigkilled_docker_run_is_reclaimed_by_clean() {
     let dir = tempfile::tempdir().unwrap();
