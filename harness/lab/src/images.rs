@@ -76,6 +76,36 @@ pub fn require_samba(version: SambaVersion) -> Result<String, LabError> {
     }
 }
 
+/// The images a `provider: docker` plan's servers run, as capabilities (the preflight's
+/// list): a missing one stops the run before anything starts, naming the command that
+/// builds it.
+pub fn needs(plan: &plan::Plan) -> Vec<crate::capabilities::Capability> {
+    if plan.topology.provider != plan::Provider::Docker {
+        return Vec::new();
+    }
+    let mut versions: Vec<SambaVersion> = plan.topology.servers.iter().map(|s| s.samba).collect();
+    versions.sort();
+    versions.dedup();
+    versions
+        .into_iter()
+        .map(|version| {
+            let tag = samba_tag(version);
+            let present = exists(&tag).unwrap_or(false);
+            crate::capabilities::Capability {
+                name: format!("image Samba {version}"),
+                present,
+                detail: if present {
+                    tag.clone()
+                } else {
+                    format!("{tag} is not built (or Docker is not running)")
+                },
+                fix: format!("smbchaos images build --samba {version}"),
+                required: true,
+            }
+        })
+        .collect()
+}
+
 /// What one `build` call did for one image.
 #[derive(Debug)]
 pub struct Built {
