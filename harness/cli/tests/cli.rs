@@ -370,30 +370,47 @@ fn lab_containers(run_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The smoke plan on docker, on each Samba version: it passes, the run records which Samba
-/// and image it ran, and teardown leaves no container. Needs the images
+/// The smoke plan on docker as a version matrix (`--samba 4.17,4.22`): it passes on each,
+/// each run records which Samba and image it ran, the summary and the JUnit file show the
+/// versions side by side, and teardown leaves no container. Needs the images
 /// (`smbchaos images build`, which scripts/setup runs).
 #[test]
 fn smoke_plan_passes_on_docker_with_each_samba_version() {
+    let results = tempfile::tempdir().unwrap();
+    let junit = results.path().join("set.xml");
+    let out = smbchaos(&[
+        "run",
+        "--results",
+        results.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--provider",
+        "docker",
+        "--samba",
+        "4.17,4.22",
+        "plans/smoke.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("plan ")
+            && l.contains("samba 4.17")
+            && l.contains("samba 4.22")),
+        "no side-by-side header:\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("plans/smoke.yaml ") && l.matches("PASS").count() == 2),
+        "no side-by-side row:\n{stdout}"
+    );
+    let junit = std::fs::read_to_string(&junit).unwrap();
     for version in ["4.17", "4.22"] {
-        let results = tempfile::tempdir().unwrap();
-        let out = smbchaos(&[
-            "run",
-            "--results",
-            results.path().to_str().unwrap(),
-            "--provider",
-            "docker",
-            "--samba",
-            version,
-            "plans/smoke.yaml",
-        ]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "Samba {version}: {}",
-            text(&out)
+        assert!(
+            junit.contains(&format!("smoke [samba {version}]")),
+            "{junit}"
         );
-        let latest = results.path().join("smoke/latest");
+        let latest = results.path().join(format!("samba-{version}/smoke/latest"));
         let env: serde_json::Value =
             serde_json::from_slice(&std::fs::read(latest.join("environment.json")).unwrap())
                 .unwrap();
