@@ -69,6 +69,72 @@ enum Command {
     },
     /// Print the JSON Schema of plan files.
     Schema,
+    /// Container images of `provider: docker` nodes, built here from `containers/`.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Build the base image and the Samba images asked for (default: every version), each
+    /// only when its recipe changed.
+    Build {
+        /// Samba versions, comma-separated (4.17, 4.22).
+        #[arg(long, value_delimiter = ',')]
+        samba: Vec<String>,
+    },
+    /// The images that exist, with the recipe hash in their tags; `current` marks the ones
+    /// this binary's recipes name.
+    List,
+}
+
+/// Overrides of what the plans say about their servers.
+#[derive(Args, Clone, Default)]
+struct Override {
+    /// Run every plan with this provider (netns or docker), whatever its topology says.
+    #[arg(long, value_parser = parse_provider)]
+    provider: Option<plan::Provider>,
+    /// Run every server on this Samba version (4.17 or 4.22); `run` takes a list
+    /// (`--samba 4.17,4.22`) and runs the plan set once per version, side by side.
+    #[arg(long, value_parser = parse_samba, value_delimiter = ',')]
+    samba: Vec<plan::SambaVersion>,
+}
+
+impl Override {
+    /// The provider override, and `version` (one of `samba`, or none) on every server.
+    fn apply_version(&self, plan: &mut plan::Plan, version: Option<plan::SambaVersion>) {
+        if let Some(provider) = self.provider {
+            plan.topology.provider = provider;
+        }
+        if let Some(version) = version {
+            for server in &mut plan.topology.servers {
+                server.samba = version;
+            }
+        }
+    }
+
+    /// For one lab: at most one version.
+    fn apply(&self, plan: &mut plan::Plan) -> Result<()> {
+        if self.samba.len() > 1 {
+            bail!("one lab runs one Samba version per server: give --samba one version");
+        }
+        self.apply_version(plan, self.samba.first().copied());
+        Ok(())
+    }
+}
+
+fn parse_provider(s: &str) -> Result<plan::Provider, String> {
+    match s {
+        "netns" => Ok(plan::Provider::Netns),
+        "docker" => Ok(plan::Provider::Docker),
+        other => Err(format!("unknown provider `{other}` (netns or docker)")),
+    }
+}
+
+fn parse_samba(s: &str) -> Result<plan::SambaVersion, String> {
+    s.parse()
 }
 
 #[derive(Args)]
@@ -81,6 +147,8 @@ struct RunArgs {
     /// Also write one JUnit XML file for the whole plan set (a test case per plan).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    #[command(flatten)]
+    with: Override,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +159,8 @@ enum LabCommand {
         /// Tear down as soon as every server is ready (for timing).
         #[arg(long)]
         once: bool,
+        #[command(flatten)]
+        with: Override,
     },
 }
 
@@ -129,10 +199,11 @@ async fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Lab {
-            command: LabCommand::Up { plan, once },
-        } => lab_up(&plan, once).await,
+            command: LabCommand::Up { plan, once, with },
+        } => lab_up(&plan, once, &with).await,
         Command::Doctor { plans } => doctor(&plans),
         Command::Clean { force } => clean(force),
+        Command::Images { command } => images(command),
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&plan::json_schema())?);
             Ok(0)
@@ -223,20 +294,58 @@ async fn interrupted() -> &'static str {
 }
 
 async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
-    let plans: Vec<Planned> = load_all(&args.plans)?
-        .into_iter()
-        .map(|(path, plan, text)| Planned { path, plan, text })
-        .collect();
-    preflight(plans.iter().map(|p| &p.plan))?;
-    let options = RunOptions {
-        results_root: args.results.clone(),
+    let loaded = load_all(&args.plans)?;
+    // One pass per Samba version asked for (the version matrix), or one as the plans say.
+    let versions: Vec<Option<plan::SambaVersion>> = if args.with.samba.is_empty() {
+        vec![None]
+    } else {
+        args.with.samba.iter().copied().map(Some).collect()
     };
+    let matrix = versions.len() > 1;
+    let mut passes = Vec::new();
+    for &version in &versions {
+        let plans: Vec<Planned> = loaded
+            .iter()
+            .map(|(path, plan, text)| {
+                let mut plan = plan.clone();
+                args.with.apply_version(&mut plan, version);
+                Planned {
+                    path: path.clone(),
+                    plan,
+                    text: text.clone(),
+                }
+            })
+            .collect();
+        preflight(plans.iter().map(|p| &p.plan))?;
+        passes.push((version, plans));
+    }
     let mut terminal = Terminal {
         mode: progress::Mode::detect(quiet),
         renderer: None,
         junit: PlanSet::default(),
+        version: None,
+        matrix: Vec::new(),
     };
-    let end = planset::run_set(&plans, &options, interrupted(), &mut terminal).await;
+    let mut end = SetEnd::Finished(Outcome::Pass);
+    for (version, plans) in &passes {
+        let results_root = match version {
+            Some(v) if matrix => args.results.join(format!("samba-{v}")),
+            _ => args.results.clone(),
+        };
+        let options = RunOptions { results_root };
+        terminal.version = version.filter(|_| matrix);
+        let this = planset::run_set(plans, &options, interrupted(), &mut terminal).await;
+        end = match (end, this) {
+            (SetEnd::Finished(a), SetEnd::Finished(b)) => SetEnd::Finished(a.and(b)),
+            (_, interrupted) => interrupted,
+        };
+        if matches!(end, SetEnd::Interrupted(_)) {
+            break;
+        }
+    }
+    if matrix {
+        print_matrix(&versions, &terminal.matrix);
+    }
     if let Some(file) = &args.junit {
         terminal
             .junit
@@ -260,6 +369,45 @@ struct Terminal {
     mode: progress::Mode,
     renderer: Option<tokio::task::JoinHandle<Option<PathBuf>>>,
     junit: PlanSet,
+    /// The Samba version of this pass of a version matrix (it names the JUnit test cases).
+    version: Option<plan::SambaVersion>,
+    /// (plan file, version, what it ended as), for the side-by-side summary.
+    matrix: Vec<(PathBuf, Option<plan::SambaVersion>, String)>,
+}
+
+/// The version matrix: one row per plan, one column per Samba version.
+fn print_matrix(
+    versions: &[Option<plan::SambaVersion>],
+    ended: &[(PathBuf, Option<plan::SambaVersion>, String)],
+) {
+    let mut plans: Vec<&PathBuf> = Vec::new();
+    for (path, _, _) in ended {
+        if !plans.contains(&path) {
+            plans.push(path);
+        }
+    }
+    let width = plans
+        .iter()
+        .map(|p| p.display().to_string().len())
+        .max()
+        .unwrap_or(4);
+    let mut header = format!("{:<width$}", "plan");
+    for v in versions.iter().flatten() {
+        header.push_str(&format!("  samba {v:<8}"));
+    }
+    println!("{header}");
+    for path in plans {
+        let mut row = format!("{:<width$}", path.display());
+        for v in versions {
+            let cell = ended
+                .iter()
+                .find(|(p, ver, _)| p == path && ver == v)
+                .map(|(_, _, e)| e.as_str())
+                .unwrap_or("not run");
+            row.push_str(&format!("  {cell:<14}"));
+        }
+        println!("{row}");
+    }
 }
 
 impl planset::Reporter for Terminal {
@@ -280,7 +428,21 @@ impl planset::Reporter for Terminal {
                 write_reports(&dir);
             }
         }
-        let (path, name) = (&planned.path, planned.name());
+        let (path, version) = (&planned.path, self.version);
+        let named;
+        let name = match version {
+            Some(v) => {
+                named = format!("{} [samba {v}]", planned.name());
+                named.as_str()
+            }
+            None => planned.name(),
+        };
+        let ended = match end {
+            PlanEnd::Judged { verdict, .. } => label(verdict.outcome).to_string(),
+            PlanEnd::Errored(_) => "ERROR".to_string(),
+            PlanEnd::Interrupted(_) => "interrupted".to_string(),
+        };
+        self.matrix.push((path.clone(), version, ended));
         match end {
             PlanEnd::Judged { verdict, results } => {
                 for j in &verdict.checkers {
@@ -311,7 +473,11 @@ impl planset::Reporter for Terminal {
     }
 
     fn not_run(&mut self, planned: &Planned, why: &str) {
-        self.junit.skipped(&planned.path, planned.name(), why);
+        let name = match self.version {
+            Some(v) => format!("{} [samba {v}]", planned.name()),
+            None => planned.name().to_string(),
+        };
+        self.junit.skipped(&planned.path, &name, why);
     }
 }
 
@@ -365,8 +531,9 @@ fn check(dir: &Path) -> Result<u8> {
     Ok(verdict.outcome.exit_code() as u8)
 }
 
-async fn lab_up(path: &Path, once: bool) -> Result<u8> {
-    let plan = plan::load(path)?;
+async fn lab_up(path: &Path, once: bool, with: &Override) -> Result<u8> {
+    let mut plan = plan::load(path)?;
+    with.apply(&mut plan)?;
     preflight([&plan])?;
     let started = Instant::now();
     let lab = lab::Lab::up(&plan, lab::LabOptions::default())
@@ -475,9 +642,10 @@ fn clean(force: bool) -> Result<u8> {
     let report = lab::clean(force)?;
     for (run, done) in &report.reclaimed {
         println!(
-            "reclaimed run {run}: {} process(es), namespaces [{}]",
+            "reclaimed run {run}: {} process(es), namespaces [{}], containers [{}]",
             done.processes,
-            done.namespaces.join(", ")
+            done.namespaces.join(", "),
+            done.containers.join(", ")
         );
     }
     for orphan in &report.orphans {
@@ -493,4 +661,50 @@ fn clean(force: bool) -> Result<u8> {
         println!("nothing to clean");
     }
     Ok(0)
+}
+
+fn images(command: ImagesCommand) -> Result<u8> {
+    match command {
+        ImagesCommand::Build { samba } => {
+            let versions = if samba.is_empty() {
+                plan::SambaVersion::ALL.to_vec()
+            } else {
+                samba
+                    .iter()
+                    .map(|s| s.parse().map_err(anyhow::Error::msg))
+                    .collect::<Result<Vec<plan::SambaVersion>>>()?
+            };
+            let log =
+                std::env::temp_dir().join(format!("smbchaos-images-{}.log", std::process::id()));
+            let started = Instant::now();
+            let built = lab::images::build(&versions, &log)?;
+            for b in &built {
+                println!(
+                    "{:<40} {} in {:.1} s",
+                    b.tag,
+                    if b.built { "built" } else { "cached" },
+                    b.took.as_secs_f64()
+                );
+            }
+            println!("images ready in {:.1} s", started.elapsed().as_secs_f64());
+            let _ = std::fs::remove_file(&log);
+            Ok(0)
+        }
+        ImagesCommand::List => {
+            let listed = lab::images::list()?;
+            if listed.is_empty() {
+                println!("no smbchaos images; `smbchaos images build` makes them");
+            }
+            for i in &listed {
+                println!(
+                    "{:<40} {:<8} {:<10} {}",
+                    i.tag,
+                    if i.current { "current" } else { "stale" },
+                    i.size,
+                    i.created
+                );
+            }
+            Ok(0)
+        }
+    }
 }

@@ -175,6 +175,11 @@ fn doctor_reports_netem_truthfully_with_what_replaces_it() {
 /// Start `smbchaos run` on a plan that holds its lab for a minute; return the child once its
 /// client's `sleep` is running, with the run id.
 fn start_holding_run(dir: &Path) -> (std::process::Child, String) {
+    start_holding_run_with(dir, &[])
+}
+
+/// `start_holding_run` with extra `smbchaos run` options.
+fn start_holding_run_with(dir: &Path, extra: &[&str]) -> (std::process::Child, String) {
     let plan = write_plan(
         dir,
         "hold.yaml",
@@ -196,6 +201,7 @@ workload:
             results.to_str().unwrap(),
             plan.to_str().unwrap(),
         ])
+        .args(extra)
         .stdin(Stdio::null())
         // Where a run says why it stopped (`ERROR: ...`): kept to explain a failure below.
         .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
@@ -342,6 +348,163 @@ fn sigkilled_run_is_reclaimed_by_clean() {
         status["complete"], false,
         "a killed run is marked incomplete"
     );
+}
+
+/// Containers of a run (by its label), running or not.
+fn lab_containers(run_id: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "--all",
+            "--filter",
+            &format!("label=smbchaos.run={run_id}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .expect("docker ps (provider: docker needs Docker: scripts/setup installs it)");
+    assert!(out.status.success(), "docker ps: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The smoke plan on docker as a version matrix (`--samba 4.17,4.22`): it passes on each,
+/// each run records which Samba and image it ran, the summary and the JUnit file show the
+/// versions side by side, and teardown leaves no container. Needs the images
+/// (`smbchaos images build`, which scripts/setup runs).
+#[test]
+fn smoke_plan_passes_on_docker_with_each_samba_version() {
+    let results = tempfile::tempdir().unwrap();
+    let junit = results.path().join("set.xml");
+    let out = smbchaos(&[
+        "run",
+        "--results",
+        results.path().to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--provider",
+        "docker",
+        "--samba",
+        "4.17,4.22",
+        "plans/smoke.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("plan ")
+            && l.contains("samba 4.17")
+            && l.contains("samba 4.22")),
+        "no side-by-side header:\n{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("plans/smoke.yaml ") && l.matches("PASS").count() == 2),
+        "no side-by-side row:\n{stdout}"
+    );
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    for version in ["4.17", "4.22"] {
+        assert!(
+            junit.contains(&format!("smoke [samba {version}]")),
+            "{junit}"
+        );
+        let latest = results.path().join(format!("samba-{version}/smoke/latest"));
+        let env: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(latest.join("environment.json")).unwrap())
+                .unwrap();
+        assert_eq!(env["provider"], "docker");
+        let samba = env["servers"]["fs1"].as_str().unwrap_or_default();
+        assert!(
+            samba.starts_with(&format!("{version} (smbchaos-samba:{version}-")),
+            "{env}"
+        );
+        // smbd's own log says which release answered.
+        let log = std::fs::read_to_string(latest.join("logs/fs1/log.smbd")).unwrap_or_default();
+        assert!(
+            log.contains(&format!("smbd version {version}.")),
+            "Samba {version}: smbd's log does not name it:\n{log}"
+        );
+        let status: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(latest.join("status.json")).unwrap()).unwrap();
+        let run_id = status["run_id"].as_str().unwrap();
+        assert!(
+            lab_containers(run_id).is_empty(),
+            "container of {run_id} left"
+        );
+    }
+}
+
+#[test]
+fn netns_refuses_samba_4_22_naming_the_provider_that_runs_it() {
+    let results = tempfile::tempdir().unwrap();
+    let out = smbchaos(&[
+        "run",
+        "--results",
+        results.path().to_str().unwrap(),
+        "--samba",
+        "4.22",
+        "plans/smoke.yaml",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("asks for Samba 4.22: the netns provider runs the host's own smbd")
+            && text(&out).contains("provider: docker"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn images_list_names_the_current_recipes() {
+    let out = smbchaos(&["images", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for repo in [
+        "smbchaos-base:",
+        "smbchaos-samba:4.17-",
+        "smbchaos-samba:4.22-",
+    ] {
+        assert!(
+            text(&out)
+                .lines()
+                .any(|l| l.starts_with(repo) && l.contains(" current ")),
+            "no current {repo} image (scripts/setup builds them):\n{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn sigkilled_docker_run_is_reclaimed_by_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, run_id) = start_holding_run_with(dir.path(), &["--provider", "docker"]);
+    let pids = group_pids(&run_id);
+    assert!(pids.len() >= 2, "smbd and the client's sleep: {pids:?}");
+    // The server is a container whose network namespace is the lab's fs1 namespace.
+    let containers = lab_containers(&run_id);
+    assert_eq!(containers, vec![format!("smbchaos-{run_id}-fs1")]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    wait_within(child, Duration::from_secs(10)).expect("smbchaos after SIGKILL");
+    assert_eq!(lab_namespaces(&run_id).len(), 2, "one namespace per node");
+    assert_eq!(
+        lab_containers(&run_id).len(),
+        1,
+        "the container outlives SIGKILL"
+    );
+    let out = smbchaos(&["clean"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("containers [smbchaos-{run_id}-fs1]")),
+        "{}",
+        text(&out)
+    );
+    assert_nothing_left(&run_id, &pids);
+    assert!(lab_containers(&run_id).is_empty(), "container left");
 }
 
 #[test]

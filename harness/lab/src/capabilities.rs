@@ -209,6 +209,7 @@ pub fn missing_for(plan: &plan::Plan) -> Vec<Capability> {
             ));
         }
     }
+    need.extend(crate::images::needs(plan));
     for (tool, package) in tools_called(plan) {
         let found = on_path(tool);
         need.push(Capability::new(

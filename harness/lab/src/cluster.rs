@@ -94,7 +94,13 @@ impl Lab {
         }
         self.wait_cluster_healthy(name, HEALTHY_TIMEOUT).await?;
         let first = self.server(&cluster.nodes[0])?.lock().await.conf_path();
-        samba::add_user(&first, &self.user, &self.password).await?;
+        samba::add_user(
+            tokio::process::Command::new(samba::SMBPASSWD),
+            &first,
+            &self.user,
+            &self.password,
+        )
+        .await?;
         let starting = cluster
             .nodes
             .iter()

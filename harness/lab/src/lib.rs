@@ -9,6 +9,8 @@ pub mod capabilities;
 pub mod cgroup;
 pub mod cluster;
 pub mod ctdb;
+pub mod docker;
+pub mod images;
 pub mod links;
 pub mod netns;
 pub mod process;
@@ -214,8 +216,13 @@ impl Lab {
             .flat_map(|c| c.node_names())
             .collect();
         let cluster_nodes = cluster_nodes.iter().map(|n| (n.as_str(), Role::Server));
+        // provider: docker: each server's container, started before its TAP is made in it.
+        let mut roots = docker_roots(plan)?;
         for (name, role) in servers.chain(cluster_nodes).chain(clients) {
-            let ns = Arc::new(self.create_netns(name)?);
+            let ns = match roots.get_mut(name) {
+                Some(root) => Arc::new(self.start_container(plan, name, root).await?),
+                None => Arc::new(self.create_netns(name)?),
+            };
             let diag = Arc::new(sockdiag::SockDiag::open_in(&ns)?);
             let freezer = Freezer::create(&self.run_id, name)?;
             self.state
@@ -296,6 +303,7 @@ impl Lab {
                     .collect(),
                 environment: &server.environment,
                 cluster: None,
+                root: roots.get(&node.name).cloned().flatten(),
             };
             let mut samba = SambaServer::prepare(
                 &node.name,
@@ -377,6 +385,7 @@ impl Lab {
                     .iter()
                     .map(|s| (s.name.value.as_str(), &s.options))
                     .collect(),
+                root: None,
                 cluster: Some(samba::ClusterSide {
                     netbios: &netbios,
                     shares_dir: &shares_dir,
@@ -415,6 +424,31 @@ impl Lab {
             },
         );
         Ok(())
+    }
+
+    /// Start server `name`'s container (crate::docker); its network namespace is named as
+    /// `create_netns` would name it, and its mount namespace goes to `root`.
+    async fn start_container(
+        &self,
+        plan: &plan::Plan,
+        name: &str,
+        root: &mut Option<Arc<std::os::fd::OwnedFd>>,
+    ) -> Result<NetNs, LabError> {
+        let server = plan.topology.servers.iter().find(|s| s.name.value == name);
+        let version = server.map(|s| s.samba).unwrap_or_default();
+        let image = images::require_samba(version)?;
+        let netns = format!("{}{}-{name}", runstate::NETNS_PREFIX, self.run_id);
+        let node = docker::start(
+            &self.state,
+            &self.run_id,
+            name,
+            &netns,
+            &image,
+            &self.dir.join(name),
+        )
+        .await?;
+        *root = Some(node.root);
+        Ok(node.ns)
     }
 
     /// Record, then create, the namespace `sc-<run id>-<suffix>`.
@@ -791,4 +825,42 @@ impl Cut {
 fn new_run_id() -> String {
     let n: u32 = rand::random();
     format!("{:06x}", n & 0xff_ffff)
+}
+
+/// The servers that run in containers (`provider: docker`), each with a slot for its mount
+/// namespace; refuses what the provider cannot run.
+fn docker_roots(
+    plan: &plan::Plan,
+) -> Result<BTreeMap<String, Option<Arc<std::os::fd::OwnedFd>>>, LabError> {
+    let topology = &plan.topology;
+    match topology.provider {
+        plan::Provider::Netns => {
+            if let Some(s) = topology
+                .servers
+                .iter()
+                .find(|s| s.samba != plan::SambaVersion::default())
+            {
+                return Err(LabError::Other(format!(
+                    "server {} asks for Samba {}: the netns provider runs the host's own smbd ({}); run it in a container with `provider: docker` (or `smbchaos run --provider docker`)",
+                    s.name.value,
+                    s.samba,
+                    plan::SambaVersion::default()
+                )));
+            }
+            Ok(BTreeMap::new())
+        }
+        plan::Provider::Docker => {
+            if topology.wire == plan::WireKind::Kernel {
+                return Err(LabError::Other(
+                    "provider: docker joins nodes to the userspace wire; remove `wire: kernel`"
+                        .into(),
+                ));
+            }
+            Ok(topology
+                .servers
+                .iter()
+                .map(|s| (s.name.value.clone(), None))
+                .collect())
+        }
+    }
 }

@@ -50,6 +50,31 @@ impl NetNs {
         NetNs::open(name)
     }
 
+    /// Name an existing namespace (a container's `/proc/<pid>/ns/net`) the way `create`
+    /// names a fresh one, so it is opened, listed and deleted like any other lab namespace.
+    pub fn adopt(name: &str, from: &Path) -> Result<(), LabError> {
+        prepare_run_dir()?;
+        let path = path_of(name);
+        if path.exists() {
+            return Err(LabError::Exists(format!("network namespace {name}")));
+        }
+        File::create(&path).map_err(|e| LabError::io(format!("create {}", path.display()), e))?;
+        if let Err(e) = mount(
+            Some(from),
+            &path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            let _ = fs::remove_file(&path);
+            return Err(LabError::sys(
+                format!("bind-mount {} at {}", from.display(), path.display()),
+                e,
+            ));
+        }
+        Ok(())
+    }
+
     /// Open an existing named namespace.
     pub fn open(name: &str) -> Result<NetNs, LabError> {
         let path = path_of(name);

@@ -17,6 +17,18 @@ pub fn command_in(
     freezer: &Freezer,
     program: impl AsRef<OsStr>,
 ) -> Result<tokio::process::Command, LabError> {
+    command_in_root(ns, freezer, None, program)
+}
+
+/// Like `command_in`, and with `root` (a container's mount namespace) also entered, so
+/// `program` is the container's and sees the container's files.
+pub fn command_in_root(
+    ns: &Arc<NetNs>,
+    freezer: &Freezer,
+    root: Option<&Arc<OwnedFd>>,
+    program: impl AsRef<OsStr>,
+) -> Result<tokio::process::Command, LabError> {
+    let root = root.cloned();
     // Everything the child needs is opened here: between fork and exec only
     // async-signal-safe calls (setns, write) are allowed.
     let procs: OwnedFd = OpenOptions::new()
@@ -35,6 +47,12 @@ pub fn command_in(
             }
             if libc::setns(ns.raw_fd(), libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            // Entering a mount namespace also moves root and cwd to its root.
+            if let Some(root) = &root {
+                if libc::setns(root.as_raw_fd(), libc::CLONE_NEWNS) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

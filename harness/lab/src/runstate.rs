@@ -25,6 +25,9 @@ pub struct RunState {
     pub lab_dir: PathBuf,
     pub namespaces: Vec<String>,
     pub cgroups: Vec<PathBuf>,
+    /// Docker containers (by name) of `provider: docker` nodes.
+    #[serde(default)]
+    pub containers: Vec<String>,
 }
 
 impl RunState {
@@ -38,6 +41,7 @@ impl RunState {
             lab_dir: lab_dir.to_path_buf(),
             namespaces: Vec::new(),
             cgroups: Vec::new(),
+            containers: Vec::new(),
         };
         state.save()?;
         Ok(state)
@@ -64,6 +68,11 @@ impl RunState {
 
     pub fn record_cgroup(&mut self, path: &Path) -> Result<(), LabError> {
         self.cgroups.push(path.to_path_buf());
+        self.save()
+    }
+
+    pub fn record_container(&mut self, name: &str) -> Result<(), LabError> {
+        self.containers.push(name.to_string());
         self.save()
     }
 
@@ -99,6 +108,10 @@ impl RunState {
                 done.namespaces.push(ns.clone());
             }
         }
+        // After the namespaces (our bind mount of a container's network namespace goes
+        // first) and before the lab directory (bind-mounted into the containers).
+        crate::docker::remove(&self.containers)?;
+        done.containers = self.containers.clone();
         if self.lab_dir.starts_with(crate::LAB_DIR_ROOT) && self.lab_dir.exists() {
             fs::remove_dir_all(&self.lab_dir)
                 .map_err(|e| LabError::io(format!("remove {}", self.lab_dir.display()), e))?;
@@ -116,6 +129,7 @@ impl RunState {
 pub struct Reclaimed {
     pub processes: usize,
     pub namespaces: Vec<String>,
+    pub containers: Vec<String>,
 }
 
 /// What `clean` did.
@@ -153,6 +167,12 @@ pub fn clean(force: bool) -> Result<CleanReport, LabError> {
         if unowned(run_id) {
             netns::delete(&ns)?;
             report.orphans.push(format!("network namespace {ns}"));
+        }
+    }
+    for (name, run_id) in crate::docker::labelled() {
+        if unowned(&run_id) {
+            crate::docker::remove(std::slice::from_ref(&name))?;
+            report.orphans.push(format!("container {name}"));
         }
     }
     for run_id in cgroup::run_groups() {

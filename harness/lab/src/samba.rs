@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ pub struct SambaServer {
     passdb: Option<tokio::task::JoinHandle<Result<(), LabError>>>,
     /// Extra environment of smbd (the plan's `environment:`).
     environment: BTreeMap<String, String>,
+    /// A container's mount namespace, on a `provider: docker` node: smbd and smbpasswd are
+    /// the container's (crate::docker).
+    root: Option<Arc<OwnedFd>>,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
@@ -78,6 +82,8 @@ pub struct SambaConfig<'a> {
     /// every node, the share directories shared by every node, and no user added by
     /// `prepare` (the passdb is a clustered database: the cluster adds the user once ctdbd runs).
     pub cluster: Option<ClusterSide<'a>>,
+    /// The container's mount namespace on a `provider: docker` node; `None` on netns.
+    pub root: Option<Arc<OwnedFd>>,
 }
 
 pub struct ClusterSide<'a> {
@@ -137,14 +143,22 @@ impl SambaServer {
             credentials: smb2::Credentials::new(user, password),
             passdb: None,
             environment: config.environment.clone(),
+            root: config.root.clone(),
         };
         if config.cluster.is_some() {
             return Ok(server);
         }
         let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
+        // In a container, the container's smbpasswd writes the passdb its smbd reads.
+        let command = match &server.root {
+            Some(root) => {
+                process::command_in_root(&server.ns, &server.freezer, Some(root), SMBPASSWD)?
+            }
+            None => tokio::process::Command::new(SMBPASSWD),
+        };
         Ok(SambaServer {
             passdb: Some(tokio::spawn(async move {
-                add_user(&conf, &user, &password).await
+                add_user(command, &conf, &user, &password).await
             })),
             ..server
         })
@@ -192,7 +206,7 @@ impl SambaServer {
         let err = out
             .try_clone()
             .map_err(|e| LabError::io("dup smbd output log", e))?;
-        let child = process::command_in(&self.ns, &self.freezer, SMBD)?
+        let child = process::command_in_root(&self.ns, &self.freezer, self.root.as_ref(), SMBD)?
             .args(["--foreground", "--no-process-group", "-s"])
             .arg(self.conf_path())
             .envs(&self.environment)
@@ -467,7 +481,7 @@ fn mkdir(path: &Path) -> Result<(), LabError> {
 }
 
 /// The lab's Unix account, created (as a system user without a home) if this machine lacks it.
-fn unix_user() -> Result<(nix::unistd::Uid, nix::unistd::Gid), LabError> {
+pub(crate) fn unix_user() -> Result<(nix::unistd::Uid, nix::unistd::Gid), LabError> {
     let lookup = || nix::unistd::User::from_name(UNIX_USER).ok().flatten();
     if lookup().is_none() {
         let status = std::process::Command::new("useradd")
@@ -526,8 +540,13 @@ pub(crate) fn indent(lines: &[String]) -> String {
 }
 
 /// `smbpasswd -a user` against the node's smb.conf, the password on stdin.
-pub async fn add_user(conf: &Path, user: &str, password: &str) -> Result<(), LabError> {
-    let mut child = tokio::process::Command::new(SMBPASSWD)
+pub async fn add_user(
+    mut command: tokio::process::Command,
+    conf: &Path,
+    user: &str,
+    password: &str,
+) -> Result<(), LabError> {
+    let mut child = command
         .args([
             "-c".as_ref(),
             conf.as_os_str(),

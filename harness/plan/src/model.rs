@@ -61,6 +61,78 @@ pub struct Topology {
     /// Bytes kept of each captured frame in the per-link pcap files; 0 turns capture off.
     #[serde(default = "default_snaplen")]
     pub capture_snaplen: u32,
+    /// What a server node is: `netns` (default: the host's own smbd in a network namespace)
+    /// or `docker` (a container from an image built by `smbchaos images build`, joined to
+    /// the same userspace wire). Clients are namespaces either way.
+    #[serde(default)]
+    pub provider: Provider,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    #[default]
+    Netns,
+    Docker,
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Netns => "netns",
+            Provider::Docker => "docker",
+        })
+    }
+}
+
+/// A Samba release a server node runs: 4.17 (Debian 12) or 4.22 (bookworm-backports).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    Serialize,
+    JsonSchema,
+)]
+pub enum SambaVersion {
+    #[default]
+    #[serde(rename = "4.17")]
+    V4_17,
+    #[serde(rename = "4.22")]
+    V4_22,
+}
+
+impl SambaVersion {
+    pub const ALL: [SambaVersion; 2] = [SambaVersion::V4_17, SambaVersion::V4_22];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SambaVersion::V4_17 => "4.17",
+            SambaVersion::V4_22 => "4.22",
+        }
+    }
+}
+
+impl std::fmt::Display for SambaVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SambaVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SambaVersion::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown Samba version `{s}` (known: 4.17, 4.22)"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -98,6 +170,9 @@ pub struct Server {
     /// Extra environment of the server's smbd (e.g. `LD_PRELOAD` of a fault shim).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub environment: BTreeMap<String, String>,
+    /// The Samba release this server runs (`"4.22"` needs `provider: docker`).
+    #[serde(default)]
+    pub samba: SambaVersion,
 }
 
 /// A CTDB cluster: `nodes` server nodes named `<name>-0`, `<name>-1`, ..., each running

@@ -153,7 +153,7 @@ fn header(p: &Page) -> Markup {
         .map(|s| s.run_id.as_str())
         .filter(|id| !id.is_empty());
     let env: Vec<(&str, String)> = match &input.environment {
-        Some(env) => ["samba", "kernel", "seed"]
+        Some(env) => ["samba", "provider", "kernel", "seed"]
             .into_iter()
             .filter_map(|key| env.get(key).map(|v| (key, plain(v))))
             .collect(),

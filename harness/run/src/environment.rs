@@ -7,13 +7,48 @@ use serde::Serialize;
 pub struct Environment {
     pub smbchaos: String,
     pub kernel: String,
+    /// What the servers run: the host's `smbd --version` on netns; on docker, each distinct
+    /// version with its image.
     pub samba: String,
+    /// `netns` or `docker` (the plan's, or `--provider`'s).
+    pub provider: String,
+    /// Each server's Samba: the version and, on docker, the image (whose tag carries the
+    /// recipe hash).
+    pub servers: std::collections::BTreeMap<String, String>,
     pub seed: u64,
     pub fault_mechanisms: Vec<String>,
 }
 
 impl Environment {
-    pub fn probe(seed: u64, fault_mechanisms: Vec<String>) -> Environment {
+    pub fn probe(plan: &plan::Plan, fault_mechanisms: Vec<String>) -> Environment {
+        let provider = plan.topology.provider;
+        let servers = plan
+            .topology
+            .servers
+            .iter()
+            .map(|s| {
+                let what = match provider {
+                    plan::Provider::Netns => s.samba.to_string(),
+                    plan::Provider::Docker => {
+                        format!("{} ({})", s.samba, lab::images::samba_tag(s.samba))
+                    }
+                };
+                (s.name.value.clone(), what)
+            })
+            .collect::<std::collections::BTreeMap<String, String>>();
+        let samba = match provider {
+            plan::Provider::Netns => command_version(lab::samba::SMBD, "--version"),
+            plan::Provider::Docker => {
+                let mut distinct: Vec<&String> = servers.values().collect();
+                distinct.sort();
+                distinct.dedup();
+                distinct
+                    .into_iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
         let uname = nix::sys::utsname::uname().ok();
         let kernel = uname
             .map(|u| {
@@ -27,8 +62,10 @@ impl Environment {
         Environment {
             smbchaos: env!("CARGO_PKG_VERSION").to_string(),
             kernel,
-            samba: command_version(lab::samba::SMBD, "--version"),
-            seed,
+            samba,
+            provider: provider.to_string(),
+            servers,
+            seed: plan.seed,
             fault_mechanisms,
         }
     }

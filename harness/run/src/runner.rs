@@ -107,11 +107,8 @@ async fn run_in(
     };
     let epoch = Instant::now();
     let mechanisms = fault_mechanisms(plan);
-    dir.write_json(
-        results::ENVIRONMENT,
-        &Environment::probe(plan.seed, mechanisms),
-    )
-    .map_err(io)?;
+    dir.write_json(results::ENVIRONMENT, &Environment::probe(plan, mechanisms))
+        .map_err(io)?;
 
     events.send(Event::Phase(Phase::LabUp));
     let options = LabOptions {
