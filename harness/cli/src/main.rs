@@ -393,9 +393,9 @@ fn print_matrix(
         .unwrap_or(4);
     let mut header = format!("{:<width$}", "plan");
     for v in versions.iter().flatten() {
-        header.push_str(&format!("  samba {v:<8}"));
+        header.push_str(&format!("  samba {:<8}", v.as_str()));
     }
-    println!("{header}");
+    println!("{}", header.trim_end());
     for path in plans {
         let mut row = format!("{:<width$}", path.display());
         for v in versions {
@@ -406,7 +406,7 @@ fn print_matrix(
                 .unwrap_or("not run");
             row.push_str(&format!("  {cell:<14}"));
         }
-        println!("{row}");
+        println!("{}", row.trim_end());
     }
 }
 

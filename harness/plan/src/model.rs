@@ -78,7 +78,8 @@ pub enum Provider {
 
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        // pad, not write_str: `{:<8}` and friends apply.
+        f.pad(match self {
             Provider::Netns => "netns",
             Provider::Docker => "docker",
         })
@@ -121,7 +122,7 @@ impl SambaVersion {
 
 impl std::fmt::Display for SambaVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
