@@ -36,7 +36,7 @@ fn main() {
             .unwrap_or(&path)
             .display()
             .to_string();
-        let missing = missing_needs(&path);
+        let missing = missing_needs();
         let ignored = !missing.is_empty();
         if ignored {
             reasons.push((name.clone(), missing.join("; ")));
@@ -85,7 +85,7 @@ fn plan_files(dir: &Path) -> Vec<PathBuf> {
 /// developer's unprivileged shell): anything else the machine lacks (smbd, a VFS module, a
 /// tool a step calls) makes the plan fail, with the harness's preflight naming it and its fix,
 /// from the one capability list in `lab::capabilities`.
-fn missing_needs(_plan: &Path) -> Vec<String> {
+fn missing_needs() -> Vec<String> {
     if nix::unistd::geteuid().is_root() {
         Vec::new()
     } else {
@@ -95,7 +95,7 @@ fn missing_needs(_plan: &Path) -> Vec<String> {
 
 fn run_plan(plan: &Path) -> Result<Completion, Failed> {
     // Forced with --ignored on a machine that cannot run it: say why rather than fail.
-    let missing = missing_needs(plan);
+    let missing = missing_needs();
     if !missing.is_empty() {
         return Ok(Completion::ignored_with(missing.join("; ")));
     }

@@ -4,6 +4,7 @@
 //!
 //! The vocabulary of `f` (what checkers rely on) is documented in `ops`.
 
+pub mod effect;
 pub mod ops;
 pub mod results;
 

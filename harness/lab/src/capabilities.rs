@@ -502,7 +502,8 @@ fn kernel() -> Vec<Capability> {
     out
 }
 
-fn version(program: &str, flag: &str) -> String {
+/// The first line a program prints for `flag` (e.g. `--version`); empty when it fails.
+pub fn version(program: &str, flag: &str) -> String {
     Command::new(program)
         .arg(flag)
         .stdin(Stdio::null())

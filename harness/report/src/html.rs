@@ -3,6 +3,7 @@
 //! Markup is built with maud, so every value is escaped unless it is marked pre-escaped
 //! (only the page's own CSS and script are).
 
+use history::effect::Effect;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 
@@ -234,37 +235,25 @@ fn checkers(input: &Input) -> Markup {
     }
 }
 
-/// What a fault did: the effects its completed steps recorded (e.g. "2 connections reset"),
-/// read from its records in full; else whether it landed, as `check` read it.
+/// What a fault did: the effects its completed steps recorded, summed and worded as the
+/// terminal words them (`history::effect`), read from its records in full; else whether it
+/// landed, as `check` read it.
 fn effect(p: &Page, f: &FaultWindow) -> String {
-    let mut recorded = false;
-    let mut parts: Vec<String> = Vec::new();
+    let mut total: Option<Effect> = None;
     for r in f.records.iter().filter_map(|&pos| p.full(pos)) {
-        let Some(effect) = (r.kind == OpType::Ok)
-            .then(|| {
-                r.value
-                    .pointer("/detail/effect")
-                    .and_then(|e| e.as_object())
-            })
+        let recorded = (r.kind == OpType::Ok)
+            .then(|| r.value.pointer("/detail/effect"))
             .flatten()
-        else {
-            continue;
-        };
-        recorded = true;
-        for (what, v) in effect {
-            let n = v
-                .as_array()
-                .map(|a| a.len() as u64)
-                .or(v.as_u64())
-                .unwrap_or(0);
-            parts.push(format!("{n} {}", what.replace('_', " ")));
+            .and_then(|e| serde_json::from_value::<Effect>(e.clone()).ok());
+        if let Some(e) = recorded {
+            total.get_or_insert_with(Effect::default).add(&e);
         }
     }
-    match (recorded, f.landed) {
-        (true, _) if !parts.is_empty() => parts.join(", "),
-        (true, _) | (false, Some(false)) => "no effect".into(),
-        (false, Some(true)) => "landed".into(),
-        (false, None) => "not recorded".into(),
+    match (total, f.landed) {
+        (Some(e), _) => e.summary(),
+        (None, Some(false)) => "no effect".into(),
+        (None, Some(true)) => "landed".into(),
+        (None, None) => "not recorded".into(),
     }
 }
 

@@ -37,7 +37,7 @@ impl Environment {
             })
             .collect::<std::collections::BTreeMap<String, String>>();
         let samba = match provider {
-            plan::Provider::Netns => command_version(lab::samba::SMBD, "--version"),
+            plan::Provider::Netns => lab::capabilities::version(lab::samba::SMBD, "--version"),
             plan::Provider::Docker => {
                 let mut distinct: Vec<&String> = servers.values().collect();
                 distinct.sort();
@@ -69,14 +69,4 @@ impl Environment {
             fault_mechanisms,
         }
     }
-}
-
-pub fn command_version(program: &str, flag: &str) -> String {
-    std::process::Command::new(program)
-        .arg(flag)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }

@@ -35,71 +35,7 @@ pub enum NemesisError {
     History(#[from] std::io::Error),
 }
 
-/// What a fault did, recorded as `detail.effect` of its start (what is known at once:
-/// connections reset, processes killed or frozen) and of its heal (what accrued while it
-/// held: frames dropped or shaped). An occurrence whose records all carry an empty effect
-/// had none; the checkers judge `require_effect` from that.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct Effect {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub connections_reset: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub processes_killed: Vec<i32>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub processes_frozen: Vec<i32>,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub frames_dropped: u64,
-    /// Frames that passed through an impaired direction (delayed, lost, duplicated...).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub frames_shaped: u64,
-    /// Cluster public addresses moved, `address: from-node -> to-node`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub addresses_moved: Vec<String>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl Effect {
-    pub fn is_none(&self) -> bool {
-        self.connections_reset.is_empty()
-            && self.processes_killed.is_empty()
-            && self.processes_frozen.is_empty()
-            && self.frames_dropped == 0
-            && self.frames_shaped == 0
-            && self.addresses_moved.is_empty()
-    }
-
-    /// One line for the terminal.
-    pub fn summary(&self) -> String {
-        let mut parts = Vec::new();
-        let n = |v: usize, what: &str| format!("{v} {what}");
-        if !self.connections_reset.is_empty() {
-            parts.push(n(self.connections_reset.len(), "connection(s) reset"));
-        }
-        if !self.processes_killed.is_empty() {
-            parts.push(n(self.processes_killed.len(), "process(es) killed"));
-        }
-        if !self.processes_frozen.is_empty() {
-            parts.push(n(self.processes_frozen.len(), "process(es) frozen"));
-        }
-        if self.frames_dropped > 0 {
-            parts.push(n(self.frames_dropped as usize, "frame(s) dropped"));
-        }
-        if self.frames_shaped > 0 {
-            parts.push(n(self.frames_shaped as usize, "frame(s) shaped"));
-        }
-        if !self.addresses_moved.is_empty() {
-            parts.push(n(self.addresses_moved.len(), "public address(es) moved"));
-        }
-        if parts.is_empty() {
-            "no effect".into()
-        } else {
-            parts.join(", ")
-        }
-    }
-}
+pub use history::effect::Effect;
 
 /// What a started fault left on the lab, for its heal to undo.
 enum Active {
