@@ -12,6 +12,7 @@ use report::junit::PlanSet;
 use run::events::Events;
 use run::planset::{self, PlanEnd, Planned, SetEnd};
 use run::runner::{self, RunOptions};
+use run::sweep::{run_sweep, Failing, Seeds, SweepSpec};
 use smbchaos::progress;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -51,6 +52,30 @@ enum Command {
     },
     /// Re-judge a stored run from its history, with no lab.
     Check { results_dir: PathBuf },
+    /// Rerun a stored run exactly (plan, seed, provider, Samba) and say whether the verdict
+    /// is the same: exit 0 same every time, 1 not, 2 error.
+    Repro {
+        results_dir: PathBuf,
+        /// Rerun this many times, counting how often the verdict reproduces.
+        #[arg(long, default_value_t = 1)]
+        times: u32,
+        /// Where reruns go (default: the run's own results root).
+        #[arg(long)]
+        results: Option<PathBuf>,
+    },
+    /// Cut a failing run's fault schedule and workload down to the smallest that still fails
+    /// the same checkers, and write it as a plan file.
+    Shrink {
+        results_dir: PathBuf,
+        /// Stop searching after this long (the smallest plan found so far is written).
+        #[arg(long, default_value = "10m")]
+        budget: plan::PlanDuration,
+        /// The plan file to write (default: RESULTS_DIR/<plan>-shrunk.yaml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write RESULTS_ROOT/index.html: every stored run, per plan over time, failures first.
+    Index { results_root: PathBuf },
     /// Re-render a stored run's report.html and junit.xml.
     Report { results_dir: PathBuf },
     /// Bring up and hold a plan's lab.
@@ -149,6 +174,15 @@ struct RunArgs {
     junit: Option<PathBuf>,
     #[command(flatten)]
     with: Override,
+    /// Sweep one plan over seeds: a range `1..50` (both included) or a count of fresh seeds.
+    #[arg(long)]
+    seeds: Option<Seeds>,
+    /// Run each seed this many times (its pass rate, and what flipped).
+    #[arg(long)]
+    repeat: Option<u32>,
+    /// Start no run that would not end within this (e.g. 20m); alone: fresh seeds until spent.
+    #[arg(long)]
+    budget: Option<plan::PlanDuration>,
 }
 
 #[derive(Subcommand)]
@@ -196,6 +230,21 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Report { results_dir } => {
             let path = report::write(&results_dir)?;
             println!("{}", path.display());
+            Ok(0)
+        }
+        Command::Repro {
+            results_dir,
+            times,
+            results,
+        } => repro(&results_dir, times, results, cli.quiet).await,
+        Command::Shrink {
+            results_dir,
+            budget,
+            out,
+        } => shrink(&results_dir, budget, out, cli.quiet).await,
+        Command::Index { results_root } => {
+            let (path, runs) = report::index::write(&results_root)?;
+            println!("{} ({runs} runs)", path.display());
             Ok(0)
         }
         Command::Lab {
@@ -294,6 +343,9 @@ async fn interrupted() -> &'static str {
 }
 
 async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
+    if args.seeds.is_some() || args.repeat.is_some() || args.budget.is_some() {
+        return sweep(args, quiet).await;
+    }
     let loaded = load_all(&args.plans)?;
     // One pass per Samba version asked for (the version matrix), or one as the plans say.
     let versions: Vec<Option<plan::SambaVersion>> = if args.with.samba.is_empty() {
@@ -313,19 +365,14 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
                     path: path.clone(),
                     plan,
                     text: text.clone(),
+                    case: None,
                 }
             })
             .collect();
         preflight(plans.iter().map(|p| &p.plan))?;
         passes.push((version, plans));
     }
-    let mut terminal = Terminal {
-        mode: progress::Mode::detect(quiet),
-        renderer: None,
-        junit: PlanSet::default(),
-        version: None,
-        matrix: Vec::new(),
-    };
+    let mut terminal = Terminal::new(quiet);
     let mut end = SetEnd::Finished(Outcome::Pass);
     for (version, plans) in &passes {
         let results_root = match version {
@@ -364,6 +411,142 @@ async fn run(args: RunArgs, quiet: bool) -> Result<u8> {
     })
 }
 
+/// `run --seeds/--repeat/--budget`: one plan over many seeds, a summary at the end
+/// (printed, and sweep.json + junit.xml in `<results>/<plan>/sweep-<time>/`).
+async fn sweep(args: RunArgs, quiet: bool) -> Result<u8> {
+    let mut loaded = load_all(&args.plans)?;
+    if loaded.len() != 1 {
+        bail!(
+            "--seeds, --repeat and --budget sweep one plan file; {} given",
+            loaded.len()
+        );
+    }
+    let (path, mut plan, text) = loaded.remove(0);
+    args.with.apply(&mut plan)?;
+    preflight([&plan])?;
+    let seeds = match (args.seeds, args.budget) {
+        (Some(s), _) => s,
+        (None, Some(_)) if args.repeat.is_none() => Seeds::Unbounded,
+        (None, _) => Seeds::Plan,
+    };
+    let spec = SweepSpec {
+        seeds,
+        repeat: args.repeat.unwrap_or(1),
+        budget: args.budget.map(|b| b.as_duration()),
+    };
+    let planned = Planned {
+        path,
+        plan,
+        text,
+        case: None,
+    };
+    let mut terminal = Terminal::new(quiet);
+    let options = RunOptions {
+        results_root: args.results.clone(),
+    };
+    let sweep = run_sweep(&planned, &spec, &options, interrupted(), &mut terminal).await;
+    let stamp = history::results::utc_stamp(std::time::SystemTime::now());
+    let dir = args
+        .results
+        .join(planned.name())
+        .join(format!("sweep-{stamp}"));
+    sweep
+        .write(&dir)
+        .with_context(|| format!("sweep summary in {}", dir.display()))?;
+    terminal.junit.write(&dir.join("junit.xml"))?;
+    if let Some(file) = &args.junit {
+        terminal
+            .junit
+            .write(file)
+            .with_context(|| format!("--junit {}", file.display()))?;
+    }
+    print!("{}", sweep.summary());
+    println!("sweep summary: {}", dir.join("sweep.json").display());
+    Ok(match sweep.interrupted {
+        Some(_) => 130,
+        None => sweep.outcome().exit_code() as u8,
+    })
+}
+
+/// Rerun a stored run `times` times; exit 0 when every rerun's verdict is the recorded one.
+async fn repro(dir: &Path, times: u32, results: Option<PathBuf>, quiet: bool) -> Result<u8> {
+    let rec = run::repro::load(dir)?;
+    for n in &rec.notes {
+        note!("smbchaos: note: {n}");
+    }
+    let Some(then) = rec.verdict.clone() else {
+        bail!(
+            "{}: never judged (no verdict.json): nothing to compare",
+            dir.display()
+        );
+    };
+    preflight([&rec.planned.plan])?;
+    let spec = SweepSpec {
+        seeds: Seeds::Plan,
+        repeat: times,
+        budget: None,
+    };
+    let results_root = results.unwrap_or_else(|| run::repro::results_root(&rec.dir));
+    let mut terminal = Terminal::new(quiet);
+    let options = RunOptions { results_root };
+    let sweep = run_sweep(&rec.planned, &spec, &options, interrupted(), &mut terminal).await;
+    let was = Failing::of(&then);
+    println!("recorded: {}", run::repro::describe(then.outcome, &was));
+    let mut same = 0;
+    for r in &sweep.runs {
+        let ok = r.error.is_none() && run::repro::same_verdict(&then, r.outcome, &r.failing);
+        same += usize::from(ok);
+        let now = match &r.error {
+            Some(e) => format!("ERROR: {e}"),
+            None => run::repro::describe(r.outcome, &r.failing),
+        };
+        println!(
+            "rerun #{}: {now}: {}",
+            r.repeat + 1,
+            if ok { "same" } else { "DIFFERENT" }
+        );
+    }
+    println!("reproduced {same} of {} rerun(s)", sweep.runs.len());
+    Ok(match sweep.interrupted {
+        Some(_) => 130,
+        None if same == sweep.runs.len() => 0,
+        None => 1,
+    })
+}
+
+async fn shrink(
+    dir: &Path,
+    budget: plan::PlanDuration,
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> Result<u8> {
+    let rec = run::repro::load(dir)?;
+    preflight([&rec.planned.plan])?;
+    let out = out.unwrap_or_else(|| rec.dir.join(format!("{}-shrunk.yaml", rec.planned.name())));
+    let mut terminal = Terminal::new(quiet);
+    let budget = budget.as_duration();
+    let s = run::shrink::shrink(&rec, budget, &out, interrupted(), &mut terminal).await?;
+    println!(
+        "shrunk {} -> {} fault(s){} in {} rerun(s), {:.0} s{}; confirmed: {}",
+        s.original_faults,
+        s.faults,
+        match (s.original_duration, s.duration) {
+            (Some(a), Some(b)) if a != b => format!(", workload {a} -> {b}"),
+            _ => String::new(),
+        },
+        s.reruns,
+        s.seconds,
+        if s.budget_spent {
+            " (budget spent)"
+        } else {
+            ""
+        },
+        s.confirmed.map_or("not run".into(), |c| c.to_string())
+    );
+    println!("plan: {}", s.plan_file.display());
+    Ok(if s.confirmed == Some(true) { 0 } else { 1 })
+}
+
 /// The terminal's view of a plan set: progress per plan, each verdict, reports and JUnit.
 struct Terminal {
     mode: progress::Mode,
@@ -373,6 +556,18 @@ struct Terminal {
     version: Option<plan::SambaVersion>,
     /// (plan file, version, what it ended as), for the side-by-side summary.
     matrix: Vec<(PathBuf, Option<plan::SambaVersion>, String)>,
+}
+
+impl Terminal {
+    fn new(quiet: bool) -> Terminal {
+        Terminal {
+            mode: progress::Mode::detect(quiet),
+            renderer: None,
+            junit: PlanSet::default(),
+            version: None,
+            matrix: Vec::new(),
+        }
+    }
 }
 
 /// The version matrix: one row per plan, one column per Samba version.
@@ -432,10 +627,10 @@ impl planset::Reporter for Terminal {
         let named;
         let name = match version {
             Some(v) => {
-                named = format!("{} [samba {v}]", planned.name());
+                named = format!("{} [samba {v}]", planned.case());
                 named.as_str()
             }
-            None => planned.name(),
+            None => planned.case(),
         };
         let ended = match end {
             PlanEnd::Judged { verdict, .. } => label(verdict.outcome).to_string(),
@@ -459,6 +654,12 @@ impl planset::Reporter for Terminal {
                     label(verdict.outcome),
                     results.display()
                 );
+                if let (Some(rate), Outcome::Fail | Outcome::Unknown) =
+                    (&planned.plan.flake_rate, verdict.outcome)
+                {
+                    let f = run::sweep::flake_judgement(1, 1, rate.value.fraction());
+                    println!("    {}", f.explain());
+                }
                 self.junit.judged(path, name, verdict, results, took);
             }
             PlanEnd::Errored(e) => {

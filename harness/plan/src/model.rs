@@ -37,6 +37,11 @@ pub struct Plan {
     pub faults: Vec<Fault>,
     #[serde(default)]
     pub expect: Expect,
+    /// How often this plan is known not to pass on a correct server (e.g. `5%`): a plan set
+    /// or sweep fails on it only when its failures are a significant change from this rate
+    /// (README, "Flake rate").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flake_rate: Option<Spanned<Percent>>,
 }
 
 /// The lab's nodes. Every node gets one link to the lab switch.

@@ -45,6 +45,15 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         ));
     }
 
+    if let Some(rate) = &plan.flake_rate {
+        if !(0.0..=100.0).contains(&rate.value.0) {
+            problems.push(Problem::at(
+                rate,
+                format!("flake_rate {} is outside 0-100%", rate.value),
+            ));
+        }
+    }
+
     if plan.topology.servers.is_empty() && plan.topology.clusters.is_empty() {
         let (line, column) = servers_at.unwrap_or((0, 0));
         problems.push(Problem::new(

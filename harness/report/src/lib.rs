@@ -3,6 +3,7 @@
 //! stored run, finished or interrupted.
 
 mod html;
+pub mod index;
 pub mod junit;
 mod model;
 mod svg;

@@ -2,10 +2,15 @@
 
 use serde::Serialize;
 
+/// The commit this harness was built from (build.rs).
+pub const COMMIT: &str = env!("SMBCHAOS_COMMIT");
+
 /// What was on the machine for this run.
 #[derive(Debug, Serialize)]
 pub struct Environment {
     pub smbchaos: String,
+    /// The git commit the harness was built from ("unknown" outside a checkout).
+    pub commit: String,
     pub kernel: String,
     /// What the servers run: the host's `smbd --version` on netns; on docker, each distinct
     /// version with its image.
@@ -61,6 +66,7 @@ impl Environment {
             .unwrap_or_default();
         Environment {
             smbchaos: env!("CARGO_PKG_VERSION").to_string(),
+            commit: COMMIT.to_string(),
             kernel,
             samba,
             provider: provider.to_string(),

@@ -17,11 +17,18 @@ pub struct Planned {
     pub plan: plan::Plan,
     /// The file as written, stored with the results.
     pub text: String,
+    /// The test case's name when it is not the plan's (a sweep's `<plan> [seed N #k]`).
+    pub case: Option<String>,
 }
 
 impl Planned {
     pub fn name(&self) -> &str {
         &self.plan.name.value
+    }
+
+    /// The name reporters give this run.
+    pub fn case(&self) -> &str {
+        self.case.as_deref().unwrap_or(self.name())
     }
 }
 
@@ -90,7 +97,22 @@ pub async fn run_set<R: Reporter>(
             }
             return SetEnd::Interrupted(sig);
         }
-        worst = worst.and(end.outcome());
+        worst = worst.and(tolerated(&planned.plan, end.outcome()));
     }
     SetEnd::Finished(worst)
+}
+
+/// A plan's outcome as the set counts it: one that did not pass counts as a pass when the
+/// plan declares a known flake rate that explains one failure in one run (see
+/// [`crate::sweep::flake_judgement`]).
+pub fn tolerated(plan: &plan::Plan, outcome: Outcome) -> Outcome {
+    match &plan.flake_rate {
+        Some(rate)
+            if outcome != Outcome::Pass
+                && !crate::sweep::flake_judgement(1, 1, rate.value.fraction()).significant =>
+        {
+            Outcome::Pass
+        }
+        _ => outcome,
+    }
 }

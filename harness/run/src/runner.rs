@@ -109,6 +109,8 @@ async fn run_in(
     let mechanisms = fault_mechanisms(plan);
     dir.write_json(results::ENVIRONMENT, &Environment::probe(plan, mechanisms))
         .map_err(io)?;
+    dir.write_json(crate::repro::SCHEDULE, &crate::repro::resolved(plan))
+        .map_err(io)?;
 
     events.send(Event::Phase(Phase::LabUp));
     let options = LabOptions {

@@ -5,6 +5,10 @@
  *   corrupt-reads  one read in N returns its first 8 bytes altered at random (the file is
  *                  intact: reading again gives other bytes)
  *   drop-writes    one write in N is acknowledged in full and never written
+ *   drop-writes-after-restart
+ *                  drop-writes, but only in an smbd started after the node's first one (a
+ *                  kill, crash, stop or restart fault's heal): a bug only a fault shows.
+ *                  The first smbd of a run leaves a mark next to its smb.conf.
  *   none           nothing (the shim loaded, behaving)
  *
  * N is SMBCHAOS_PLANT_EVERY (default 3). Which calls misbehave is random (seeded per smbd
@@ -19,12 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
-enum plant { PLANT_NONE, PLANT_CORRUPT_READS, PLANT_DROP_WRITES };
+enum plant { PLANT_NONE, PLANT_CORRUPT_READS, PLANT_DROP_WRITES, PLANT_DROP_WRITES_AFTER_RESTART };
 
 static enum plant plant_kind(void) {
     const char *p = getenv("SMBCHAOS_PLANT");
     if (p && strcmp(p, "corrupt-reads") == 0) return PLANT_CORRUPT_READS;
     if (p && strcmp(p, "drop-writes") == 0) return PLANT_DROP_WRITES;
+    if (p && strcmp(p, "drop-writes-after-restart") == 0) return PLANT_DROP_WRITES_AFTER_RESTART;
     return PLANT_NONE;
 }
 
@@ -66,6 +71,38 @@ static unsigned long long next_random(void) {
 /* True for one targeted call in N, at random. */
 static int strikes(void) { return next_random() % (unsigned long long)every() == 0; }
 
+/* Set in an smbd daemon started after its node's first (and inherited by its children). */
+static int restarted;
+
+/* In the smbd daemon itself (`smbd --foreground ... -s CONF`), not in helpers it execs:
+ * the first start of the run leaves CONF's directory a mark; later starts find it. */
+__attribute__((constructor)) static void plant_init(void) {
+    if (plant_kind() != PLANT_DROP_WRITES_AFTER_RESTART) return;
+    char args[8192];
+    FILE *f = fopen("/proc/self/cmdline", "r");
+    if (!f) return;
+    size_t n = fread(args, 1, sizeof args - 1, f);
+    fclose(f);
+    args[n] = 0;
+    const char *conf = NULL;
+    int foreground = 0;
+    for (size_t i = 0; i < n; i += strlen(args + i) + 1) {
+        if (strcmp(args + i, "--foreground") == 0) foreground = 1;
+        if (strcmp(args + i, "-s") == 0 && i + 3 < n) conf = args + i + 3;
+    }
+    if (!foreground || !conf) return;
+    char mark[4096];
+    const char *slash = strrchr(conf, '/');
+    if (!slash) return;
+    snprintf(mark, sizeof mark, "%.*s/plant-first-smbd", (int)(slash - conf), conf);
+    if (access(mark, F_OK) == 0) {
+        restarted = 1;
+    } else {
+        FILE *m = fopen(mark, "w");
+        if (m) fclose(m);
+    }
+}
+
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 
@@ -81,7 +118,9 @@ static ssize_t do_pread(const char *sym, int fd, void *buf, size_t count, off_t 
 }
 
 static ssize_t do_pwrite(const char *sym, int fd, const void *buf, size_t count, off_t off) {
-    if (plant_kind() == PLANT_DROP_WRITES && targeted(fd) && strikes()) return (ssize_t)count;
+    enum plant k = plant_kind();
+    int drops = k == PLANT_DROP_WRITES || (k == PLANT_DROP_WRITES_AFTER_RESTART && restarted);
+    if (drops && targeted(fd) && strikes()) return (ssize_t)count;
     pwrite_fn real = (pwrite_fn)dlsym(RTLD_NEXT, sym);
     return real(fd, buf, count, off);
 }
