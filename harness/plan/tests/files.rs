@@ -261,7 +261,7 @@ fn unreadable_file() {
 fn misspelt_top_level_key() {
     assert_bad(
         "top_level_key.yaml",
-        &["bad/top_level_key.yaml:3:1: unknown key `topolgy`, expected one of `version`, `name`, `description`, `seed`, `topology`, `workload`, `faults`, `expect`"],
+        &["bad/top_level_key.yaml:3:1: unknown key `topolgy`, expected one of `version`, `name`, `description`, `seed`, `topology`, `workload`, `faults`, `expect`, `flake_rate`"],
     );
 }
 
