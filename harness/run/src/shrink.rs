@@ -181,22 +181,48 @@ fn action_entries(action: &plan::Action) -> Vec<Value> {
     vec![Value::Object(m)]
 }
 
-/// The plan file of a candidate: the recorded plan with explicit faults, renamed.
+/// The plan file of a candidate: the recorded plan with explicit faults, renamed. It is
+/// built from the keys the plan's author wrote (`text`), so the file carries no defaults;
+/// where the run overrode the file (provider, Samba version) the override is written in.
 fn candidate_plan(
     base: &plan::Plan,
+    text: &str,
     c: &Candidate,
     header: &str,
 ) -> Result<(plan::Plan, String), ShrinkError> {
-    let mut v = serde_json::to_value(base).unwrap_or_default();
+    let mut v: Value = serde_saphyr::from_str(text)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| serde_json::to_value(base).unwrap_or_default());
     v["name"] = json!(shrunk_name(base));
+    v["seed"] = json!(base.seed);
     v["faults"] = Value::Array(c.faults.clone());
     if let Some(d) = c.duration {
         v["workload"]["duration"] = json!(d.to_string());
     }
-    let body = serde_saphyr::to_string(&v).unwrap_or_else(|_| v.to_string());
-    let text = format!("{header}{body}");
-    let plan = plan::parse_str("shrunk plan", &text)?;
-    Ok((plan, text))
+    let emit = |v: &Value| {
+        let body = serde_saphyr::to_string(v).unwrap_or_else(|_| v.to_string());
+        let text = format!("{header}{body}");
+        plan::parse_str("shrunk plan", &text).map(|p| (p, text))
+    };
+    let (plan, out) = emit(&v)?;
+    if plan.topology.provider == base.topology.provider
+        && plan
+            .topology
+            .servers
+            .iter()
+            .zip(&base.topology.servers)
+            .all(|(a, b)| a.samba == b.samba)
+    {
+        return Ok((plan, out));
+    }
+    v["topology"]["provider"] = json!(base.topology.provider);
+    if let Some(servers) = v["topology"]["servers"].as_array_mut() {
+        for (written, server) in servers.iter_mut().zip(&base.topology.servers) {
+            written["samba"] = json!(server.samba);
+        }
+    }
+    Ok(emit(&v)?)
 }
 
 fn shrunk_name(base: &plan::Plan) -> String {
@@ -217,6 +243,8 @@ fn fails_like(target: &[(String, Outcome)], failing: &[Failing]) -> bool {
 
 struct Search<'a, R> {
     base: &'a plan::Plan,
+    /// The recorded plan.yaml, whose keys the candidates keep.
+    text: &'a str,
     target: Vec<(String, Outcome)>,
     options: RunOptions,
     reporter: &'a mut R,
@@ -238,7 +266,7 @@ impl<R: Reporter> Search<'_, R> {
         if self.interrupted || (!force && self.out_of_time()) {
             return None;
         }
-        let (plan, text) = match candidate_plan(self.base, c, "") {
+        let (plan, text) = match candidate_plan(self.base, self.text, c, "") {
             Ok(p) => p,
             Err(e) => {
                 // A candidate validation refuses (say, two faults now overlapping) is no step.
@@ -341,6 +369,7 @@ pub async fn shrink<R: Reporter>(
     )) + Duration::from_secs(2);
     let mut s = Search {
         base,
+        text: &recorded.planned.text,
         target: target.clone(),
         options: RunOptions {
             results_root: work.clone(),
@@ -486,7 +515,7 @@ pub async fn shrink<R: Reporter>(
             None => "",
         }
     );
-    let (_, text) = candidate_plan(base, &best, &header)?;
+    let (_, text) = candidate_plan(base, &recorded.planned.text, &best, &header)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ShrinkError::Io { path, source }
@@ -530,7 +559,7 @@ mod tests {
             duration: None,
         };
         assert_eq!(c.faults.len(), 7);
-        let (shrunk, text) = candidate_plan(&plan, &c, "# header\n").unwrap();
+        let (shrunk, text) = candidate_plan(&plan, PLAN, &c, "# header\n").unwrap();
         assert!(text.starts_with("# header\n"), "{text}");
         assert_eq!(shrunk.name.value, "r-shrunk");
         let actions = |p: &plan::Plan| {
@@ -540,8 +569,15 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(actions(&shrunk), actions(&plan), "{text}");
-        // The written plan reads back as a plan file with no random entry left.
+        // The written plan reads back as a plan file with no random entry left, and carries
+        // only the keys the author wrote (no defaults such as `mtu`).
         assert!(!text.contains("random"), "{text}");
+        assert!(!text.contains("mtu") && !text.contains("null"), "{text}");
+        // An override of the file (here the provider) is written in.
+        let mut docker = plan.clone();
+        docker.topology.provider = plan::Provider::Docker;
+        let (p, text) = candidate_plan(&docker, PLAN, &c, "").unwrap();
+        assert_eq!(p.topology.provider, plan::Provider::Docker, "{text}");
     }
 
     #[test]
