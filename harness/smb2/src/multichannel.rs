@@ -129,10 +129,6 @@ pub enum Spread {
 #[derive(Debug, Default)]
 pub struct ChannelStats {
     pub requests: AtomicU64,
-    /// SMB2 messages written (header + body, before any transform).
-    pub bytes_sent: AtomicU64,
-    /// SMB2 messages received (plaintext).
-    pub bytes_received: AtomicU64,
     pub in_flight: AtomicUsize,
     /// Requests that were in flight here when the channel died, replayed elsewhere.
     pub lost: AtomicU64,
@@ -172,6 +168,7 @@ pub struct ChannelReport {
     pub server: SocketAddr,
     pub up: bool,
     pub requests: u64,
+    /// Bytes the channel's connection wrote and read (whole frames).
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub lost: u64,
@@ -422,12 +419,6 @@ impl MultiChannel {
                     self.fail(&ch, reason);
                 }
                 Ok(resp) => {
-                    ch.stats
-                        .bytes_sent
-                        .fetch_add(64 + body.payload_size() as u64, Ordering::Relaxed);
-                    ch.stats
-                        .bytes_received
-                        .fetch_add(resp.raw.len() as u64, Ordering::Relaxed);
                     let refused = resp.status() == NtStatus::STATUS_FILE_NOT_AVAILABLE
                         && matches!(
                             B::COMMAND,
@@ -456,8 +447,8 @@ impl MultiChannel {
                 server: c.server,
                 up: c.is_up(),
                 requests: c.stats.requests.load(Ordering::Relaxed),
-                bytes_sent: c.stats.bytes_sent.load(Ordering::Relaxed),
-                bytes_received: c.stats.bytes_received.load(Ordering::Relaxed),
+                bytes_sent: c.connection().byte_counts().0,
+                bytes_received: c.connection().byte_counts().1,
                 lost: c.stats.lost.load(Ordering::Relaxed),
                 replays: c.stats.replays.load(Ordering::Relaxed),
             })

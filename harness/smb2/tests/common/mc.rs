@@ -32,7 +32,12 @@ topology:
 
 /// The lab, with the server's second address in place and smbd restarted to see it.
 pub async fn mc_lab(test: &str) -> Lab {
-    let plan = plan::parse_str("smb2-multichannel.yaml", MC_PLAN).expect("plan");
+    mc_lab_with(test, MC_PLAN).await
+}
+
+/// As [`mc_lab`], with another plan (same server address and interfaces).
+pub async fn mc_lab_with(test: &str, plan: &str) -> Lab {
+    let plan = plan::parse_str("smb2-multichannel.yaml", plan).expect("plan");
     let lab = Lab::up(&plan, LabOptions::for_test(test))
         .await
         .expect("lab up");
