@@ -146,6 +146,22 @@ async fn a_channel_reset_mid_transfer_is_replayed_on_the_other() {
         rx.recv(),
     )
     .await;
+    // Reset while the second channel has a request in flight, so there is one to replay.
+    let second = mc.all()[1].clone();
+    until(
+        "a request in flight on the second channel",
+        Duration::from_secs(30),
+        || {
+            (second
+                .stats
+                .in_flight
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0)
+            .then_some(())
+        },
+        || format!("{:?}", mc.report()),
+    )
+    .await;
     // Destroy the client's socket to the second address (the kernel sends the server a RST).
     let c1 = lab.node("c1").unwrap();
     let reset = c1
