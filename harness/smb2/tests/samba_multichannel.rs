@@ -9,6 +9,7 @@
 mod common;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::mc::*;
@@ -119,7 +120,7 @@ async fn interfaces_match_smb_conf_and_a_bulk_write_uses_both_channels() {
 
 /// A reset of the second channel mid-write: the writes it had in flight are replayed on the
 /// first channel with SMB2_FLAGS_REPLAY_OPERATION, the transfer completes, and the file reads
-/// back intact.
+/// back intact; then the same for a read over a channel bound again in its place.
 #[tokio::test]
 async fn a_channel_reset_mid_transfer_is_replayed_on_the_other() {
     let lab = mc_lab("smb2-multichannel-reset").await;
@@ -146,33 +147,7 @@ async fn a_channel_reset_mid_transfer_is_replayed_on_the_other() {
         rx.recv(),
     )
     .await;
-    // Reset while the second channel has a request in flight, so there is one to replay.
-    let second = mc.all()[1].clone();
-    until(
-        "a request in flight on the second channel",
-        Duration::from_secs(30),
-        || {
-            (second
-                .stats
-                .in_flight
-                .load(std::sync::atomic::Ordering::Relaxed)
-                > 0)
-            .then_some(())
-        },
-        || format!("{:?}", mc.report()),
-    )
-    .await;
-    // Destroy the client's socket to the second address (the kernel sends the server a RST).
-    let c1 = lab.node("c1").unwrap();
-    let reset = c1
-        .diag
-        .destroy(lab::sockdiag::TcpFilter {
-            local_port: None,
-            remote: Some(IpAddr::V4(SECOND)),
-            remote_port: Some(445),
-        })
-        .unwrap();
-    assert_eq!(reset.len(), 1, "{reset:?}");
+    reset_while_busy(&lab, &mc, 1).await;
     within("the rest of the transfer", Duration::from_secs(120), writer)
         .await
         .expect("writer");
@@ -194,7 +169,54 @@ async fn a_channel_reset_mid_transfer_is_replayed_on_the_other() {
     assert!(report[0].replays >= report[1].lost, "{report:?}");
     assert_eq!(mc.channel_sequence(), 1);
     verify(&mc, file_id, chunks).await;
+
+    // The lost channel replaced (the second address bound again), then reset mid-read: the
+    // reads it had in flight are replayed and every MiB still matches.
+    bind_all(&lab, &mc, guid, &interfaces).await;
+    let reader = {
+        let mc = mc.clone();
+        tokio::spawn(async move { bulk_read(&mc, file_id, chunks, 8).await })
+    };
+    reset_while_busy(&lab, &mc, 2).await;
+    within("the rest of the read", Duration::from_secs(120), reader)
+        .await
+        .expect("reader");
+    let report = mc.report();
+    eprintln!("after the second reset: {report:?}");
+    assert!(report[0].up && !report[1].up && !report[2].up, "{report:?}");
+    assert!(report[2].lost > 0, "{report:?}");
+    assert_eq!(mc.channel_sequence(), 2);
     lab.down().await.unwrap();
+}
+
+/// Once channel `index` has answered a request or two and has one in flight (so there is
+/// one to replay), destroys c1's
+/// socket to the second address; the kernel sends the server a RST.
+async fn reset_while_busy(lab: &Lab, mc: &MultiChannel, index: usize) {
+    let ch = mc.all()[index].clone();
+    until(
+        &format!("a request in flight on channel {index}"),
+        Duration::from_secs(30),
+        || {
+            let flying = ch.stats.in_flight.load(Ordering::Relaxed);
+            let sent = ch.stats.requests.load(Ordering::Relaxed);
+            // Some answered already (mid-transfer), some in flight now.
+            (flying > 0 && sent >= flying as u64 + 2).then_some(())
+        },
+        || format!("{:?}", mc.report()),
+    )
+    .await;
+    let reset = lab
+        .node("c1")
+        .unwrap()
+        .diag
+        .destroy(lab::sockdiag::TcpFilter {
+            local_port: None,
+            remote: Some(IpAddr::V4(SECOND)),
+            remote_port: Some(445),
+        })
+        .unwrap();
+    assert_eq!(reset.len(), 1, "{reset:?}");
 }
 
 /// The planted bug: with `server multi channel support = no` the server offers no
