@@ -36,6 +36,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod negotiate;
 pub mod ntlm;
+pub mod ntlm_seal;
 pub mod options;
 pub mod response;
 pub mod session;
