@@ -1,6 +1,7 @@
 //! The Service Witness Protocol (MS-SWN) interface: its calls' stubs in NDR 2.0 and the
 //! notifications WitnessrAsyncNotify returns, following MS-SWN 2.2 and Samba's
-//! librpc/idl/witness.idl (whose byte orders for addresses are the ones Samba sends).
+//! librpc/idl/witness.idl. Addresses are in network byte order everywhere (seen from Samba
+//! 4.22); IP_ADDR_INFO_LIST's Length counts its own 12-byte header.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -354,28 +355,31 @@ pub fn parse_messages(
                 at += len;
             }
             notify_type::CLIENT_MOVE | notify_type::SHARE_MOVE | notify_type::IP_CHANGE => {
-                // Length (of the addresses), Reserved, IPAddrInstances, then the addresses.
+                // Length (of the whole IP_ADDR_INFO_LIST, header included: Samba 4.22
+                // sends 36 for one address), Reserved, IPAddrInstances, the addresses.
                 if rest.len() < 12 {
                     return Err(NdrError::Truncated("IP_ADDR_INFO_LIST header"));
                 }
                 let len = le32(rest, 0) as usize;
                 let n = le32(rest, 8) as usize;
-                if n.checked_mul(IpAddrInfo::LEN) != Some(len) || 12 + len > rest.len() {
+                let want = n
+                    .checked_mul(IpAddrInfo::LEN)
+                    .and_then(|a| a.checked_add(12));
+                if want != Some(len) || len > rest.len() {
                     return Err(bad(
                         "IP_ADDR_INFO_LIST",
                         format!("length {len} for {n} addresses in {} bytes", rest.len()),
                     ));
                 }
-                let addrs = rest[12..12 + len]
+                let addrs = rest[12..len]
                     .chunks_exact(IpAddrInfo::LEN)
                     .map(|a| {
                         let mut v6 = [0u8; 16];
                         v6.copy_from_slice(&a[8..24]);
                         IpAddrInfo {
                             flags: le32(a, 0),
-                            // A little-endian ULONG holding the address (Samba pushes
-                            // htonl(addr) under NDR_LITTLE_ENDIAN).
-                            ipv4: Ipv4Addr::from(le32(a, 4)),
+                            // Network byte order, as Samba 4.22 sends it.
+                            ipv4: Ipv4Addr::new(a[4], a[5], a[6], a[7]),
                             ipv6: Ipv6Addr::from(v6),
                         }
                     })
@@ -385,7 +389,7 @@ pub fn parse_messages(
                     notify_type::SHARE_MOVE => Notification::ShareMove(addrs),
                     _ => Notification::IpChange(addrs),
                 });
-                at += 12 + len;
+                at += len;
             }
             other => return Err(bad("MessageType", format!("unknown type {other}"))),
         }
@@ -411,12 +415,12 @@ pub fn emit_messages(messages: &[Notification]) -> Vec<u8> {
             Notification::ClientMove(a)
             | Notification::ShareMove(a)
             | Notification::IpChange(a) => {
-                b.extend_from_slice(&((a.len() * IpAddrInfo::LEN) as u32).to_le_bytes());
+                b.extend_from_slice(&((12 + a.len() * IpAddrInfo::LEN) as u32).to_le_bytes());
                 b.extend_from_slice(&0u32.to_le_bytes());
                 b.extend_from_slice(&(a.len() as u32).to_le_bytes());
                 for i in a {
                     b.extend_from_slice(&i.flags.to_le_bytes());
-                    b.extend_from_slice(&u32::from(i.ipv4).to_le_bytes());
+                    b.extend_from_slice(&i.ipv4.octets());
                     b.extend_from_slice(&i.ipv6.octets());
                 }
             }

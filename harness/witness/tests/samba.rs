@@ -209,6 +209,7 @@ impl WitnessLab {
             &format!(
                 "set -e; mkdir -p /etc/ctdb/events/legacy /var/lib/ctdb /run/ctdb; \
                  cp {d}/ctdb.conf {d}/nodes {d}/public_addresses {d}/ctdb.tunables /etc/ctdb/; \
+                 rm -f /etc/ctdb/events/legacy/*; \
                  ln -sf /usr/share/ctdb/events/legacy/00.ctdb.script /etc/ctdb/events/legacy/; \
                  if command -v ethtool >/dev/null; then \
                    ln -sf /usr/share/ctdb/events/legacy/10.interface.script /etc/ctdb/events/legacy/; \
