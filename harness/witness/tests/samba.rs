@@ -334,6 +334,10 @@ async fn witness_client_against_samba_4_22_ctdb() {
     for i in &list {
         assert_eq!(i.state, witness::swn::if_state::AVAILABLE, "{i:?}");
         assert_eq!(i.version, witness::swn::WITNESS_V2, "{i:?}");
+        assert_eq!(i.group_name, NET_NAME.to_lowercase(), "{i:?}");
+        // Every address is on the node this association reaches, so Samba offers none
+        // as a witness interface (WITNESS_IF is for the other nodes' addresses).
+        assert_eq!(i.flags, witness::swn::if_flags::IPV4_VALID, "{i:?}");
     }
 
     // A wrong NetName is refused (MS-SWN 3.1.4.5: ERROR_INVALID_PARAMETER).
@@ -372,6 +376,18 @@ async fn witness_client_against_samba_4_22_ctdb() {
         )
         .await;
     assert!(listed.contains(&handle.uuid.to_string()), "{listed}");
+    // The AsyncNotify stays outstanding while other calls go through on the same
+    // association: Samba accepted PFC_CONC_MPX in bind_ack.
+    assert!(client.association().multiplexed());
+    let during = within(
+        "GetInterfaceList while AsyncNotify is outstanding",
+        20,
+        client.get_interface_list(),
+    )
+    .await
+    .expect("GetInterfaceList during AsyncNotify");
+    assert_eq!(during, list);
+    assert!(!notify.is_finished());
     assert!(
         !notify.is_finished(),
         "AsyncNotify answered before any event"
