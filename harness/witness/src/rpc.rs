@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use smb2::ntlm::{self, flags::*, ChallengeMessage, Credentials};
@@ -57,6 +57,9 @@ struct Shared {
     level: Option<AuthLevel>,
     waiters: Mutex<Waiters>,
     closed: Mutex<Option<String>>,
+    /// Request fragments sent and response fragments received since the bind.
+    sent: AtomicU64,
+    received: AtomicU64,
 }
 
 /// One bound association.
@@ -236,6 +239,8 @@ impl Association {
             level,
             waiters: Mutex::new(HashMap::new()),
             closed: Mutex::new(None),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
         });
         let reader = tokio::spawn(read_loop(rd, shared.clone()));
         Ok(Association {
@@ -261,6 +266,15 @@ impl Association {
     /// Did the server accept concurrent multiplexing (PFC_CONC_MPX in bind_ack)?
     pub fn multiplexed(&self) -> bool {
         self.multiplexed
+    }
+
+    /// Request fragments sent and response fragments received so far (a call larger than
+    /// a fragment shows as more than one).
+    pub fn fragments(&self) -> (u64, u64) {
+        (
+            self.shared.sent.load(Ordering::Relaxed),
+            self.shared.received.load(Ordering::Relaxed),
+        )
     }
 
     /// Calls `opnum` with `stub`; the response stub, or the fault.
@@ -335,6 +349,7 @@ impl Association {
                 .write_all(&bytes)
                 .await
                 .map_err(io(format!("send request to {}", self.peer)))?;
+            self.shared.sent.fetch_add(1, Ordering::Relaxed);
             at = end;
             if at == stub.len() {
                 return Ok(());
@@ -460,6 +475,7 @@ fn handle_frame(
         _ => {}
     }
     let (_, stub) = ResponseRepr::parse(&buf[frame.body.clone()])?;
+    shared.received.fetch_add(1, Ordering::Relaxed);
     if frame.is_first() {
         partial.insert(frame.call_id, Vec::new());
     }

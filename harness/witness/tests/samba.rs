@@ -36,11 +36,12 @@ topology:
 /// The cluster's NetBIOS name: what RegisterEx's NetName must be.
 const NET_NAME: &str = "WITCL";
 const CLIENT_NAME: &str = "SMBCHAOS-C1";
-/// Two public addresses, both hosted by the one node.
-const PUBLICS: [Ipv4Addr; 2] = [
-    Ipv4Addr::new(198, 19, 0, 200),
-    Ipv4Addr::new(198, 19, 0, 201),
-];
+/// Twelve public addresses, all hosted by the one node: 12 interfaces of 552 bytes make a
+/// GetInterfaceList response larger than one 5840-byte fragment, so reassembly of sealed
+/// response fragments is exercised against Samba.
+fn publics() -> Vec<Ipv4Addr> {
+    (200..212).map(|i| Ipv4Addr::new(198, 19, 0, i)).collect()
+}
 
 struct WitnessLab {
     lab: Lab,
@@ -165,7 +166,7 @@ impl WitnessLab {
         w("nodes", format!("{address}\n"));
         w(
             "public_addresses",
-            PUBLICS
+            publics()
                 .iter()
                 .map(|a| {
                     format!(
@@ -224,7 +225,7 @@ impl WitnessLab {
         })
         .await;
         wl.wait_for("public addresses hosted", "ctdb ip", |s| {
-            PUBLICS
+            publics()
                 .iter()
                 .all(|a| s.lines().any(|l| l.starts_with(&format!("{a} 0"))))
         })
@@ -325,12 +326,18 @@ async fn witness_client_against_samba_4_22_ctdb() {
     let up_took = started.elapsed();
     let client = wl.client().await;
 
+    let (_, received) = client.association().fragments();
     let list = within("GetInterfaceList", 20, client.get_interface_list())
         .await
         .expect("GetInterfaceList");
+    let (sent, after) = client.association().fragments();
+    assert!(
+        after - received >= 2,
+        "12 interfaces need 2 response fragments"
+    );
     let mut got: Vec<Ipv4Addr> = list.iter().filter_map(|i| i.ipv4()).collect();
     got.sort();
-    assert_eq!(got, PUBLICS.to_vec(), "interfaces: {list:?}");
+    assert_eq!(got, publics(), "interfaces: {list:?}");
     for i in &list {
         assert_eq!(i.state, witness::swn::if_state::AVAILABLE, "{i:?}");
         assert_eq!(i.version, witness::swn::WITNESS_V2, "{i:?}");
@@ -344,7 +351,7 @@ async fn witness_client_against_samba_4_22_ctdb() {
     let mut args = RegisterEx {
         net_name: "NOT-THIS-CLUSTER".into(),
         share_name: Some("share".into()),
-        ip_address: PUBLICS[0].to_string(),
+        ip_address: publics()[0].to_string(),
         client_computer_name: CLIENT_NAME.into(),
         flags: WITNESS_REGISTER_IP_NOTIFICATION,
         timeout: 120,
@@ -356,6 +363,23 @@ async fn witness_client_against_samba_4_22_ctdb() {
         "{refused:?}"
     );
     args.net_name = NET_NAME.into();
+    // A request larger than a fragment: sent as several sealed fragments, reassembled by
+    // Samba, registered, and gone again after UnRegister.
+    let long = RegisterEx {
+        client_computer_name: "L".repeat(4000),
+        ..args.clone()
+    };
+    let long_handle = within("RegisterEx in fragments", 20, client.register_ex(&long))
+        .await
+        .expect("RegisterEx sent in several fragments");
+    let (sent_after, _) = client.association().fragments();
+    assert!(
+        sent_after - sent >= 3,
+        "a refused RegisterEx, then one in 2 fragments"
+    );
+    within("UnRegister", 20, client.unregister(&long_handle))
+        .await
+        .expect("UnRegister of the fragmented registration");
     let handle = within("RegisterEx", 20, client.register_ex(&args))
         .await
         .expect("RegisterEx");
@@ -393,7 +417,7 @@ async fn witness_client_against_samba_4_22_ctdb() {
         "AsyncNotify answered before any event"
     );
 
-    let moved_to = PUBLICS[1];
+    let moved_to = publics()[1];
     wl.sh(
         &format!(
             "net --configfile={}/smb.conf witness client-move \
