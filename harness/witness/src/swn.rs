@@ -289,6 +289,21 @@ pub struct NotifyResponse {
     pub messages: Vec<Notification>,
 }
 
+impl NotifyResponse {
+    /// Where this notification tells the client to take its SMB connection (MS-SWN
+    /// 3.2.4.5.1: CLIENT_MOVE, or SHARE_MOVE for the share): the first address offered
+    /// online. `None` for RESOURCE_CHANGE and IP_CHANGE, which move nothing by themselves.
+    pub fn move_target(&self) -> Option<Ipv4Addr> {
+        self.messages.iter().find_map(|m| match m {
+            Notification::ClientMove(a) | Notification::ShareMove(a) => a
+                .iter()
+                .filter(|i| i.flags & ipaddr_flags::ONLINE != 0)
+                .find_map(IpAddrInfo::ipv4),
+            _ => None,
+        })
+    }
+}
+
 /// AsyncNotify's answer: the notification (absent when the call failed) and status.
 pub fn parse_async_notify_response(stub: &[u8]) -> Result<(Option<NotifyResponse>, u32), NdrError> {
     let mut r = ndr::Reader::new(stub);
@@ -544,6 +559,33 @@ mod tests {
                 assert!(parse_async_notify_response(&stub[..n]).is_err(), "{t} {n}");
             }
         }
+    }
+
+    #[test]
+    fn move_target_is_the_first_online_address() {
+        let at = |flags, last| IpAddrInfo {
+            flags,
+            ipv4: Ipv4Addr::new(198, 19, 0, last),
+            ipv6: Ipv6Addr::UNSPECIFIED,
+        };
+        let r = |messages| NotifyResponse {
+            message_type: 0,
+            messages,
+        };
+        let offline = at(ipaddr_flags::V4 | ipaddr_flags::OFFLINE, 1);
+        let online = at(ipaddr_flags::V4 | ipaddr_flags::ONLINE, 2);
+        assert_eq!(
+            r(vec![Notification::ClientMove(vec![offline, online])]).move_target(),
+            Some(Ipv4Addr::new(198, 19, 0, 2))
+        );
+        assert_eq!(
+            r(vec![Notification::ShareMove(vec![offline])]).move_target(),
+            None
+        );
+        assert_eq!(
+            r(vec![Notification::IpChange(vec![online])]).move_target(),
+            None
+        );
     }
 
     #[test]

@@ -212,9 +212,7 @@ impl WitnessLab {
                  cp {d}/ctdb.conf {d}/nodes {d}/public_addresses {d}/ctdb.tunables /etc/ctdb/; \
                  rm -f /etc/ctdb/events/legacy/*; \
                  ln -sf /usr/share/ctdb/events/legacy/00.ctdb.script /etc/ctdb/events/legacy/; \
-                 if command -v ethtool >/dev/null; then \
-                   ln -sf /usr/share/ctdb/events/legacy/10.interface.script /etc/ctdb/events/legacy/; \
-                 fi"
+                 ln -sf /usr/share/ctdb/events/legacy/10.interface.script /etc/ctdb/events/legacy/"
             ),
             Duration::from_secs(30),
         )
@@ -265,6 +263,18 @@ impl WitnessLab {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         wl
+    }
+
+    /// An SMB2 connection, session and tree connect to `share` through `address`, from c1.
+    async fn smb(&self, address: Ipv4Addr) -> smb2::Connected {
+        let at = SocketAddr::new(IpAddr::V4(address), 445);
+        let stream = self.lab.connect("c1", at).await.expect("connect to 445");
+        assert_eq!(stream.peer_addr().expect("peer"), at);
+        let opts =
+            smb2::TreeConnectOptions::new(self.creds.clone(), format!("\\\\{address}\\share"));
+        smb2::connect_tree(stream, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("SMB to {address}: {e}"))
     }
 
     fn server(&self) -> IpAddr {
@@ -363,6 +373,9 @@ async fn witness_client_against_samba_4_22_ctdb() {
         "{refused:?}"
     );
     args.net_name = NET_NAME.into();
+    // The SMB connection the registration is about, on the first public address (ctdb put
+    // it on the node's interface; the lab's smbd serves every address).
+    let smb_before = wl.smb(publics()[0]).await;
     // A request larger than a fragment: sent as several sealed fragments, reassembled by
     // Samba, registered, and gone again after UnRegister.
     let long = RegisterEx {
@@ -439,6 +452,15 @@ async fn witness_client_against_samba_4_22_ctdb() {
     assert_eq!(addrs[0].ipv4(), Some(moved_to), "{addrs:?}");
     assert_ne!(addrs[0].flags & ipaddr_flags::ONLINE, 0, "{addrs:?}");
 
+    // The SMB client goes where it is told: a new connection, session and tree on the
+    // address the CLIENT_MOVE named, and a file written there reads back.
+    let target = resp
+        .move_target()
+        .expect("a CLIENT_MOVE names an online address");
+    assert_eq!(target, moved_to);
+    drop(smb_before);
+    let smb_after = wl.smb(target).await;
+
     within("UnRegister", 20, client.unregister(&handle))
         .await
         .expect("UnRegister");
@@ -453,6 +475,6 @@ async fn witness_client_against_samba_4_22_ctdb() {
         up_took.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    drop(client);
+    drop((client, smb_after));
     wl.down().await;
 }
