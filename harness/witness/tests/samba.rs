@@ -326,9 +326,10 @@ fn within<T>(
 }
 
 /// GetInterfaceList names exactly the cluster's public addresses; RegisterEx on one of
-/// them, AsyncNotify outstanding, `net witness client-move` in the container: the
-/// notification is a CLIENT_MOVE to the address asked for; UnRegister; a second
-/// UnRegister is ERROR_NOT_FOUND (the handle is gone on the server).
+/// them (with an SMB connection there), AsyncNotify outstanding, `net witness client-move`
+/// in the container: the notification is a CLIENT_MOVE to the address asked for, and the
+/// SMB client reconnects there; Samba then drops the moved registration; `net witness
+/// share-move` gives a SHARE_MOVE; UnRegister, and a second UnRegister is ERROR_NOT_FOUND.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn witness_client_against_samba_4_22_ctdb() {
     let started = Instant::now();
@@ -461,6 +462,55 @@ async fn witness_client_against_samba_4_22_ctdb() {
     drop(smb_before);
     let smb_after = wl.smb(target).await;
 
+    // Samba then drops a registration moved to another address after 5 s (so that a
+    // client re-registers, rpcd_witness says): the next AsyncNotify ends ERROR_NOT_FOUND,
+    // and so does UnRegister.
+    let asked = Instant::now();
+    let next = within(
+        "AsyncNotify after the move",
+        30,
+        client.async_notify(&handle),
+    )
+    .await;
+    assert_eq!(
+        next.as_ref().err().and_then(|e| e.werror()),
+        Some(werror::ERROR_NOT_FOUND),
+        "{next:?}"
+    );
+    let forced_after = asked.elapsed();
+    let gone = within("UnRegister", 20, client.unregister(&handle)).await;
+    assert_eq!(
+        gone.as_ref().err().and_then(|e| e.werror()),
+        Some(werror::ERROR_NOT_FOUND),
+        "{gone:?}"
+    );
+
+    // SHARE_MOVE for a registration with a share; moved to its own address, so nothing
+    // unregisters it: UnRegister succeeds, a second one is ERROR_NOT_FOUND.
+    let handle = within("RegisterEx", 20, client.register_ex(&args))
+        .await
+        .expect("RegisterEx");
+    let notify = {
+        let c = client.clone();
+        tokio::spawn(async move { c.async_notify(&handle).await })
+    };
+    wl.sh(
+        &format!(
+            "net --configfile={}/smb.conf witness share-move \
+             --witness-registration={} --witness-new-ip={}",
+            wl.dir.display(),
+            handle.uuid,
+            publics()[0]
+        ),
+        Duration::from_secs(30),
+    )
+    .await;
+    let resp = within("AsyncNotify after share-move", 30, notify)
+        .await
+        .expect("notify task")
+        .expect("AsyncNotify");
+    assert_eq!(resp.message_type, notify_type::SHARE_MOVE, "{resp:?}");
+    assert_eq!(resp.move_target(), Some(publics()[0]), "{resp:?}");
     within("UnRegister", 20, client.unregister(&handle))
         .await
         .expect("UnRegister");
@@ -469,6 +519,10 @@ async fn witness_client_against_samba_4_22_ctdb() {
         again.as_ref().err().and_then(|e| e.werror()),
         Some(werror::ERROR_NOT_FOUND),
         "{again:?}"
+    );
+    eprintln!(
+        "a registration moved elsewhere was dropped {:.1} s after the next AsyncNotify",
+        forced_after.as_secs_f64()
     );
     eprintln!(
         "lab + ctdb + dcerpcd up in {:.1} s; whole test {:.1} s",
