@@ -520,6 +520,40 @@ async fn witness_client_against_samba_4_22_ctdb() {
         Some(werror::ERROR_NOT_FOUND),
         "{again:?}"
     );
+    // rpcd_witness (which holds the association's socket) dies with an AsyncNotify
+    // outstanding: the call ends at once with the association closed, not at a timeout.
+    let handle = within("RegisterEx", 20, client.register_ex(&args))
+        .await
+        .expect("RegisterEx");
+    let notify = {
+        let c = client.clone();
+        tokio::spawn(async move { c.async_notify(&handle).await })
+    };
+    let helpers: Vec<i32> = wl
+        .lab
+        .node("fs1")
+        .unwrap()
+        .freezer
+        .pids()
+        .into_iter()
+        .map(|p| p.as_raw())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "rpcd_witness")
+        })
+        .collect();
+    assert!(!helpers.is_empty(), "no rpcd_witness process in fs1");
+    for pid in &helpers {
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success(), "kill -KILL {pid}");
+    }
+    let ended = within("AsyncNotify when rpcd_witness dies", 10, notify)
+        .await
+        .expect("notify task");
+    assert!(matches!(ended, Err(witness::Error::Closed(_))), "{ended:?}");
     eprintln!(
         "a registration moved elsewhere was dropped {:.1} s after the next AsyncNotify",
         forced_after.as_secs_f64()
