@@ -248,7 +248,8 @@ impl Association {
             writer: tokio::sync::Mutex::new(wr),
             shared,
             next_call: AtomicU32::new(2),
-            max_xmit_frag: repr.max_xmit_frag.min(pdu::DEFAULT_MAX_FRAG),
+            // Our fragments must fit what the server receives.
+            max_xmit_frag: repr.max_recv_frag.min(pdu::DEFAULT_MAX_FRAG),
             assoc_group_id: repr.assoc_group_id,
             multiplexed: frame.pfc_flags & pfc::CONC_MPX != 0,
             reader,
@@ -282,14 +283,13 @@ impl Association {
         let call_id = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
+            // Under the waiters lock, which the reader holds while it marks the
+            // association closed and fails every waiter: no waiter is left behind.
+            let mut waiters = self.shared.waiters.lock().expect("waiters lock");
             if let Some(why) = self.shared.closed.lock().expect("closed lock").clone() {
                 return Err(Error::Closed(why));
             }
-            self.shared
-                .waiters
-                .lock()
-                .expect("waiters lock")
-                .insert(call_id, tx);
+            waiters.insert(call_id, tx);
         }
         if let Err(e) = self.send_request(call_id, opnum, stub).await {
             self.shared
@@ -413,8 +413,9 @@ async fn read_loop(mut rd: OwnedReadHalf, shared: Arc<Shared>) {
             Err(e) => break e.to_string(),
         }
     };
+    let mut waiters = shared.waiters.lock().expect("waiters lock");
     *shared.closed.lock().expect("closed lock") = Some(why.clone());
-    for (_, tx) in shared.waiters.lock().expect("waiters lock").drain() {
+    for (_, tx) in waiters.drain() {
         let _ = tx.send(Err(Error::Closed(why.clone())));
     }
 }
