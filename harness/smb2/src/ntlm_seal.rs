@@ -57,36 +57,55 @@ struct Direction {
     seq: u32,
 }
 
-/// The client side of an established NTLMSSP context (MS-NLMP 3.4.4 and 3.4.3 with
+/// One side of an established NTLMSSP context (MS-NLMP 3.4.4 and 3.4.3 with
 /// NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY and 128-bit keys).
-pub struct ClientSeal {
+pub struct NtlmSeal {
     send: Direction,
     recv: Direction,
     key_exch: bool,
 }
 
-impl std::fmt::Debug for ClientSeal {
+impl std::fmt::Debug for NtlmSeal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientSeal")
+        f.debug_struct("NtlmSeal")
             .field("send_seq", &self.send.seq)
             .field("recv_seq", &self.recv.seq)
             .finish_non_exhaustive()
     }
 }
 
-impl ClientSeal {
-    /// Keys from the exported session key and the negotiated flags.
-    pub fn new(exported_session_key: &[u8; 16], flags: u32) -> ClientSeal {
-        let dir = |sign: &[u8], seal: &[u8]| Direction {
-            sign_key: md5(&[exported_session_key, sign]),
-            seal: Rc4::<U16>::new((&md5(&[exported_session_key, seal])).into()),
+impl NtlmSeal {
+    fn new(key: &[u8; 16], flags: u32, send: (&[u8], &[u8]), recv: (&[u8], &[u8])) -> Self {
+        let dir = |(sign, seal): (&[u8], &[u8])| Direction {
+            sign_key: md5(&[key, sign]),
+            seal: Rc4::<U16>::new((&md5(&[key, seal])).into()),
             seq: 0,
         };
-        ClientSeal {
-            send: dir(CLIENT_SIGN, CLIENT_SEAL),
-            recv: dir(SERVER_SIGN, SERVER_SEAL),
+        NtlmSeal {
+            send: dir(send),
+            recv: dir(recv),
             key_exch: flags & NTLMSSP_NEGOTIATE_KEY_EXCH != 0,
         }
+    }
+
+    /// The client's side, from the exported session key and the negotiated flags.
+    pub fn client(exported_session_key: &[u8; 16], flags: u32) -> NtlmSeal {
+        Self::new(
+            exported_session_key,
+            flags,
+            (CLIENT_SIGN, CLIENT_SEAL),
+            (SERVER_SIGN, SERVER_SEAL),
+        )
+    }
+
+    /// The server's side (what a client's tests answer with).
+    pub fn server(exported_session_key: &[u8; 16], flags: u32) -> NtlmSeal {
+        Self::new(
+            exported_session_key,
+            flags,
+            (SERVER_SIGN, SERVER_SEAL),
+            (CLIENT_SIGN, CLIENT_SEAL),
+        )
     }
 
     fn checksum(sign_key: &[u8; 16], seq: u32, message: &[u8]) -> [u8; 8] {
@@ -192,7 +211,7 @@ mod tests {
             | NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
             | NTLMSSP_NEGOTIATE_SEAL
             | NTLMSSP_NEGOTIATE_SIGN;
-        let mut c = ClientSeal::new(&key, flags);
+        let mut c = NtlmSeal::client(&key, flags);
         assert_eq!(
             c.send.sign_key.to_vec(),
             unhex("4788dc861b4782f35d43fd98fe1a2d39")
@@ -205,14 +224,13 @@ mod tests {
         assert_eq!(c.send.seq, 1);
     }
 
-    /// A server's wrap is the client's unwrap: simulate the server with swapped keys.
+    /// A server's wrap is the client's unwrap.
     #[test]
     fn unwrap_accepts_the_peer_and_refuses_tampering() {
         let key = [7u8; 16];
         let flags = NTLMSSP_NEGOTIATE_KEY_EXCH | NTLMSSP_NEGOTIATE_SEAL;
-        let mut client = ClientSeal::new(&key, flags);
-        let mut server = ClientSeal::new(&key, flags);
-        std::mem::swap(&mut server.send, &mut server.recv);
+        let mut client = NtlmSeal::client(&key, flags);
+        let mut server = NtlmSeal::server(&key, flags);
         for round in 0..3u8 {
             let plain = vec![round; 40];
             let mut m = plain.clone();

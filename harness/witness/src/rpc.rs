@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use smb2::ntlm::{self, flags::*, ChallengeMessage, Credentials};
-use smb2::ntlm_seal::{ClientSeal, SIGNATURE_LEN};
+use smb2::ntlm_seal::{NtlmSeal, SIGNATURE_LEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -53,7 +53,7 @@ pub enum Auth {
 type Waiters = HashMap<u32, oneshot::Sender<Result<Vec<u8>, Error>>>;
 
 struct Shared {
-    seal: Option<Mutex<ClientSeal>>,
+    seal: Option<Mutex<NtlmSeal>>,
     level: Option<AuthLevel>,
     waiters: Mutex<Waiters>,
     closed: Mutex<Option<String>>,
@@ -228,7 +228,7 @@ impl Association {
             wr.write_all(&pdu_bytes)
                 .await
                 .map_err(io(format!("send auth3 to {peer}")))?;
-            seal = Some(Mutex::new(ClientSeal::new(
+            seal = Some(Mutex::new(NtlmSeal::client(
                 &a.exported_session_key,
                 a.flags,
             )));
@@ -492,4 +492,91 @@ fn handle_frame(
     }
     let stub = partial.remove(&frame.call_id).unwrap_or_default();
     Ok(Some((frame.call_id, Ok(stub))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn shared(level: Option<AuthLevel>) -> Shared {
+        Shared {
+            seal: level.map(|_| Mutex::new(NtlmSeal::client(&[3; 16], RPC_NTLM_FLAGS))),
+            level,
+            waiters: Mutex::new(HashMap::new()),
+            closed: Mutex::new(None),
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+        }
+    }
+
+    /// A sealed response fragment as the server would send it.
+    fn sealed_response(server: &mut NtlmSeal, call_id: u32, flags: u8, stub: &[u8]) -> Vec<u8> {
+        let body = ResponseRepr {
+            alloc_hint: stub.len() as u32,
+            context_id: CONTEXT_ID,
+            cancel_count: 0,
+        }
+        .emit(stub);
+        let trailer = SecTrailer {
+            auth_type: AUTHN_WINNT,
+            auth_level: AuthLevel::PktPrivacy as u8,
+            auth_pad_length: pdu::auth_pad(stub.len()),
+            auth_context_id: AUTH_CONTEXT_ID,
+        };
+        let (mut p, padded) = pdu::emit(
+            ptype::RESPONSE,
+            flags,
+            call_id,
+            &body,
+            Some((trailer, SIGNATURE_LEN)),
+        );
+        let n = p.len() - SIGNATURE_LEN;
+        let sig = server
+            .wrap(&mut p[..n], Some(pdu::RESPONSE_STUB_OFFSET..padded.end))
+            .unwrap();
+        p[n..].copy_from_slice(&sig);
+        p
+    }
+
+    fn server_seal() -> NtlmSeal {
+        NtlmSeal::server(&[3; 16], RPC_NTLM_FLAGS)
+    }
+
+    #[test]
+    fn sealed_fragments_reassemble_and_garbage_never_panics() {
+        let s = shared(Some(AuthLevel::PktPrivacy));
+        let mut server = server_seal();
+        let mut partial = HashMap::new();
+        let mut a = sealed_response(&mut server, 5, pfc::FIRST_FRAG, &[1; 20]);
+        let mut b = sealed_response(&mut server, 5, pfc::LAST_FRAG, &[2; 7]);
+        assert!(handle_frame(&s, &mut a, &mut partial).unwrap().is_none());
+        let (id, stub) = handle_frame(&s, &mut b, &mut partial).unwrap().unwrap();
+        assert_eq!(id, 5);
+        let mut want = vec![1u8; 20];
+        want.extend_from_slice(&[2; 7]);
+        assert_eq!(stub.unwrap(), want);
+
+        // A tampered fragment is refused (the association would close).
+        let mut c = sealed_response(&mut server, 6, 3, &[9; 4]);
+        c[20] ^= 1;
+        assert!(handle_frame(&s, &mut c, &mut partial).is_err());
+
+        let mut rng = StdRng::seed_from_u64(0x5157_4e02);
+        for level in [None, Some(AuthLevel::PktPrivacy)] {
+            let s = shared(level);
+            let mut server = server_seal();
+            let good = sealed_response(&mut server, 7, 3, &[4; 33]);
+            for _ in 0..5_000 {
+                let mut f = good.clone();
+                for _ in 0..rng.random_range(1..5) {
+                    let i = rng.random_range(0..f.len());
+                    f[i] = rng.random();
+                }
+                f.truncate(rng.random_range(0..=f.len()));
+                let _ = handle_frame(&s, &mut f, &mut HashMap::new());
+            }
+        }
+    }
 }
