@@ -38,6 +38,7 @@ pub mod fuzzing;
 pub mod multichannel;
 pub mod negotiate;
 pub mod ntlm;
+pub mod ntlm_seal;
 pub mod options;
 pub mod response;
 pub mod session;
