@@ -7,6 +7,7 @@
 //! later requests with [`Error::Disconnected`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,6 +76,9 @@ struct Shared {
     closing: Notify,
     writer: tokio::sync::Mutex<Option<WriteHalf<Box<dyn Io>>>>,
     events: mpsc::UnboundedSender<Event>,
+    /// Bytes of whole frames (4-byte framing included) written and read.
+    bytes_written: AtomicU64,
+    bytes_read: AtomicU64,
 }
 
 /// Anything a connection can run over: a TCP stream, a duplex pipe in tests.
@@ -140,6 +144,8 @@ impl Connection {
             closing: Notify::new(),
             writer: tokio::sync::Mutex::new(Some(w)),
             events: tx,
+            bytes_written: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
         });
         let task = tokio::spawn(reader_task(shared.clone(), r));
         (
@@ -158,6 +164,15 @@ impl Connection {
     /// Credits the server has granted and this client has not yet spent.
     pub fn credits(&self) -> u32 {
         lock(&self.shared).credits
+    }
+
+    /// (written, read): bytes of every whole frame this connection sent and
+    /// received, framing and any transform header included.
+    pub fn byte_counts(&self) -> (u64, u64) {
+        (
+            self.shared.bytes_written.load(Ordering::Relaxed),
+            self.shared.bytes_read.load(Ordering::Relaxed),
+        )
     }
 
     /// Why the connection ended, if it has.
@@ -364,6 +379,9 @@ impl Connection {
         };
         if written.is_err() {
             writer.take();
+        } else {
+            let n = 4 + frame.len() as u64;
+            self.shared.bytes_written.fetch_add(n, Ordering::Relaxed);
         }
         drop(writer);
         if let Err(e) = written {
@@ -552,6 +570,8 @@ async fn reader_task(shared: Arc<Shared>, r: ReadHalf<Box<dyn Io>>) {
                 return;
             }
         };
+        let n = 4 + frame.len() as u64;
+        shared.bytes_read.fetch_add(n, Ordering::Relaxed);
         handle_frame(&shared, frame);
     }
 }

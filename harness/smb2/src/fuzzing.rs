@@ -64,6 +64,17 @@ pub fn oplock_break(data: &[u8]) -> bool {
         | decode::<OplockBreakResponse>(data, Command::OplockBreak)
         | decode::<LeaseBreakResponse>(data, Command::OplockBreak)
 }
+pub fn ioctl(data: &[u8]) -> bool {
+    use crate::wire::ioctl::*;
+    let resp = match IoctlResponse::parse(data) {
+        Ok(r) => parse_network_interfaces(&r.output).is_ok(),
+        Err(_) => false,
+    };
+    IoctlRequest::parse(data).is_ok()
+        | decode::<IoctlResponse>(data, Command::Ioctl)
+        | resp
+        | parse_network_interfaces(data).is_ok()
+}
 pub fn error_response(data: &[u8]) -> bool {
     ErrorResponse::parse(data).is_ok()
 }
@@ -121,7 +132,7 @@ pub fn spnego(data: &[u8]) -> bool {
 
 /// Every parser, one after another.
 pub fn all(data: &[u8]) -> usize {
-    let fs: [fn(&[u8]) -> bool; 17] = [
+    let fs: [fn(&[u8]) -> bool; 18] = [
         header,
         negotiate,
         session_setup,
@@ -131,6 +142,7 @@ pub fn all(data: &[u8]) -> usize {
         read,
         write,
         info,
+        ioctl,
         oplock_break,
         error_response,
         small_bodies,

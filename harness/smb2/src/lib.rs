@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod channel;
 pub mod connect;
 pub mod connection;
 pub mod crypto;
@@ -34,8 +35,10 @@ pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod multichannel;
 pub mod negotiate;
 pub mod ntlm;
+pub mod ntlm_seal;
 pub mod options;
 pub mod response;
 pub mod session;
@@ -51,6 +54,10 @@ pub use connection::{
     default_negotiate_request, Connection, Event, Events, Negotiated, PendingRaw, RequestOptions,
 };
 pub use error::{Error, Result};
+pub use multichannel::{
+    multichannel_negotiate_request, query_network_interfaces, ChannelConstraint, ChannelSetup,
+    MultiChannel, Network, Spread,
+};
 pub use ntlm::Credentials;
 pub use response::{Body, Response};
 pub use session::{Pending, Session};
@@ -59,5 +66,6 @@ pub use status::NtStatus;
 pub use tree::Tree;
 pub use wire::create::CreateRequest;
 pub use wire::create_contexts::{CreateContext, Lease, LeaseV2};
+pub use wire::ioctl::InterfaceRepr;
 pub use wire::negotiate::Dialect;
 pub use wire::{Command, FileId, Guid, HeaderFlags, HeaderRepr};

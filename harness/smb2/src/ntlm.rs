@@ -217,6 +217,31 @@ pub fn authenticate_message(
     challenge: &ChallengeMessage,
     client_challenge: [u8; 8],
 ) -> (Vec<u8>, [u8; 16]) {
+    let auth = authenticate_message_with(creds, challenge, client_challenge, CLIENT_FLAGS, None);
+    (auth.message, auth.exported_session_key)
+}
+
+/// What [`authenticate_message_with`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticate {
+    pub message: Vec<u8>,
+    /// The key signing and sealing derive from (MS-NLMP 3.1.5.1.2 ExportedSessionKey).
+    pub exported_session_key: [u8; 16],
+    /// The flags both sides agreed on (the AUTHENTICATE_MESSAGE's NegotiateFlags).
+    pub flags: u32,
+}
+
+/// Builds an AUTHENTICATE_MESSAGE asking for `wanted` flags (those the server offered).
+/// With `random_session_key` and KEY_EXCH agreed, that key becomes the exported session
+/// key and travels RC4-encrypted under the SessionBaseKey, as Windows clients do when
+/// they sign or seal (DCE/RPC packet privacy).
+pub fn authenticate_message_with(
+    creds: &Credentials,
+    challenge: &ChallengeMessage,
+    client_challenge: [u8; 8],
+    wanted: u32,
+    random_session_key: Option<[u8; 16]>,
+) -> Authenticate {
     let server_ts = challenge
         .av_pair(MSV_AV_TIMESTAMP)
         .and_then(|v| v.try_into().ok())
@@ -230,16 +255,30 @@ pub fn authenticate_message(
         &challenge.target_info,
         server_ts.is_some(),
     );
-    let flags = challenge.flags & CLIENT_FLAGS;
+    let mut flags = challenge.flags & wanted;
+    if random_session_key.is_none() {
+        flags &= !NTLMSSP_NEGOTIATE_KEY_EXCH;
+    }
+    let (exported_session_key, encrypted_key) = match random_session_key {
+        Some(key) if flags & NTLMSSP_NEGOTIATE_KEY_EXCH != 0 => {
+            let mut enc = key;
+            crate::ntlm_seal::rc4(&resp.session_base_key, &mut enc);
+            (key, enc.to_vec())
+        }
+        _ => (resp.session_base_key, Vec::new()),
+    };
     let domain = utf16le(&creds.domain);
     let user = utf16le(&creds.user);
     let ws = utf16le(&creds.workstation);
-    let payloads: [&[u8]; 5] = [
+    // Payload order follows the fields' order; EncryptedRandomSessionKey is empty
+    // without KEY_EXCH.
+    let payloads: [&[u8]; 6] = [
         &resp.lm_challenge_response,
         &resp.nt_challenge_response,
         &domain,
         &user,
         &ws,
+        &encrypted_key,
     ];
     let mut b = Vec::new();
     b.extend_from_slice(NTLMSSP_SIGNATURE);
@@ -251,15 +290,15 @@ pub fn authenticate_message(
         b.put_u32(off);
         off += p.len() as u32;
     }
-    // EncryptedRandomSessionKeyFields: empty (no KEY_EXCH).
-    b.put_u16(0);
-    b.put_u16(0);
-    b.put_u32(off);
     b.put_u32(flags);
     for p in payloads {
         b.extend_from_slice(p);
     }
-    (b, resp.session_base_key)
+    Authenticate {
+        message: b,
+        exported_session_key,
+        flags,
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,9 @@ impl Session {
     pub fn dialect(&self) -> Dialect {
         self.inner.security.dialect
     }
+    pub(crate) fn security(&self) -> &Security {
+        &self.inner.security
+    }
 
     fn protection(&self, tree_encrypt: bool, opts: &RequestOptions) -> Protection {
         let s = &self.inner.security;

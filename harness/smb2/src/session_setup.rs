@@ -51,10 +51,12 @@ impl SessionSetupOptions {
     }
 }
 
-async fn setup_round(
+/// One SESSION_SETUP round trip; returns the plaintext request as sent (for the preauth hash).
+pub(crate) async fn setup_round(
     conn: &Connection,
     session_id: u64,
     req: &SessionSetupRequest,
+    protection: Protection,
     opts: &RequestOptions,
 ) -> Result<(Vec<u8>, Received)> {
     let mut msg = vec![0u8; HEADER_LEN];
@@ -67,7 +69,7 @@ async fn setup_round(
             tree_id: 0,
             payload_size: 0,
             keep_sent: true,
-            protection: Protection::default(),
+            protection,
             opts: opts.clone(),
         })
         .await?;
@@ -75,7 +77,7 @@ async fn setup_round(
     Ok((sent, p.wait().await?))
 }
 
-fn status_error(rx: Received, command: Command) -> Error {
+pub(crate) fn status_error(rx: Received, command: Command) -> Error {
     let error = crate::wire::error_response::ErrorResponse::parse(&rx.raw).ok();
     Error::Status {
         command,
@@ -108,7 +110,7 @@ impl Connection {
             security_buffer: spnego::neg_token_init(&ntlm::negotiate_message(ntlm::CLIENT_FLAGS)),
             ..base.clone()
         };
-        let (sent1, rx1) = setup_round(self, 0, &req1, &o.request).await?;
+        let (sent1, rx1) = setup_round(self, 0, &req1, Protection::default(), &o.request).await?;
         if rx1.header.status != NtStatus::STATUS_MORE_PROCESSING_REQUIRED {
             return Err(status_error(rx1, Command::SessionSetup));
         }
@@ -141,7 +143,8 @@ impl Connection {
             security_buffer: spnego::neg_token_resp(&auth),
             ..base
         };
-        let (sent2, rx2) = setup_round(self, session_id, &req2, &o.request).await?;
+        let (sent2, rx2) =
+            setup_round(self, session_id, &req2, Protection::default(), &o.request).await?;
         if rx2.header.status != NtStatus::STATUS_SUCCESS {
             return Err(status_error(rx2, Command::SessionSetup));
         }

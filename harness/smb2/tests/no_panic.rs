@@ -129,6 +129,32 @@ fn corpus() -> Vec<Vec<u8>> {
     }
     .emit_body(&mut m);
     out.push(m);
+    let mut m = header(Command::Ioctl);
+    ioctl::IoctlResponse {
+        ctl_code: ioctl::FSCTL_QUERY_NETWORK_INTERFACE_INFO,
+        file_id: FileId::ANY,
+        input: Vec::new(),
+        output: ioctl::emit_network_interfaces(&[
+            ioctl::InterfaceRepr {
+                if_index: 1,
+                capability: ioctl::RSS_CAPABLE,
+                link_speed: 1_000_000_000,
+                address: "198.18.0.10".parse().unwrap(),
+            },
+            ioctl::InterfaceRepr {
+                if_index: 2,
+                capability: 0,
+                link_speed: 10_000_000_000,
+                address: "fd00::2".parse().unwrap(),
+            },
+        ]),
+        flags: 0,
+    }
+    .emit_body(&mut m);
+    out.push(m);
+    let mut m = header(Command::Ioctl);
+    ioctl::IoctlRequest::query_network_interface_info().emit(&mut m);
+    out.push(m);
     let mut m = header(Command::OplockBreak);
     oplock_break::LeaseBreakNotification::default().emit_body(&mut m);
     out.push(m);
@@ -233,6 +259,37 @@ fn random_bytes_never_panic() {
     }
 }
 
+/// NETWORK_INTERFACE_INFO lists of random bytes around whole-entry lengths, with Next fields
+/// that sometimes point at a plausible entry boundary, sometimes anywhere.
+#[test]
+fn random_interface_lists_never_panic() {
+    use smb2::wire::ioctl::{parse_network_interfaces, NETWORK_INTERFACE_INFO_LEN};
+    let mut rng = Rng(0x1f0_1f0);
+    let mut parsed = 0;
+    for _ in 0..20_000 {
+        let entries = 1 + rng.below(4);
+        let n = entries * NETWORK_INTERFACE_INFO_LEN + rng.below(40) - 20.min(entries * 20);
+        let mut m: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+        for e in 0..entries {
+            let at = e * NETWORK_INTERFACE_INFO_LEN;
+            if at + 26 > m.len() {
+                break;
+            }
+            let next = match rng.below(3) {
+                0 => 0,
+                1 => NETWORK_INTERFACE_INFO_LEN as u32,
+                _ => rng.next() as u32 >> rng.below(32),
+            };
+            m[at..at + 4].copy_from_slice(&next.to_le_bytes());
+            m[at + 24] = [2u8, 0x17, rng.next() as u8][rng.below(3)];
+            m[at + 25] = 0;
+        }
+        parsed += usize::from(parse_network_interfaces(&m).is_ok());
+    }
+    // The generator must reach the success path too, or it tests only the first check.
+    assert!(parsed > 100, "only {parsed} random lists parsed");
+}
+
 /// With SMB2_FUZZ_SEEDS=<dir>, writes the valid corpus there as seeds for
 /// every cargo-fuzz target (`<dir>/<target>/seed-N`).
 #[test]
@@ -250,6 +307,7 @@ fn write_fuzz_seeds() {
         "read",
         "write",
         "info",
+        "ioctl",
         "oplock_break",
         "error_response",
         "small_bodies",

@@ -16,6 +16,7 @@ pub mod error_response;
 pub mod flush;
 pub mod header;
 pub mod info;
+pub mod ioctl;
 pub mod lock;
 pub mod logoff;
 pub mod negotiate;

@@ -1,6 +1,8 @@
 //! Shared set-up for the integration tests against a real Samba in a lab.
 #![allow(dead_code)]
 
+pub mod mc;
+
 use std::net::SocketAddr;
 
 use lab::{Lab, LabOptions};
