@@ -139,7 +139,7 @@ pub fn networks(plan: &Plan) -> Vec<NetworkSpec> {
 
 /// The networks a cluster's nodes join, in interface order.
 pub fn cluster_networks(plan: &Plan, c: &Cluster) -> Vec<String> {
-    names_or_first(plan, &c.networks)
+    names_or_first(&first_network(plan), &c.networks)
 }
 
 /// The cluster's client-facing network: where its public addresses live.
@@ -158,9 +158,18 @@ pub fn private_network(plan: &Plan, c: &Cluster) -> String {
         .unwrap_or_else(|| cluster_networks(plan, c).pop().unwrap_or_default())
 }
 
-fn names_or_first(plan: &Plan, names: &[crate::Spanned<String>]) -> Vec<String> {
+/// The network a node joins when it names none.
+fn first_network(plan: &Plan) -> String {
+    plan.topology
+        .networks
+        .first()
+        .map(|n| n.name.value.clone())
+        .unwrap_or_else(|| DEFAULT_NETWORK.to_string())
+}
+
+fn names_or_first(first: &str, names: &[crate::Spanned<String>]) -> Vec<String> {
     if names.is_empty() {
-        vec![networks(plan)[0].name.clone()]
+        vec![first.to_string()]
     } else {
         names.iter().map(|n| n.value.clone()).collect()
     }
@@ -170,23 +179,25 @@ fn names_or_first(plan: &Plan, names: &[crate::Spanned<String>]) -> Vec<String> 
 /// in plan order: servers, cluster nodes, clients.
 pub fn node_networks(plan: &Plan) -> Vec<(String, Vec<String>, Option<Ipv4Addr>)> {
     let t = &plan.topology;
+    let first = first_network(plan);
     let mut out = Vec::new();
     for s in &t.servers {
         out.push((
             s.name.value.clone(),
-            names_or_first(plan, &s.networks),
+            names_or_first(&first, &s.networks),
             s.address.as_ref().map(|a| a.value),
         ));
     }
     for c in &t.clusters {
+        let joins = names_or_first(&first, &c.networks);
         for n in c.node_names() {
-            out.push((n, cluster_networks(plan, c), None));
+            out.push((n, joins.clone(), None));
         }
     }
     for c in &t.clients {
         out.push((
             c.name.value.clone(),
-            names_or_first(plan, &c.networks),
+            names_or_first(&first, &c.networks),
             c.address.as_ref().map(|a| a.value),
         ));
     }
