@@ -623,8 +623,8 @@ pub struct Fault {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<Spanned<String>>,
     /// reset: the server-side TCP port (default 445); blackhole, partition: only TCP segments
-    /// to or from this port (a partition with `port: 4379`, ctdbd's, splits a cluster's private
-    /// network while clients still reach every node).
+    /// to or from this port (a partition with `port: 4379`, ctdbd's, splits CTDB on a lab with
+    /// one network; with a private network of its own, use `network: private`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<Spanned<u16>>,
     /// blackhole, partition, impair: act on this network's links only (default: every
