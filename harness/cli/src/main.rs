@@ -800,7 +800,7 @@ async fn lab_up(path: &Path, once: bool, with: &Override) -> Result<u8> {
         println!(
             "  ip netns exec {} smbclient //{}/{share} -U '{user}%{password}' -c ls",
             lab.netns_name(&client.name.value)?,
-            lab.address(&server.name.value)
+            lab.address_towards(&client.name.value, &server.name.value)
         );
     }
     if !once {

@@ -26,6 +26,9 @@ pub struct ClusterLab {
     /// Node names in PNN order.
     pub nodes: Vec<String>,
     pub public_addresses: Vec<Ipv4Addr>,
+    /// The nodes' interface to the public network, and its prefix length.
+    pub public_interface: String,
+    pub public_prefix_len: u8,
     /// Shares and the recovery lock: one directory every node uses.
     pub shared_dir: PathBuf,
     pub ctdb: Vec<tokio::sync::Mutex<CtdbNode>>,
@@ -82,6 +85,21 @@ impl Lab {
         match self.clusters.get(server) {
             Some(c) => via.unwrap_or(c.public_addresses[index % c.public_addresses.len()]),
             None => self.address(server),
+        }
+    }
+
+    /// `service_address` as client node `from` reaches it: a server's address on the first
+    /// network both join.
+    pub fn service_address_from(
+        &self,
+        from: &str,
+        server: &str,
+        index: usize,
+        via: Option<Ipv4Addr>,
+    ) -> Ipv4Addr {
+        match self.clusters.contains_key(server) {
+            true => self.service_address(server, index, via),
+            false => self.address_towards(from, server),
         }
     }
 
@@ -295,8 +313,8 @@ impl Lab {
             // Absent addresses fail harmlessly: only those still configured are removed.
             let _ = tokio::process::Command::new("ip")
                 .args(["-n", &ns, "addr", "del"])
-                .arg(format!("{a}/{}", crate::links::LAB_PREFIX_LEN))
-                .args(["dev", crate::links::NODE_IF])
+                .arg(format!("{a}/{}", cluster.public_prefix_len))
+                .args(["dev", &cluster.public_interface])
                 .output()
                 .await;
         }

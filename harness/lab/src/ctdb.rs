@@ -50,7 +50,10 @@ pub struct CtdbConfig<'a> {
     pub recovery_lock: &'a Path,
     /// The plan's tunables, over the harness's.
     pub tunables: &'a BTreeMap<String, u32>,
+    /// The public network's interface (`eth0`, `eth1`...) and its prefix length: where the
+    /// public addresses are added.
     pub interface: &'a str,
+    pub public_prefix_len: u8,
 }
 
 pub struct CtdbNode {
@@ -112,13 +115,7 @@ impl CtdbNode {
             config
                 .public_addresses
                 .iter()
-                .map(|a| {
-                    format!(
-                        "{a}/{} {}\n",
-                        crate::links::LAB_PREFIX_LEN,
-                        config.interface
-                    )
-                })
+                .map(|a| format!("{a}/{} {}\n", config.public_prefix_len, config.interface))
                 .collect(),
         )?;
         let mut tunables: BTreeMap<String, u32> =

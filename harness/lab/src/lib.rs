@@ -127,7 +127,10 @@ pub enum Role {
 pub struct Node {
     pub name: String,
     pub role: Role,
+    /// Its address on its first network (`eth0`).
     pub address: Ipv4Addr,
+    /// Its link to each network it joins, `eth0` first.
+    pub links: Vec<plan::Attachment>,
     pub ns: Arc<NetNs>,
     pub freezer: Freezer,
     /// Resets go through this (opened in the node's namespace when it was made).
@@ -148,6 +151,10 @@ pub struct Lab {
     /// The userspace wire, when the plan uses it.
     wire: Option<wire::Wire>,
     clusters: BTreeMap<String, cluster::ClusterLab>,
+    /// The plan's networks (one, `lab`, when it declares none).
+    networks: Vec<plan::NetworkSpec>,
+    /// The plan declares networks: counters are named `<node>.<network>`.
+    named_networks: bool,
     torn_down: bool,
 }
 
@@ -167,6 +174,8 @@ impl Lab {
             password: Alphanumeric.sample_string(&mut rand::rng(), 20),
             wire: None,
             clusters: BTreeMap::new(),
+            networks: plan::networks(plan),
+            named_networks: !plan.topology.networks.is_empty(),
             torn_down: false,
         };
         match lab.build(plan, options.capture_dir.as_deref()).await {
@@ -185,7 +194,7 @@ impl Lab {
         plan: &plan::Plan,
         capture_dir: Option<&Path>,
     ) -> Result<(), LabError> {
-        let addresses = plan::addresses(plan);
+        let attachments = plan::attachments(plan);
         let topology = &plan.topology;
         let switch = match topology.wire {
             plan::WireKind::Kernel => {
@@ -229,33 +238,61 @@ impl Lab {
                 .lock()
                 .expect("state lock")
                 .record_cgroup(freezer.path())?;
-            let address = addresses[name];
+            let node_links = attachments.get(name).cloned().unwrap_or_default();
+            let Some(first) = node_links.first() else {
+                return Err(LabError::Other(format!(
+                    "node {name} has no address on any network (validate the plan)"
+                )));
+            };
+            let address = first.address;
             match &switch {
-                Some(switch) => links::plug(switch, name, &ns, address, topology.mtu).await?,
-                None => {
-                    let tap = wire::tap::create(&ns, links::NODE_IF)?;
-                    links::configure_node(name, &ns, address, Some(topology.mtu)).await?;
-                    let capture = match capture_dir.filter(|_| topology.capture_snaplen > 0) {
-                        Some(dir) => {
-                            let path = dir.join(format!("{name}.pcap"));
-                            Some(
-                                wire::pcap::Capture::create(
-                                    &path,
-                                    topology.capture_snaplen as usize,
-                                )
-                                .map_err(|e| {
-                                    LabError::io(format!("create {}", path.display()), e)
-                                })?,
-                            )
-                        }
-                        None => None,
-                    };
-                    ports.push(wire::PortSpec {
-                        node: name.to_string(),
-                        tap,
-                        capture,
-                    });
+                Some(switch) => {
+                    let mtu = self.network(&first.network).mtu;
+                    links::plug(switch, name, &ns, address, first.prefix_len, mtu).await?
                 }
+                None => {
+                    links::prepare_node(&ns).await?;
+                    for link in &node_links {
+                        let net = self.network(&link.network).clone();
+                        let tap = wire::tap::create(&ns, &link.interface)?;
+                        links::configure_link(
+                            name,
+                            &ns,
+                            &link.interface,
+                            link.address,
+                            link.prefix_len,
+                            Some(net.mtu),
+                        )
+                        .await?;
+                        let capture = match capture_dir
+                            .filter(|_| topology.capture_snaplen > 0 && net.capture)
+                        {
+                            Some(dir) => {
+                                let path = dir.join(self.pcap_name(name, &net.name));
+                                Some(
+                                    wire::pcap::Capture::create(
+                                        &path,
+                                        topology.capture_snaplen as usize,
+                                    )
+                                    .map_err(|e| {
+                                        LabError::io(format!("create {}", path.display()), e)
+                                    })?,
+                                )
+                            }
+                            None => None,
+                        };
+                        ports.push(wire::PortSpec {
+                            node: name.to_string(),
+                            network: net.name.clone(),
+                            tap,
+                            capture,
+                            rate_cap: net.rate_bps,
+                        });
+                    }
+                }
+            }
+            if node_links.len() > 1 {
+                links::separate_networks(&ns)?;
             }
             if plan::cluster_of(plan, name).is_some() {
                 // A node that just lost a public address must not forward its clients'
@@ -274,6 +311,7 @@ impl Lab {
                     name: name.to_string(),
                     role,
                     address,
+                    links: node_links,
                     ns,
                     freezer,
                     diag,
@@ -354,7 +392,22 @@ impl Lab {
         let lock_dir = shared_dir.join("lock");
         std::fs::create_dir_all(&lock_dir)
             .map_err(|e| LabError::io(format!("create {}", lock_dir.display()), e))?;
-        let addresses: Vec<Ipv4Addr> = node_names.iter().map(|n| self.nodes[n].address).collect();
+        // CTDB talks on the private network; the public addresses live on the public one.
+        let private = plan::networks::private_network(plan, spec);
+        let public = plan::networks::public_network(plan, spec);
+        let link_of = |node: &str, network: &str| -> Result<plan::Attachment, LabError> {
+            self.nodes[node]
+                .links
+                .iter()
+                .find(|l| l.network == network)
+                .cloned()
+                .ok_or_else(|| LabError::Other(format!("{node} has no link to network {network}")))
+        };
+        let addresses: Vec<Ipv4Addr> = node_names
+            .iter()
+            .map(|n| Ok(link_of(n, &private)?.address))
+            .collect::<Result<_, LabError>>()?;
+        let public_link = link_of(&node_names[0], &public)?;
         let shares_dir = shared_dir.join("shares");
         let netbios = name.clone();
         let no_environment = BTreeMap::new();
@@ -368,12 +421,13 @@ impl Lab {
                 node.freezer.clone(),
                 node.dir.join("ctdb"),
                 &ctdb::CtdbConfig {
-                    node_address: node.address,
+                    node_address: addresses[pnn],
                     nodes: &addresses,
                     public_addresses: &publics,
                     recovery_lock: &lock_dir.join("reclock"),
                     tunables: &spec.tunables,
-                    interface: links::NODE_IF,
+                    interface: &public_link.interface,
+                    public_prefix_len: public_link.prefix_len,
                 },
             )?;
             let config = samba::SambaConfig {
@@ -406,7 +460,14 @@ impl Lab {
             ctdbs.push(tokio::sync::Mutex::new(ctdb));
             self.nodes.get_mut(n).expect("node").samba = Some(tokio::sync::Mutex::new(samba));
         }
-        let probe_ns = match plan.topology.clients.first() {
+        // A client on the public network, as the cluster's clients are.
+        let probe = plan.topology.clients.iter().find(|c| {
+            self.nodes[&c.name.value]
+                .links
+                .iter()
+                .any(|l| l.network == public)
+        });
+        let probe_ns = match probe {
             Some(c) => self.nodes[&c.name.value].ns.clone(),
             None => self.nodes[&node_names[0]].ns.clone(),
         };
@@ -416,6 +477,8 @@ impl Lab {
                 name,
                 nodes: node_names,
                 public_addresses: publics,
+                public_interface: public_link.interface.clone(),
+                public_prefix_len: public_link.prefix_len,
                 shared_dir,
                 ctdb: ctdbs,
                 probe_ns,
@@ -476,13 +539,66 @@ impl Lab {
         self.nodes.values()
     }
 
-    /// The address of a node. Panics on an unknown name (plans are validated before a lab
-    /// exists, so a wrong name here is a programming error).
+    /// The address of a node (on its first network). Panics on an unknown name (plans are
+    /// validated before a lab exists, so a wrong name here is a programming error).
     pub fn address(&self, node: &str) -> Ipv4Addr {
         match self.clusters.get(node) {
             Some(c) => c.public_addresses[0],
             None => self.nodes[node].address,
         }
+    }
+
+    /// The plan's networks (one, `lab`, when it declares none).
+    pub fn networks(&self) -> &[plan::NetworkSpec] {
+        &self.networks
+    }
+
+    fn network(&self, name: &str) -> &plan::NetworkSpec {
+        self.networks
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or(&self.networks[0])
+    }
+
+    /// `<node>.pcap` in a plan without networks, else `<node>.<network>.pcap`.
+    fn pcap_name(&self, node: &str, network: &str) -> String {
+        match self.named_networks {
+            false => format!("{node}.pcap"),
+            true => format!("{node}.{network}.pcap"),
+        }
+    }
+
+    /// A node's address on `network`, if it joins it.
+    pub fn address_on(&self, node: &str, network: &str) -> Option<Ipv4Addr> {
+        let node = self.nodes.get(node)?;
+        node.links
+            .iter()
+            .find(|l| l.network == network)
+            .map(|l| l.address)
+    }
+
+    /// The networks `a` and `b` both join, in `a`'s interface order.
+    pub fn shared_networks(&self, a: &str, b: &str) -> Vec<String> {
+        let (Some(na), Some(nb)) = (self.nodes.get(a), self.nodes.get(b)) else {
+            return Vec::new();
+        };
+        na.links
+            .iter()
+            .filter(|l| nb.links.iter().any(|m| m.network == l.network))
+            .map(|l| l.network.clone())
+            .collect()
+    }
+
+    /// The address `from` reaches `to` at: `to`'s address on the first network they share
+    /// (a cluster: its first public address), else `to`'s first address.
+    pub fn address_towards(&self, from: &str, to: &str) -> Ipv4Addr {
+        if self.clusters.contains_key(to) {
+            return self.address(to);
+        }
+        self.shared_networks(from, to)
+            .first()
+            .and_then(|n| self.address_on(to, n))
+            .unwrap_or_else(|| self.address(to))
     }
 
     /// The Samba user and this run's password.
@@ -551,18 +667,27 @@ impl Lab {
         Ok(done)
     }
 
-    /// Is the path between `a` and `b` cut by anything on the wire right now?
+    /// Is the path between `a` and `b` cut by anything on the wire right now (on `network`,
+    /// or on any network)?
     pub fn is_cut(&self, a: &str, b: &str) -> bool {
+        self.is_cut_on(a, b, None)
+    }
+
+    pub fn is_cut_on(&self, a: &str, b: &str, network: Option<&str>) -> bool {
         let (Some(wire), Ok(pa), Ok(pb)) = (
             self.wire.as_ref(),
-            self.ports(&[a.to_string()]),
-            self.ports(&[b.to_string()]),
+            self.ports(&[a.to_string()], network),
+            self.ports(&[b.to_string()], network),
         ) else {
             return false;
         };
         wire.blocks().iter().any(|(_, blk)| {
-            (blk.from.contains(&pa[0]) && blk.to.contains(&pb[0]))
-                || (blk.from.contains(&pb[0]) && blk.to.contains(&pa[0]))
+            pa.iter().any(|x| {
+                pb.iter().any(|y| {
+                    (blk.from.contains(x) && blk.to.contains(y))
+                        || (blk.from.contains(y) && blk.to.contains(x))
+                })
+            })
         })
     }
 
@@ -580,15 +705,23 @@ impl Lab {
         })
     }
 
-    fn ports(&self, nodes: &[String]) -> Result<Vec<usize>, LabError> {
+    /// The ports of `nodes`: every link of each, or only their links to `network` (a node
+    /// not on it has none).
+    fn ports(&self, nodes: &[String], network: Option<&str>) -> Result<Vec<usize>, LabError> {
         let wire = self.wire()?;
-        nodes
-            .iter()
-            .map(|n| {
-                wire.port_index(n)
-                    .ok_or_else(|| LabError::NoSuchNode(n.clone()))
-            })
-            .collect()
+        if let Some(n) = network {
+            if !self.networks.iter().any(|x| x.name == n) {
+                return Err(LabError::Other(format!("no network `{n}` in this lab")));
+            }
+        }
+        let mut out = Vec::new();
+        for n in nodes {
+            if !self.nodes.contains_key(n) {
+                return Err(LabError::NoSuchNode(n.clone()));
+            }
+            out.extend(wire.ports_of(n, network));
+        }
+        Ok(out)
     }
 
     /// Silently drop every frame from any node in `from` to any node in `to` (one way; with
@@ -599,9 +732,20 @@ impl Lab {
         to: &[String],
         tcp_port: Option<u16>,
     ) -> Result<Cut, LabError> {
+        self.cut_on(from, to, tcp_port, None)
+    }
+
+    /// `cut`, on one network's links only (`None`: every network).
+    pub fn cut_on(
+        &self,
+        from: &[String],
+        to: &[String],
+        tcp_port: Option<u16>,
+        network: Option<&str>,
+    ) -> Result<Cut, LabError> {
         let block = wire::Block {
-            from: self.ports(from)?,
-            to: self.ports(to)?,
+            from: self.ports(from, network)?,
+            to: self.ports(to, network)?,
             tcp_port,
             tickles_only: false,
         };
@@ -616,8 +760,8 @@ impl Lab {
             .flat_map(|c| c.nodes.clone())
             .collect();
         let block = wire::Block {
-            from: self.ports(&senders)?,
-            to: self.ports(to)?,
+            from: self.ports(&senders, None)?,
+            to: self.ports(to, None)?,
             tcp_port: None,
             tickles_only: true,
         };
@@ -631,8 +775,19 @@ impl Lab {
         b: &[String],
         tcp_port: Option<u16>,
     ) -> Result<Cut, LabError> {
-        let mut cut = self.cut(a, b, tcp_port)?;
-        cut.0.extend(self.cut(b, a, tcp_port)?.0);
+        self.partition_on(a, b, tcp_port, None)
+    }
+
+    /// `partition`, on one network's links only (`None`: every network).
+    pub fn partition_on(
+        &self,
+        a: &[String],
+        b: &[String],
+        tcp_port: Option<u16>,
+        network: Option<&str>,
+    ) -> Result<Cut, LabError> {
+        let mut cut = self.cut_on(a, b, tcp_port, network)?;
+        cut.0.extend(self.cut_on(b, a, tcp_port, network)?.0);
         Ok(cut)
     }
 
@@ -657,7 +812,7 @@ impl Lab {
         Ok(dropped)
     }
 
-    /// Impair (or with `None`, stop impairing) one direction of a node's link.
+    /// Impair (or with `None`, stop impairing) one direction of every link of a node.
     pub fn impair(
         &self,
         node: &str,
@@ -665,29 +820,78 @@ impl Lab {
         impairment: Option<wire::Impairment>,
         seed: u64,
     ) -> Result<(), LabError> {
-        let port = self.ports(&[node.to_string()])?[0];
+        self.impair_on(node, None, direction, impairment, seed)
+    }
+
+    /// Impair one direction of a node's link to `network` (`None`: of every link). Without
+    /// an impairment the link goes back to its network's standing rate cap, if any.
+    pub fn impair_on(
+        &self,
+        node: &str,
+        network: Option<&str>,
+        direction: wire::Direction,
+        impairment: Option<wire::Impairment>,
+        seed: u64,
+    ) -> Result<(), LabError> {
+        let ports = self.ports(&[node.to_string()], network)?;
         let wire = self.wire()?;
-        let expected = impairment.clone();
-        wire.impair(port, direction, impairment, seed);
-        if wire.impairment(port, direction) != expected {
-            return Err(LabError::Other(format!(
-                "impairment of {node} {direction:?} did not take"
-            )));
+        for (i, port) in ports.into_iter().enumerate() {
+            let expected = wire.effective(port, impairment.clone());
+            wire.impair(
+                port,
+                direction,
+                impairment.clone(),
+                seed ^ ((i as u64) << 48),
+            );
+            if wire.impairment(port, direction) != expected {
+                return Err(LabError::Other(format!(
+                    "impairment of {node} {direction:?} did not take"
+                )));
+            }
         }
         Ok(())
     }
 
-    /// Byte and frame counters of a node's link (userspace wire only).
+    /// Byte and frame counters of a node's links, summed (userspace wire only).
     pub fn link_counters(&self, node: &str) -> Result<wire::LinkCounters, LabError> {
-        let port = self.ports(&[node.to_string()])?[0];
-        Ok(self.wire()?.counters(port))
+        self.link_counters_on(node, None)
     }
 
-    /// Counters of every link, by node.
+    /// Counters of a node's link to `network` (`None`: all its links, summed).
+    pub fn link_counters_on(
+        &self,
+        node: &str,
+        network: Option<&str>,
+    ) -> Result<wire::LinkCounters, LabError> {
+        let wire = self.wire()?;
+        let ports = self.ports(&[node.to_string()], network)?;
+        if ports.is_empty() {
+            return Err(LabError::Other(format!(
+                "{node} has no link to network {}",
+                network.unwrap_or("?")
+            )));
+        }
+        Ok(ports
+            .into_iter()
+            .map(|p| wire.counters(p))
+            .fold(wire::LinkCounters::default(), |a, b| a.plus(&b)))
+    }
+
+    /// Counters of every link: by node, or by `<node>.<network>` when the plan declares
+    /// networks.
     pub fn all_link_counters(&self) -> BTreeMap<String, wire::LinkCounters> {
-        self.nodes
-            .keys()
-            .filter_map(|n| Some((n.clone(), self.link_counters(n).ok()?)))
+        let Some(wire) = self.wire.as_ref() else {
+            return BTreeMap::new();
+        };
+        (0..wire.port_count())
+            .map(|p| {
+                let (node, network) = (wire.node_name(p), wire.network_name(p));
+                let key = match self.named_networks {
+                    false => node.to_string(),
+                    true => format!("{node}.{network}"),
+                };
+                (key, wire.counters(p))
+            })
             .collect()
     }
 
@@ -708,7 +912,25 @@ impl Lab {
     /// Can `from` reach `to` over the lab? A TCP connection to port 445 that is accepted or
     /// refused (RST) within `timeout` proves the path works both ways, whatever smbd is doing.
     pub async fn reachable(&self, from: &str, to: &str, timeout: std::time::Duration) -> bool {
-        let target = SocketAddr::from((self.address(to), 445));
+        self.reachable_on(from, to, None, timeout).await
+    }
+
+    /// `reachable`, to `to`'s address on `network` (`None`: the first network both join).
+    pub async fn reachable_on(
+        &self,
+        from: &str,
+        to: &str,
+        network: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> bool {
+        let address = match network {
+            Some(n) => match self.address_on(to, n) {
+                Some(a) => a,
+                None => return false,
+            },
+            None => self.address_towards(from, to),
+        };
+        let target = SocketAddr::from((address, 445));
         match tokio::time::timeout(timeout, self.connect(from, target)).await {
             Ok(Ok(_)) => true,
             Ok(Err(LabError::Io { source, .. })) => {
@@ -800,6 +1022,17 @@ impl Cut {
 
     /// The (from, to) node pairs this cut separates.
     pub fn pairs(&self, lab: &Lab) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (a, b, _) in self.links(lab) {
+            if !out.contains(&(a.clone(), b.clone())) {
+                out.push((a, b));
+            }
+        }
+        out
+    }
+
+    /// The (from, to, network) links this cut separates.
+    pub fn links(&self, lab: &Lab) -> Vec<(String, String, String)> {
         let Some(wire) = lab.wire.as_ref() else {
             return Vec::new();
         };
@@ -811,10 +1044,14 @@ impl Cut {
         {
             for f in &block.from {
                 for t in &block.to {
-                    out.push((
+                    let link = (
                         wire.node_name(*f).to_string(),
                         wire.node_name(*t).to_string(),
-                    ));
+                        wire.network_name(*f).to_string(),
+                    );
+                    if !out.contains(&link) {
+                        out.push(link);
+                    }
                 }
             }
         }

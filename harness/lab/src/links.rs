@@ -1,5 +1,6 @@
-//! The lab's wire: one bridge in the switch namespace, one veth pair per node
-//! (switch end named after the node, node end `eth0`), built over rtnetlink.
+//! Node links over rtnetlink: the kernel wire (one bridge in the switch namespace, one veth
+//! pair per node: switch end named after the node, node end `eth0`; one network only), and
+//! addressing a node's interfaces (`eth0`, `eth1`, ...: one per network it joins).
 
 use std::net::Ipv4Addr;
 
@@ -10,7 +11,8 @@ use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use crate::netns::NetNs;
 use crate::LabError;
 
-/// Every node's address is on-link for every other: one flat /15, no gateway, no default route.
+/// Without `topology.networks` every node's address is on-link for every other: one flat /15.
+/// Each network is on-link only for its own subnet; no gateway, no default route anywhere.
 pub const LAB_PREFIX_LEN: u8 = 15;
 pub const BRIDGE: &str = "br0";
 pub const NODE_IF: &str = "eth0";
@@ -66,6 +68,7 @@ pub async fn plug(
     node_name: &str,
     node_ns: &NetNs,
     address: Ipv4Addr,
+    prefix_len: u8,
     mtu: u32,
 ) -> Result<(), LabError> {
     let bridge = index_of(switch, BRIDGE).await?;
@@ -87,16 +90,24 @@ pub async fn plug(
         .await
         .map_err(|e| LabError::netlink(format!("create link for {node_name}"), e))?;
 
-    configure_node(node_name, node_ns, address, Some(mtu)).await
+    prepare_node(node_ns).await?;
+    configure_link(node_name, node_ns, NODE_IF, address, prefix_len, Some(mtu)).await
 }
 
-/// Inside a node: `lo` up, and `eth0` (a veth end or a TAP) addressed, sized and up.
+/// Inside a node: `lo` up, and `eth0` (a veth end or a TAP) addressed on the flat /15, sized
+/// and up.
 pub async fn configure_node(
     node_name: &str,
     node_ns: &NetNs,
     address: Ipv4Addr,
     mtu: Option<u32>,
 ) -> Result<(), LabError> {
+    prepare_node(node_ns).await?;
+    configure_link(node_name, node_ns, NODE_IF, address, LAB_PREFIX_LEN, mtu).await
+}
+
+/// Inside a node, once: IPv6 off and `lo` up.
+pub async fn prepare_node(node_ns: &NetNs) -> Result<(), LabError> {
     // IPv4 only: no IPv6 autoconfiguration chatter on the lab's links and captures.
     node_ns.run(|| {
         for conf in ["all", "default"] {
@@ -108,8 +119,39 @@ pub async fn configure_node(
         Ok(())
     })?;
     let node = handle_in(node_ns)?;
-    set_up(&node, "lo").await?;
-    let eth = index_of(&node, NODE_IF).await?;
+    set_up(&node, "lo").await
+}
+
+/// A node on several networks: `ip_forward=0` (nothing is routed between networks),
+/// `arp_ignore=1` and `arp_announce=2` (an address is answered for and announced only on its
+/// own network's interface, as on a multi-homed storage host; the kernel's default answers ARP
+/// for any of its addresses on any interface, which would let a frame for one network's
+/// address arrive through another).
+pub fn separate_networks(node_ns: &NetNs) -> Result<(), LabError> {
+    node_ns.run(|| {
+        for (path, value) in [
+            ("/proc/sys/net/ipv4/ip_forward", "0"),
+            ("/proc/sys/net/ipv4/conf/all/arp_ignore", "1"),
+            ("/proc/sys/net/ipv4/conf/all/arp_announce", "2"),
+        ] {
+            std::fs::write(path, value).map_err(|e| LabError::io(format!("write {path}"), e))?;
+        }
+        Ok(())
+    })
+}
+
+/// Inside a node: interface `interface` addressed (`address/prefix_len`, so only its own
+/// subnet is on-link), sized and up.
+pub async fn configure_link(
+    node_name: &str,
+    node_ns: &NetNs,
+    interface: &str,
+    address: Ipv4Addr,
+    prefix_len: u8,
+    mtu: Option<u32>,
+) -> Result<(), LabError> {
+    let node = handle_in(node_ns)?;
+    let eth = index_of(&node, interface).await?;
     if let Some(mtu) = mtu {
         node.link()
             .set(LinkUnspec::new_with_index(eth).mtu(mtu).build())
@@ -118,9 +160,9 @@ pub async fn configure_node(
             .map_err(|e| LabError::netlink(format!("MTU {mtu} on {node_name}"), e))?;
     }
     node.address()
-        .add(eth, address.into(), LAB_PREFIX_LEN)
+        .add(eth, address.into(), prefix_len)
         .execute()
         .await
         .map_err(|e| LabError::netlink(format!("address {address} on {node_name}"), e))?;
-    set_up(&node, NODE_IF).await
+    set_up(&node, interface).await
 }

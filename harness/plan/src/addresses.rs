@@ -1,6 +1,6 @@
 //! Node addresses: the lab network and automatic assignment.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use crate::model::Plan;
@@ -29,94 +29,21 @@ pub fn is_host_address(addr: Ipv4Addr) -> bool {
     in_lab_network(addr) && addr != LAB_NETWORK && addr != LAB_BROADCAST
 }
 
-/// Every node's address, by node name. Explicit addresses are kept; the other nodes (servers
-/// first, then cluster nodes, then clients, in plan order) get the lowest free addresses from
-/// 198.18.0.10 upward.
+/// Every node's address, by node name: its address on its first network (see
+/// `networks::attachments` for the others). Explicit addresses are kept; the other nodes
+/// (servers first, then cluster nodes, then clients, in plan order) get the lowest free
+/// addresses from 198.18.0.10 (or their network's 10th address) upward.
 ///
 /// Meant for validated plans; on an invalid one it still returns without panicking (a name
 /// given twice keeps its first address; nodes that find no free address are left out).
 pub fn addresses(plan: &Plan) -> BTreeMap<String, Ipv4Addr> {
-    let nodes: Vec<(String, Option<Ipv4Addr>)> = plan
-        .topology
-        .servers
-        .iter()
-        .map(|s| (s.name.value.clone(), s.address.as_ref().map(|a| a.value)))
-        .chain(
-            plan.topology
-                .clusters
-                .iter()
-                .flat_map(|c| c.node_names().into_iter().map(|n| (n, None))),
-        )
-        .chain(
-            plan.topology
-                .clients
-                .iter()
-                .map(|c| (c.name.value.clone(), c.address.as_ref().map(|a| a.value))),
-        )
-        .collect();
-
-    let mut result = BTreeMap::new();
-    let mut taken = BTreeSet::new();
-    for (name, address) in &nodes {
-        if let Some(address) = *address {
-            taken.insert(address);
-            result.entry(name.to_string()).or_insert(address);
-        }
-    }
-    taken.extend(
-        plan.topology
-            .clusters
-            .iter()
-            .flat_map(|c| c.public_addresses.iter().map(|a| a.value)),
-    );
-    let mut next = u32::from(FIRST_AUTO_ADDRESS);
-    let last = u32::from(LAB_BROADCAST) - 1;
-    for (name, _) in &nodes {
-        let name = name.as_str();
-        if result.contains_key(name) {
-            continue;
-        }
-        while next <= last && taken.contains(&Ipv4Addr::from(next)) {
-            next += 1;
-        }
-        if next > last {
-            break;
-        }
-        let address = Ipv4Addr::from(next);
-        taken.insert(address);
-        result.insert(name.to_string(), address);
-        next += 1;
-    }
-    result
+    crate::networks::attachments(plan)
+        .into_iter()
+        .filter_map(|(name, links)| Some((name, links.first()?.address)))
+        .collect()
 }
 
-/// Every cluster's public addresses, by cluster name: the plan's, or one per node from
-/// 198.19.0.10 upward (skipping any address a node or another cluster has).
-pub fn public_addresses(plan: &Plan) -> BTreeMap<String, Vec<Ipv4Addr>> {
-    let mut taken: BTreeSet<Ipv4Addr> = addresses(plan).into_values().collect();
-    for c in &plan.topology.clusters {
-        taken.extend(c.public_addresses.iter().map(|a| a.value));
-    }
-    let mut next = u32::from(FIRST_AUTO_PUBLIC_ADDRESS);
-    let mut out = BTreeMap::new();
-    for c in &plan.topology.clusters {
-        let list: Vec<Ipv4Addr> = if c.public_addresses.is_empty() {
-            let mut list = Vec::new();
-            while list.len() < c.nodes.value as usize && next < u32::from(LAB_BROADCAST) {
-                let a = Ipv4Addr::from(next);
-                next += 1;
-                if taken.insert(a) {
-                    list.push(a);
-                }
-            }
-            list
-        } else {
-            c.public_addresses.iter().map(|a| a.value).collect()
-        };
-        out.insert(c.name.value.clone(), list);
-    }
-    out
-}
+pub use crate::networks::public_addresses;
 
 /// The cluster a public address belongs to.
 pub fn cluster_of_public(plan: &Plan, address: Ipv4Addr) -> Option<String> {

@@ -16,14 +16,17 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
     use FaultKind::*;
     match kind {
         Reset => (&["node", "peer", "port", "side"], false),
-        Blackhole => (&["node", "peer", "port"], true),
+        Blackhole => (&["node", "peer", "port", "network"], true),
         Partition => (
-            &["node", "groups", "from", "to", "choose", "among", "port"],
+            &[
+                "node", "groups", "from", "to", "choose", "among", "port", "network",
+            ],
             true,
         ),
         Impair => (
             &[
                 "node",
+                "network",
                 "direction",
                 "latency",
                 "jitter",
@@ -76,6 +79,7 @@ fn present(f: &Fault) -> Vec<(&'static str, (usize, usize))> {
         ("peer", at(&f.peer)),
         ("port", at(&f.port)),
         ("side", at(&f.side)),
+        ("network", at(&f.network)),
         ("serving", at(&f.serving)),
         ("process", at(&f.process)),
         ("address", at(&f.address)),
@@ -387,7 +391,20 @@ fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
 #[derive(PartialEq, Eq, Clone, Debug)]
 enum Resource {
     Processes(String),
-    Link(String, &'static str),
+    /// Node, network (None: every link of the node), direction.
+    Link(String, Option<String>, &'static str),
+}
+
+impl Resource {
+    /// Two links overlap when they are the same, or one of them is every link of the node.
+    fn overlaps(&self, other: &Resource) -> bool {
+        match (self, other) {
+            (Resource::Link(a, na, da), Resource::Link(b, nb, db)) => {
+                a == b && da == db && (na.is_none() || nb.is_none() || na == nb)
+            }
+            _ => self == other,
+        }
+    }
 }
 
 fn resources(action: &Action) -> Vec<Resource> {
@@ -402,15 +419,18 @@ fn resources(action: &Action) -> Vec<Resource> {
         Action::Crash { node, .. } => vec![Resource::Processes(node.clone())],
         Action::Moveip { .. } | Action::DropTickles { .. } => Vec::new(),
         Action::Impair {
-            node, direction, ..
-        } => match direction {
-            Egress => vec![Resource::Link(node.clone(), "egress")],
-            Ingress => vec![Resource::Link(node.clone(), "ingress")],
-            Both => vec![
-                Resource::Link(node.clone(), "egress"),
-                Resource::Link(node.clone(), "ingress"),
-            ],
-        },
+            node,
+            direction,
+            network,
+            ..
+        } => {
+            let link = |d| Resource::Link(node.clone(), network.clone(), d);
+            match direction {
+                Egress => vec![link("egress")],
+                Ingress => vec![link("ingress")],
+                Both => vec![link("egress"), link("ingress")],
+            }
+        }
         // Drops compose (a frame dropped twice is dropped once); resets are instantaneous.
         Action::Reset { .. } | Action::Blackhole { .. } | Action::Partition { .. } => Vec::new(),
     }
@@ -433,11 +453,14 @@ fn check_overlaps(plan: &Plan, problems: &mut Vec<Problem>) {
             let overlap = a.at < end(b) && b.at < end(a);
             let shared = resources(&a.action)
                 .into_iter()
-                .find(|r| resources(&b.action).contains(r));
+                .find(|r| resources(&b.action).iter().any(|o| o.overlaps(r)));
             if let (true, Some(resource)) = (overlap, shared) {
                 let what = match resource {
                     Resource::Processes(n) => format!("the processes of `{n}`"),
-                    Resource::Link(n, d) => format!("the {d} of `{n}`'s link"),
+                    Resource::Link(n, None, d) => format!("the {d} of `{n}`'s link"),
+                    Resource::Link(n, Some(net), d) => {
+                        format!("the {d} of `{n}`'s link to `{net}`")
+                    }
                 };
                 let first = &plan.faults[a.fault];
                 problems.push(Problem::at(

@@ -44,10 +44,16 @@ pub struct Plan {
     pub flake_rate: Option<Spanned<Percent>>,
 }
 
-/// The lab's nodes. Every node gets one link to the lab switch.
+/// The lab's nodes and the networks that link them. Without `networks`, every node gets one
+/// link to one network spanning 198.18.0.0/15.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
+    /// Named networks, each a segment of the wire of its own (own forwarding domain, counters
+    /// and captures; nothing routed between them). Nodes name the ones they join. Absent: one
+    /// network, `lab`, spanning 198.18.0.0/15, that every node joins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Network>,
     #[serde(default)]
     pub servers: Vec<Server>,
     /// CTDB-clustered Samba: nodes sharing one directory, reached through public addresses.
@@ -71,6 +77,34 @@ pub struct Topology {
     /// the same userspace wire). Clients are namespaces either way.
     #[serde(default)]
     pub provider: Provider,
+}
+
+/// One network of the lab: a segment of the userspace wire of its own.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Network name (`public`, `private`, `storage`, `management`...).
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub name: Spanned<String>,
+    /// Subnet inside 198.18.0.0/15, e.g. `198.18.1.0/24`. Default: the whole /15 for a plan's
+    /// only network, else the lowest free /24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}/[0-9]{1,2}$"))]
+    pub subnet: Option<Spanned<String>>,
+    /// MTU of this network's links (default: the topology's `mtu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<Spanned<u32>>,
+    /// Bandwidth cap of every node's link to this network, each direction (e.g. `1gbit`, a
+    /// 1 GbE team); applied by the userspace wire for the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Spanned<Rate>>,
+    /// Capture this network's frames (`pcap/<node>.<network>.pcap`).
+    #[serde(default = "yes")]
+    pub capture: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -164,9 +198,12 @@ pub struct Server {
     /// Node name (servers and clients share one namespace).
     #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
     pub name: Spanned<String>,
-    /// Address in 198.18.0.0/15; assigned automatically when absent.
+    /// Address in 198.18.0.0/15 (on its first network); assigned automatically when absent.
     #[serde(default)]
     pub address: Option<Spanned<Ipv4Addr>>,
+    /// The networks it joins, `eth0` first (default: the first network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Spanned<String>>,
     /// Extra `[global]` smb.conf options, added after (and overriding) the harness's own.
     #[serde(default)]
     pub global: BTreeMap<String, String>,
@@ -193,9 +230,21 @@ pub struct Cluster {
     /// How many nodes (1..=8).
     #[serde(default = "default_cluster_nodes")]
     pub nodes: Spanned<u32>,
-    /// Public addresses in 198.18.0.0/15; default: one per node, assigned from 198.19.0.10 up.
+    /// Public addresses in 198.18.0.0/15; default: one per node, assigned from 198.19.0.10 up
+    /// (on a network of its own: from the middle of its subnet + 10 up).
     #[serde(default)]
     pub public_addresses: Vec<Spanned<Ipv4Addr>>,
+    /// The networks every node joins, `eth0` first (default: the first network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Spanned<String>>,
+    /// Where the public addresses live, the client-facing network (default: the cluster's
+    /// first network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_network: Option<Spanned<String>>,
+    /// CTDB's private network: the nodes' `ctdb` addresses (default: the cluster's last
+    /// network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_network: Option<Spanned<String>>,
     /// Extra `[global]` smb.conf options for every node.
     #[serde(default)]
     pub global: BTreeMap<String, String>,
@@ -245,8 +294,12 @@ pub struct Client {
     /// Node name (servers and clients share one namespace).
     #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
     pub name: Spanned<String>,
+    /// Address on its first network; assigned automatically when absent.
     #[serde(default)]
     pub address: Option<Spanned<Ipv4Addr>>,
+    /// The networks it joins, `eth0` first (default: the first network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Spanned<String>>,
 }
 
 /// The clients' operations: `steps` run in order; SMB `clients` run concurrently with them
@@ -575,10 +628,16 @@ pub struct Fault {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<Spanned<String>>,
     /// reset: the server-side TCP port (default 445); blackhole, partition: only TCP segments
-    /// to or from this port (a partition with `port: 4379`, ctdbd's, splits a cluster's private
-    /// network while clients still reach every node).
+    /// to or from this port (a partition with `port: 4379`, ctdbd's, splits CTDB on a lab with
+    /// one network; with a private network of its own, use `network: private`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<Spanned<u16>>,
+    /// blackhole, partition, impair: act on this network's links only (default: every
+    /// network), e.g. `private` to split a cluster's CTDB traffic while clients still reach
+    /// every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub network: Option<Spanned<String>>,
     /// reset: which end is destroyed (default `server`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side: Option<Spanned<ResetSide>>,

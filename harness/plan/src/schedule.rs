@@ -48,6 +48,9 @@ pub enum Action {
         node: String,
         peer: Option<String>,
         port: Option<u16>,
+        /// Only this network's links (default: every network).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        network: Option<String>,
     },
     /// For each cut, frames from any node in the first list to any in the second are dropped.
     Partition {
@@ -55,11 +58,18 @@ pub enum Action {
         /// Only TCP segments to or from this port (4379: a cluster's private network).
         #[serde(skip_serializing_if = "Option::is_none")]
         tcp_port: Option<u16>,
+        /// Only this network's links (a cluster's private network: CTDB splits, clients still
+        /// reach every node).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        network: Option<String>,
     },
     Impair {
         node: String,
         direction: LinkDirection,
         impairment: ImpairSpec,
+        /// Only the node's link to this network (default: every link of the node).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        network: Option<String>,
     },
     Kill {
         node: String,
@@ -220,6 +230,7 @@ fn resolve(
     let node = fault.node.as_ref().map(|n| n.value.clone());
     let among = names(&fault.among).unwrap_or_else(|| nodes.to_vec());
     let peer = fault.peer.as_ref().map(|p| p.value.clone());
+    let network = fault.network.as_ref().map(|n| n.value.clone());
     Some(match kind {
         FaultKind::Random => {
             let among_servers: Vec<String> = among
@@ -244,10 +255,12 @@ fn resolve(
             node: node.clone()?,
             peer,
             port: fault.port.as_ref().map(|p| p.value),
+            network,
         },
         FaultKind::Partition => Action::Partition {
             cuts: partition_cuts(fault, &among, rng)?,
             tcp_port: fault.port.as_ref().map(|p| p.value),
+            network,
         },
         FaultKind::Impair => Action::Impair {
             node: node?,
@@ -257,6 +270,7 @@ fn resolve(
                 .map(|d| d.value)
                 .unwrap_or_default(),
             impairment: impair_spec(fault),
+            network,
         },
         FaultKind::Kill => Action::Kill {
             node: node.clone()?,
@@ -310,10 +324,12 @@ fn resolve_drawn(
             node: pick(rng, among)?,
             peer: None,
             port: None,
+            network: None,
         },
         FaultKind::Partition => Action::Partition {
             cuts: partition_cuts(fault, among, rng)?,
             tcp_port: None,
+            network: None,
         },
         FaultKind::Kill => Action::Kill {
             node: server?,

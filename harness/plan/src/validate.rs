@@ -63,6 +63,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         ));
     }
     crate::cluster_checks::check(plan, &mut problems);
+    crate::network_checks::check(plan, &mut problems);
     // Cluster nodes are named after their cluster, whose name stands for them in errors.
     let cluster_nodes: Vec<(Spanned<String>, Option<&Spanned<Ipv4Addr>>)> = plan
         .topology

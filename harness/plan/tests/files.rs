@@ -269,7 +269,7 @@ fn misspelt_top_level_key() {
 fn misspelt_topology_key() {
     assert_bad(
         "topology_key.yaml",
-        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `servers`, `clusters`, `clients`, `wire`, `mtu`, `capture_snaplen`, `provider`"],
+        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `networks`, `servers`, `clusters`, `clients`, `wire`, `mtu`, `capture_snaplen`, `provider`"],
     );
 }
 
@@ -277,7 +277,7 @@ fn misspelt_topology_key() {
 fn misspelt_server_key() {
     assert_bad(
         "server_key.yaml",
-        &["bad/server_key.yaml:6:7: unknown key `sahres`, expected one of `name`, `address`, `global`, `shares`, `environment`, `samba`"],
+        &["bad/server_key.yaml:6:7: unknown key `sahres`, expected one of `name`, `address`, `networks`, `global`, `shares`, `environment`, `samba`"],
     );
 }
 

@@ -43,6 +43,7 @@ enum Active {
     Cut(Cut),
     Impaired {
         node: String,
+        network: Option<String>,
         directions: Vec<lab::wire::Direction>,
         /// The link's counters when the impairment started: its effect is what went by since.
         before: lab::wire::LinkCounters,
@@ -228,17 +229,31 @@ async fn start(
             effect.connections_reset = reset.iter().map(|(l, r)| format!("{l} -> {r}")).collect();
             Active::Nothing
         }
-        Action::Blackhole { node, peer, port } => {
+        Action::Blackhole {
+            node,
+            peer,
+            port,
+            network,
+        } => {
             let far = peer
                 .clone()
                 .map(|p| vec![p])
                 .unwrap_or_else(|| others(lab, node));
-            Active::Cut(lab.partition(std::slice::from_ref(node), &far, *port)?)
+            Active::Cut(lab.partition_on(
+                std::slice::from_ref(node),
+                &far,
+                *port,
+                network.as_deref(),
+            )?)
         }
-        Action::Partition { cuts, tcp_port } => {
+        Action::Partition {
+            cuts,
+            tcp_port,
+            network,
+        } => {
             let mut all = Vec::new();
             for (from, to) in cuts {
-                all.push(lab.cut(from, to, *tcp_port)?);
+                all.push(lab.cut_on(from, to, *tcp_port, network.as_deref())?);
             }
             Active::Cut(Cut::merge(all))
         }
@@ -246,19 +261,21 @@ async fn start(
             node,
             direction,
             impairment: spec,
+            network,
         } => {
             let dirs = directions(*direction);
-            let before = lab.link_counters(node)?;
+            let before = lab.link_counters_on(node, network.as_deref())?;
             for (i, d) in dirs.iter().enumerate() {
                 // Each direction its own RNG stream, all from the plan's seed.
                 let seed = plan.seed
                     ^ ((occ.fault as u64) << 32)
                     ^ ((occ.occurrence as u64) << 8)
                     ^ i as u64;
-                lab.impair(node, *d, Some(spec.clone()), seed)?;
+                lab.impair_on(node, network.as_deref(), *d, Some(spec.clone()), seed)?;
             }
             Active::Impaired {
                 node: node.clone(),
+                network: network.clone(),
                 directions: dirs,
                 before,
             }
@@ -351,7 +368,7 @@ async fn start(
                 .server(node)?
                 .lock()
                 .await
-                .kill_serving(lab.address(client))
+                .kill_serving(lab.address_towards(node, client))
                 .await?;
             Active::Nothing
         }
@@ -420,17 +437,19 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
         Active::Nothing => serde_json::Value::Null,
         Active::Cut(cut) => {
             let pairs = cut.pairs(lab);
+            let links = cut.links(lab);
             effect.frames_dropped = lab.repair(cut)?;
-            let verified = verify_paths(lab, &pairs).await?;
+            let verified = verify_links(lab, &links).await?;
             verify_clusters(lab, &pairs).await?;
             verified
         }
         Active::Impaired {
             node,
+            network,
             directions,
             before,
         } => {
-            let after = lab.link_counters(&node)?;
+            let after = lab.link_counters_on(&node, network.as_deref())?;
             for d in &directions {
                 effect.frames_shaped += match d {
                     lab::wire::Direction::Egress => after.egress_frames - before.egress_frames,
@@ -438,13 +457,19 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
                 };
             }
             for d in directions {
-                lab.impair(&node, d, None, 0)?;
+                lab.impair_on(&node, network.as_deref(), d, None, 0)?;
             }
-            let pairs: Vec<(String, String)> = others(lab, &node)
+            let links: Vec<(String, String, String)> = others(lab, &node)
                 .into_iter()
-                .map(|o| (node.clone(), o))
+                .flat_map(|o| {
+                    lab.shared_networks(&node, &o)
+                        .into_iter()
+                        .filter(|n| network.as_ref().is_none_or(|m| m == n))
+                        .map(|n| (node.clone(), o.clone(), n))
+                        .collect::<Vec<_>>()
+                })
                 .collect();
-            verify_paths(lab, &pairs).await?
+            verify_links(lab, &links).await?
         }
         Active::Processes { node, paused } if lab.cluster_of(&node).is_some() => {
             if paused {
@@ -471,19 +496,19 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
             serde_json::Value::Null
         }
         Active::Crash { node, cut } if lab.cluster_of(&node).is_some() => {
-            let pairs = cut.pairs(lab);
+            let links = cut.links(lab);
             // A machine that crashed boots without the public addresses it held.
             lab.cluster_forget_addresses(&node).await?;
             effect.frames_dropped = lab.repair(cut)?;
-            let verified = verify_paths(lab, &pairs).await?;
+            let verified = verify_links(lab, &links).await?;
             lab.cluster_restore_node(&node).await?;
             verified
         }
         Active::Crash { node, cut } => {
-            let pairs = cut.pairs(lab);
+            let links = cut.links(lab);
             effect.frames_dropped = lab.repair(cut)?;
             lab.server(&node)?.lock().await.start().await?;
-            verify_paths(lab, &pairs).await?
+            verify_links(lab, &links).await?
         }
     };
     Ok((effect, detail))
@@ -505,24 +530,29 @@ async fn verify_clusters(lab: &Lab, pairs: &[(String, String)]) -> Result<(), La
     Ok(())
 }
 
-/// Each healed path must carry a TCP handshake again — unless another fault still cuts it.
-async fn verify_paths(
+/// Each healed path (node to node over one network) must carry a TCP handshake again —
+/// unless another fault still cuts it.
+async fn verify_links(
     lab: &Lab,
-    pairs: &[(String, String)],
+    links: &[(String, String, String)],
 ) -> Result<serde_json::Value, LabError> {
-    let mut checked = Vec::new();
-    for (a, b) in pairs {
-        if lab.is_cut(a, b) || checked.contains(&(b.clone(), a.clone())) {
+    let mut checked: Vec<(String, String, String)> = Vec::new();
+    for (a, b, net) in links {
+        let back = (b.clone(), a.clone(), net.clone());
+        if lab.is_cut_on(a, b, Some(net)) || checked.contains(&back) {
             continue;
         }
         let started = std::time::Instant::now();
-        if !lab.reachable(a, b, REACH_TIMEOUT).await {
+        if !lab.reachable_on(a, b, Some(net), REACH_TIMEOUT).await {
             return Err(LabError::Other(format!(
-                "{a} still cannot reach {b} after the heal"
+                "{a} still cannot reach {b} on network {net} after the heal"
             )));
         }
-        tracing::debug!("{a} -> {b} reachable again after {:?}", started.elapsed());
-        checked.push((a.clone(), b.clone()));
+        tracing::debug!(
+            "{a} -> {b} on {net} reachable again after {:?}",
+            started.elapsed()
+        );
+        checked.push((a.clone(), b.clone(), net.clone()));
     }
     Ok(json!({ "verified_paths": checked.len() }))
 }

@@ -1,8 +1,14 @@
-//! The userspace wire: the lab's switch, run by the harness. Every node's `eth0` is a TAP
-//! device whose descriptor we hold; one thread per port reads the frames its node sends,
-//! learns MAC addresses, applies the active faults (blocks for partitions and blackholes,
-//! shapers for impairments) and writes each frame to its destination TAP at once or, when
-//! delayed, from the scheduler thread. It also keeps per-link counters and a pcap per link.
+//! The userspace wire: the lab's switch, run by the harness. Every node's link to a network
+//! (`eth0`, `eth1`, ...) is a TAP device whose descriptor we hold; one thread per port reads
+//! the frames its node sends, learns MAC addresses, applies the active faults (blocks for
+//! partitions and blackholes, shapers for impairments) and writes each frame to its
+//! destination TAP at once or, when delayed, from the scheduler thread. It also keeps
+//! per-link counters and a pcap per link.
+//!
+//! Each network is a segment of its own: a port belongs to one segment, MAC addresses are
+//! learnt per segment and frames (broadcasts included) only ever reach ports of the segment
+//! they came from, so nothing crosses between networks. A network's rate cap is a shaper that
+//! stays on its ports' both directions for the whole run.
 
 pub mod frame;
 pub mod pcap;
@@ -36,11 +42,15 @@ pub enum Direction {
     Ingress,
 }
 
-/// One port of the switch: a node's TAP.
+/// One port of the switch: a node's TAP on one network.
 pub struct PortSpec {
     pub node: String,
+    /// The network (segment) the port belongs to.
+    pub network: String,
     pub tap: OwnedFd,
     pub capture: Option<Capture>,
+    /// The network's rate cap (bits per second, each direction), held for the whole run.
+    pub rate_cap: Option<u64>,
 }
 
 /// Counters of one link; egress = from the node, ingress = to the node.
@@ -67,8 +77,28 @@ pub struct LinkCounters {
     pub corrupted: u64,
 }
 
+impl LinkCounters {
+    /// Both counters added up (a node's links together).
+    pub fn plus(&self, o: &LinkCounters) -> LinkCounters {
+        LinkCounters {
+            egress_frames: self.egress_frames + o.egress_frames,
+            egress_bytes: self.egress_bytes + o.egress_bytes,
+            ingress_frames: self.ingress_frames + o.ingress_frames,
+            ingress_bytes: self.ingress_bytes + o.ingress_bytes,
+            dropped: self.dropped + o.dropped,
+            duplicated: self.duplicated + o.duplicated,
+            corrupted: self.corrupted + o.corrupted,
+        }
+    }
+}
+
 struct Port {
     node: String,
+    network: String,
+    /// Index of its network among the wire's segments.
+    segment: usize,
+    /// The link's standing shaper (a network's rate cap) both directions return to.
+    base: Option<Impairment>,
     tap: OwnedFd,
     capture: Option<Capture>,
     counters: Counters,
@@ -131,7 +161,8 @@ impl Ord for Pending {
 
 struct Shared {
     ports: Vec<Port>,
-    macs: RwLock<HashMap<Mac, usize>>,
+    /// Learnt per segment: (segment, MAC) -> port.
+    macs: RwLock<HashMap<(usize, Mac), usize>>,
     /// Active blocks, each with the frames it has dropped (its effect).
     blocks: RwLock<Vec<(BlockId, Block, Arc<AtomicU64>)>>,
     next_block: AtomicU64,
@@ -173,16 +204,35 @@ impl Wire {
         if stop < 0 {
             return Err(std::io::Error::last_os_error());
         }
+        let mut segments: Vec<String> = Vec::new();
         let shared = Arc::new(Shared {
             ports: ports
                 .into_iter()
-                .map(|p| Port {
-                    node: p.node,
-                    tap: p.tap,
-                    capture: p.capture,
-                    counters: Counters::default(),
-                    egress: Mutex::new(None),
-                    ingress: Mutex::new(None),
+                .enumerate()
+                .map(|(i, p)| {
+                    let segment = match segments.iter().position(|n| *n == p.network) {
+                        Some(s) => s,
+                        None => {
+                            segments.push(p.network.clone());
+                            segments.len() - 1
+                        }
+                    };
+                    let base = p.rate_cap.map(|rate_bps| Impairment {
+                        rate_bps,
+                        ..Impairment::default()
+                    });
+                    let shaper = |salt: u64| base.clone().map(|b| Shaper::new(b, salt));
+                    Port {
+                        node: p.node,
+                        network: p.network,
+                        segment,
+                        egress: Mutex::new(shaper(2 * i as u64)),
+                        ingress: Mutex::new(shaper(2 * i as u64 + 1)),
+                        base,
+                        tap: p.tap,
+                        capture: p.capture,
+                        counters: Counters::default(),
+                    }
                 })
                 .collect(),
             macs: RwLock::new(HashMap::new()),
@@ -203,10 +253,14 @@ impl Wire {
             let s = shared.clone();
             threads.push(
                 std::thread::Builder::new()
-                    .name(format!("wire-{}", shared.ports[index].node))
+                    .name(format!(
+                        "wire-{}-{}",
+                        shared.ports[index].node, shared.ports[index].network
+                    ))
                     .spawn(move || s.read_loop(index))?,
             );
         }
+        shared.refresh_faulty();
         let s = shared.clone();
         threads.push(
             std::thread::Builder::new()
@@ -226,12 +280,31 @@ impl Wire {
         std::mem::take(&mut *self.shared.observed.lock().expect("observed"))
     }
 
+    /// The first port of `node` (its `eth0`).
     pub fn port_index(&self, node: &str) -> Option<usize> {
         self.shared.ports.iter().position(|p| p.node == node)
     }
 
+    /// Every port of `node`, or only its port on `network`.
+    pub fn ports_of(&self, node: &str, network: Option<&str>) -> Vec<usize> {
+        (0..self.shared.ports.len())
+            .filter(|&i| {
+                let p = &self.shared.ports[i];
+                p.node == node && network.is_none_or(|n| p.network == n)
+            })
+            .collect()
+    }
+
     pub fn node_name(&self, index: usize) -> &str {
         &self.shared.ports[index].node
+    }
+
+    pub fn network_name(&self, index: usize) -> &str {
+        &self.shared.ports[index].network
+    }
+
+    pub fn port_count(&self) -> usize {
+        self.shared.ports.len()
     }
 
     /// Drop frames matching `block` until `unblock`.
@@ -266,7 +339,8 @@ impl Wire {
             .collect()
     }
 
-    /// Impair one direction of one link (None clears it). `seed` feeds its RNG.
+    /// Impair one direction of one link (None: back to the link's standing rate cap, if
+    /// any). An impairment without a rate of its own keeps the link's cap. `seed` feeds its RNG.
     pub fn impair(
         &self,
         port: usize,
@@ -279,8 +353,24 @@ impl Wire {
             Direction::Egress => &p.egress,
             Direction::Ingress => &p.ingress,
         };
-        *slot.lock().expect("shaper") = impairment.map(|i| Shaper::new(i, seed));
+        *slot.lock().expect("shaper") = self
+            .effective(port, impairment)
+            .map(|i| Shaper::new(i, seed));
         self.shared.refresh_faulty();
+    }
+
+    /// What a link direction does once `impairment` is set on it (its cap filled in).
+    pub fn effective(&self, port: usize, impairment: Option<Impairment>) -> Option<Impairment> {
+        let base = self.shared.ports[port].base.clone();
+        match (impairment, base) {
+            (Some(mut i), Some(b)) => {
+                if i.rate_bps == 0 {
+                    i.rate_bps = b.rate_bps;
+                }
+                Some(i)
+            }
+            (i, b) => i.or(b),
+        }
     }
 
     pub fn impairment(&self, port: usize, direction: Direction) -> Option<Impairment> {
@@ -309,9 +399,17 @@ impl Wire {
         }
     }
 
-    /// Is any fault active on the wire?
+    /// Is any fault active on the wire? (A network's standing rate cap is not a fault.)
     pub fn is_clean(&self) -> bool {
-        !self.shared.faulty.load(Ordering::SeqCst)
+        if !self.shared.faulty.load(Ordering::SeqCst) {
+            return true;
+        }
+        self.shared.blocks.read().expect("blocks").is_empty()
+            && self.shared.ports.iter().all(|p| {
+                [&p.egress, &p.ingress].iter().all(|slot| {
+                    slot.lock().expect("shaper").as_ref().map(|s| &s.config) == p.base.as_ref()
+                })
+            })
     }
 
     /// Stop forwarding, flush captures and close every TAP (their devices vanish with them).
@@ -405,11 +503,16 @@ impl Shared {
         let (Some(dst_mac), Some(src_mac)) = (frame::dst_mac(frame), frame::src_mac(frame)) else {
             return;
         };
-        self.learn(src_mac, src);
+        let segment = from.segment;
+        self.learn(segment, src_mac, src);
         let dst = if frame::is_group(&dst_mac) {
             None
         } else {
-            self.macs.read().expect("macs").get(&dst_mac).copied()
+            self.macs
+                .read()
+                .expect("macs")
+                .get(&(segment, dst_mac))
+                .copied()
         };
         if self.watch.load(Ordering::Relaxed) {
             self.observe(src, dst, frame);
@@ -418,7 +521,9 @@ impl Shared {
             Some(d) if d != src => self.send(src, d, frame),
             Some(_) => {}
             None => {
-                for d in (0..self.ports.len()).filter(|d| *d != src) {
+                for d in
+                    (0..self.ports.len()).filter(|d| *d != src && self.ports[*d].segment == segment)
+                {
                     self.send(src, d, frame);
                 }
             }
@@ -451,9 +556,10 @@ impl Shared {
         }
     }
 
-    fn learn(&self, mac: Mac, port: usize) {
-        if self.macs.read().expect("macs").get(&mac) != Some(&port) {
-            self.macs.write().expect("macs").insert(mac, port);
+    fn learn(&self, segment: usize, mac: Mac, port: usize) {
+        let key = (segment, mac);
+        if self.macs.read().expect("macs").get(&key) != Some(&port) {
+            self.macs.write().expect("macs").insert(key, port);
         }
     }
 

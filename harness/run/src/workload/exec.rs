@@ -54,6 +54,13 @@ fn exec_env(lab: &Lab) -> std::io::Result<BTreeMap<String, String>> {
             "SMBCHAOS_ADDR_{}",
             node.name.to_uppercase().replace('-', "_")
         );
+        // A node on several networks: also `SMBCHAOS_ADDR_<NODE>_<NETWORK>`.
+        if node.links.len() > 1 {
+            for link in &node.links {
+                let network = link.network.to_uppercase().replace('-', "_");
+                env.insert(format!("{key}_{network}"), link.address.to_string());
+            }
+        }
         env.insert(key, node.address.to_string());
     }
     Ok(env)

@@ -116,7 +116,7 @@ async fn read_file(
     share: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>, String> {
-    let address = lab.address(server);
+    let address = lab.address_towards(from, server);
     let stream = lab
         .connect(from, SocketAddr::from((address, 445)))
         .await

@@ -460,7 +460,8 @@ impl<'a> Client<'a> {
     async fn connect(&mut self) -> Result<Channel, String> {
         let entry = self.spec.entry;
         // A cluster's clients spread over its public addresses as DNS round-robin would.
-        let address = self.lab.service_address(
+        let address = self.lab.service_address_from(
+            self.spec.node,
             &entry.server.value,
             self.spec.process as usize,
             entry.via.as_ref().map(|v| v.value),
