@@ -111,8 +111,13 @@ fn action_entries(action: &plan::Action) -> Vec<Value> {
         }
     };
     match action {
-        A::Partition { cuts, tcp_port } => {
+        A::Partition {
+            cuts,
+            tcp_port,
+            network,
+        } => {
             put(&mut m, "port", json!(tcp_port));
+            put(&mut m, "network", json!(network));
             let two_groups = cuts.len() == 2 && cuts[0].0 == cuts[1].1 && cuts[0].1 == cuts[1].0;
             if two_groups {
                 m.insert("groups".into(), json!([cuts[0].0, cuts[0].1]));
@@ -132,8 +137,10 @@ fn action_entries(action: &plan::Action) -> Vec<Value> {
             node,
             direction,
             impairment: i,
+            network,
         } => {
             m.insert("node".into(), json!(node));
+            put(&mut m, "network", json!(network));
             m.insert("direction".into(), json!(direction));
             let dur = |d: Duration| json!(plan::PlanDuration::from(d).to_string());
             let pct = |f: f64| json!(format!("{}%", f * 100.0));
