@@ -40,7 +40,8 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         ),
         Kill => (&["node", "serving", "process"], true),
         Moveip => (&["node", "address"], false),
-        DropTickles => (&["node"], true),
+        DropTickles | Isolate => (&["node"], true),
+        Admin => (&["node", "command", "ban_time"], true),
         Stop | Pause => (&["node"], true),
         Crash => (&["node", "address"], true),
         Restart => (&["node"], false),
@@ -62,6 +63,8 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         Crash => "crash",
         Moveip => "moveip",
         DropTickles => "drop_tickles",
+        Admin => "admin",
+        Isolate => "isolate",
         Random => "random",
     }
 }
@@ -79,6 +82,8 @@ fn present(f: &Fault) -> Vec<(&'static str, (usize, usize))> {
         ("serving", at(&f.serving)),
         ("process", at(&f.process)),
         ("address", at(&f.address)),
+        ("command", at(&f.command)),
+        ("ban_time", at(&f.ban_time)),
         ("groups", at(&f.groups)),
         ("from", at(&f.from)),
         ("to", at(&f.to)),
@@ -161,6 +166,8 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Crash
                 | FaultKind::Reset
                 | FaultKind::Moveip
+                | FaultKind::Admin
+                | FaultKind::Isolate
         );
         let names_cluster = |n: &Spanned<String>| {
             plan.topology
@@ -217,6 +224,7 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Impair
                 | FaultKind::Crash
                 | FaultKind::DropTickles
+                | FaultKind::Isolate
         ) || (kind == FaultKind::Random
             && fault.kinds.as_ref().is_some_and(|k| {
                 k.value.iter().any(|k| {
@@ -366,7 +374,15 @@ fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
         }
         Some(kinds) => {
             for k in &kinds.value {
-                if matches!(k, FaultKind::Impair | FaultKind::Random) {
+                if matches!(
+                    k,
+                    FaultKind::Impair
+                        | FaultKind::Random
+                        | FaultKind::Moveip
+                        | FaultKind::DropTickles
+                        | FaultKind::Admin
+                        | FaultKind::Isolate
+                ) {
                     problems.push(Problem::at(
                         kinds,
                         format!("`{}` cannot be drawn at random (it needs its own settings); list it as a fault of its own", kind_name(*k)),
@@ -400,7 +416,8 @@ fn resources(action: &Action) -> Vec<Resource> {
             vec![Resource::Processes(node.clone())]
         }
         Action::Crash { node, .. } => vec![Resource::Processes(node.clone())],
-        Action::Moveip { .. } | Action::DropTickles { .. } => Vec::new(),
+        Action::Admin { node, .. } => vec![Resource::Processes(node.clone())],
+        Action::Moveip { .. } | Action::DropTickles { .. } | Action::Isolate { .. } => Vec::new(),
         Action::Impair {
             node, direction, ..
         } => match direction {
