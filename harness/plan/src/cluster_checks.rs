@@ -86,12 +86,12 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                 ));
             }
         }
-        if *fault.kind == FaultKind::Crash {
+        if matches!(*fault.kind, FaultKind::Crash | FaultKind::Isolate) {
             if let Some(a) = &fault.address {
                 if fault.node.is_some() {
                     problems.push(Problem::at(
                         a,
-                        "a `crash` fault takes `node` or `address` (the node hosting it), not both",
+                        "a `crash` or `isolate` fault takes `node` or `address` (the node hosting it), not both",
                     ));
                 } else if crate::addresses::cluster_of_public(plan, a.value).is_none() {
                     problems.push(Problem::at(

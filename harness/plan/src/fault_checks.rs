@@ -40,7 +40,8 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         ),
         Kill => (&["node", "serving", "process"], true),
         Moveip => (&["node", "address"], false),
-        DropTickles | Isolate => (&["node"], true),
+        DropTickles => (&["node"], true),
+        Isolate => (&["node", "address"], true),
         Admin => (&["node", "command", "ban_time"], true),
         Stop | Pause => (&["node"], true),
         Crash => (&["node", "address"], true),
@@ -191,11 +192,15 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 ));
             }
             Some(_) => {}
-            None if need_node && !(kind == FaultKind::Crash && fault.address.is_some()) => problems
-                .push(Problem::at(
+            None if need_node
+                && !(matches!(kind, FaultKind::Crash | FaultKind::Isolate)
+                    && fault.address.is_some()) =>
+            {
+                problems.push(Problem::at(
                     &fault.kind,
                     format!("a `{name}` fault needs `node`"),
-                )),
+                ))
+            }
             None => {}
         }
         for list in [&fault.from, &fault.to, &fault.among].into_iter().flatten() {

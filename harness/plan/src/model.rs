@@ -602,8 +602,8 @@ pub struct Fault {
     /// admin `ban`: how long CTDB bans the node (default 300s; the heal unbans it earlier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ban_time: Option<Spanned<PlanDuration>>,
-    /// moveip: the public address to move. crash: the cluster node hosting this public
-    /// address when the fault starts (instead of `node`: placement is CTDB's choice).
+    /// moveip: the public address to move. crash, isolate: the cluster node hosting this
+    /// public address when the fault starts (instead of `node`: placement is CTDB's choice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Spanned<Ipv4Addr>>,
     /// kill: only the smbd child serving this client.

@@ -104,7 +104,10 @@ pub enum Action {
     },
     /// Cluster node `node` cut off from every client.
     Isolate {
+        /// With `address`, the cluster's name: the node is the one hosting it at the start.
         node: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<std::net::Ipv4Addr>,
     },
 }
 
@@ -155,7 +158,7 @@ impl Action {
             | Action::Moveip { node, .. }
             | Action::DropTickles { node }
             | Action::Admin { node, .. }
-            | Action::Isolate { node } => Some(node),
+            | Action::Isolate { node, .. } => Some(node),
             Action::Partition { .. } => None,
         }
     }
@@ -302,8 +305,15 @@ fn resolve(
                     .unwrap_or(DEFAULT_BAN_TIME)
             }),
         },
-        FaultKind::Isolate => Action::Isolate {
-            node: node.clone()?,
+        FaultKind::Isolate => match fault.address.as_ref() {
+            Some(a) => Action::Isolate {
+                node: crate::addresses::cluster_of_public(plan, a.value)?,
+                address: Some(a.value),
+            },
+            None => Action::Isolate {
+                node: node.clone()?,
+                address: None,
+            },
         },
         FaultKind::Pause => Action::Pause { node: node? },
         FaultKind::Restart => Action::Restart {

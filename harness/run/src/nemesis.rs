@@ -375,7 +375,11 @@ async fn start(
                 undo,
             }
         }
-        Action::Isolate { node } => {
+        Action::Isolate { node, address } => {
+            let node = &match address {
+                Some(a) => hosting(lab, node, *a).await?,
+                None => node.clone(),
+            };
             let clients = lab.client_nodes();
             let cut = lab.partition(std::slice::from_ref(node), &clients, None)?;
             detail = json!({ "node": node, "clients": clients });
