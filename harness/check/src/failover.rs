@@ -18,7 +18,7 @@ use crate::{CheckResult, Validity};
 
 pub const NAME: &str = "failover";
 /// Fault kinds that take a node (or an address) away from its clients.
-const CLUSTER_FAULTS: [&str; 4] = ["crash", "kill", "stop", "moveip"];
+const CLUSTER_FAULTS: [&str; 5] = ["crash", "kill", "stop", "moveip", "admin"];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailoverOptions {
@@ -32,6 +32,8 @@ pub struct FailoverOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Failover {
     pub fault: String,
+    /// The history index of the fault's start record (what a failing verdict cites).
+    pub op: u64,
     pub node: String,
     pub at_s: f64,
     /// The addresses the lost node held.
@@ -53,7 +55,9 @@ pub struct ClientSteps {
 pub fn timelines(history: &[Record]) -> Vec<Failover> {
     let mut holder: BTreeMap<String, String> = BTreeMap::new();
     let mut out = Vec::new();
-    let mut invoked: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    // When each fault step was invoked, and who held which address then (a start that waits
+    // for the addresses to move is recorded after they moved).
+    let mut invoked: BTreeMap<(u64, u64), (u64, BTreeMap<String, String>)> = BTreeMap::new();
     for r in history {
         match (&r.process, r.f.as_str()) {
             (Process::Named(p), "address_moved") if p == "cluster" => {
@@ -70,7 +74,7 @@ pub fn timelines(history: &[Record]) -> Vec<Failover> {
                     continue;
                 }
                 if r.kind == OpType::Invoke {
-                    invoked.insert(key, r.time_ns);
+                    invoked.insert(key, (r.time_ns, holder.clone()));
                     continue;
                 }
                 if r.kind != OpType::Ok {
@@ -81,17 +85,22 @@ pub fn timelines(history: &[Record]) -> Vec<Failover> {
                     .or(r.node.as_deref())
                     .unwrap_or("")
                     .to_string();
-                let began = invoked.get(&key).copied().unwrap_or(r.time_ns);
+                let (began, held) = invoked
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| (r.time_ns, holder.clone()));
                 let at = began + r.value["detail"]["cut_after_ns"].as_u64().unwrap_or(0);
                 let addresses: Vec<String> = match r.value["action"]["address"].as_str() {
                     Some(a) if f == "moveip" => vec![a.to_string()],
-                    _ => holder
+                    _ => held
                         .iter()
                         .filter(|(_, n)| **n == node)
                         .map(|(a, _)| a.clone())
                         .collect(),
                 };
-                out.push(follow(history, f, node, at, addresses));
+                let mut failover = follow(history, f, node, at, addresses);
+                failover.op = r.index;
+                out.push(failover);
             }
             _ => {}
         }
@@ -149,14 +158,26 @@ fn follow(
     f.taken_by = takeover.map(|(_, n)| n);
     f.tickle_s = tickle.map(|t| secs(t, at));
     // Clients whose connection ended after the fault (before it, nothing was cut off).
+    // A client whose connection another node served when the fault began (`served_by`)
+    // was not cut off by it, whatever happened to it later.
+    let mut served_by: BTreeMap<String, String> = BTreeMap::new();
     let mut conn_at_reset: BTreeMap<String, Option<u64>> = BTreeMap::new();
-    for r in history.iter().filter(|r| r.time_ns >= at) {
+    for r in history {
         let Process::Worker(_) = r.process else {
             continue;
         };
         let Some(client) = r.smb.client.clone() else {
             continue;
         };
+        if r.time_ns < at {
+            if let Some(n) = &r.smb.served_by {
+                served_by.insert(client, n.clone());
+            }
+            continue;
+        }
+        if served_by.get(&client).is_some_and(|n| *n != node) {
+            continue;
+        }
         let steps = f.clients.entry(client.clone()).or_default();
         if r.f == "disconnect" && steps.reset_s.is_none() {
             steps.reset_s = Some(secs(r.time_ns, at));
@@ -182,6 +203,7 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
     let all = timelines(history);
     let mut valid = Validity::True;
     let mut problems = Vec::new();
+    let mut ops = Vec::new();
     let late = |what: &str, got: Option<f64>, within: Option<Duration>| -> Option<String> {
         let within = within?;
         match got {
@@ -208,6 +230,7 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
         }
         if !mine.is_empty() {
             valid = Validity::False;
+            ops.push(f.op);
             problems.push(format!("{label}: {}", mine.join("; ")));
         }
     }
@@ -244,7 +267,7 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
         checker: NAME.into(),
         valid,
         explanation,
-        ops: Vec::new(),
+        ops,
         preconditions,
     }
 }
@@ -404,6 +427,42 @@ mod tests {
         );
     }
 
+    /// A client another node served when the crash began was not cut off by it, even if its
+    /// connection ended afterwards; the one the lost node served is followed.
+    #[test]
+    fn only_clients_the_lost_node_served_are_followed() {
+        let mut h = history();
+        h[1].smb.served_by = Some("ctdb-1".into());
+        let mut other = client(
+            rec(
+                9,
+                600,
+                Process::Worker(1),
+                OpType::Ok,
+                "write",
+                Some("c1"),
+                json!({}),
+            ),
+            1,
+        );
+        other.smb.client = Some("c1/1".into());
+        other.smb.served_by = Some("ctdb-2".into());
+        let mut gone = other.clone();
+        gone.time_ns = 6_000_000_000;
+        gone.kind = OpType::Info;
+        gone.f = "disconnect".into();
+        gone.index = 10;
+        h.insert(2, other);
+        h.push(gone);
+        let f = &timelines(&h)[0];
+        assert_eq!(f.clients.keys().collect::<Vec<_>>(), ["c1/0"], "{f:?}");
+        // Without `served_by` (older histories) every client reset after the fault counts.
+        for r in &mut h {
+            r.smb.served_by = None;
+        }
+        assert_eq!(timelines(&h)[0].clients.len(), 2);
+    }
+
     #[test]
     fn expectations_pass_and_fail() {
         let within = |t, r| FailoverOptions {
@@ -430,5 +489,7 @@ mod tests {
         };
         assert_eq!(failover(&history(), &absent).valid, Validity::False);
         assert_eq!(failover(&[], &within(5, 7)).valid, Validity::Unknown);
+        // A failing failover cites the fault's start record.
+        assert_eq!(late.ops, vec![3]);
     }
 }

@@ -6,7 +6,9 @@
 //!   pread/pwrite: `corrupt-reads` (some reads return altered bytes, the file is intact),
 //!   `drop-writes` (some writes are acknowledged and never written);
 //! - configuration that silently turns off what the plan is about (`smb2 leases = no`,
-//!   `durable handles = no`).
+//!   `durable handles = no`);
+//! - a CTDB cluster slow to notice a dead node (`KeepaliveLimit`), against a plan that
+//!   expects the takeover within seconds.
 
 #[path = "planted/common.rs"]
 mod common;
@@ -77,6 +79,34 @@ fn durable_handles_turned_off_fail_a_plan_about_resume() {
     r.failed("handle-resume", "was not granted one");
     let ops = r.failed("grants", "a durable handle, got none");
     assert!(ops.iter().all(|&i| r.record(i)["f"] == "open"), "{ops:?}");
+}
+
+/// A cluster whose survivors wait 25 keepalives (25 s instead of 3) before declaring a node
+/// dead takes its address over far too late: the `failover` checker fails, citing the crash.
+/// The crash is held 20 s so that the node's own return (which its peers notice at once, by
+/// the RST its restarted kernel sends) does not end the failover before the plant shows.
+#[test]
+fn a_cluster_slow_to_declare_a_node_dead_fails_failover() {
+    let r = run("plans/cluster/node-crash-tickle.yaml", |p| {
+        p.topology.clusters[0]
+            .tunables
+            .insert("KeepaliveLimit".into(), 25);
+        let crash = &mut p.faults[0];
+        let hold = crash.hold.as_mut().expect("the plan's crash has a `for`");
+        hold.value = "20s".parse().unwrap();
+    });
+    assert_code(&r, 1);
+    let ops = r.failed("failover", "takeover");
+    assert!(
+        ops.iter()
+            .all(|&i| r.record(i)["f"] == "crash" && r.record(i)["process"] == "nemesis"),
+        "{ops:?}"
+    );
+    let why = r.checker("failover")["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("later than") || why.contains("no takeover seen"),
+        "{why}"
+    );
 }
 
 #[test]

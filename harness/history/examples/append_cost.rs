@@ -23,6 +23,7 @@ fn main() {
     let smb = Smb {
         client: Some("c1/0".into()),
         conn: Some(1),
+        served_by: Some("ctdb-0".into()),
         message_id: Some(42),
         session_id: Some(0x1234_5678),
         tree_id: Some(7),

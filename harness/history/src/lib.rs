@@ -78,6 +78,10 @@ pub struct Smb {
     /// Which of the client's connections (a new number after every reconnect).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conn: Option<u64>,
+    /// The server node that accepted the op's connection (for a cluster: the node holding
+    /// the public address then, as the node's own socket table says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -18,6 +18,9 @@ use crate::{samba, Lab, LabError};
 /// From ctdbd started to every node OK with every address hosted: ~9 s with the harness's
 /// tunables; a node rejoining after a crash takes about as long.
 pub const HEALTHY_TIMEOUT: Duration = Duration::from_secs(45);
+/// `ctdb stop`, `disable`, `ban` return once the node is out, after a recovery: seconds
+/// under load.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Between two looks at `ctdb status` while waiting (the wait is for ctdb's own state).
 const POLL: Duration = Duration::from_millis(100);
 
@@ -408,5 +411,69 @@ impl Lab {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// `ctdb <command>` on the node's own ctdbd (`stop`, `disable`, `ban <secs>`; and their
+    /// undoing: `continue`, `enable`, `unban`).
+    pub async fn cluster_admin(&self, node: &str, command: &[&str]) -> Result<(), LabError> {
+        let (cluster, pnn) = self
+            .cluster_of(node)
+            .ok_or_else(|| LabError::NoSuchNode(node.into()))?;
+        let pid = cluster.ctdb[pnn].lock().await.running_pid()?;
+        crate::ctdb::ctl(node, pid, command, ADMIN_TIMEOUT)
+            .await
+            .map(|_| ())
+    }
+
+    /// Wait until `node` hosts no public address and every address is hosted by another
+    /// node (what `stop`, `disable` and `ban` lead to); returns where they went.
+    pub async fn wait_addresses_left(
+        &self,
+        node: &str,
+        timeout: Duration,
+    ) -> Result<ClusterStatus, LabError> {
+        let (cluster, pnn) = self
+            .cluster_of(node)
+            .ok_or_else(|| LabError::NoSuchNode(node.into()))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.cluster_status(&cluster.name).await?;
+            if s.addresses.values().all(|&n| n >= 0 && n != pnn as i32) {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                return Err(LabError::Other(format!(
+                    "{node} still holds (or no node took over) a public address {timeout:?} after it was taken out: {s:?}"
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Every client node of the lab (what an `isolate` fault cuts a cluster node off from).
+    pub fn client_nodes(&self) -> Vec<String> {
+        self.nodes()
+            .filter(|n| n.role == crate::Role::Client)
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The node of `server` whose socket table holds the connection from client address
+    /// `client` (for a plain server: the server itself).
+    pub async fn serving_node(&self, server: &str, client: SocketAddr) -> Option<String> {
+        let Some(cluster) = self.clusters.get(server) else {
+            return Some(server.to_string());
+        };
+        for n in &cluster.nodes {
+            let ns = self.node(n).ok()?.ns.clone();
+            let sockets = tokio::task::spawn_blocking(move || crate::sockdiag::established(&ns))
+                .await
+                .ok()?
+                .unwrap_or_default();
+            if sockets.iter().any(|(_, remote, _)| *remote == client) {
+                return Some(n.clone());
+            }
+        }
+        None
     }
 }

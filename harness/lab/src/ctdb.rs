@@ -245,40 +245,19 @@ impl CtdbNode {
     /// `ctdb <args>` against this node's daemon (inside its mount namespace, where
     /// /run/ctdb/ctdbd.socket and /etc/ctdb/nodes are this node's).
     pub async fn ctl(&mut self, args: &[&str]) -> Result<String, LabError> {
+        let pid = self.running_pid()?;
+        ctl(&self.name, pid, args, CTL_TIMEOUT).await
+    }
+
+    /// ctdbd's pid, or why there is none.
+    pub fn running_pid(&mut self) -> Result<i32, LabError> {
         if !self.is_running() {
             return Err(LabError::Other(format!(
                 "ctdbd on {} is not running",
                 self.name
             )));
         }
-        let pid = self.pid().unwrap_or(0).to_string();
-        let out = tokio::process::Command::new("/usr/bin/nsenter")
-            .args(["-t", &pid, "-m", CTDB])
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(CTL_TIMEOUT, out)
-            .await
-            .map_err(|_| {
-                LabError::Other(format!(
-                    "`ctdb {}` on {} did not answer within {CTL_TIMEOUT:?}",
-                    args.join(" "),
-                    self.name
-                ))
-            })?
-            .map_err(|e| LabError::io("run nsenter ctdb", e))?;
-        if !out.status.success() {
-            return Err(LabError::Other(format!(
-                "`ctdb {}` on {} failed ({}): {}{}",
-                args.join(" "),
-                self.name,
-                out.status,
-                String::from_utf8_lossy(&out.stdout).trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(self.pid().unwrap_or(0))
     }
 
     /// SIGKILL ctdbd alone (its event daemon and helpers follow it out); returns its pid.
@@ -300,6 +279,43 @@ impl CtdbNode {
             let _ = child.wait().await;
         }
     }
+}
+
+/// `ctdb <args>` against ctdbd `pid` of node `name`, inside its mount namespace. Callers that
+/// wait long (`ctdb stop` returns once the node is stopped, after a recovery) run this
+/// without holding the node's lock, so the cluster can still be watched meanwhile.
+pub async fn ctl(
+    name: &str,
+    pid: i32,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<String, LabError> {
+    let pid = pid.to_string();
+    let out = tokio::process::Command::new("/usr/bin/nsenter")
+        .args(["-t", &pid, "-m", CTDB])
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(timeout, out)
+        .await
+        .map_err(|_| {
+            LabError::Other(format!(
+                "`ctdb {}` on {name} did not answer within {timeout:?}",
+                args.join(" "),
+            ))
+        })?
+        .map_err(|e| LabError::io("run nsenter ctdb", e))?;
+    if !out.status.success() {
+        return Err(LabError::Other(format!(
+            "`ctdb {}` on {name} failed ({}): {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// What `ctdb -X status` and `ctdb ip` say, from one node's point of view. (`-X`: the

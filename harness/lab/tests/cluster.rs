@@ -60,6 +60,46 @@ async fn cluster_comes_up_healthy_and_serves_every_public_address() {
         std::fs::read_to_string(work.join("back.txt")).unwrap(),
         "through one, read through another"
     );
+    // The node serving a connection is the one holding its public address, as the nodes'
+    // own socket tables say.
+    for (a, &pnn) in &status.addresses {
+        let stream = lab
+            .connect("c1", std::net::SocketAddr::from((*a, 445)))
+            .await
+            .unwrap();
+        let local = stream.local_addr().unwrap();
+        let served = lab.serving_node("ctdb", local).await;
+        assert_eq!(
+            served.as_deref(),
+            Some(cluster.nodes[pnn as usize].as_str()),
+            "{a}"
+        );
+    }
+    // `ctdb disable` takes a node's address elsewhere; `enable` brings the cluster back to
+    // all OK with every address hosted.
+    let held: Vec<_> = status
+        .addresses
+        .iter()
+        .filter(|(_, &p)| p == 1)
+        .map(|(a, _)| *a)
+        .collect();
+    lab.cluster_admin("ctdb-1", &["disable"])
+        .await
+        .expect("disable");
+    let out = lab
+        .wait_addresses_left("ctdb-1", std::time::Duration::from_secs(20))
+        .await
+        .expect("addresses leave a disabled node");
+    assert_eq!(out.nodes[1], "DISABLED", "{out:?}");
+    for a in &held {
+        assert!(out.addresses[a] >= 0 && out.addresses[a] != 1, "{out:?}");
+    }
+    lab.cluster_admin("ctdb-1", &["enable"])
+        .await
+        .expect("enable");
+    lab.verify_cluster("ctdb")
+        .await
+        .expect("healthy after enable");
     lab.down().await.expect("down");
     assert!(
         netns::list()

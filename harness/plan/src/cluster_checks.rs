@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::addresses::{in_lab_network, public_addresses, LAB_BROADCAST, LAB_NETWORK};
 use crate::error::Problem;
-use crate::model::{Cluster, FaultKind, Plan, SmbClients};
+use crate::model::{AdminCommand, Cluster, FaultKind, Plan, SmbClients};
 
 /// Cluster names become node-name prefixes (`<name>-<n>`, at most 15 characters).
 pub const MAX_CLUSTER_NAME_LEN: usize = 12;
@@ -86,12 +86,12 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                 ));
             }
         }
-        if *fault.kind == FaultKind::Crash {
+        if matches!(*fault.kind, FaultKind::Crash | FaultKind::Isolate) {
             if let Some(a) = &fault.address {
                 if fault.node.is_some() {
                     problems.push(Problem::at(
                         a,
-                        "a `crash` fault takes `node` or `address` (the node hosting it), not both",
+                        "a `crash` or `isolate` fault takes `node` or `address` (the node hosting it), not both",
                     ));
                 } else if crate::addresses::cluster_of_public(plan, a.value).is_none() {
                     problems.push(Problem::at(
@@ -99,6 +99,34 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                         format!("{} is not a public address of any cluster", a.value),
                     ));
                 }
+            }
+        }
+        if matches!(*fault.kind, FaultKind::Admin | FaultKind::Isolate) {
+            let name = crate::fault_checks::kind_name(*fault.kind);
+            if let Some(node) = &fault.node {
+                if cluster_of(node).is_none() {
+                    problems.push(Problem::at(
+                        node,
+                        format!(
+                            "an `{name}` fault acts on a cluster node, and `{}` is not one",
+                            node.value
+                        ),
+                    ));
+                }
+            }
+        }
+        if *fault.kind == FaultKind::Admin {
+            match &fault.command {
+                None => problems.push(Problem::at(
+                    &fault.kind,
+                    "an `admin` fault needs `command`: stop, disable or ban",
+                )),
+                Some(c) if c.value != AdminCommand::Ban => {
+                    if let Some(t) = &fault.ban_time {
+                        problems.push(Problem::at(t, "`ban_time` applies to `command: ban` only"));
+                    }
+                }
+                Some(_) => {}
             }
         }
         if *fault.kind == FaultKind::Moveip {

@@ -44,6 +44,8 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         Kill => (&["node", "serving", "process"], true),
         Moveip => (&["node", "address"], false),
         DropTickles => (&["node"], true),
+        Isolate => (&["node", "address"], true),
+        Admin => (&["node", "command", "ban_time"], true),
         Stop | Pause => (&["node"], true),
         Crash => (&["node", "address"], true),
         Restart => (&["node"], false),
@@ -65,6 +67,8 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         Crash => "crash",
         Moveip => "moveip",
         DropTickles => "drop_tickles",
+        Admin => "admin",
+        Isolate => "isolate",
         Random => "random",
     }
 }
@@ -83,6 +87,8 @@ fn present(f: &Fault) -> Vec<(&'static str, (usize, usize))> {
         ("serving", at(&f.serving)),
         ("process", at(&f.process)),
         ("address", at(&f.address)),
+        ("command", at(&f.command)),
+        ("ban_time", at(&f.ban_time)),
         ("groups", at(&f.groups)),
         ("from", at(&f.from)),
         ("to", at(&f.to)),
@@ -165,6 +171,8 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Crash
                 | FaultKind::Reset
                 | FaultKind::Moveip
+                | FaultKind::Admin
+                | FaultKind::Isolate
         );
         let names_cluster = |n: &Spanned<String>| {
             plan.topology
@@ -188,11 +196,15 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 ));
             }
             Some(_) => {}
-            None if need_node && !(kind == FaultKind::Crash && fault.address.is_some()) => problems
-                .push(Problem::at(
+            None if need_node
+                && !(matches!(kind, FaultKind::Crash | FaultKind::Isolate)
+                    && fault.address.is_some()) =>
+            {
+                problems.push(Problem::at(
                     &fault.kind,
                     format!("a `{name}` fault needs `node`"),
-                )),
+                ))
+            }
             None => {}
         }
         for list in [&fault.from, &fault.to, &fault.among].into_iter().flatten() {
@@ -221,6 +233,7 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Impair
                 | FaultKind::Crash
                 | FaultKind::DropTickles
+                | FaultKind::Isolate
         ) || (kind == FaultKind::Random
             && fault.kinds.as_ref().is_some_and(|k| {
                 k.value.iter().any(|k| {
@@ -370,7 +383,15 @@ fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
         }
         Some(kinds) => {
             for k in &kinds.value {
-                if matches!(k, FaultKind::Impair | FaultKind::Random) {
+                if matches!(
+                    k,
+                    FaultKind::Impair
+                        | FaultKind::Random
+                        | FaultKind::Moveip
+                        | FaultKind::DropTickles
+                        | FaultKind::Admin
+                        | FaultKind::Isolate
+                ) {
                     problems.push(Problem::at(
                         kinds,
                         format!("`{}` cannot be drawn at random (it needs its own settings); list it as a fault of its own", kind_name(*k)),
@@ -417,7 +438,8 @@ fn resources(action: &Action) -> Vec<Resource> {
             vec![Resource::Processes(node.clone())]
         }
         Action::Crash { node, .. } => vec![Resource::Processes(node.clone())],
-        Action::Moveip { .. } | Action::DropTickles { .. } => Vec::new(),
+        Action::Admin { node, .. } => vec![Resource::Processes(node.clone())],
+        Action::Moveip { .. } | Action::DropTickles { .. } | Action::Isolate { .. } => Vec::new(),
         Action::Impair {
             node,
             direction,

@@ -555,6 +555,13 @@ pub enum FaultKind {
     /// the client learns of a takeover only from its own TCP retransmissions (or not at all
     /// while idle).
     DropTickles,
+    /// Cluster node: an administrative `command` (`ctdb stop`, `disable`, `ban <ban_time>`);
+    /// the node keeps running but gives up its public addresses. Heal: `continue`, `enable`,
+    /// `unban`, verified by the cluster all-OK with every address hosted.
+    Admin,
+    /// Cluster node cut off from every client (its private network still works, so CTDB
+    /// sees nothing wrong); heal reconnects it.
+    Isolate,
     /// A seeded random schedule of `kinds`, `count` times `every` interval, each held `for`.
     Random,
 }
@@ -565,6 +572,15 @@ pub enum FaultKind {
 pub enum ClusterProcess {
     Ctdbd,
     Smbd,
+}
+
+/// An administrative CTDB command on a node (`admin` faults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminCommand {
+    Stop,
+    Disable,
+    Ban,
 }
 
 /// Which reset end(s) of a connection the kernel aborts.
@@ -644,8 +660,14 @@ pub struct Fault {
     /// kill on a cluster node: only `ctdbd` or only `smbd` (default: every process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<Spanned<ClusterProcess>>,
-    /// moveip: the public address to move. crash: the cluster node hosting this public
-    /// address when the fault starts (instead of `node`: placement is CTDB's choice).
+    /// admin: `stop`, `disable` or `ban`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Spanned<AdminCommand>>,
+    /// admin `ban`: how long CTDB bans the node (default 300s; the heal unbans it earlier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ban_time: Option<Spanned<PlanDuration>>,
+    /// moveip: the public address to move. crash, isolate: the cluster node hosting this
+    /// public address when the fault starts (instead of `node`: placement is CTDB's choice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Spanned<Ipv4Addr>>,
     /// kill: only the smbd child serving this client.

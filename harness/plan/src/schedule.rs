@@ -9,11 +9,14 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::model::{
-    Choose, ClusterProcess, DelayDistribution, Fault, FaultKind, LinkDirection, Plan, ResetSide,
+    AdminCommand, Choose, ClusterProcess, DelayDistribution, Fault, FaultKind, LinkDirection, Plan,
+    ResetSide,
 };
 
 /// Default server-side port of a reset.
 pub const SMB_PORT: u16 = 445;
+/// Default time CTDB bans a node for (`admin` `ban`).
+pub const DEFAULT_BAN_TIME: Duration = Duration::from_secs(300);
 /// Default hold-back of a reordered frame.
 pub const DEFAULT_REORDER_GAP: Duration = Duration::from_millis(10);
 
@@ -102,6 +105,20 @@ pub enum Action {
         node: String,
         address: std::net::Ipv4Addr,
     },
+    /// `ctdb stop|disable|ban` on `node`.
+    Admin {
+        node: String,
+        command: AdminCommand,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ban_time: Option<Duration>,
+    },
+    /// Cluster node `node` cut off from every client.
+    Isolate {
+        /// With `address`, the cluster's name: the node is the one hosting it at the start.
+        node: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address: Option<std::net::Ipv4Addr>,
+    },
 }
 
 impl Action {
@@ -118,6 +135,8 @@ impl Action {
             Action::Crash { .. } => "crash",
             Action::Moveip { .. } => "moveip",
             Action::DropTickles { .. } => "drop_tickles",
+            Action::Admin { .. } => "admin",
+            Action::Isolate { .. } => "isolate",
         }
     }
 
@@ -147,7 +166,9 @@ impl Action {
             | Action::Restart { node }
             | Action::Crash { node, .. }
             | Action::Moveip { node, .. }
-            | Action::DropTickles { node } => Some(node),
+            | Action::DropTickles { node }
+            | Action::Admin { node, .. }
+            | Action::Isolate { node, .. } => Some(node),
             Action::Partition { .. } => None,
         }
     }
@@ -287,6 +308,27 @@ fn resolve(
         FaultKind::Stop => Action::Stop {
             node: node.clone()?,
         },
+        FaultKind::Admin => Action::Admin {
+            node: node.clone()?,
+            command: fault.command.as_ref()?.value,
+            ban_time: (fault.command.as_ref()?.value == AdminCommand::Ban).then(|| {
+                fault
+                    .ban_time
+                    .as_ref()
+                    .map(|t| t.value.as_duration())
+                    .unwrap_or(DEFAULT_BAN_TIME)
+            }),
+        },
+        FaultKind::Isolate => match fault.address.as_ref() {
+            Some(a) => Action::Isolate {
+                node: crate::addresses::cluster_of_public(plan, a.value)?,
+                address: Some(a.value),
+            },
+            None => Action::Isolate {
+                node: node.clone()?,
+                address: None,
+            },
+        },
         FaultKind::Pause => Action::Pause { node: node? },
         FaultKind::Restart => Action::Restart {
             node: node.clone()?,
@@ -344,7 +386,12 @@ fn resolve_drawn(
             address: None,
         },
         // Validation keeps these out of random schedules.
-        FaultKind::Impair | FaultKind::Random | FaultKind::Moveip | FaultKind::DropTickles => {
+        FaultKind::Impair
+        | FaultKind::Random
+        | FaultKind::Moveip
+        | FaultKind::DropTickles
+        | FaultKind::Admin
+        | FaultKind::Isolate => {
             let _ = servers;
             return None;
         }

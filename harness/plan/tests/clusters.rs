@@ -97,3 +97,32 @@ fn cluster_faults_are_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn admin_and_isolate_faults_are_checked() {
+    let ok = format!(
+        "{BASE}faults:\n  - {{kind: admin, command: ban, ban_time: 30s, node: ctdb-1, at: 1s, for: 2s}}\n  - {{kind: admin, command: stop, node: ctdb-0, at: 4s, for: 2s}}\n  - {{kind: isolate, node: ctdb-2, at: 8s, for: 2s}}\n"
+    );
+    let p = parse(&ok).unwrap();
+    let s = smbchaos_plan::schedule(&p);
+    assert_eq!(s.len(), 3);
+    assert_eq!(
+        s[0].action,
+        smbchaos_plan::Action::Admin {
+            node: "ctdb-1".into(),
+            command: smbchaos_plan::AdminCommand::Ban,
+            ban_time: Some(std::time::Duration::from_secs(30)),
+        }
+    );
+    assert!(s.iter().all(|o| o.action.heals()));
+    let e = errors(&format!(
+        "{BASE}faults:\n  - {{kind: admin, node: ctdb-1, at: 1s}}\n  - {{kind: admin, command: disable, ban_time: 5s, node: ctdb-1, at: 1s}}\n  - {{kind: isolate, node: c1, at: 1s}}\n"
+    ));
+    for want in [
+        "c.yaml:8:12: an `admin` fault needs `command`: stop, disable or ban",
+        "c.yaml:9:47: `ban_time` applies to `command: ban` only",
+        "an `isolate` fault acts on a cluster node, and `c1` is not one",
+    ] {
+        assert!(e.contains(want), "{want:?} not in:\n{e}");
+    }
+}

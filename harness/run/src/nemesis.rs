@@ -56,6 +56,44 @@ enum Active {
         node: String,
         cut: Cut,
     },
+    /// An administrative CTDB state on a node, undone by `undo` (`continue`, `enable`, `unban`).
+    Admin {
+        node: String,
+        undo: &'static str,
+    },
+    /// A cluster node cut off from the clients.
+    Isolated {
+        node: String,
+        cut: Cut,
+    },
+}
+
+/// How long a node taken out (`ctdb stop`, `disable`, `ban`) may take to give up its addresses.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `address: from -> to` for each public address whose holder differs between two views.
+fn moved(
+    nodes: &[String],
+    before: &lab::ctdb::ClusterStatus,
+    after: &lab::ctdb::ClusterStatus,
+) -> Vec<String> {
+    let name = |pnn: Option<&i32>| {
+        pnn.and_then(|&p| usize::try_from(p).ok())
+            .and_then(|p| nodes.get(p).cloned())
+            .unwrap_or_else(|| "none".into())
+    };
+    after
+        .addresses
+        .iter()
+        .filter(|(a, to)| before.addresses.get(a) != Some(to))
+        .map(|(a, to)| {
+            format!(
+                "{a}: {} -> {}",
+                name(before.addresses.get(a)),
+                name(Some(to))
+            )
+        })
+        .collect()
 }
 
 /// Run the plan's whole fault schedule. Returns once every occurrence has been healed;
@@ -301,6 +339,8 @@ async fn start(
         Action::Restart { node } | Action::Stop { node } if lab.cluster_of(node).is_some() => {
             effect.processes_killed = lab.cluster_kill_node(node).await?;
             if matches!(occ.action, Action::Restart { .. }) {
+                // A rebooted node comes back without the addresses it held.
+                lab.cluster_forget_addresses(node).await?;
                 lab.cluster_restore_node(node).await?;
                 Active::Nothing
             } else {
@@ -327,6 +367,44 @@ async fn start(
             }
         }
         Action::DropTickles { node } => Active::Cut(lab.drop_tickles(std::slice::from_ref(node))?),
+        Action::Admin {
+            node,
+            command,
+            ban_time,
+        } => {
+            let cluster = lab
+                .cluster_of(node)
+                .ok_or_else(|| LabError::NoSuchNode(node.clone()))?
+                .0;
+            let before = lab.cluster_status(&cluster.name).await?;
+            let secs = ban_time.unwrap_or_default().as_secs().max(1).to_string();
+            let (args, undo): (Vec<&str>, _) = match command {
+                plan::AdminCommand::Stop => (vec!["stop"], "continue"),
+                plan::AdminCommand::Disable => (vec!["disable"], "enable"),
+                plan::AdminCommand::Ban => (vec!["ban", &secs], "unban"),
+            };
+            lab.cluster_admin(node, &args).await?;
+            let after = lab.wait_addresses_left(node, ADMIN_TIMEOUT).await?;
+            effect.addresses_moved = moved(&cluster.nodes, &before, &after);
+            detail = json!({ "node": node, "ctdb": args.join(" ") });
+            Active::Admin {
+                node: node.clone(),
+                undo,
+            }
+        }
+        Action::Isolate { node, address } => {
+            let node = &match address {
+                Some(a) => hosting(lab, node, *a).await?,
+                None => node.clone(),
+            };
+            let clients = lab.client_nodes();
+            let cut = lab.partition(std::slice::from_ref(node), &clients, None)?;
+            detail = json!({ "node": node, "clients": clients });
+            Active::Isolated {
+                node: node.clone(),
+                cut,
+            }
+        }
         Action::Moveip { node, address } => {
             let cluster = match lab.cluster(node) {
                 Some(c) => c,
@@ -502,6 +580,31 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
             effect.frames_dropped = lab.repair(cut)?;
             let verified = verify_links(lab, &links).await?;
             lab.cluster_restore_node(&node).await?;
+            verified
+        }
+        Active::Admin { node, undo } => {
+            let cluster = &lab
+                .cluster_of(&node)
+                .ok_or_else(|| LabError::NoSuchNode(node.clone()))?
+                .0;
+            let before = lab.cluster_status(&cluster.name).await?;
+            // A ban whose time ran out has been lifted by CTDB already: `unban` then fails,
+            // and the verification below is what counts.
+            if let Err(e) = lab.cluster_admin(&node, &[undo]).await {
+                tracing::info!("`ctdb {undo}` on {node}: {e}");
+            }
+            lab.verify_cluster(&cluster.name).await?;
+            let after = lab.cluster_status(&cluster.name).await?;
+            effect.addresses_moved = moved(&cluster.nodes, &before, &after);
+            json!({ "node": node, "ctdb": undo })
+        }
+        Active::Isolated { node, cut } => {
+            let pairs = cut.pairs(lab);
+            effect.frames_dropped = lab.repair(cut)?;
+            let verified = verify_paths(lab, &pairs).await?;
+            if let Some((cluster, _)) = lab.cluster_of(&node) {
+                lab.verify_cluster(&cluster.name).await?;
+            }
             verified
         }
         Active::Crash { node, cut } => {

@@ -186,6 +186,8 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
             plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
             plan::Action::Moveip { .. } => "ctdb moveip",
             plan::Action::DropTickles { .. } => "userspace wire: tickle ACKs dropped",
+            plan::Action::Admin { .. } => "ctdb stop/disable/ban",
+            plan::Action::Isolate { .. } => "userspace wire: frame drops",
         };
         if !out.iter().any(|m| m == mechanism) {
             out.push(mechanism.to_string());

@@ -119,15 +119,25 @@ pub fn run_plan(rel: &str, p: &plan::Plan) -> Run {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     // Keep the results for a look: by plan, plant and seed.
-    let label = p.topology.servers[0]
-        .environment
-        .get("SMBCHAOS_PLANT")
-        .cloned()
+    let label = p
+        .topology
+        .servers
+        .first()
+        .and_then(|s| {
+            s.environment.get("SMBCHAOS_PLANT").cloned().or_else(|| {
+                let g = &s.global;
+                g.get("durable handles")
+                    .map(|_| "durable-off".to_string())
+                    .or(g.get("smb2 leases").map(|_| "leases-off".to_string()))
+            })
+        })
+        // A cluster plan's plant is a ctdb tunable.
         .or_else(|| {
-            let g = &p.topology.servers[0].global;
-            g.get("durable handles")
-                .map(|_| "durable-off".to_string())
-                .or(g.get("smb2 leases").map(|_| "leases-off".to_string()))
+            p.topology
+                .clusters
+                .first()
+                .filter(|c| !c.tunables.is_empty())
+                .map(|_| "tunables".to_string())
         })
         .unwrap_or_else(|| "correct".into());
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR"))

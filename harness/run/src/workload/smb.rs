@@ -230,6 +230,8 @@ struct Channel {
     session_id: u64,
     no: u64,
     dialect: Dialect,
+    /// The node that accepted the connection.
+    served_by: Option<String>,
 }
 
 /// The client's open handle.
@@ -321,6 +323,7 @@ impl<'a> Client<'a> {
         Smb {
             client: Some(self.spec.name.clone()),
             conn: self.channel.as_ref().map(|c| c.no),
+            served_by: self.channel.as_ref().and_then(|c| c.served_by.clone()),
             session_id: self.channel.as_ref().map(|c| c.session_id),
             tree_id: self.channel.as_ref().map(|c| c.tree.id()),
             path: Some(self.spec.path.clone()),
@@ -473,6 +476,7 @@ impl<'a> Client<'a> {
             .await
             .map_err(|_| "TCP connect timed out".to_string())?
             .map_err(|e| e.to_string())?;
+        let local = stream.local_addr().ok();
         let (conn, events) = Connection::new(stream);
         self.conn_count += 1;
         let no = self.conn_count;
@@ -496,7 +500,12 @@ impl<'a> Client<'a> {
             .await
             .map_err(|e| e.to_string())?;
         self.watch(events, no);
+        let served_by = match local {
+            Some(local) => self.lab.serving_node(&entry.server.value, local).await,
+            None => None,
+        };
         Ok(Channel {
+            served_by,
             conn,
             session_id: session.id(),
             tree,
