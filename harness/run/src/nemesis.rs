@@ -599,9 +599,9 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
             json!({ "node": node, "ctdb": undo })
         }
         Active::Isolated { node, cut } => {
-            let pairs = cut.pairs(lab);
+            let links = cut.links(lab);
             effect.frames_dropped = lab.repair(cut)?;
-            let verified = verify_paths(lab, &pairs).await?;
+            let verified = verify_links(lab, &links).await?;
             if let Some((cluster, _)) = lab.cluster_of(&node) {
                 lab.verify_cluster(&cluster.name).await?;
             }
