@@ -77,6 +77,8 @@ impl Gen<'_> {
         let index = self.count;
         self.count += 1;
         self.now += 1_000 + self.rng.below(20_000);
+        let value = history::Value::from_json(f, kind, process.name(), value)
+            .unwrap_or_else(|e| panic!("record {index}: {e}"));
         (self.sink)(Record {
             index,
             time_ns: self.now,

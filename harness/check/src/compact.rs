@@ -5,16 +5,18 @@
 //! `Record`s, so a million-op history is judged in well under a GiB.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use history::value::{Durable, FaultPhase, Shape, Value};
 use history::{OpType, ReadError, Record};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// An interned string; 0 is "absent".
 pub type Sym = u32;
@@ -54,42 +56,13 @@ pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 /// What an op is (`Record::f`): the op vocabulary is defined once, in `history::ops`.
 pub use history::ops::Op as F;
 
-/// Caching state as bits (SMB2_LEASE_READ/WRITE/HANDLE_CACHING order: R, W, H).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Caps(pub u8);
+/// Caching state as bits: the history's typed lease state.
+pub use history::value::LeaseState as Caps;
 
-impl Caps {
-    pub const R: u8 = 1;
-    pub const W: u8 = 2;
-    pub const H: u8 = 4;
-
-    pub fn parse(letters: &str) -> Caps {
-        Caps(letters.bytes().fold(0, |acc, c| {
-            acc | match c {
-                b'R' => Caps::R,
-                b'W' => Caps::W,
-                b'H' => Caps::H,
-                _ => 0,
-            }
-        }))
-    }
-    pub fn has(self, bit: u8) -> bool {
-        self.0 & bit != 0
-    }
-    pub fn within(self, other: Caps) -> bool {
-        self.0 & !other.0 == 0
-    }
-}
-
-impl fmt::Display for Caps {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        for (bit, c) in [(Caps::R, 'R'), (Caps::W, 'W'), (Caps::H, 'H')] {
-            if self.has(bit) {
-                write!(f, "{c}")?;
-            }
-        }
-        Ok(())
-    }
+/// Lease letters as written in `smb.lease` (by our own client): letters other than R, W, H
+/// name no caching.
+pub fn caps(letters: &str) -> Caps {
+    Caps::parse(letters).unwrap_or_default()
 }
 
 /// Oplock levels (MS-SMB2 2.2.13 RequestedOplockLevel).
@@ -293,24 +266,6 @@ impl History {
         let mut h = History::default();
         h.recs.reserve(records.len());
         for r in records {
-            // Only these ops carry value fields the checkers read.
-            let f = F::of(&r.f);
-            let needed = match f {
-                F::Write
-                | F::Open
-                | F::Reconnect
-                | F::Read
-                | F::LeaseBreak
-                | F::OplockBreak
-                | F::FinalRead => true,
-                F::Other => matches!(&r.process, history::Process::Named(n) if n == "nemesis"),
-                _ => false,
-            };
-            let raw = if needed {
-                RawValue::deserialize(&r.value).unwrap_or_default()
-            } else {
-                RawValue::default()
-            };
             let process = match &r.process {
                 history::Process::Worker(n) => RawProcess::Worker(*n),
                 history::Process::Named(s) => RawProcess::Named(Cow::Borrowed(s)),
@@ -327,7 +282,7 @@ impl History {
                 kind: r.kind,
                 f: Cow::Borrowed(&r.f),
                 node: r.node.as_deref().map(Cow::Borrowed),
-                value: Some(raw),
+                value: None,
                 status: r.status.as_deref().map(Cow::Borrowed),
                 client: r.smb.client.as_deref().map(Cow::Borrowed),
                 conn: r.smb.conn,
@@ -335,7 +290,12 @@ impl History {
                 file_id: r.smb.file_id.as_deref().map(Cow::Borrowed),
                 lease,
             };
-            h.push(line);
+            // Only these values hold what the checkers read; the rest are not copied.
+            let value = match &r.value {
+                Value::Observation(_) | Value::ExecInvoke(_) | Value::ExecDone(_) => Value::None,
+                v => v.clone(),
+            };
+            h.push(line, value);
         }
         h
     }
@@ -376,52 +336,22 @@ impl History {
                 continue;
             }
             match serde_json::from_str::<Line>(text) {
-                Ok(l) => h.push(l),
-                // The fast reader does not know this shape: read it as a Record.
-                Err(e) => match serde_json::from_str::<Record>(text) {
-                    Ok(r) => h.push_record(&r),
-                    Err(_) => pending = Some((n, e.to_string())),
-                },
+                Ok(l) => {
+                    // A whole line whose value is not its op's type is an error even if last.
+                    let value = l.typed_value().map_err(|message| ReadError::Parse {
+                        file: file_name.clone(),
+                        line: n,
+                        message,
+                    })?;
+                    h.push(l, value)
+                }
+                Err(e) => pending = Some((n, e.to_string())),
             }
         }
         Ok(h)
     }
 
-    fn push_record(&mut self, r: &Record) {
-        let one = History::from_records(std::slice::from_ref(r));
-        let rec = one.recs.into_iter().next().expect("one record");
-        let names = one.names;
-        let mut map = |s: Sym| {
-            if s == NONE {
-                NONE
-            } else {
-                self.sym(&names[s as usize])
-            }
-        };
-        let process = if rec.process & NAMED != 0 {
-            NAMED | map((rec.process & !NAMED) as Sym) as u64
-        } else {
-            rec.process
-        };
-        let rec = Rec {
-            process,
-            f_name: map(rec.f_name),
-            node: map(rec.node),
-            client: map(rec.client),
-            path: map(rec.path),
-            file_id: map(rec.file_id),
-            file_pid: map(rec.file_pid),
-            status: map(rec.status),
-            lease: rec.lease.map(|l| LeaseC {
-                key: map(l.key),
-                ..l
-            }),
-            ..rec
-        };
-        self.recs.push(rec);
-    }
-
-    fn push(&mut self, l: Line) {
+    fn push(&mut self, l: Line, value: Value) {
         let f = F::of(&l.f);
         let process = match &l.process {
             RawProcess::Worker(n) => *n & !NAMED,
@@ -438,24 +368,12 @@ impl History {
         };
         let lease = l.lease.as_ref().map(|x| LeaseC {
             key: self.sym(&x.key),
-            state: Caps::parse(&x.state),
+            state: caps(&x.state),
             epoch: x.epoch,
         });
-        let nemesis = process == NAMED | self.nemesis as u64;
         // Faults and lost connections need their node; the report names an op's client by it.
         let node = self.opt(l.node.as_deref());
-        let mut v = Val::None;
-        if let Some(raw) = l.value {
-            let peer = raw
-                .action
-                .as_ref()
-                .and_then(|a| a.peer.as_deref())
-                .map(str::to_string);
-            v = raw.into_val(f, l.kind, nemesis);
-            if let (Val::Nemesis { peer: p, .. }, Some(peer)) = (&mut v, peer) {
-                *p = self.sym(&peer);
-            }
-        }
+        let v = self.val(value);
         let rec = Rec {
             index: l.index,
             time: l.time_ns,
@@ -496,7 +414,7 @@ struct Line<'a> {
     #[serde(default, borrow)]
     node: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    value: Option<RawValue<'a>>,
+    value: Option<&'a RawValue>,
     #[serde(default, borrow)]
     status: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -553,195 +471,85 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawProcess<'a> {
     }
 }
 
-/// A JSON scalar that is a string or a number or a bool (the workload writes `durable` as a
-/// string on invoke and a bool on ok, `oplock` as a name or MS-SMB2's level number).
-#[derive(Default)]
-enum Scalar<'a> {
-    #[default]
-    Missing,
-    Bool(bool),
-    Num(u64),
-    Str(Cow<'a, str>),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, number or bool")
-            }
-            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
-                Ok(Scalar::Bool(b))
-            }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(Scalar::Num(n))
-            }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(Scalar::Num(n.max(0) as u64))
-            }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
-                Ok(Scalar::Num(n.max(0.0) as u64))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(Scalar::Str(Cow::Owned(s.to_string())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Missing)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Missing)
-            }
+impl Line<'_> {
+    /// The line's `value`, typed by its op (`history::value`).
+    fn typed_value(&self) -> Result<Value, String> {
+        let Some(raw) = self.value else {
+            return Ok(Value::None);
+        };
+        let process = match &self.process {
+            RawProcess::Named(s) => Some(s.as_ref()),
+            RawProcess::Worker(_) => None,
+        };
+        let shape = Shape::of(F::of(&self.f), self.kind, process);
+        // Observations are the lab's own JSON, not read by the checkers: not even parsed.
+        if shape == Shape::Observation {
+            return Ok(Value::None);
         }
-        d.deserialize_any(V)
+        let mut d = serde_json::Deserializer::from_str(raw.get());
+        shape
+            .read(&mut d)
+            .map_err(|e| format!("value of {}: {e}", shape.name()))
     }
 }
 
-/// Every `value` field of the op vocabulary; others (exec output, fault actions, link
-/// counters) are skipped unread.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct RawValue<'a> {
-    replay_of: Option<u64>,
-    offset: Option<u64>,
-    len: Option<u64>,
-    write_through: Option<bool>,
-    written: Option<u64>,
-    #[serde(borrow)]
-    durable: Scalar<'a>,
-    timeout_ms: Option<u64>,
-    persistent: Option<bool>,
-    #[serde(borrow)]
-    oplock: Scalar<'a>,
-    open: Option<u64>,
-    #[serde(borrow)]
-    new_state: Option<Cow<'a, str>>,
-    epoch: Option<u16>,
-    #[serde(borrow)]
-    new_level: Scalar<'a>,
-    size: Option<u64>,
-    runs: Option<Vec<[i64; 3]>>,
-    cached: Option<bool>,
-    #[serde(borrow)]
-    lease: Option<Cow<'a, str>>,
-    unstable: Option<Vec<[u64; 2]>>,
-    fault: Option<u64>,
-    occurrence: Option<u64>,
-    #[serde(borrow)]
-    phase: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    action: Option<RawAction<'a>>,
-    require_effect: Option<bool>,
-    heals: Option<bool>,
-    #[serde(borrow)]
-    detail: Option<RawDetail<'a>>,
-}
-
-/// A nemesis step's `detail`: only whether its `effect` names anything is read.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct RawDetail<'a> {
-    #[serde(borrow)]
-    effect: Option<BTreeMap<Cow<'a, str>, serde::de::IgnoredAny>>,
-}
-
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct RawAction<'a> {
-    #[serde(borrow)]
-    side: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    peer: Option<Cow<'a, str>>,
-}
-
-fn oplock_of(s: &Scalar) -> u8 {
-    match s {
-        Scalar::Num(n) => match *n {
-            0x01 | 0x08 | 0x09 | 0xff => *n as u8,
-            _ => oplock::NONE,
-        },
-        Scalar::Str(s) => match s.as_ref() {
-            "batch" => oplock::BATCH,
-            "exclusive" => oplock::EXCLUSIVE,
-            "level2" | "level_ii" => oplock::LEVEL_II,
-            "lease" => oplock::LEASE,
-            _ => oplock::NONE,
-        },
-        _ => oplock::NONE,
-    }
-}
-
-impl RawValue<'_> {
-    fn into_val(self, f: F, kind: OpType, nemesis: bool) -> Val {
-        let invoke = kind == OpType::Invoke;
-        match f {
-            F::Write if invoke => match (self.offset, self.len) {
-                (Some(offset), Some(len)) => Val::Write {
-                    offset,
-                    len,
-                    write_through: self.write_through.unwrap_or(false),
-                    replay_of: self.replay_of,
-                },
-                _ => Val::None,
+impl History {
+    /// The fields of a typed value the checkers read.
+    fn val(&mut self, value: Value) -> Val {
+        match value {
+            Value::WriteInvoke(w) => Val::Write {
+                offset: w.offset,
+                len: w.len,
+                write_through: w.write_through,
+                replay_of: w.replay_of,
             },
-            F::Write => self.written.map_or(Val::None, Val::Written),
-            F::Open if invoke => {
-                let (durable, v1) = match &self.durable {
-                    Scalar::Str(s) => (s != "none", s == "v1"),
-                    Scalar::Bool(b) => (*b, false),
-                    _ => (false, false),
-                };
-                Val::OpenAsk {
-                    durable,
-                    v1,
-                    persistent: self.persistent.unwrap_or(false),
-                    lease: self.lease.as_deref().map(Caps::parse).unwrap_or_default(),
-                    oplock: oplock_of(&self.oplock),
-                }
-            }
-            F::Open if kind == OpType::Ok => Val::OpenOk {
-                durable: matches!(self.durable, Scalar::Bool(true)),
-                timeout_ms: self.timeout_ms.unwrap_or(0),
-                persistent: self.persistent.unwrap_or(false),
-                oplock: oplock_of(&self.oplock),
+            Value::WriteOk(w) => Val::Written(w.written),
+            Value::OpenInvoke(o) => Val::OpenAsk {
+                durable: o.durable != Durable::None,
+                v1: o.durable == Durable::V1,
+                persistent: o.persistent,
+                lease: o.lease,
+                oplock: o.oplock.level(),
             },
-            F::Reconnect if invoke => Val::Reconnect { open: self.open },
-            F::LeaseBreak => Val::LeaseBreak {
-                new_state: self.new_state.as_deref().map(Caps::parse),
-                epoch: self.epoch,
+            Value::OpenOk(o) => Val::OpenOk {
+                durable: o.durable,
+                timeout_ms: o.timeout_ms,
+                persistent: o.persistent,
+                oplock: o.oplock.level(),
             },
-            F::OplockBreak => Val::OplockBreak {
-                level: oplock_of(&self.new_level),
+            Value::ReconnectInvoke(r) => Val::Reconnect { open: Some(r.open) },
+            Value::LeaseBreak(b) => Val::LeaseBreak {
+                new_state: Some(b.new_state),
+                epoch: Some(b.epoch),
             },
-            F::Read if invoke => match (self.offset, self.len) {
-                (Some(offset), Some(len)) => Val::Read { offset, len },
-                _ => Val::None,
+            Value::OplockBreak(b) => Val::OplockBreak {
+                level: b.new_level.level(),
             },
-            F::Read if kind == OpType::Ok => Val::ReadOk {
-                runs: self.runs.unwrap_or_default().into_boxed_slice(),
-                cached: self.cached.unwrap_or(false),
+            Value::ReadInvoke(r) => Val::Read {
+                offset: r.offset,
+                len: r.len,
             },
-            F::FinalRead => Val::FinalRead {
-                size: self.size.unwrap_or(0),
-                runs: self.runs.unwrap_or_default().into_boxed_slice(),
-                unstable: self.unstable.unwrap_or_default().into_boxed_slice(),
+            Value::ReadOk(r) => Val::ReadOk {
+                runs: r.runs.into_boxed_slice(),
+                cached: r.cached,
             },
-            _ if nemesis => Val::Nemesis {
-                fault: self.fault.unwrap_or(0),
-                occurrence: self.occurrence.unwrap_or(0),
-                heal: self.phase.as_deref() == Some("heal"),
-                client_side: self.action.and_then(|a| a.side).as_deref() == Some("client"),
-                peer: NONE,
-                effect: self
+            Value::FinalRead(r) => Val::FinalRead {
+                size: r.size,
+                runs: r.runs.into_boxed_slice(),
+                unstable: r.unstable.into_boxed_slice(),
+            },
+            Value::Fault(step) => Val::Nemesis {
+                fault: step.fault,
+                occurrence: step.occurrence,
+                heal: step.phase == FaultPhase::Heal,
+                client_side: step.action_str("side") == Some("client"),
+                peer: self.opt(step.action_str("peer")),
+                effect: step
                     .detail
                     .and_then(|d| d.effect)
-                    .map(|effect| !effect.is_empty()),
-                require_effect: self.require_effect.unwrap_or(false),
-                heals: self.heals.unwrap_or(true),
+                    .map(|effect| !effect.is_none()),
+                require_effect: step.require_effect,
+                heals: step.heals,
             },
             _ => Val::None,
         }
@@ -763,7 +571,13 @@ mod tests {
                 kind: OpType::Ok,
                 f: "open".into(),
                 node: Some("c1".into()),
-                value: serde_json::json!({ "durable": true, "timeout_ms": 30000, "persistent": false, "oplock": 255 }),
+                value: history::value::OpenOk {
+                    durable: true,
+                    timeout_ms: 30000,
+                    persistent: false,
+                    oplock: history::value::OplockLevel::Lease,
+                }
+                .into(),
                 status: None,
                 smb: Smb {
                     client: Some("c1/0".into()),
@@ -784,7 +598,16 @@ mod tests {
                 process: Process::nemesis(),
                 kind: OpType::Invoke,
                 f: "reset".into(),
-                value: serde_json::json!({ "fault": 2, "occurrence": 1, "phase": "heal", "action": { "kind": "reset" } }),
+                value: history::value::FaultStep {
+                    fault: 2,
+                    occurrence: 1,
+                    phase: FaultPhase::Heal,
+                    action: serde_json::json!({ "kind": "reset" }),
+                    require_effect: false,
+                    heals: true,
+                    detail: None,
+                }
+                .into(),
                 ..Record::default()
             },
         ];
@@ -837,5 +660,21 @@ mod tests {
             }
         );
         assert_eq!(a.recs[1].process, NAMED | a.nemesis as u64);
+    }
+
+    /// A value that is not its op's type is an error naming its line, even on the last line
+    /// (the lenient reader this replaced took a bool `durable` on an open invoke as asked).
+    #[test]
+    fn a_malformed_value_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.jsonl");
+        let ok = r#"{"index":0,"time_ns":1,"process":0,"type":"invoke","f":"flush","value":{}}"#;
+        let bad = r#"{"index":1,"time_ns":2,"process":0,"type":"invoke","f":"open","value":{"durable":true,"timeout_ms":0,"persistent":false,"lease":"","oplock":"none"}}"#;
+        std::fs::write(&path, format!("{ok}\n{bad}\n")).unwrap();
+        let err = History::read(&path).err().expect("an error").to_string();
+        let want = format!("{}:2: value of an open invoke: ", path.display());
+        assert!(err.starts_with(&want), "{err}");
+        std::fs::write(&path, format!("{ok}\n")).unwrap();
+        assert_eq!(History::read(&path).unwrap().recs.len(), 1);
     }
 }

@@ -74,7 +74,7 @@ mod tests {
             kind,
             f: "exec".into(),
             node: Some("c1".into()),
-            value: serde_json::Value::Null,
+            value: history::Value::None,
             status: status.map(str::to_string),
             ..Default::default()
         }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use history::value::FaultPhase;
 use history::{OpType, Process, Record};
 use serde::Serialize;
 
@@ -61,16 +62,17 @@ pub fn timelines(history: &[Record]) -> Vec<Failover> {
     for r in history {
         match (&r.process, r.f.as_str()) {
             (Process::Named(p), "address_moved") if p == "cluster" => {
-                if let (Some(a), Some(to)) = (r.value["address"].as_str(), r.value["to"].as_str()) {
+                let text = |key| r.value.observed(key).and_then(|v| v.as_str());
+                if let (Some(a), Some(to)) = (text("address"), text("to")) {
                     holder.insert(a.to_string(), to.to_string());
                 }
             }
             (Process::Named(p), f) if p == "nemesis" && CLUSTER_FAULTS.contains(&f) => {
-                let key = (
-                    r.value["fault"].as_u64().unwrap_or(0),
-                    r.value["occurrence"].as_u64().unwrap_or(0),
-                );
-                if r.value["phase"] != "start" {
+                let Some(step) = r.value.fault() else {
+                    continue;
+                };
+                let key = (step.fault, step.occurrence);
+                if step.phase != FaultPhase::Start {
                     continue;
                 }
                 if r.kind == OpType::Invoke {
@@ -80,8 +82,9 @@ pub fn timelines(history: &[Record]) -> Vec<Failover> {
                 if r.kind != OpType::Ok {
                     continue;
                 }
-                let node = r.value["detail"]["node"]
-                    .as_str()
+                let detail = step.detail.as_ref();
+                let node = detail
+                    .and_then(|d| d.node.as_deref())
                     .or(r.node.as_deref())
                     .unwrap_or("")
                     .to_string();
@@ -89,8 +92,8 @@ pub fn timelines(history: &[Record]) -> Vec<Failover> {
                     .get(&key)
                     .cloned()
                     .unwrap_or_else(|| (r.time_ns, holder.clone()));
-                let at = began + r.value["detail"]["cut_after_ns"].as_u64().unwrap_or(0);
-                let addresses: Vec<String> = match r.value["action"]["address"].as_str() {
+                let at = began + detail.and_then(|d| d.cut_after_ns).unwrap_or(0);
+                let addresses: Vec<String> = match step.action_str("address") {
                     Some(a) if f == "moveip" => vec![a.to_string()],
                     _ => held
                         .iter()
@@ -126,10 +129,16 @@ fn follow(
         addresses,
         ..Default::default()
     };
-    let wire_at = |r: &Record| r.value["at_ns"].as_u64().unwrap_or(r.time_ns);
+    let wire_at = |r: &Record| {
+        r.value
+            .observed("at_ns")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(r.time_ns)
+    };
     let ours = |r: &Record, key: &str| {
-        r.value[key]
-            .as_str()
+        r.value
+            .observed(key)
+            .and_then(|v| v.as_str())
             .is_some_and(|a| f.addresses.iter().any(|x| x == a))
     };
     let mut takeover = None;
@@ -149,7 +158,7 @@ fn follow(
         } else if r.f == "tickle_ack"
             && ours(r, "src")
             && tickle.is_none()
-            && r.value["dropped"] != true
+            && r.value.observed("dropped") != Some(&serde_json::Value::Bool(true))
         {
             tickle = Some(wire_at(r));
         }
@@ -286,6 +295,8 @@ mod tests {
         node: Option<&str>,
         value: serde_json::Value,
     ) -> Record {
+        // Through the history's typed values, as a stored history is read.
+        let value = history::Value::read_for(f, kind, process.name(), &value.to_string()).unwrap();
         Record {
             index,
             time_ns: ms * 1_000_000,
@@ -329,7 +340,7 @@ mod tests {
                     OpType::Ok,
                     "write",
                     Some("c1"),
-                    json!({}),
+                    json!({ "written": 4096 }),
                 ),
                 1,
             ),
@@ -359,7 +370,7 @@ mod tests {
                     OpType::Info,
                     "disconnect",
                     Some("c1"),
-                    json!({}),
+                    json!({ "reason": "reset" }),
                 ),
                 1,
             ),
@@ -389,7 +400,7 @@ mod tests {
                     OpType::Invoke,
                     "reconnect",
                     Some("c1"),
-                    json!({}),
+                    json!({ "durable": "v2", "open": 0 }),
                 ),
                 2,
             ),
@@ -401,7 +412,7 @@ mod tests {
                     OpType::Ok,
                     "open",
                     Some("c1"),
-                    json!({}),
+                    json!({ "durable": true, "timeout_ms": 60000, "persistent": false, "oplock": "lease" }),
                 ),
                 2,
             ),

@@ -44,7 +44,7 @@ pub use compact::{Caps, History};
 
 /// Lease state letters (some of R, W, H) as caps.
 pub fn compact_caps(letters: &str) -> Caps {
-    Caps::parse(letters)
+    compact::caps(letters)
 }
 pub use durability::{durability, DurabilityOptions};
 pub use exec::exec;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use check::{CheckResult, Validity};
 use common::{output_within, LAB_RUN, NO_LAB};
-use history::{OpType, Process, Record, Smb};
+use history::value::{FaultPhase, FaultStep, ReadInvoke, ReadOk, WriteInvoke, WriteOk};
+use history::{OpType, Process, Record, Smb, Value};
 use serde_json::json;
 
 use check::{Judged, Outcome, Verdict};
@@ -20,6 +21,24 @@ use history::results::{self, Status};
 /// A deterministic history: `processes` workers (spread over four client nodes) doing ops
 /// back to back; `faults` windows during which ops slow down and mostly fail. About
 /// `records` records in all, in time order, indexed from 0.
+/// A nemesis step as the nemesis writes it (`phase`: "start" or "heal").
+fn step(fault: u64, occurrence: u64, phase: &str) -> Value {
+    FaultStep {
+        fault,
+        occurrence,
+        phase: if phase == "heal" {
+            FaultPhase::Heal
+        } else {
+            FaultPhase::Start
+        },
+        action: json!({"kind": "kill"}),
+        require_effect: false,
+        heals: true,
+        detail: None,
+    }
+    .into()
+}
+
 fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -69,7 +88,21 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
                     "read".into()
                 },
                 node: Some(node.clone()),
-                value: json!({"file": format!("f{}", n % 16), "offset": n * 4096, "len": 4096}),
+                value: if n % 3 == 0 {
+                    WriteInvoke {
+                        offset: n % 16 * 4096,
+                        len: 4096,
+                        write_through: false,
+                        replay_of: None,
+                    }
+                    .into()
+                } else {
+                    ReadInvoke {
+                        offset: n % 16 * 4096,
+                        len: 4096,
+                    }
+                    .into()
+                },
                 status: None,
                 smb: Smb {
                     client: Some(format!("{node}/{}", p / 4)),
@@ -82,7 +115,15 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
                 time_ns: t + latency,
                 kind,
                 status,
-                value: json!({"file": format!("f{}", n % 16), "lease": "RWH", "granted": n % 2 == 0}),
+                value: match kind {
+                    OpType::Ok if n % 3 == 0 => WriteOk { written: 4096 }.into(),
+                    OpType::Ok => ReadOk {
+                        runs: vec![[(n % 16 * 4096) as i64, 4096, n as i64]],
+                        cached: false,
+                    }
+                    .into(),
+                    _ => Value::None,
+                },
                 ..base
             });
             t += latency + next() % 200_000;
@@ -107,7 +148,7 @@ fn synthetic(records: usize, processes: u64, faults: u64) -> Vec<Record> {
                     "kill".into()
                 },
                 node: Some("fs1".into()),
-                value: json!({"fault": i, "phase": phase}),
+                value: step(i, 0, phase),
                 status: None,
                 ..Default::default()
             });
@@ -400,8 +441,8 @@ fn the_report_is_self_contained_and_renders_unknown_fields() {
     for field in [
         "<i>client</i> c1/0",
         "<i>message_id</i> 1",
-        "<i>lease</i> RWH",
-        "<i>granted</i> true",
+        "<i>len</i> 4096",
+        "<i>write_through</i> false",
     ] {
         assert!(html.contains(field), "{field} not rendered");
     }
@@ -429,7 +470,7 @@ fn every_fault_occurrence_has_its_row_and_window() {
                 kind,
                 f: "kill".into(),
                 node: Some("fs1".into()),
-                value: json!({"fault": 7, "occurrence": occurrence, "phase": phase}),
+                value: step(7, occurrence, phase),
                 ..Default::default()
             });
         }
@@ -456,7 +497,14 @@ fn hostile_text_in_the_history_and_plan_stays_text() {
     let dir = out_dir("hostile");
     let mut records = synthetic(200, 2, 1);
     records[1].status = Some(r#"<img src=x onerror="alert(1)">"#.into());
-    records[1].value = json!({"note": "</td><script>alert(2)</script>"});
+    let fault = records
+        .iter()
+        .position(|r| r.process == Process::nemesis())
+        .unwrap();
+    let Value::Fault(step) = &mut records[fault].value else {
+        panic!("not a fault step");
+    };
+    step.action = json!({"note": "</td><script>alert(2)</script>"});
     write_run(&dir, &records, Some(&failing_verdict(&records)), true);
     std::fs::write(
         dir.join(results::PLAN),
@@ -468,6 +516,7 @@ fn hostile_text_in_the_history_and_plan_stays_text() {
         assert!(!html.contains(raw), "unescaped: {raw}");
     }
     assert!(html.contains("&lt;script&gt;alert(3)&lt;/script&gt; — smbchaos"));
+    assert!(html.contains("&lt;/td&gt;&lt;script&gt;alert(2)&lt;/script&gt;"));
     assert!(html.contains("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"));
     assert_eq!(html.matches("<script>").count(), 1, "only the page's own");
 }
@@ -535,8 +584,11 @@ fn the_random_faults_report_lists_every_occurrence() {
         .iter()
         .filter(|r| r.process == Process::nemesis())
         .map(|r| {
-            let n = |k: &str| r.value.get(k).and_then(|v| v.as_u64()).unwrap();
-            (n("fault"), n("occurrence"))
+            let step = r
+                .value
+                .fault()
+                .expect("a nemesis record's value is a fault step");
+            (step.fault, step.occurrence)
         })
         .collect();
     occurrences.sort_unstable();
@@ -630,5 +682,80 @@ fn run_writes_one_junit_file_for_the_plan_set() {
             "{}",
             run.display()
         );
+    }
+}
+
+/// A real lab run of `plans/phases.yaml`: the history records each phase's start, and each
+/// phase's ops are its own mix at its own rate — never faster, not even catching up after the
+/// reset in the middle of the chaos phase.
+#[test]
+fn the_generator_runs_its_phases_in_turn() {
+    let dir = out_dir("cli-phases");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = output_within(
+        Command::new(BIN)
+            .arg("run")
+            .arg("--results")
+            .arg(&dir)
+            .arg("plans/phases.yaml")
+            .current_dir(&repo),
+        "smbchaos run plans/phases.yaml",
+        LAB_RUN,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = history::read(&dir.join("phases").join("latest").join(results::HISTORY)).unwrap();
+    let starts: Vec<(u64, u64)> = history
+        .iter()
+        .filter_map(|r| match &r.value {
+            Value::Phase(p) => Some((p.phase, r.time_ns)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [0, 1, 2],
+        "{starts:?}"
+    );
+    let end = history.last().unwrap().time_ns;
+    let bounds = [starts[0].1, starts[1].1, starts[2].1, end];
+    // Ops invoked in each phase, by f; 100 ms either side of a boundary is left out (an op
+    // drawn just before it is recorded just after).
+    let margin = 100_000_000;
+    let mut per_phase: Vec<Vec<(u64, &str)>> = vec![Vec::new(); 3];
+    for r in history
+        .iter()
+        .filter(|r| r.kind == OpType::Invoke && matches!(r.f.as_str(), "read" | "write" | "flush"))
+    {
+        for p in 0..3 {
+            if r.time_ns > bounds[p] + margin && r.time_ns + margin < bounds[p + 1] {
+                per_phase[p].push((r.time_ns, r.f.as_str()));
+            }
+        }
+    }
+    let fs: Vec<Vec<&str>> = per_phase
+        .iter()
+        .map(|ops| {
+            let mut f: Vec<&str> = ops.iter().map(|o| o.1).collect();
+            f.sort_unstable();
+            f.dedup();
+            f
+        })
+        .collect();
+    assert_eq!(fs, [vec!["read"], vec!["write"], vec!["read"]]);
+    let rate = |p: usize| {
+        let secs = (bounds[p + 1] - bounds[p] - 2 * margin) as f64 / 1e9;
+        per_phase[p].len() as f64 / secs
+    };
+    let (warm, chaos, quiet) = (rate(0), rate(1), rate(2));
+    assert!(warm <= 11.0 && quiet <= 5.5, "{warm} {quiet} ops/s");
+    assert!(chaos > 2.0 * warm, "chaos {chaos} ops/s, warm-up {warm}");
+    // No second of the chaos phase (a reset in it) has more than its rate: no catching up.
+    for w in per_phase[1].windows(43) {
+        assert!(w[42].0 - w[0].0 >= 1_000_000_000, "43 ops within a second");
     }
 }

@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
+use history::value::{WriteInvoke, WriteOk};
 use history::{Entry, HistoryWriter, Lease, OpType, Process, Smb};
-use serde_json::json;
 
 fn main() {
     let n: u64 = std::env::args()
@@ -41,9 +41,15 @@ fn main() {
         for (kind, value) in [
             (
                 OpType::Invoke,
-                json!({ "offset": i * 4096 % 65536, "len": 4096, "write_through": false }),
+                WriteInvoke {
+                    offset: i * 4096 % 65536,
+                    len: 4096,
+                    write_through: false,
+                    replay_of: None,
+                }
+                .into(),
             ),
-            (OpType::Ok, json!({ "written": 4096 })),
+            (OpType::Ok, WriteOk { written: 4096 }.into()),
         ] {
             writer
                 .append(Entry {

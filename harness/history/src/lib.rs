@@ -7,6 +7,7 @@
 pub mod effect;
 pub mod ops;
 pub mod results;
+pub mod value;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -14,7 +15,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use value::Value;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,7 +49,7 @@ impl Process {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Record {
     /// Position in the history (0-based); op ids in verdicts are these.
     pub index: u64,
@@ -59,14 +62,65 @@ pub struct Record {
     pub f: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub value: serde_json::Value,
+    /// Typed by `f`, `type` and process (`value::Shape::of`).
+    #[serde(default, skip_serializing_if = "Value::is_none")]
+    pub value: Value,
     /// NTSTATUS name, exit status or error text of a `fail`/`info`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// SMB identifiers of the op, when it is one of our wire client's.
     #[serde(flatten)]
     pub smb: Smb,
+}
+
+impl Process {
+    /// The name of a named process (None: a worker).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Process::Named(n) => Some(n),
+            Process::Worker(_) => None,
+        }
+    }
+}
+
+/// A record as its JSON says it, before `value` is typed by the rest.
+#[derive(Deserialize)]
+struct RecordText {
+    index: u64,
+    time_ns: u64,
+    process: Process,
+    #[serde(rename = "type")]
+    kind: OpType,
+    f: String,
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    value: serde_json::Value,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(flatten)]
+    smb: Smb,
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = RecordText::deserialize(d)?;
+        let shape = value::Shape::of(ops::Op::of(&r.f), r.kind, r.process.name());
+        let value = shape.read(r.value).map_err(|e| {
+            serde::de::Error::custom(format_args!("value of {}: {e}", shape.name()))
+        })?;
+        Ok(Record {
+            index: r.index,
+            time_ns: r.time_ns,
+            process: r.process,
+            kind: r.kind,
+            f: r.f,
+            node: r.node,
+            value,
+            status: r.status,
+            smb: r.smb,
+        })
+    }
 }
 
 /// The SMB identifiers an op carried or got back (MS-SMB2 names).
@@ -116,7 +170,7 @@ pub struct Entry {
     pub kind: OpType,
     pub f: String,
     pub node: Option<String>,
-    pub value: serde_json::Value,
+    pub value: Value,
     pub status: Option<String>,
     pub smb: Smb,
 }
@@ -221,13 +275,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let w = HistoryWriter::create(&path, Instant::now()).unwrap();
-        for kind in [OpType::Invoke, OpType::Ok] {
+        let done = value::ExecDone {
+            exit: Some(0),
+            stdout: String::new(),
+            stderr: String::new(),
+        };
+        let invoke = value::ExecInvoke { run: "true".into() };
+        for (kind, value) in [(OpType::Invoke, invoke.into()), (OpType::Ok, done.into())] {
             w.append(Entry {
                 process: Process::Worker(0),
                 kind,
                 f: "exec".into(),
                 node: Some("c1".into()),
-                value: serde_json::json!({"run": "true"}),
+                value,
                 status: None,
                 ..Default::default()
             })

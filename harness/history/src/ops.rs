@@ -35,11 +35,19 @@
 //! invoke index, `ZEROS` (-2) for zero bytes (never written), `ALIEN` (-1) for a word no write
 //! can have put there.
 //!
+//! When the workload has `phases`, process `"generator"` records each phase's start: f
+//! `phase`, `info`, `value: {phase, for_ms}` (`phase` counts from 0; `for_ms` absent on a last
+//! phase that runs to the end).
+//!
 //! Link counters: process `"wire"`, f `link_counters`, `info`, every 500 ms while the workload
 //! runs: `value: {<node>: {egress_bytes, ingress_bytes, egress_frames, ...}}`.
 //!
 //! Nemesis records: process `"nemesis"`, f the fault kind, `value: {fault, occurrence, phase:
-//! "start"|"heal", action, detail}`; `exec` steps: `value: {run}` then `{exit, stdout, stderr}`.
+//! "start"|"heal", action, require_effect, heals, detail}`; `exec` steps: `value: {run}` then
+//! `{exit, stdout, stderr}`.
+//!
+//! Each value's Rust type is in `value` (one per row above); readers get those types, never
+//! loose JSON.
 
 /// The op vocabulary, typed: what `Record::f` names. Writers name ops through it and checkers
 /// read them through it, so a misspelt op cannot be written or missed.
@@ -60,12 +68,14 @@ pub enum Op {
     Disconnect,
     FinalRead,
     Exec,
+    /// The workload's generator entered a phase (process `generator`).
+    Phase,
     /// A fault kind, `link_counters`, ...: anything else; its name is the record's own `f`.
     Other,
 }
 
 impl Op {
-    const NAMED: [(Op, &'static str); 15] = [
+    const NAMED: [(Op, &'static str); 16] = [
         (Op::Open, "open"),
         (Op::Reconnect, "reconnect"),
         (Op::Write, "write"),
@@ -81,6 +91,7 @@ impl Op {
         (Op::Disconnect, "disconnect"),
         (Op::FinalRead, "final_read"),
         (Op::Exec, "exec"),
+        (Op::Phase, "phase"),
     ];
 
     /// The op a record's `f` names (`Other` for fault kinds and observations).
@@ -103,7 +114,7 @@ impl Op {
     pub fn is_event(self) -> bool {
         matches!(
             self,
-            Op::LeaseBreak | Op::OplockBreak | Op::Disconnect | Op::FinalRead
+            Op::LeaseBreak | Op::OplockBreak | Op::Disconnect | Op::FinalRead | Op::Phase
         )
     }
 }
@@ -136,6 +147,9 @@ pub const OPLOCK_BREAK: &str = "oplock_break";
 pub const DISCONNECT: &str = "disconnect";
 pub const FINAL_READ: &str = "final_read";
 pub const EXEC: &str = "exec";
+pub const PHASE: &str = "phase";
+/// The process name of the workload's generator (its `phase` records).
+pub const GENERATOR_PROCESS: &str = "generator";
 /// `write_id` of a run of zero bytes in a decoded read.
 pub const ZEROS: i64 = -2;
 /// `write_id` of a run no write can have put there.

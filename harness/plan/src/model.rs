@@ -315,6 +315,25 @@ pub struct Workload {
     /// How long the SMB clients run (required when there are any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Spanned<PlanDuration>>,
+    /// The SMB clients' generator as phases one after another (e.g. a warm-up, the chaos, a
+    /// quiet recovery); absent: one phase of each client entry's `mix` and `rate`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Spanned<Phase>>,
+}
+
+/// One phase of the workload's generator: for `for`, every SMB client draws from `mix` at
+/// `rate` (each absent: the client entry's own).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// How long the phase lasts; the last phase may omit it and runs to the workload's end.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub length: Option<PlanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<Mix>,
+    /// Operations per second per client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 /// `count` logical SMB clients on client node `node`, each with its own ClientGuid and

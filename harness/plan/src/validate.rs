@@ -325,6 +325,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
             "SMB workload clients need `workload.duration`",
         ));
     }
+    phases(&plan.workload, &mut problems);
 
     // Faults.
     crate::fault_checks::check(plan, &server_names, &client_names, &mut problems);
@@ -400,4 +401,42 @@ pub fn valid_share_name(name: &str) -> bool {
         && !name
             .chars()
             .any(|c| c.is_control() || BAD_SHARE_CHARS.contains(c))
+}
+
+/// Every phase but the last says how long it lasts, and each starts before the workload ends.
+fn phases(w: &crate::model::Workload, problems: &mut Vec<Problem>) {
+    if let Some(first) = w.phases.first().filter(|_| w.clients.is_empty()) {
+        problems.push(Problem::at(
+            first,
+            "`phases` pace SMB clients: there are none",
+        ));
+    }
+    let total = w.duration.as_ref().map(|d| d.value.as_duration());
+    let mut begins = std::time::Duration::ZERO;
+    for (i, phase) in w.phases.iter().enumerate() {
+        if total.is_some_and(|t| begins >= t) {
+            problems.push(Problem::at(
+                phase,
+                format!(
+                    "phase {} begins at {begins:?}, when the workload's duration is over",
+                    i + 1
+                ),
+            ));
+        }
+        if phase
+            .value
+            .rate
+            .is_some_and(|r| !(r > 0.0 && r.is_finite()))
+        {
+            problems.push(Problem::at(phase, "a phase's `rate` must be above 0"));
+        }
+        match &phase.value.length {
+            Some(l) => begins += l.as_duration(),
+            None if i + 1 < w.phases.len() => problems.push(Problem::at(
+                phase,
+                "every phase but the last needs `for` (how long it lasts)",
+            )),
+            None => {}
+        }
+    }
 }

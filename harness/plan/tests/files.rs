@@ -515,3 +515,15 @@ fn several_problems_are_reported_together() {
         )
     );
 }
+
+#[test]
+fn phases_need_lengths_and_must_begin_in_time() {
+    assert_bad(
+        "phases.yaml",
+        &[
+            "bad/phases.yaml:14:7: every phase but the last needs `for` (how long it lasts)",
+            "bad/phases.yaml:15:7: a phase's `rate` must be above 0",
+            "bad/phases.yaml:16:7: phase 3 begins at 6s, when the workload's duration is over",
+        ],
+    );
+}

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use check::{CheckResult, Judged, Outcome, Validity, Verdict};
 use history::results::{self, Status};
-use history::{OpType, Process, Record, Smb};
+use history::value::{FaultPhase, FaultStep, ReadInvoke, ReadOk, WriteInvoke, WriteOk};
+use history::{OpType, Process, Record, Smb, Value};
 use serde_json::json;
 
 const OPS: u64 = 1_000_000;
@@ -165,10 +166,10 @@ fn generate(dir: &Path) {
     for i in 0..FAULTS {
         let (start, heal) = window(i);
         for (t, kind, phase) in [
-            (start, OpType::Invoke, "start"),
-            (start + 1_000_000, OpType::Ok, "start"),
-            (heal, OpType::Invoke, "heal"),
-            (heal + 2_000_000, OpType::Ok, "heal"),
+            (start, OpType::Invoke, FaultPhase::Start),
+            (start + 1_000_000, OpType::Ok, FaultPhase::Start),
+            (heal, OpType::Invoke, FaultPhase::Heal),
+            (heal + 2_000_000, OpType::Ok, FaultPhase::Heal),
         ] {
             faults.push(Record {
                 time_ns: t,
@@ -176,7 +177,16 @@ fn generate(dir: &Path) {
                 kind,
                 f: if i % 2 == 0 { "partition" } else { "kill" }.into(),
                 node: Some("fs1".into()),
-                value: json!({"fault": i, "occurrence": 0, "phase": phase}),
+                value: FaultStep {
+                    fault: i,
+                    occurrence: 0,
+                    phase,
+                    action: json!({}),
+                    require_effect: false,
+                    heals: true,
+                    detail: None,
+                }
+                .into(),
                 ..Default::default()
             });
         }
@@ -204,11 +214,30 @@ fn generate(dir: &Path) {
         }
         let node = format!("c{}", e.process % 4 + 1);
         let n = e.n as u64;
-        let (kind, status, value) = match e.kind {
-            0 => (
+        let is_write = n.is_multiple_of(3);
+        let (offset, len) = (n % 16 * 4096, 4096);
+        let (kind, status, value): (_, _, Value) = match e.kind {
+            0 if is_write => (
                 OpType::Invoke,
                 None,
-                json!({"file": format!("f{}", n % 16), "offset": n * 4096, "len": 4096}),
+                WriteInvoke {
+                    offset,
+                    len,
+                    write_through: false,
+                    replay_of: None,
+                }
+                .into(),
+            ),
+            0 => (OpType::Invoke, None, ReadInvoke { offset, len }.into()),
+            1 if is_write => (OpType::Ok, None, WriteOk { written: len }.into()),
+            1 => (
+                OpType::Ok,
+                None,
+                ReadOk {
+                    runs: vec![[offset as i64, len as i64, n as i64]],
+                    cached: false,
+                }
+                .into(),
             ),
             k => (
                 [OpType::Ok, OpType::Fail, OpType::Info][k as usize - 1],
@@ -217,7 +246,7 @@ fn generate(dir: &Path) {
                     3 => Some("timed out".to_string()),
                     _ => None,
                 },
-                json!({"file": format!("f{}", n % 16), "lease": "RWH", "granted": n.is_multiple_of(2)}),
+                Value::None,
             ),
         };
         write(
@@ -225,7 +254,7 @@ fn generate(dir: &Path) {
                 time_ns: e.time,
                 process: Process::Worker(e.process as u64),
                 kind,
-                f: if n.is_multiple_of(3) { "write" } else { "read" }.into(),
+                f: if is_write { "write" } else { "read" }.into(),
                 node: Some(node.clone()),
                 value,
                 status,

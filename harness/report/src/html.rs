@@ -242,11 +242,11 @@ fn effect(p: &Page, f: &FaultWindow) -> String {
     let mut total: Option<Effect> = None;
     for r in f.records.iter().filter_map(|&pos| p.full(pos)) {
         let recorded = (r.kind == OpType::Ok)
-            .then(|| r.value.pointer("/detail/effect"))
+            .then(|| r.value.fault())
             .flatten()
-            .and_then(|e| serde_json::from_value::<Effect>(e.clone()).ok());
+            .and_then(|step| step.detail.as_ref()?.effect.as_ref());
         if let Some(e) = recorded {
-            total.get_or_insert_with(Effect::default).add(&e);
+            total.get_or_insert_with(Effect::default).add(e);
         }
     }
     match (total, f.landed) {

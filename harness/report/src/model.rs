@@ -465,8 +465,27 @@ fn fault_windows(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use history::{Process, Record};
+    use history::value::{FaultDetail, FaultPhase, FaultStep, LeaseBreak, LeaseState};
+    use history::{Process, Record, Value};
     use serde_json::json;
+
+    /// A nemesis step of fault 0; `detail` as a history's JSON says it.
+    fn step(occurrence: u64, phase: &str, detail: serde_json::Value) -> Value {
+        FaultStep {
+            fault: 0,
+            occurrence,
+            phase: if phase == "heal" {
+                FaultPhase::Heal
+            } else {
+                FaultPhase::Start
+            },
+            action: json!({}),
+            require_effect: false,
+            heals: true,
+            detail: serde_json::from_value::<Option<FaultDetail>>(detail).unwrap(),
+        }
+        .into()
+    }
 
     fn build(records: &[Record]) -> Model {
         Model::build(&History::from_records(records), true)
@@ -478,7 +497,7 @@ pub(crate) mod tests {
         process: Process,
         kind: OpType,
         node: &str,
-        value: serde_json::Value,
+        value: Value,
     ) -> Record {
         Record {
             index,
@@ -502,7 +521,7 @@ pub(crate) mod tests {
                 Process::nemesis(),
                 kind,
                 "fs1",
-                json!({"fault": 0, "phase": phase}),
+                step(0, phase, json!(null)),
             )
         }
     }
@@ -529,9 +548,9 @@ pub(crate) mod tests {
                 Process::Worker(0),
                 OpType::Invoke,
                 "c1",
-                json!(null),
+                Value::None,
             ));
-            push(rec(0, t + 5, Process::Worker(0), kind, "c1", json!(null)));
+            push(rec(0, t + 5, Process::Worker(0), kind, "c1", Value::None));
             if t == 100 {
                 push(fault(0, t + 1, OpType::Invoke, "start"));
                 push(fault(0, t + 2, OpType::Ok, "start"));
@@ -570,7 +589,7 @@ pub(crate) mod tests {
                         Process::nemesis(),
                         kind,
                         "fs1",
-                        json!({"fault": 0, "occurrence": occurrence, "phase": phase, "detail": effect}),
+                        step(occurrence, phase, effect),
                     )
                 });
             }
@@ -625,7 +644,7 @@ pub(crate) mod tests {
             Process::Worker(1),
             OpType::Invoke,
             "final",
-            json!(null),
+            Value::None,
         ));
         records.push(rec(
             n + 1,
@@ -633,7 +652,7 @@ pub(crate) mod tests {
             Process::Worker(1),
             OpType::Ok,
             "final",
-            json!(null),
+            Value::None,
         ));
         let m = build(&records);
         let listed: Vec<&str> = m
@@ -657,7 +676,7 @@ pub(crate) mod tests {
                 Process::Worker(0),
                 OpType::Info,
                 "fs1",
-                json!({"c1": {}}),
+                Value::Observation(json!({"c1": {}})),
             )
         });
         let m = build(&records);
@@ -669,7 +688,7 @@ pub(crate) mod tests {
         let mut records = vec![
             fault(0, 10, OpType::Invoke, "start"),
             fault(1, 11, OpType::Ok, "start"),
-            rec(2, 50, Process::Worker(0), OpType::Invoke, "c1", json!(null)),
+            rec(2, 50, Process::Worker(0), OpType::Invoke, "c1", Value::None),
         ];
         let h = History::from_records(&records);
         let m = Model::build(&h, false);
@@ -683,7 +702,10 @@ pub(crate) mod tests {
         assert_eq!(done.faults[0].end, 11_000_000);
         // A restart or reset says so itself.
         for r in &mut records[..2] {
-            r.value["heals"] = json!(false);
+            let Value::Fault(step) = &mut r.value else {
+                panic!("not a fault step");
+            };
+            step.heals = false;
         }
         let one_shot = Model::build(&History::from_records(&records), false);
         assert!(!one_shot.faults[0].open);
@@ -698,7 +720,7 @@ pub(crate) mod tests {
         let records = vec![
             Record {
                 f: "write".into(),
-                ..rec(0, 10, Process::Worker(0), OpType::Invoke, "c1", json!(null))
+                ..rec(0, 10, Process::Worker(0), OpType::Invoke, "c1", Value::None)
             },
             Record {
                 f: "lease_break".into(),
@@ -708,12 +730,17 @@ pub(crate) mod tests {
                     Process::Worker(0),
                     OpType::Info,
                     "c1",
-                    json!({"new_state": "R"}),
+                    LeaseBreak {
+                        new_state: LeaseState(LeaseState::R),
+                        ack_required: false,
+                        epoch: 1,
+                    }
+                    .into(),
                 )
             },
             Record {
                 f: "write".into(),
-                ..rec(2, 20, Process::Worker(0), OpType::Ok, "c1", json!(null))
+                ..rec(2, 20, Process::Worker(0), OpType::Ok, "c1", Value::None)
             },
         ];
         let m = build(&records);
@@ -730,7 +757,7 @@ pub(crate) mod tests {
         let records: Vec<Record> = (0..1000)
             .flat_map(|i| {
                 [OpType::Invoke, OpType::Fail]
-                    .map(|k| rec(0, i, Process::Worker(0), k, "c1", json!(null)))
+                    .map(|k| rec(0, i, Process::Worker(0), k, "c1", Value::None))
             })
             .enumerate()
             .map(|(i, r)| Record {
@@ -751,7 +778,7 @@ pub(crate) mod tests {
             .flat_map(|p| {
                 [OpType::Invoke, OpType::Ok].map(|k| {
                     let node = if p % 2 == 0 { "c1" } else { "c2" };
-                    rec(0, p, Process::Worker(p), k, node, json!(null))
+                    rec(0, p, Process::Worker(p), k, node, Value::None)
                 })
             })
             .enumerate()

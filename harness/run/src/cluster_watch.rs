@@ -100,7 +100,7 @@ fn drain_wire(lab: &Lab, history: &HistoryWriter, start: Instant) -> std::io::Re
             kind: OpType::Info,
             f: kind,
             node: Some(seen.node),
-            value,
+            value: history::Value::Observation(value),
             ..Default::default()
         })?;
     }
@@ -119,7 +119,7 @@ fn append(
             kind: OpType::Info,
             f: f.into(),
             node,
-            value,
+            value: history::Value::Observation(value),
             ..Default::default()
         })
         .map(|_| ())

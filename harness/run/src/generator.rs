@@ -1,7 +1,8 @@
 //! Generators, Jepsen's way: what a workload client does next and when, drawn from the plan's
 //! seed, apart from how the client does it. A [`Mix`] is a weighted choice of [`Intent`]s, a
-//! [`Slots`] picks the byte range, a [`Pacer`] spaces ops at the plan's rate. A new workload
-//! composes these rather than writing its own `match` over random numbers.
+//! [`Slots`] picks the byte range, a [`Pacer`] spaces ops at the plan's rate, and [`Phases`]
+//! runs mixes and rates one after another (a warm-up, the chaos, a quiet recovery). A new
+//! workload composes these rather than writing its own `match` over random numbers.
 
 use std::time::Duration;
 
@@ -112,11 +113,16 @@ pub struct Pacer {
 impl Pacer {
     /// `rate` ops per second; None or 0: as fast as the server answers.
     pub fn new(rate: Option<f64>) -> Pacer {
+        Pacer::starting(rate, Instant::now())
+    }
+
+    /// Paced from `at` (the first op due one gap after it).
+    pub fn starting(rate: Option<f64>, at: Instant) -> Pacer {
         Pacer {
             gap: rate
                 .filter(|r| *r > 0.0)
                 .map(|r| Duration::from_secs_f64(1.0 / r)),
-            next: Instant::now(),
+            next: at,
         }
     }
 
@@ -125,6 +131,120 @@ impl Pacer {
         let gap = self.gap?;
         self.next = (self.next + gap).max(now);
         Some(self.next)
+    }
+
+    /// Sleep until the next op is due (never past `deadline`).
+    pub async fn wait(&mut self, deadline: Instant) {
+        if let Some(at) = self.due(Instant::now()) {
+            tokio::time::sleep_until(at.min(deadline)).await;
+        }
+    }
+}
+
+/// One phase: `mix` at `rate` for `length` (None: to the workload's end).
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub length: Option<Duration>,
+    pub mix: Mix,
+    pub rate: Option<f64>,
+}
+
+/// Phases one after another from `start` (Jepsen's `phases`). Entering a phase starts its
+/// pacing afresh, and a wait never runs past the phase's end, so a slow phase does not
+/// delay the next one's first op.
+#[derive(Debug)]
+pub struct Phases {
+    phases: Vec<Phase>,
+    /// When each phase begins.
+    begins: Vec<Instant>,
+    current: usize,
+    pacer: Pacer,
+}
+
+impl Phases {
+    pub fn new(phases: Vec<Phase>, start: Instant) -> Phases {
+        let mut at = start;
+        let mut begins = Vec::with_capacity(phases.len());
+        for p in &phases {
+            begins.push(at);
+            // A phase without a length runs to the end: nothing after it begins.
+            at += p.length.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+        }
+        let pacer = Pacer::starting(phases.first().and_then(|p| p.rate), start);
+        Phases {
+            phases,
+            begins,
+            current: 0,
+            pacer,
+        }
+    }
+
+    /// A client entry's generator: the workload's `phases`, each absent `mix` or `rate` the
+    /// entry's own; no phases: one phase of the entry's.
+    pub fn from_plan(
+        workload: &plan::Workload,
+        entry: &plan::SmbClients,
+        start: Instant,
+    ) -> Phases {
+        let own = || Phase {
+            length: None,
+            mix: Mix::from_plan(&entry.mix),
+            rate: entry.rate,
+        };
+        let phases = if workload.phases.is_empty() {
+            vec![own()]
+        } else {
+            workload
+                .phases
+                .iter()
+                .map(|p| Phase {
+                    length: p.value.length.map(|l| l.as_duration()),
+                    mix: Mix::from_plan(p.value.mix.as_ref().unwrap_or(&entry.mix)),
+                    rate: p.value.rate.or(entry.rate),
+                })
+                .collect()
+        };
+        Phases::new(phases, start)
+    }
+
+    /// The phase in force at `now` (its index), entering it if the last one is over.
+    pub fn phase(&mut self, now: Instant) -> usize {
+        let mut at = self.current;
+        while self.begins.get(at + 1).is_some_and(|b| *b <= now) {
+            at += 1;
+        }
+        if at != self.current {
+            self.current = at;
+            self.pacer = Pacer::starting(self.phases[at].rate, self.begins[at]);
+        }
+        at
+    }
+
+    /// When phase `i` begins.
+    pub fn begins(&self, i: usize) -> Option<Instant> {
+        self.begins.get(i).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.phases.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.phases.is_empty()
+    }
+
+    /// The next op of the phase in force at `now`.
+    pub fn next(&mut self, rng: &mut impl Rng, now: Instant) -> Option<Intent> {
+        let i = self.phase(now);
+        self.phases[i].mix.next(rng)
+    }
+
+    /// When the next op is due, `now` being the end of the last one: by the pace of the
+    /// phase in force, and never after that phase's end (None: unpaced, now).
+    pub fn due(&mut self, now: Instant) -> Option<Instant> {
+        let i = self.phase(now);
+        let due = self.pacer.due(now)?;
+        Some(self.begins.get(i + 1).map_or(due, |end| due.min(*end)))
     }
 
     /// Sleep until the next op is due (never past `deadline`).
@@ -181,6 +301,41 @@ mod tests {
             assert!(o.is_multiple_of(4096) && o < 65536, "{o}");
         }
         assert_eq!(Slots::new(100, 4096).count, 1);
+    }
+
+    #[test]
+    fn phases_run_in_turn_each_at_its_rate() {
+        let start = Instant::now();
+        let phase = |secs: Option<u64>, op, rate| Phase {
+            length: secs.map(Duration::from_secs),
+            mix: Mix::new(vec![(op, 1)]),
+            rate: Some(rate),
+        };
+        let mut phases = Phases::new(
+            vec![
+                phase(Some(2), Intent::Read, 10.0),
+                phase(Some(1), Intent::Flush, 100.0),
+                phase(None, Intent::Read, 5.0),
+            ],
+            start,
+        );
+        let deadline = start + Duration::from_secs(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut drawn: Vec<(usize, Intent)> = Vec::new();
+        // Ops that take no time: each starts when the last one's pacing says.
+        let mut now = start;
+        while now < deadline {
+            let op = phases.next(&mut rng, now).unwrap();
+            drawn.push((phases.phase(now), op));
+            now = phases.due(now).unwrap();
+        }
+        let count = |p| drawn.iter().filter(|(i, _)| *i == p).count();
+        // 2 s at 10/s, 1 s at 100/s, 2 s at 5/s (each phase's first op at its start).
+        assert_eq!((count(0), count(1), count(2)), (20, 100, 10), "{drawn:?}");
+        assert_eq!(phases.begins(2), Some(start + Duration::from_secs(3)));
+        assert!(drawn
+            .iter()
+            .all(|(i, op)| (*i == 1) == (*op == Intent::Flush)));
     }
 
     #[test]

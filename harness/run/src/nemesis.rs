@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use lab::{Cut, Lab, LabError};
 use plan::{Action, Scheduled};
-use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::events::{Event, Events};
+use history::value::{FaultDetail, FaultPhase, FaultStep};
 use history::{Entry, HistoryWriter, OpType, Process};
 
 /// How long a healed path may take to carry a TCP handshake again.
@@ -159,12 +159,21 @@ async fn step(
     events: &Events,
 ) -> Result<(Active, bool), NemesisError> {
     let kind = occ.action.kind().to_string();
-    let phase_name = if phase == Phase::Start {
-        "start"
-    } else {
-        "heal"
+    let value = |detail: Option<FaultDetail>| {
+        FaultStep {
+            fault: occ.fault as u64,
+            occurrence: occ.occurrence as u64,
+            phase: match phase {
+                Phase::Start => FaultPhase::Start,
+                Phase::Heal => FaultPhase::Heal,
+            },
+            action: serde_json::to_value(&occ.action).unwrap_or_default(),
+            require_effect: occ.require_effect,
+            heals: occ.action.heals(),
+            detail,
+        }
+        .into()
     };
-    let value = |detail: serde_json::Value| json!({ "fault": occ.fault, "occurrence": occ.occurrence, "phase": phase_name, "action": occ.action, "require_effect": occ.require_effect, "heals": occ.action.heals(), "detail": detail });
     let entry = |op, value, status| Entry {
         process: Process::nemesis(),
         kind: op,
@@ -174,7 +183,7 @@ async fn step(
         status,
         ..Default::default()
     };
-    history.append(entry(OpType::Invoke, value(serde_json::Value::Null), None))?;
+    history.append(entry(OpType::Invoke, value(None), None))?;
     let outcome = match phase {
         Phase::Start => start(lab, plan, occ).await,
         Phase::Heal => heal(lab, active.unwrap_or(Active::Nothing))
@@ -193,14 +202,8 @@ async fn step(
             } else {
                 (settled && !landed).then(|| effect.summary())
             };
-            let record = serde_json::to_value(&effect).unwrap_or_default();
-            match &mut detail {
-                serde_json::Value::Object(map) => {
-                    map.insert("effect".into(), record);
-                }
-                _ => detail = json!({ "effect": record }),
-            }
-            history.append(entry(OpType::Ok, value(detail), None))?;
+            detail.effect = Some(effect.clone());
+            history.append(entry(OpType::Ok, value(Some(detail)), None))?;
             events.send(Event::Fault {
                 f: kind.clone(),
                 node: occ.action.node().unwrap_or("lab").to_string(),
@@ -211,11 +214,7 @@ async fn step(
         }
         Err(e) => {
             let detail = e.to_string();
-            history.append(entry(
-                OpType::Fail,
-                value(serde_json::Value::Null),
-                Some(detail.clone()),
-            ))?;
+            history.append(entry(OpType::Fail, value(None), Some(detail.clone())))?;
             Err(match phase {
                 Phase::Start => NemesisError::Start {
                     index: occ.fault,
@@ -253,8 +252,8 @@ async fn start(
     lab: &Lab,
     plan: &plan::Plan,
     occ: &Scheduled,
-) -> Result<(Active, Effect, serde_json::Value), LabError> {
-    let mut detail = serde_json::Value::Null;
+) -> Result<(Active, Effect, FaultDetail), LabError> {
+    let mut detail = FaultDetail::default();
     let mut effect = Effect::default();
     let active = match &occ.action {
         Action::Reset {
@@ -330,7 +329,7 @@ async fn start(
                 }
                 None => lab.cluster_kill_node(node).await?,
             };
-            detail = json!({ "node": node });
+            detail.node = Some(node.clone());
             Active::Processes {
                 node: node.clone(),
                 paused: false,
@@ -360,7 +359,8 @@ async fn start(
             let cut = lab.partition(std::slice::from_ref(node), &others(lab, node), None)?;
             let cut_after_ns = began.elapsed().as_nanos() as u64;
             effect.processes_killed = lab.cluster_kill_node(node).await?;
-            detail = json!({ "node": node, "cut_after_ns": cut_after_ns });
+            detail.node = Some(node.clone());
+            detail.cut_after_ns = Some(cut_after_ns);
             Active::Crash {
                 node: node.clone(),
                 cut,
@@ -386,7 +386,11 @@ async fn start(
             lab.cluster_admin(node, &args).await?;
             let after = lab.wait_addresses_left(node, ADMIN_TIMEOUT).await?;
             effect.addresses_moved = moved(&cluster.nodes, &before, &after);
-            detail = json!({ "node": node, "ctdb": args.join(" ") });
+            detail = FaultDetail {
+                node: Some(node.clone()),
+                ctdb: Some(args.join(" ")),
+                ..FaultDetail::default()
+            };
             Active::Admin {
                 node: node.clone(),
                 undo,
@@ -399,7 +403,11 @@ async fn start(
             };
             let clients = lab.client_nodes();
             let cut = lab.partition(std::slice::from_ref(node), &clients, None)?;
-            detail = json!({ "node": node, "clients": clients });
+            detail = FaultDetail {
+                node: Some(node.clone()),
+                clients: Some(clients),
+                ..FaultDetail::default()
+            };
             Active::Isolated {
                 node: node.clone(),
                 cut,
@@ -434,7 +442,8 @@ async fn start(
             if &from != node {
                 effect.addresses_moved = vec![format!("{address}: {from} -> {node}")];
             }
-            detail = json!({ "node": from, "to": node });
+            detail.node = Some(from);
+            detail.to = Some(node.clone());
             Active::Nothing
         }
         Action::Kill {
@@ -509,10 +518,10 @@ async fn hosting(
         .ok_or_else(|| LabError::Other(format!("no node of {cluster} hosts {address}: {status:?}")))
 }
 
-async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), LabError> {
+async fn heal(lab: &Lab, active: Active) -> Result<(Effect, FaultDetail), LabError> {
     let mut effect = Effect::default();
     let detail = match active {
-        Active::Nothing => serde_json::Value::Null,
+        Active::Nothing => FaultDetail::default(),
         Active::Cut(cut) => {
             let pairs = cut.pairs(lab);
             let links = cut.links(lab);
@@ -556,7 +565,7 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
             // Whatever of the node is down starts again; the heal is verified when the
             // whole cluster is healthy and every public address answers.
             lab.cluster_restore_node(&node).await?;
-            serde_json::Value::Null
+            FaultDetail::default()
         }
         Active::Processes { node, paused } => {
             if paused {
@@ -571,7 +580,7 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
                     server.start().await?;
                 }
             }
-            serde_json::Value::Null
+            FaultDetail::default()
         }
         Active::Crash { node, cut } if lab.cluster_of(&node).is_some() => {
             let links = cut.links(lab);
@@ -596,7 +605,11 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, serde_json::Value), 
             lab.verify_cluster(&cluster.name).await?;
             let after = lab.cluster_status(&cluster.name).await?;
             effect.addresses_moved = moved(&cluster.nodes, &before, &after);
-            json!({ "node": node, "ctdb": undo })
+            FaultDetail {
+                node: Some(node),
+                ctdb: Some(undo.to_string()),
+                ..FaultDetail::default()
+            }
         }
         Active::Isolated { node, cut } => {
             let links = cut.links(lab);
@@ -638,7 +651,7 @@ async fn verify_clusters(lab: &Lab, pairs: &[(String, String)]) -> Result<(), La
 async fn verify_links(
     lab: &Lab,
     links: &[(String, String, String)],
-) -> Result<serde_json::Value, LabError> {
+) -> Result<FaultDetail, LabError> {
     let mut checked: Vec<(String, String, String)> = Vec::new();
     for (a, b, net) in links {
         let back = (b.clone(), a.clone(), net.clone());
@@ -657,7 +670,10 @@ async fn verify_links(
         );
         checked.push((a.clone(), b.clone(), net.clone()));
     }
-    Ok(json!({ "verified_paths": checked.len() }))
+    Ok(FaultDetail {
+        verified_paths: Some(checked.len() as u64),
+        ..FaultDetail::default()
+    })
 }
 
 /// The longest a plan's fault schedule runs (for progress display).

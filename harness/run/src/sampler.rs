@@ -29,7 +29,9 @@ pub async fn run(
             process: Process::Named("wire".into()),
             kind: OpType::Info,
             f: F.into(),
-            value: serde_json::to_value(lab.all_link_counters()).unwrap_or_default(),
+            value: history::Value::Observation(
+                serde_json::to_value(lab.all_link_counters()).unwrap_or_default(),
+            ),
             ..Default::default()
         })?;
         if finished {

@@ -380,7 +380,10 @@ fn alien_bytes_the_final_reader_saw_agree_are_garbage_on_disk_and_disagreeing_on
         c.result.explanation
     );
     // The final reader's reads disagreed there: the read path lied, the disk is not judged.
-    h.records[r as usize].value["unstable"] = serde_json::json!([[0, 8]]);
+    let history::Value::FinalRead(read) = &mut h.records[r as usize].value else {
+        panic!("not a final read");
+    };
+    read.unstable = vec![[0, 8]];
     let c = durability(&h.records, &ALLOWED);
     assert_eq!(
         c.result.valid,

@@ -60,6 +60,9 @@ impl H {
         smb: Smb,
     ) -> u64 {
         let index = self.records.len() as u64;
+        // Through the history's typed values: a value of the wrong shape fails here.
+        let value = history::Value::from_json(f, kind, process.name(), value)
+            .unwrap_or_else(|e| panic!("record {index}: {e}"));
         self.records.push(Record {
             index,
             time_ns: self.now,
@@ -131,7 +134,10 @@ impl H {
 
     pub fn ok(&mut self, invoke: u64) -> u64 {
         let value = match self.records[invoke as usize].f.as_str() {
-            ops::WRITE => json!({ "written": self.records[invoke as usize].value["len"] }),
+            ops::WRITE => match &self.records[invoke as usize].value {
+                history::Value::WriteInvoke(w) => json!({ "written": w.len }),
+                other => panic!("a write invoke with {other:?}"),
+            },
             _ => json!({}),
         };
         self.complete(invoke, OpType::Ok, value, None, |_| {})

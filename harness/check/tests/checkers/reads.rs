@@ -206,7 +206,10 @@ fn the_final_reader_disagreeing_with_itself_is_a_lying_read_path() {
     let mut h = opened();
     let w = h.write_ok("c1", 0, 4096, true);
     let i = h.final_read("f", 4096, &[[0, 4096, w as i64]]);
-    h.records[i as usize].value["unstable"] = json!([[0, 8]]);
+    let history::Value::FinalRead(read) = &mut h.records[i as usize].value else {
+        panic!("not a final read");
+    };
+    read.unstable = vec![[0, 8]];
     let c = reads(&h.records, true);
     assert_invalid(&c, &[Anomaly::ReadUnstable], &[i]);
 }

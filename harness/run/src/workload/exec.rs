@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use lab::Lab;
-use serde_json::json;
 
 use crate::events::{Event, Events};
 use history::ops::Op;
-use history::{Entry, HistoryWriter, OpType, Process};
+use history::value::{ExecDone, ExecInvoke};
+use history::{Entry, HistoryWriter, OpType, Process, Value};
 
 /// Longest stdout/stderr kept per step in the history.
 const OUTPUT_LIMIT: usize = 4096;
@@ -99,26 +99,30 @@ async fn exec(
         status,
         ..Default::default()
     };
-    history.append(entry(OpType::Invoke, json!({ "run": step.run }), None))?;
+    let invoke = ExecInvoke {
+        run: step.run.clone(),
+    };
+    history.append(entry(OpType::Invoke, invoke.into(), None))?;
     let done = tokio::time::timeout(step.timeout.as_duration(), cmd.output()).await;
     let (kind, value, status) = match done {
         Err(_) => (
             OpType::Info,
-            serde_json::Value::Null,
+            Value::None,
             Some(format!("timed out after {}", step.timeout)),
         ),
         Ok(Err(e)) => (
             OpType::Fail,
-            serde_json::Value::Null,
+            Value::None,
             Some(format!("could not start: {e}")),
         ),
         Ok(Ok(out)) => {
             let code = out.status.code();
-            let value = json!({
-                "exit": code,
-                "stdout": clip(&out.stdout),
-                "stderr": clip(&out.stderr),
-            });
+            let value: Value = ExecDone {
+                exit: code,
+                stdout: clip(&out.stdout),
+                stderr: clip(&out.stderr),
+            }
+            .into();
             match code {
                 Some(c) if c == step.expect_exit => (OpType::Ok, value, None),
                 Some(c) => (

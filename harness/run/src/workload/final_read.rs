@@ -10,9 +10,9 @@
 use std::net::SocketAddr;
 
 use history::ops::Op;
-use history::{ops, Entry, HistoryWriter, OpType, Process, Smb};
+use history::value::FinalRead;
+use history::{ops, Entry, HistoryWriter, OpType, Process, Smb, Value};
 use lab::Lab;
-use serde_json::json;
 use smb2::wire::create::{access, disposition};
 use smb2::wire::read::ReadRequest;
 use smb2::{CreateRequest, Credentials, RequestOptions};
@@ -30,15 +30,25 @@ pub async fn run(
         let (kind, value, status) = match read_stable(lab, from, &server, &share, &path).await {
             Ok(Some((bytes, unstable))) => (
                 OpType::Ok,
-                json!({ "size": bytes.len(), "runs": ops::decode(0, &bytes), "unstable": unstable }),
+                FinalRead {
+                    size: bytes.len() as u64,
+                    runs: ops::decode(0, &bytes),
+                    unstable,
+                    missing: false,
+                }
+                .into(),
                 None,
             ),
             Ok(None) => (
                 OpType::Ok,
-                json!({ "size": 0, "runs": [], "missing": true }),
+                FinalRead {
+                    missing: true,
+                    ..FinalRead::default()
+                }
+                .into(),
                 Some("STATUS_OBJECT_NAME_NOT_FOUND".into()),
             ),
-            Err(e) => (OpType::Info, serde_json::Value::Null, Some(e)),
+            Err(e) => (OpType::Info, Value::None, Some(e)),
         };
         history.append(Entry {
             process: Process::Named(ops::FINAL_PROCESS.into()),

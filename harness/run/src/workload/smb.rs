@@ -10,12 +10,16 @@ use std::time::Duration;
 
 use history::ops;
 use history::ops::Op;
+use history::value::{
+    Disconnect, Durable, Empty, LeaseBreak, LeaseBreakAck, LeaseState, LockInvoke, OpenInvoke,
+    OpenOk, OplockLevel, PhaseStart, ReadInvoke, ReadOk, ReconnectInvoke, WriteInvoke, WriteOk,
+};
+use history::Value;
 use history::{Entry, HistoryWriter, Lease, OpType, Process, Smb};
 use lab::Lab;
 use plan::{DialectChoice, DurableKind, FileSharing, OplockChoice, Recovery, SmbClients};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
 use smb2::wire::close::CloseRequest;
 use smb2::wire::create::oplock_level;
 use smb2::wire::create_contexts::{
@@ -35,7 +39,7 @@ use smb2::{
 use tokio::time::Instant;
 
 use crate::events::{Event as RunEvent, Events};
-use crate::generator::{Intent, Mix, Pacer, Slots};
+use crate::generator::{Intent, Phases, Slots};
 
 const WRITE_THROUGH: u32 = 0x0000_0001;
 /// Backoff between reconnect attempts: doubles from the first to the last.
@@ -108,13 +112,48 @@ pub async fn run_clients(
     if plan.workload.clients.is_empty() {
         return Ok(());
     }
-    let deadline = Instant::now() + duration.value.as_duration();
+    let start = Instant::now();
+    let deadline = start + duration.value.as_duration();
     let specs = specs(plan);
-    let runs = specs
-        .iter()
-        .map(|spec| Client::new(lab, spec, history, events).run(deadline));
-    for result in futures::future::join_all(runs).await {
+    let runs = specs.iter().map(|spec| {
+        let generator = Phases::from_plan(&plan.workload, spec.entry, start);
+        Client::new(lab, spec, history, events).run(generator, deadline)
+    });
+    let (results, phases) = futures::join!(
+        futures::future::join_all(runs),
+        record_phases(&plan.workload, start, history)
+    );
+    for result in results {
         result?;
+    }
+    phases
+}
+
+/// A `phase` record as each of the workload's phases begins (none without `phases`).
+async fn record_phases(
+    workload: &plan::Workload,
+    start: Instant,
+    history: &HistoryWriter,
+) -> std::io::Result<()> {
+    let mut at = start;
+    for (i, phase) in workload.phases.iter().enumerate() {
+        tokio::time::sleep_until(at).await;
+        let length = phase.value.length.map(|l| l.as_duration());
+        history.append(Entry {
+            process: Process::Named(ops::GENERATOR_PROCESS.into()),
+            kind: OpType::Info,
+            f: Op::Phase.into(),
+            value: PhaseStart {
+                phase: i as u64,
+                for_ms: length.map(|l| l.as_millis() as u64),
+            }
+            .into(),
+            ..Entry::default()
+        })?;
+        match length {
+            Some(l) => at += l,
+            None => break,
+        }
     }
     Ok(())
 }
@@ -143,6 +182,21 @@ fn lease_bits(letters: &str) -> u32 {
             _ => 0,
         }
     })
+}
+
+/// Lease state bits (SMB2_LEASE_*_CACHING) as the history types them.
+fn lease_state(bits: u32) -> LeaseState {
+    let mut s = LeaseState(0);
+    for (bit, b) in [
+        (SMB2_LEASE_READ_CACHING, LeaseState::R),
+        (SMB2_LEASE_WRITE_CACHING, LeaseState::W),
+        (SMB2_LEASE_HANDLE_CACHING, LeaseState::H),
+    ] {
+        if bits & bit != 0 {
+            s.0 |= b;
+        }
+    }
+    s
 }
 
 pub fn lease_letters(bits: u32) -> String {
@@ -360,12 +414,11 @@ impl<'a> Client<'a> {
     }
 
     /// The client's life as an explicit state machine (see [`State`]), until `deadline`.
-    async fn run(mut self, deadline: Instant) -> std::io::Result<()> {
+    async fn run(mut self, mut generator: Phases, deadline: Instant) -> std::io::Result<()> {
         let bare = self.spec.entry.on_disconnect == Recovery::Bare;
         if let Some(start) = &self.spec.entry.start {
             tokio::time::sleep(start.as_duration()).await;
         }
-        let mut pacer = Pacer::new(self.spec.entry.rate);
         let mut backoff = BACKOFF.0;
         let mut state = State::Disconnected;
         while state != State::Stopped && Instant::now() < deadline {
@@ -411,8 +464,8 @@ impl<'a> Client<'a> {
                 }
                 State::Open => {
                     self.ack_breaks().await?;
-                    let lost = self.one_op().await?;
-                    pacer.wait(deadline).await;
+                    let lost = self.one_op(&mut generator).await?;
+                    generator.wait(deadline).await;
                     if lost {
                         self.lose_connection("request failed").await?;
                         if bare {
@@ -543,11 +596,12 @@ impl<'a> Client<'a> {
                     kind: OpType::Info,
                     f: Op::LeaseBreak.into(),
                     node: Some(node.clone()),
-                    value: json!({
-                        "new_state": lease_letters(n.new_lease_state),
-                        "ack_required": n.ack_required(),
-                        "epoch": n.new_epoch,
-                    }),
+                    value: LeaseBreak {
+                        new_state: lease_state(n.new_lease_state),
+                        ack_required: n.ack_required(),
+                        epoch: n.new_epoch,
+                    }
+                    .into(),
                     status: None,
                     smb: Smb {
                         lease: Some(lease),
@@ -587,24 +641,27 @@ impl<'a> Client<'a> {
             self.record(
                 OpType::Invoke,
                 Op::LeaseBreakAck,
-                json!({ "state": lease_letters(b.new_state) }),
+                LeaseBreakAck {
+                    state: lease_state(b.new_state),
+                }
+                .into(),
                 None,
                 smb.clone(),
             )?;
             match tree.lease_break_ack(b.lease_key, b.new_state).await {
                 Ok(r) if !r.status().is_error() => {
-                    self.record(OpType::Ok, Op::LeaseBreakAck, json!({}), None, smb)?
+                    self.record(OpType::Ok, Op::LeaseBreakAck, Empty {}.into(), None, smb)?
                 }
                 Ok(r) => self.record(
                     OpType::Fail,
                     Op::LeaseBreakAck,
-                    json!({}),
+                    Value::None,
                     Some(r.status().to_string()),
                     smb,
                 )?,
                 Err(e) => {
                     let (kind, status, _) = classify(&e);
-                    self.record(kind, Op::LeaseBreakAck, json!({}), Some(status), smb)?
+                    self.record(kind, Op::LeaseBreakAck, Value::None, Some(status), smb)?
                 }
             };
         }
@@ -622,7 +679,10 @@ impl<'a> Client<'a> {
             self.record(
                 OpType::Info,
                 Op::Disconnect,
-                json!({ "reason": reason }),
+                Disconnect {
+                    reason: reason.to_string(),
+                }
+                .into(),
                 None,
                 smb,
             )?;
@@ -679,8 +739,17 @@ impl<'a> Client<'a> {
         let v2 = self.spec.entry.durable == DurableKind::V2;
         let mut smb = self.smb();
         smb.create_guid = v2.then(|| h.create_guid.to_string());
-        let invoke = json!({ "durable": if v2 { "v2" } else { "v1" }, "open": h.open });
-        self.record(OpType::Invoke, Op::Reconnect, invoke, None, smb.clone())?;
+        let invoke = ReconnectInvoke {
+            durable: if v2 { Durable::V2 } else { Durable::V1 },
+            open: h.open,
+        };
+        self.record(
+            OpType::Invoke,
+            Op::Reconnect,
+            invoke.into(),
+            None,
+            smb.clone(),
+        )?;
         let mut req = if v2 {
             CreateRequest::durable_v2_reconnect(self.spec.path.clone(), h.file_id, h.create_guid)
         } else {
@@ -706,7 +775,7 @@ impl<'a> Client<'a> {
                         ..h
                     });
                 }
-                self.record(OpType::Ok, Op::Reconnect, json!({}), None, smb)?;
+                self.record(OpType::Ok, Op::Reconnect, Empty {}.into(), None, smb)?;
                 Ok(Reclaim::Done)
             }
             Ok(resp) => {
@@ -715,7 +784,7 @@ impl<'a> Client<'a> {
                 self.record(
                     OpType::Fail,
                     Op::Reconnect,
-                    json!({}),
+                    Value::None,
                     Some(status.to_string()),
                     smb,
                 )?;
@@ -727,7 +796,7 @@ impl<'a> Client<'a> {
             }
             Err(e) => {
                 let (kind, status, lost) = classify(&e);
-                self.record(kind, Op::Reconnect, json!({}), Some(status), smb)?;
+                self.record(kind, Op::Reconnect, Value::None, Some(status), smb)?;
                 Ok(if lost {
                     Reclaim::Lost
                 } else {
@@ -809,24 +878,31 @@ impl<'a> Client<'a> {
         let mut smb = self.smb();
         smb.file_id = None;
         smb.create_guid = (entry.durable == DurableKind::V2).then(|| create_guid.to_string());
-        let durable = match entry.durable {
-            DurableKind::None => "none",
-            DurableKind::V1 => "v1",
-            DurableKind::V2 => "v2",
+        let invoke = OpenInvoke {
+            durable: match entry.durable {
+                DurableKind::None => Durable::None,
+                DurableKind::V1 => Durable::V1,
+                DurableKind::V2 => Durable::V2,
+            },
+            timeout_ms: timeout_ms.into(),
+            persistent: entry.persistent,
+            lease: lease_state(lease_bits(&entry.lease)),
+            oplock: match entry.oplock {
+                OplockChoice::None => OplockLevel::None,
+                OplockChoice::Level2 => OplockLevel::Level2,
+                OplockChoice::Exclusive => OplockLevel::Exclusive,
+                OplockChoice::Batch => OplockLevel::Batch,
+            },
+            replay_of: replay_of.map(|(_, index)| index),
         };
-        let mut invoke = json!({
-            "durable": durable, "timeout_ms": timeout_ms, "persistent": entry.persistent,
-            "lease": entry.lease.value, "oplock": format!("{:?}", entry.oplock).to_lowercase(),
-        });
         let mut opts = self.options();
-        if let Some((_, index)) = replay_of {
-            invoke["replay_of"] = json!(index);
+        if replay_of.is_some() {
             opts = opts.replay();
         }
         let Some(ch) = self.channel.as_ref() else {
             return Ok(false);
         };
-        let open = self.record(OpType::Invoke, Op::Open, invoke, None, smb.clone())?;
+        let open = self.record(OpType::Invoke, Op::Open, invoke.into(), None, smb.clone())?;
         match ch.tree.request(&req, &opts).await {
             Ok(resp) if !resp.status().is_error() => {
                 smb.message_id = Some(resp.header.message_id);
@@ -858,8 +934,14 @@ impl<'a> Client<'a> {
                                 && body.oplock_level != oplock_level::SMB2_OPLOCK_LEVEL_LEASE
                         }
                     };
-                let value = json!({ "durable": granted, "timeout_ms": granted_timeout, "persistent": persistent, "oplock": body.oplock_level });
-                self.record(OpType::Ok, Op::Open, value, None, smb)?;
+                let value = OpenOk {
+                    durable: granted,
+                    timeout_ms: granted_timeout.into(),
+                    persistent,
+                    // MS-SMB2 defines no other level: a server answering one granted none.
+                    oplock: OplockLevel::from_level(body.oplock_level).unwrap_or_default(),
+                };
+                self.record(OpType::Ok, Op::Open, value.into(), None, smb)?;
                 Ok(true)
             }
             Ok(resp) => {
@@ -867,7 +949,7 @@ impl<'a> Client<'a> {
                 self.record(
                     OpType::Fail,
                     Op::Open,
-                    Value::Null,
+                    Value::None,
                     Some(resp.status().to_string()),
                     smb,
                 )?;
@@ -881,7 +963,7 @@ impl<'a> Client<'a> {
                         index: open,
                     });
                 }
-                self.record(kind, Op::Open, Value::Null, Some(status), smb)?;
+                self.record(kind, Op::Open, Value::None, Some(status), smb)?;
                 Ok(false)
             }
         }
@@ -903,8 +985,13 @@ impl<'a> Client<'a> {
             return Ok(true);
         };
         let smb = self.smb();
-        let value = json!({ "offset": offset, "len": len, "write_through": write_through, "replay_of": id });
-        self.record(OpType::Invoke, Op::Write, value, None, smb.clone())?;
+        let value = WriteInvoke {
+            offset,
+            len,
+            write_through,
+            replay_of: Some(id),
+        };
+        self.record(OpType::Invoke, Op::Write, value.into(), None, smb.clone())?;
         let req = WriteRequest {
             offset,
             file_id,
@@ -920,16 +1007,18 @@ impl<'a> Client<'a> {
                 (
                     resp.header.message_id,
                     resp.status(),
-                    json!({ "written": written }),
+                    WriteOk {
+                        written: written.into(),
+                    }
+                    .into(),
                 )
             });
         self.finish(Op::Write, smb, r)
     }
 
     /// Draw and perform one operation. True: the connection is lost (or must be given up).
-    async fn one_op(&mut self) -> std::io::Result<bool> {
-        let mix = Mix::from_plan(&self.spec.entry.mix);
-        let op = match mix.next(&mut self.rng) {
+    async fn one_op(&mut self, generator: &mut Phases) -> std::io::Result<bool> {
+        let op = match generator.next(&mut self.rng, Instant::now()) {
             Some(op) if self.handle.is_some() => op,
             // Nothing to do (an empty mix, or no handle yet): don't spin.
             _ => {
@@ -959,7 +1048,13 @@ impl<'a> Client<'a> {
                 let id = self.record(
                     OpType::Invoke,
                     Op::Write,
-                    json!({ "offset": offset, "len": len, "write_through": write_through }),
+                    WriteInvoke {
+                        offset,
+                        len,
+                        write_through,
+                        replay_of: None,
+                    }
+                    .into(),
                     None,
                     smb.clone(),
                 )?;
@@ -975,7 +1070,10 @@ impl<'a> Client<'a> {
                     (
                         resp.header.message_id,
                         resp.status(),
-                        json!({ "written": written }),
+                        WriteOk {
+                            written: written.into(),
+                        }
+                        .into(),
                     )
                 });
                 if matches!(&r, Err(e) if !e.not_sent() && !matches!(e, smb2::Error::Status { .. }))
@@ -990,21 +1088,30 @@ impl<'a> Client<'a> {
                 self.finish(Op::Write, smb, r)?
             }
             Intent::Flush => {
-                self.record(OpType::Invoke, Op::Flush, json!({}), None, smb.clone())?;
+                self.record(
+                    OpType::Invoke,
+                    Op::Flush,
+                    Empty {}.into(),
+                    None,
+                    smb.clone(),
+                )?;
                 let r = tree
                     .request(&FlushRequest { file_id }, &opts)
                     .await
-                    .map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                    .map(|resp| (resp.header.message_id, resp.status(), Empty {}.into()));
                 self.finish(Op::Flush, smb, r)?
             }
             Intent::Read => {
-                let value = json!({ "offset": offset, "len": len });
-                self.record(OpType::Invoke, Op::Read, value, None, smb.clone())?;
+                let value = ReadInvoke { offset, len };
+                self.record(OpType::Invoke, Op::Read, value.into(), None, smb.clone())?;
                 let slot = offset / len;
                 if let Some(runs) = self.cached.get(&slot).filter(|_| self.may_cache) {
                     // Served from the client's cache: nothing goes on the wire.
-                    let value = json!({ "cached": true, "runs": runs });
-                    self.record(OpType::Ok, Op::Read, value, None, smb)?;
+                    let value = ReadOk {
+                        runs: runs.clone(),
+                        cached: true,
+                    };
+                    self.record(OpType::Ok, Op::Read, value.into(), None, smb)?;
                     return Ok(false);
                 }
                 let req = ReadRequest {
@@ -1025,15 +1132,27 @@ impl<'a> Client<'a> {
                         self.cached.insert(slot, runs.clone());
                     }
                 }
-                let r = r.map(|(id, status, runs)| (id, status, json!({ "runs": runs })));
+                let r = r.map(|(id, status, runs)| {
+                    let value = ReadOk {
+                        runs,
+                        cached: false,
+                    };
+                    (id, status, value.into())
+                });
                 self.finish(Op::Read, smb, r)?
             }
             Intent::Reopen => {
-                self.record(OpType::Invoke, Op::Close, json!({}), None, smb.clone())?;
+                self.record(
+                    OpType::Invoke,
+                    Op::Close,
+                    Empty {}.into(),
+                    None,
+                    smb.clone(),
+                )?;
                 let r = tree
                     .request(&CloseRequest { flags: 0, file_id }, &opts)
                     .await
-                    .map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                    .map(|resp| (resp.header.message_id, resp.status(), Empty {}.into()));
                 let lost = self.finish(Op::Close, smb, r)?;
                 self.handle = None;
                 lost || !self.open().await?
@@ -1055,7 +1174,12 @@ impl<'a> Client<'a> {
                     self.record(
                         OpType::Invoke,
                         f,
-                        json!({ "offset": offset, "len": len, "exclusive": true }),
+                        LockInvoke {
+                            offset,
+                            len,
+                            exclusive: true,
+                        }
+                        .into(),
                         None,
                         smb.clone(),
                     )?;
@@ -1067,7 +1191,7 @@ impl<'a> Client<'a> {
                     let r = tree
                         .request(&req, &opts)
                         .await
-                        .map(|resp| (resp.header.message_id, resp.status(), json!({})));
+                        .map(|resp| (resp.header.message_id, resp.status(), Empty {}.into()));
                     lost = self.finish(f, smb.clone(), r)?;
                     if lost {
                         break;
@@ -1090,7 +1214,7 @@ impl<'a> Client<'a> {
             Ok((message_id, status, value)) => {
                 smb.message_id = Some(message_id);
                 if status.is_error() {
-                    self.record(OpType::Fail, f, Value::Null, Some(status.to_string()), smb)?;
+                    self.record(OpType::Fail, f, Value::None, Some(status.to_string()), smb)?;
                     (OpType::Fail, Some(status.to_string()), false)
                 } else {
                     self.record(OpType::Ok, f, value, None, smb)?;
@@ -1099,7 +1223,7 @@ impl<'a> Client<'a> {
             }
             Err(e) => {
                 let (kind, status, lost) = classify(&e);
-                self.record(kind, f, Value::Null, Some(status.clone()), smb)?;
+                self.record(kind, f, Value::None, Some(status.clone()), smb)?;
                 (kind, Some(status), lost)
             }
         };
