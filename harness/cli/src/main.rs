@@ -103,7 +103,7 @@ struct Override {
 }
 
 impl Override {
-    /// The provider override, and `version` (one of `samba`, or none) on every server.
+    /// The provider override, and `version` (one of `samba`, or none) on every server and cluster.
     fn apply_version(&self, plan: &mut plan::Plan, version: Option<plan::SambaVersion>) {
         if let Some(provider) = self.provider {
             plan.topology.provider = provider;
@@ -111,6 +111,9 @@ impl Override {
         if let Some(version) = version {
             for server in &mut plan.topology.servers {
                 server.samba = version;
+            }
+            for cluster in &mut plan.topology.clusters {
+                cluster.samba = version;
             }
         }
     }

@@ -22,19 +22,20 @@ pub struct Environment {
 impl Environment {
     pub fn probe(plan: &plan::Plan, fault_mechanisms: Vec<String>) -> Environment {
         let provider = plan.topology.provider;
+        let describe = |v: plan::SambaVersion| match provider {
+            plan::Provider::Netns => v.to_string(),
+            plan::Provider::Docker => format!("{v} ({})", lab::images::samba_tag(v)),
+        };
         let servers = plan
             .topology
             .servers
             .iter()
-            .map(|s| {
-                let what = match provider {
-                    plan::Provider::Netns => s.samba.to_string(),
-                    plan::Provider::Docker => {
-                        format!("{} ({})", s.samba, lab::images::samba_tag(s.samba))
-                    }
-                };
-                (s.name.value.clone(), what)
-            })
+            .map(|s| (s.name.value.clone(), describe(s.samba)))
+            .chain(plan.topology.clusters.iter().flat_map(|c| {
+                c.node_names()
+                    .into_iter()
+                    .map(move |n| (n, describe(c.samba)))
+            }))
             .collect::<std::collections::BTreeMap<String, String>>();
         let samba = match provider {
             plan::Provider::Netns => lab::capabilities::version(lab::samba::SMBD, "--version"),
