@@ -47,7 +47,7 @@ fn overrides_need_one_release_for_every_server() {
     let err = smbchaos_plan::parse_str("mixed.yaml", &text).expect_err("mixed releases");
     assert_eq!(
         err.to_string(),
-        "mixed.yaml:19:7: `expect.samba` overrides apply when every server and cluster runs one Samba release, but here they differ (server fs1 4.17, server fs2 4.22)"
+        "mixed.yaml:16:7: `expect.samba` overrides apply when every server and cluster runs one Samba release, but here they differ (server fs1 4.17, server fs2 4.22)"
     );
 }
 
