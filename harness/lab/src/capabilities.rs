@@ -199,14 +199,19 @@ pub fn missing_for(plan: &plan::Plan) -> Vec<Capability> {
     need.extend(vfs_needs(plan));
     if !plan.topology.clusters.is_empty() {
         // ctdbd, its 10.interface event (ethtool), and how the lab runs it: a mount
-        // namespace of its own (unshare), the ctdb tool inside it (nsenter).
+        // namespace of its own (unshare), the ctdb tool inside it (nsenter). On docker the
+        // first four are the image's (its recipe installs them); nsenter is the host's.
+        let docker = plan.topology.provider == plan::Provider::Docker;
         for (tool, path, package) in [
             ("ctdbd", crate::ctdb::CTDBD, "ctdb"),
             ("ctdb", crate::ctdb::CTDB, "ctdb"),
             ("ethtool", "/usr/sbin/ethtool", "ethtool"),
             ("unshare", "/usr/bin/unshare", "util-linux"),
             ("nsenter", "/usr/bin/nsenter", "util-linux"),
-        ] {
+        ]
+        .into_iter()
+        .filter(|(tool, ..)| !docker || *tool == "nsenter")
+        {
             let found = std::path::Path::new(path).exists();
             need.push(Capability::new(
                 tool,

@@ -1,8 +1,9 @@
-//! A CTDB cluster in containers for real (`provider: docker`): three containers of the Samba
+//! The docker provider for real. A CTDB cluster in containers: three containers of the Samba
 //! image each running ctdbd (normal mode) and clustered smbd, joined to the userspace wire,
 //! sharing one bind-mounted directory with the recovery lock. Readiness, a node crash and
 //! the takeover of its public address, then teardown leaving no container behind — on each
-//! Samba version. Needs root, Docker and the images (`smbchaos images build`).
+//! Samba version. And the VFS preflight of a docker plan, answered by the image. Needs root,
+//! Docker and the images (`smbchaos images build`).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -173,4 +174,49 @@ async fn docker_cluster_4_17_takes_over_a_crashed_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_cluster_4_22_takes_over_a_crashed_node() {
     crash_and_takeover("4.22").await;
+}
+
+/// The VFS preflight of a docker plan looks inside the image, not at the host: a module the
+/// image has passes, one it lacks is named with the image and the recipe to change.
+#[test]
+fn vfs_preflight_of_a_docker_plan_looks_inside_the_image() {
+    for version in ["4.17", "4.22"] {
+        let text = format!(
+            r#"
+version: 1
+name: docker-vfs-test
+topology:
+  provider: docker
+  servers:
+    - name: fs1
+      samba: "{version}"
+      shares:
+        - name: share
+          options: {{ "vfs objects": "fruit streams_xattr no_such_module" }}
+"#
+        );
+        let plan = plan::parse_str("docker-vfs-test.yaml", &text).expect("plan");
+        let missing = lab::capabilities::missing_vfs_modules(&plan);
+        let tag = lab::images::samba_tag(version.parse().unwrap());
+        assert_eq!(missing.len(), 1, "{missing:#?}");
+        let m = &missing[0];
+        assert!(
+            m.name.contains("no_such_module") && m.name.contains(&tag),
+            "{m}"
+        );
+        assert!(
+            m.detail.contains(&format!("image {tag} (Samba {version})"))
+                && m.detail.contains("vfs/no_such_module.so"),
+            "{m}"
+        );
+        assert!(
+            m.fix
+                .contains(&format!("containers/samba-{version}/Dockerfile")),
+            "{m}"
+        );
+        // The image's own module directory answered: fruit and streams_xattr were found.
+        let (_, modules) = lab::images::smbd_modules(version.parse().unwrap()).expect("image");
+        let listed = modules.listed.expect("listing from the image");
+        assert!(listed.iter().any(|f| f == "fruit.so"), "{listed:?}");
+    }
 }
