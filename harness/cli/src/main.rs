@@ -521,7 +521,8 @@ fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> 
 }
 
 fn check(dir: &Path) -> Result<u8> {
-    let plan = plan::load(&dir.join(history::results::PLAN))?;
+    let mut plan = plan::load(&dir.join(history::results::PLAN))?;
+    run::environment::apply_recorded_releases(&mut plan, dir);
     let verdict = runner::check(dir, &plan)?;
     write_reports(dir);
     for j in &verdict.checkers {

@@ -71,3 +71,30 @@ impl Environment {
         }
     }
 }
+
+/// Put the Samba release each server and cluster ran (environment.json's `servers`, as
+/// `--samba` may have set it) back on a stored run's plan, whose plan.yaml is the file as
+/// written: re-judging it must pick the same per-release expectations (`expect.samba`).
+/// A run without environment.json, or a node it does not name, keeps the plan's release.
+pub fn apply_recorded_releases(plan: &mut plan::Plan, results_dir: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(results_dir.join(history::results::ENVIRONMENT)) else {
+        return;
+    };
+    let Ok(env) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return;
+    };
+    let ran = |node: &str| -> Option<plan::SambaVersion> {
+        let what = env.get("servers")?.get(node)?.as_str()?;
+        what.split_whitespace().next()?.parse().ok()
+    };
+    for server in &mut plan.topology.servers {
+        if let Some(v) = ran(&server.name.value) {
+            server.samba = v;
+        }
+    }
+    for cluster in &mut plan.topology.clusters {
+        if let Some(v) = cluster.node_names().first().and_then(|n| ran(n)) {
+            cluster.samba = v;
+        }
+    }
+}
