@@ -98,3 +98,26 @@ pub fn apply_recorded_releases(plan: &mut plan::Plan, results_dir: &std::path::P
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_stored_run_gets_back_the_releases_it_ran() {
+        let text = "version: 1\nname: t\ntopology:\n  servers:\n    - name: fs1\n  clusters:\n    - name: ctdb\n      nodes: 2\n";
+        let mut plan = plan::parse_str("t.yaml", text).expect("plan");
+        let dir = std::env::temp_dir().join(format!("smbchaos-env-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // No environment.json: the plan's own releases stay.
+        super::apply_recorded_releases(&mut plan, &dir);
+        assert_eq!(plan.samba_version(), Some(plan::SambaVersion::V4_17));
+        std::fs::write(
+            dir.join(history::results::ENVIRONMENT),
+            r#"{"servers": {"fs1": "4.22 (smbchaos-samba:4.22-x)", "ctdb-0": "4.22 (smbchaos-samba:4.22-x)", "ctdb-1": "4.22 (smbchaos-samba:4.22-x)"}}"#,
+        )
+        .unwrap();
+        super::apply_recorded_releases(&mut plan, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(plan.topology.servers[0].samba, plan::SambaVersion::V4_22);
+        assert_eq!(plan.topology.clusters[0].samba, plan::SambaVersion::V4_22);
+    }
+}
