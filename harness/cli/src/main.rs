@@ -128,7 +128,7 @@ struct Override {
 }
 
 impl Override {
-    /// The provider override, and `version` (one of `samba`, or none) on every server.
+    /// The provider override, and `version` (one of `samba`, or none) on every server and cluster.
     fn apply_version(&self, plan: &mut plan::Plan, version: Option<plan::SambaVersion>) {
         if let Some(provider) = self.provider {
             plan.topology.provider = provider;
@@ -136,6 +136,9 @@ impl Override {
         if let Some(version) = version {
             for server in &mut plan.topology.servers {
                 server.samba = version;
+            }
+            for cluster in &mut plan.topology.clusters {
+                cluster.samba = version;
             }
         }
     }
@@ -719,7 +722,8 @@ fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> 
 }
 
 fn check(dir: &Path) -> Result<u8> {
-    let plan = plan::load(&dir.join(history::results::PLAN))?;
+    let mut plan = plan::load(&dir.join(history::results::PLAN))?;
+    run::environment::apply_recorded_releases(&mut plan, dir);
     let verdict = runner::check(dir, &plan)?;
     write_reports(dir);
     for j in &verdict.checkers {

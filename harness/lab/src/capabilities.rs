@@ -59,6 +59,9 @@ pub struct SmbdModules {
     pub dir: Option<PathBuf>,
     /// Modules linked into smbd (`vfs_default`, ...), without the `vfs_` prefix.
     pub builtin: Vec<String>,
+    /// The `.so` files of `<dir>/vfs` when they were listed elsewhere (inside an image);
+    /// `None`: look at this machine's filesystem.
+    pub listed: Option<Vec<String>>,
 }
 
 impl SmbdModules {
@@ -110,7 +113,11 @@ impl SmbdModules {
             ));
         };
         let path = dir.join("vfs").join(format!("{name}.so"));
-        if path.is_file() {
+        let found = match &self.listed {
+            Some(files) => files.iter().any(|f| *f == format!("{name}.so")),
+            None => path.is_file(),
+        };
+        if found {
             Ok(path.display().to_string())
         } else {
             Err(format!(
@@ -141,7 +148,18 @@ pub fn vfs_modules(plan: &plan::Plan) -> Vec<(String, String)> {
     for m in HARNESS_VFS_MODULES {
         add(m, "the harness's smb.conf (every share)".into());
     }
-    for server in &plan.topology.servers {
+    let nodes = plan
+        .topology
+        .servers
+        .iter()
+        .map(|s| (format!("server {}", s.name.value), &s.global, &s.shares))
+        .chain(
+            plan.topology
+                .clusters
+                .iter()
+                .map(|c| (format!("cluster {}", c.name.value), &c.global, &c.shares)),
+        );
+    for (node, global, shares) in nodes {
         let named = |options: &std::collections::BTreeMap<String, String>| {
             options
                 .iter()
@@ -157,20 +175,14 @@ pub fn vfs_modules(plan: &plan::Plan) -> Vec<(String, String)> {
                 })
                 .collect::<Vec<_>>()
         };
-        for m in named(&server.global) {
-            add(
-                &m,
-                format!("server {} global `vfs objects`", server.name.value),
-            );
+        for m in named(global) {
+            add(&m, format!("{node} global `vfs objects`"));
         }
-        for share in &server.shares {
+        for share in shares {
             for m in named(&share.options) {
                 add(
                     &m,
-                    format!(
-                        "server {} share {} `vfs objects`",
-                        server.name.value, share.name.value
-                    ),
+                    format!("{node} share {} `vfs objects`", share.name.value),
                 );
             }
         }
@@ -187,14 +199,19 @@ pub fn missing_for(plan: &plan::Plan) -> Vec<Capability> {
     need.extend(vfs_needs(plan));
     if !plan.topology.clusters.is_empty() {
         // ctdbd, its 10.interface event (ethtool), and how the lab runs it: a mount
-        // namespace of its own (unshare), the ctdb tool inside it (nsenter).
+        // namespace of its own (unshare), the ctdb tool inside it (nsenter). On docker the
+        // first four are the image's (its recipe installs them); nsenter is the host's.
+        let docker = plan.topology.provider == plan::Provider::Docker;
         for (tool, path, package) in [
             ("ctdbd", crate::ctdb::CTDBD, "ctdb"),
             ("ctdb", crate::ctdb::CTDB, "ctdb"),
             ("ethtool", "/usr/sbin/ethtool", "ethtool"),
             ("unshare", "/usr/bin/unshare", "util-linux"),
             ("nsenter", "/usr/bin/nsenter", "util-linux"),
-        ] {
+        ]
+        .into_iter()
+        .filter(|(tool, ..)| !docker || *tool == "nsenter")
+        {
             let found = std::path::Path::new(path).exists();
             need.push(Capability::new(
                 tool,
@@ -231,9 +248,36 @@ pub fn missing_vfs_modules(plan: &plan::Plan) -> Vec<Capability> {
     vfs_needs(plan).into_iter().filter(|c| !c.present).collect()
 }
 
+/// On `provider: docker` the modules are the images' (one look inside each image, cached by
+/// image: `images::smbd_modules`); an image not built yet is left to `images::needs`.
 fn vfs_needs(plan: &plan::Plan) -> Vec<Capability> {
+    let places: Vec<(String, String)> = vfs_modules(plan);
+    if plan.topology.provider == plan::Provider::Docker {
+        let mut out = Vec::new();
+        for version in crate::images::versions(plan) {
+            let Some((tag, modules)) = crate::images::smbd_modules(version) else {
+                continue;
+            };
+            for (name, place) in &places {
+                let found = modules.check(name);
+                out.push(Capability::new(
+                    format!("VFS module {name} (named by {place}) in image {tag}"),
+                    found.is_ok(),
+                    match found {
+                        Ok(p) => format!("{p} in {tag}"),
+                        Err(e) => format!("image {tag} (Samba {version}): {e}"),
+                    },
+                    format!(
+                        "add the package that ships it to containers/samba-{version}/Dockerfile ({VFS_PACKAGE} has Debian's), then `smbchaos images build --samba {version}`; if `{name}` is not a Samba module, fix the spelling in `vfs objects`"
+                    ),
+                    true,
+                ));
+            }
+        }
+        return out;
+    }
     let modules = SmbdModules::probe();
-    vfs_modules(plan)
+    places
         .into_iter()
         .map(|(name, place)| {
             let found = modules.check(&name);

@@ -114,14 +114,11 @@ impl Lab {
             ctdb.lock().await.start()?;
         }
         self.wait_cluster_healthy(name, HEALTHY_TIMEOUT).await?;
-        let first = self.server(&cluster.nodes[0])?.lock().await.conf_path();
-        samba::add_user(
-            tokio::process::Command::new(samba::SMBPASSWD),
-            &first,
-            &self.user,
-            &self.password,
-        )
-        .await?;
+        let (smbpasswd, first) = {
+            let first = self.server(&cluster.nodes[0])?.lock().await;
+            (first.smbpasswd()?, first.conf_path())
+        };
+        samba::add_user(smbpasswd, &first, &self.user, &self.password).await?;
         // One node's smbd at a time: clustered smbds starting together contend for the
         // version lock in a clustered database (`smbd_claim_version: g_lock_lock failed:
         // NT_STATUS_POSSIBLE_DEADLOCK ... refusing to start`), seen once in CI.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -54,6 +55,12 @@ pub struct CtdbConfig<'a> {
     /// public addresses are added.
     pub interface: &'a str,
     pub public_prefix_len: u8,
+    /// A container's mount namespace (`provider: docker`): ctdbd and the `ctdb` tool are the
+    /// image's, started inside it; `None` on a netns node (the host's).
+    pub root: Option<Arc<OwnedFd>>,
+    /// The ctdb package's own configuration directory, whence `functions` and `notify.sh`
+    /// come: `/etc/ctdb`, or the image's through `/proc/<container pid>/root`.
+    pub package_etc: &'a Path,
 }
 
 pub struct CtdbNode {
@@ -64,6 +71,7 @@ pub struct CtdbNode {
     /// `<node dir>/ctdb`: etc, run, var, log.
     dir: PathBuf,
     child: Option<tokio::process::Child>,
+    root: Option<Arc<OwnedFd>>,
 }
 
 impl CtdbNode {
@@ -127,7 +135,7 @@ impl CtdbNode {
         }
         write("ctdb.tunables", text)?;
         for file in ["functions", "notify.sh"] {
-            let from = Path::new("/etc/ctdb").join(file);
+            let from = config.package_etc.join(file);
             fs::copy(&from, etc.join(file)).map_err(|e| {
                 LabError::io(format!("copy {} (is ctdb installed?)", from.display()), e)
             })?;
@@ -148,6 +156,7 @@ impl CtdbNode {
             freezer,
             dir,
             child: None,
+            root: config.root.clone(),
         })
     }
 
@@ -172,9 +181,10 @@ impl CtdbNode {
         self.await_old_eventd();
         let mut script = String::new();
         for (sub, target) in MOUNTS {
+            // mkdir: an image need not have /run/ctdb (the host's was made by `prepare`).
             let _ = write!(
                 script,
-                "mount --bind '{}' {target} && ",
+                "mkdir -p {target} && mount --bind '{}' {target} && ",
                 self.dir.join(sub).display()
             );
         }
@@ -190,14 +200,19 @@ impl CtdbNode {
             .try_clone()
             .map_err(|e| LabError::io("dup ctdbd output log", e))?;
         // `unshare` and `sh` exec: the child's pid ends up being ctdbd's.
-        let child = process::command_in(&self.ns, &self.freezer, "/usr/bin/unshare")?
-            .args(["--mount", "--propagation", "slave", "/bin/sh", "-c"])
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| LabError::io(format!("start {CTDBD} (is ctdb installed?)"), e))?;
+        let child = process::command_in_root(
+            &self.ns,
+            &self.freezer,
+            self.root.as_ref(),
+            "/usr/bin/unshare",
+        )?
+        .args(["--mount", "--propagation", "slave", "/bin/sh", "-c"])
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| LabError::io(format!("start {CTDBD} (is ctdb installed?)"), e))?;
         self.child = Some(child);
         Ok(())
     }

@@ -11,6 +11,10 @@
 //!   hold inside; /etc/passwd and /etc/group come from the host so the lab user's uid is the
 //!   one that owns the shares.
 //!
+//! A CTDB cluster node is the same, plus the cluster's shared directory (shares, recovery
+//! lock) bind-mounted at its host path in every node's container, and ctdbd started like smbd
+//! (crate::ctdb, with the container's mount namespace as its root).
+//!
 //! The container only runs `sleep infinity`. Its name is recorded in the run state before it
 //! is created; teardown and `clean` remove it (`remove`), and `sweep` finds any whose run has
 //! no state file.
@@ -35,7 +39,23 @@ pub const RUN_LABEL: &str = "smbchaos.run";
 /// on its mount namespace, where the node's processes run.
 pub struct ContainerNode {
     pub ns: NetNs,
-    pub root: Arc<OwnedFd>,
+    pub root: Root,
+}
+
+/// A container's filesystem, as the lab's processes enter it.
+#[derive(Clone)]
+pub struct Root {
+    /// Its mount namespace (entered between fork and exec: `process::command_in_root`).
+    pub mnt: Arc<OwnedFd>,
+    /// Its first process: `/proc/<pid>/root` is the image's filesystem, seen from the host.
+    pub pid: i32,
+}
+
+impl Root {
+    /// A path of the image, as the host reaches it.
+    pub fn host_path(&self, path: &str) -> std::path::PathBuf {
+        Path::new(&format!("/proc/{}/root", self.pid)).join(path.trim_start_matches('/'))
+    }
 }
 
 /// Container name of a node: unique per run, so `docker ps` says whose it is.
@@ -51,6 +71,7 @@ pub async fn start(
     netns_name: &str,
     image: &str,
     node_dir: &Path,
+    shared: &[&Path],
 ) -> Result<ContainerNode, LabError> {
     // The share owner must exist before /etc/passwd is mounted into the container.
     crate::samba::unix_user()?;
@@ -62,7 +83,7 @@ pub async fn start(
         .split_once(':')
         .ok_or_else(|| LabError::Other(format!("image `{image}` has no tag")))?;
     let dir = node_dir.display().to_string();
-    let container = GenericImage::new(repo, tag)
+    let mut image_spec = GenericImage::new(repo, tag)
         .with_cmd(["sleep", "infinity"])
         .with_network("none")
         .with_container_name(&name)
@@ -76,7 +97,12 @@ pub async fn start(
         .with_mount(
             Mount::bind_mount("/etc/group", "/etc/group")
                 .with_access_mode(testcontainers::core::AccessMode::ReadOnly),
-        )
+        );
+    for dir in shared {
+        let dir = dir.display().to_string();
+        image_spec = image_spec.with_mount(Mount::bind_mount(dir.clone(), dir));
+    }
+    let container = image_spec
         .start()
         .await
         .map_err(|e| LabError::Other(format!("start container {name} from {image}: {e}")))?;
@@ -93,7 +119,10 @@ pub async fn start(
         .map_err(|e| LabError::io(format!("open {mnt_path} (container {name})"), e))?;
     Ok(ContainerNode {
         ns,
-        root: Arc::new(root.into()),
+        root: Root {
+            mnt: Arc::new(root.into()),
+            pid,
+        },
     })
 }
 

@@ -76,17 +76,11 @@ pub fn require_samba(version: SambaVersion) -> Result<String, LabError> {
     }
 }
 
-/// The images a `provider: docker` plan's servers run, as capabilities (the preflight's
+/// The images a `provider: docker` plan's servers and clusters run, as capabilities (the preflight's
 /// list): a missing one stops the run before anything starts, naming the command that
 /// builds it.
 pub fn needs(plan: &plan::Plan) -> Vec<crate::capabilities::Capability> {
-    if plan.topology.provider != plan::Provider::Docker {
-        return Vec::new();
-    }
-    let mut versions: Vec<SambaVersion> = plan.topology.servers.iter().map(|s| s.samba).collect();
-    versions.sort();
-    versions.dedup();
-    versions
+    versions(plan)
         .into_iter()
         .map(|version| {
             let tag = samba_tag(version);
@@ -104,6 +98,81 @@ pub fn needs(plan: &plan::Plan) -> Vec<crate::capabilities::Capability> {
             }
         })
         .collect()
+}
+
+/// The Samba versions a `provider: docker` plan's servers and clusters run (none on netns).
+pub fn versions(plan: &plan::Plan) -> Vec<SambaVersion> {
+    if plan.topology.provider != plan::Provider::Docker {
+        return Vec::new();
+    }
+    let mut versions: Vec<SambaVersion> = plan
+        .topology
+        .servers
+        .iter()
+        .map(|s| s.samba)
+        .chain(plan.topology.clusters.iter().map(|c| c.samba))
+        .collect();
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
+/// Where the look inside each image is kept, by image id (an image never changes under
+/// its id; a rebuilt recipe is a new id).
+const MODULES_CACHE: &str = "/var/cache/smbchaos/image-modules";
+/// Between `smbd -b`'s output and the listing of its VFS module directory.
+const LISTING: &str = "@@vfs-modules@@";
+
+/// The VFS modules the Samba image of `version` has (`smbd -b` and a listing of its
+/// MODULESDIR/vfs, run in a throwaway container once per image and cached), with the image's
+/// tag. `None` when the image is not built (or Docker cannot run it).
+pub fn smbd_modules(version: SambaVersion) -> Option<(String, crate::capabilities::SmbdModules)> {
+    static SEEN: std::sync::Mutex<Vec<(String, crate::capabilities::SmbdModules)>> =
+        std::sync::Mutex::new(Vec::new());
+    let tag = samba_tag(version);
+    let id = image_id(&tag)?;
+    let mut seen = SEEN.lock().expect("modules cache lock");
+    if let Some((_, m)) = seen.iter().find(|(i, _)| *i == id) {
+        return Some((tag, m.clone()));
+    }
+    let cache = std::path::Path::new(MODULES_CACHE).join(id.replace(':', "-"));
+    let text = match std::fs::read_to_string(&cache) {
+        Ok(text) => text,
+        Err(_) => {
+            let script = format!(
+                "smbd -b && echo {LISTING} && ls \"$(smbd -b | sed -n 's/^ *MODULESDIR: *//p')/vfs\""
+            );
+            let out = Command::new("docker")
+                .args(["run", "--rm", "--network", "none", &tag, "/bin/sh", "-c"])
+                .arg(script)
+                .stdin(Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            // The cache only saves the next run a container start: failing to write it is fine.
+            let _ = std::fs::create_dir_all(MODULES_CACHE);
+            let _ = std::fs::write(&cache, &text);
+            text
+        }
+    };
+    let (build_info, listing) = text.split_once(LISTING).unwrap_or((&text, ""));
+    let mut modules = crate::capabilities::SmbdModules::parse(build_info);
+    modules.listed = Some(listing.split_whitespace().map(str::to_string).collect());
+    seen.push((id, modules.clone()));
+    Some((tag, modules))
+}
+
+/// The engine's id of `tag`, if it exists.
+fn image_id(tag: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", tag])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!id.is_empty()).then_some(id)
 }
 
 /// What one `build` call did for one image.

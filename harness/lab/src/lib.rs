@@ -341,7 +341,7 @@ impl Lab {
                     .collect(),
                 environment: &server.environment,
                 cluster: None,
-                root: roots.get(&node.name).cloned().flatten(),
+                root: roots.get(&node.name).cloned().flatten().map(|r| r.mnt),
             };
             let mut samba = SambaServer::prepare(
                 &node.name,
@@ -358,7 +358,7 @@ impl Lab {
             starting.push(async move { samba.start().await.map(|()| (name, samba)) });
         }
         for cluster in &topology.clusters {
-            self.prepare_cluster(plan, cluster).await?;
+            self.prepare_cluster(plan, cluster, &roots).await?;
         }
         let clusters: Vec<String> = self.clusters.keys().cloned().collect();
         let this = &*self;
@@ -382,13 +382,14 @@ impl Lab {
         &mut self,
         plan: &plan::Plan,
         spec: &plan::Cluster,
+        roots: &BTreeMap<String, Option<docker::Root>>,
     ) -> Result<(), LabError> {
         let name = spec.name.value.clone();
         let node_names = spec.node_names();
         let publics = plan::public_addresses(plan)
             .remove(&name)
             .unwrap_or_default();
-        let shared_dir = self.dir.join("clusters").join(&name);
+        let shared_dir = self.cluster_dir(&name);
         let lock_dir = shared_dir.join("lock");
         std::fs::create_dir_all(&lock_dir)
             .map_err(|e| LabError::io(format!("create {}", lock_dir.display()), e))?;
@@ -414,6 +415,11 @@ impl Lab {
         let mut ctdbs = Vec::new();
         for (pnn, n) in node_names.iter().enumerate() {
             let node = &self.nodes[n];
+            let root = roots.get(n).cloned().flatten();
+            let package_etc = match &root {
+                Some(r) => r.host_path("/etc/ctdb"),
+                None => PathBuf::from("/etc/ctdb"),
+            };
             let ctdb = ctdb::CtdbNode::prepare(
                 n,
                 pnn,
@@ -428,6 +434,8 @@ impl Lab {
                     tunables: &spec.tunables,
                     interface: &public_link.interface,
                     public_prefix_len: public_link.prefix_len,
+                    root: root.as_ref().map(|r| r.mnt.clone()),
+                    package_etc: &package_etc,
                 },
             )?;
             let config = samba::SambaConfig {
@@ -439,7 +447,7 @@ impl Lab {
                     .iter()
                     .map(|s| (s.name.value.as_str(), &s.options))
                     .collect(),
-                root: None,
+                root: root.map(|r| r.mnt),
                 cluster: Some(samba::ClusterSide {
                     netbios: &netbios,
                     shares_dir: &shares_dir,
@@ -489,18 +497,28 @@ impl Lab {
         Ok(())
     }
 
-    /// Start server `name`'s container (crate::docker); its network namespace is named as
-    /// `create_netns` would name it, and its mount namespace goes to `root`.
+    /// Start server or cluster node `name`'s container (crate::docker); its network
+    /// namespace is named as `create_netns` would name it, and its filesystem goes to `root`.
+    /// A cluster node's container also gets the cluster's shared directory.
     async fn start_container(
         &self,
         plan: &plan::Plan,
         name: &str,
-        root: &mut Option<Arc<std::os::fd::OwnedFd>>,
+        root: &mut Option<docker::Root>,
     ) -> Result<NetNs, LabError> {
         let server = plan.topology.servers.iter().find(|s| s.name.value == name);
-        let version = server.map(|s| s.samba).unwrap_or_default();
+        let cluster = plan::cluster_of(plan, name);
+        let version = server
+            .map(|s| s.samba)
+            .or(cluster.map(|c| c.samba))
+            .unwrap_or_default();
         let image = images::require_samba(version)?;
         let netns = format!("{}{}-{name}", runstate::NETNS_PREFIX, self.run_id);
+        let shared = cluster.map(|c| self.cluster_dir(&c.name.value));
+        if let Some(dir) = &shared {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;
+        }
         let node = docker::start(
             &self.state,
             &self.run_id,
@@ -508,10 +526,16 @@ impl Lab {
             &netns,
             &image,
             &self.dir.join(name),
+            shared.as_deref().as_slice(),
         )
         .await?;
         *root = Some(node.root);
         Ok(node.ns)
+    }
+
+    /// A cluster's shared directory (shares and recovery lock), under the run directory.
+    fn cluster_dir(&self, cluster: &str) -> PathBuf {
+        self.dir.join("clusters").join(cluster)
     }
 
     /// Record, then create, the namespace `sc-<run id>-<suffix>`.
@@ -1064,25 +1088,29 @@ fn new_run_id() -> String {
     format!("{:06x}", n & 0xff_ffff)
 }
 
-/// The servers that run in containers (`provider: docker`), each with a slot for its mount
-/// namespace; refuses what the provider cannot run.
-fn docker_roots(
-    plan: &plan::Plan,
-) -> Result<BTreeMap<String, Option<Arc<std::os::fd::OwnedFd>>>, LabError> {
+/// The servers and cluster nodes that run in containers (`provider: docker`), each with a
+/// slot for its container's filesystem; refuses what the provider cannot run.
+fn docker_roots(plan: &plan::Plan) -> Result<BTreeMap<String, Option<docker::Root>>, LabError> {
     let topology = &plan.topology;
     match topology.provider {
         plan::Provider::Netns => {
-            if let Some(s) = topology
+            let versions = topology
                 .servers
                 .iter()
-                .find(|s| s.samba != plan::SambaVersion::default())
-            {
-                return Err(LabError::Other(format!(
-                    "server {} asks for Samba {}: the netns provider runs the host's own smbd ({}); run it in a container with `provider: docker` (or `smbchaos run --provider docker`)",
-                    s.name.value,
-                    s.samba,
-                    plan::SambaVersion::default()
-                )));
+                .map(|s| ("server", &s.name.value, s.samba))
+                .chain(
+                    topology
+                        .clusters
+                        .iter()
+                        .map(|c| ("cluster", &c.name.value, c.samba)),
+                );
+            for (what, name, version) in versions {
+                if version != plan::SambaVersion::default() {
+                    return Err(LabError::Other(format!(
+                        "{what} {name} asks for Samba {version}: the netns provider runs the host's own smbd and ctdbd ({}); run it in containers with `provider: docker` (or `smbchaos run --provider docker`)",
+                        plan::SambaVersion::default()
+                    )));
+                }
             }
             Ok(BTreeMap::new())
         }
@@ -1096,7 +1124,9 @@ fn docker_roots(
             Ok(topology
                 .servers
                 .iter()
-                .map(|s| (s.name.value.clone(), None))
+                .map(|s| s.name.value.clone())
+                .chain(topology.clusters.iter().flat_map(|c| c.node_names()))
+                .map(|n| (n, None))
                 .collect())
         }
     }

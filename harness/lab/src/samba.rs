@@ -149,19 +149,22 @@ impl SambaServer {
             return Ok(server);
         }
         let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
-        // In a container, the container's smbpasswd writes the passdb its smbd reads.
-        let command = match &server.root {
-            Some(root) => {
-                process::command_in_root(&server.ns, &server.freezer, Some(root), SMBPASSWD)?
-            }
-            None => tokio::process::Command::new(SMBPASSWD),
-        };
+        let command = server.smbpasswd()?;
         Ok(SambaServer {
             passdb: Some(tokio::spawn(async move {
                 add_user(command, &conf, &user, &password).await
             })),
             ..server
         })
+    }
+
+    /// `smbpasswd` as this node runs it: in a container, the container's, so it writes the
+    /// passdb the container's smbd reads (on a cluster, through the container's ctdbd).
+    pub fn smbpasswd(&self) -> Result<tokio::process::Command, LabError> {
+        match &self.root {
+            Some(root) => process::command_in_root(&self.ns, &self.freezer, Some(root), SMBPASSWD),
+            None => Ok(tokio::process::Command::new(SMBPASSWD)),
+        }
     }
 
     pub fn conf_path(&self) -> PathBuf {

@@ -72,9 +72,10 @@ pub struct Topology {
     /// Bytes kept of each captured frame in the per-link pcap files; 0 turns capture off.
     #[serde(default = "default_snaplen")]
     pub capture_snaplen: u32,
-    /// What a server node is: `netns` (default: the host's own smbd in a network namespace)
-    /// or `docker` (a container from an image built by `smbchaos images build`, joined to
-    /// the same userspace wire). Clients are namespaces either way.
+    /// What a server node (and each cluster node) is: `netns` (default: the host's own smbd
+    /// and ctdbd in a network namespace) or `docker` (a container from an image built by
+    /// `smbchaos images build`, joined to the same userspace wire). Clients are namespaces
+    /// either way.
     #[serde(default)]
     pub provider: Provider,
 }
@@ -255,6 +256,9 @@ pub struct Cluster {
     /// `KeepaliveInterval: 1`, `KeepaliveLimit: 3`).
     #[serde(default)]
     pub tunables: BTreeMap<String, u32>,
+    /// The Samba release (smbd and ctdbd) every node runs (`"4.22"` needs `provider: docker`).
+    #[serde(default)]
+    pub samba: SambaVersion,
 }
 
 fn default_cluster_nodes() -> Spanned<u32> {
@@ -811,6 +815,105 @@ pub struct Expect {
     /// follow the fault. Absent: failovers are not judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverExpectation>,
+    /// Where one Samba release behaves differently: expectations that replace the ones above
+    /// when every server and cluster of the run is on that release, e.g.
+    /// `samba: { "4.22": { resume: fail } }`. A difference between releases is a finding:
+    /// say why next to it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub samba: BTreeMap<SambaVersion, Spanned<ExpectOverride>>,
+}
+
+/// The keys of `expect:` one Samba release overrides (`expect.samba`); each given key
+/// replaces the plan's, the others stay.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecExpectation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<DurabilityExpectation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unflushed_loss: Option<UnflushedLoss>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeExpectation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicting_open: Option<ConflictingOpen>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^STATUS_[A-Z0-9_]+$"))]
+    pub expired_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_timeout: Option<PlanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaks: Option<BreakExpectation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted: Option<Granted>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stall: Option<PlanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_slack: Option<PlanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverExpectation>,
+}
+
+impl Expect {
+    /// The expectations for a run on `version` (every server and cluster on it; `None`:
+    /// mixed or unknown, so no override applies).
+    pub fn for_samba(&self, version: Option<SambaVersion>) -> Expect {
+        let mut out = self.clone();
+        out.samba.clear();
+        let Some(o) = version.and_then(|v| self.samba.get(&v)) else {
+            return out;
+        };
+        let o = o.value.clone();
+        let ExpectOverride {
+            exec,
+            durability,
+            unflushed_loss,
+            resume,
+            conflicting_open,
+            expired_status,
+            break_timeout,
+            breaks,
+            granted,
+            max_stall,
+            clock_slack,
+            failover,
+        } = o;
+        out.exec = exec.unwrap_or(out.exec);
+        out.durability = durability.unwrap_or(out.durability);
+        out.unflushed_loss = unflushed_loss.unwrap_or(out.unflushed_loss);
+        out.resume = resume.or(out.resume);
+        out.conflicting_open = conflicting_open.or(out.conflicting_open);
+        out.expired_status = expired_status.unwrap_or(out.expired_status);
+        out.break_timeout = break_timeout.unwrap_or(out.break_timeout);
+        out.breaks = breaks.or(out.breaks);
+        out.granted = granted.or(out.granted);
+        out.max_stall = max_stall.or(out.max_stall);
+        out.clock_slack = clock_slack.unwrap_or(out.clock_slack);
+        out.failover = failover.or(out.failover);
+        out
+    }
+}
+
+impl Plan {
+    /// The one Samba release every server and cluster runs; `None` when they differ (or
+    /// there are none).
+    pub fn samba_version(&self) -> Option<SambaVersion> {
+        let mut versions = self
+            .topology
+            .servers
+            .iter()
+            .map(|s| s.samba)
+            .chain(self.topology.clusters.iter().map(|c| c.samba));
+        let first = versions.next()?;
+        versions.all(|v| v == first).then_some(first)
+    }
+
+    /// What this run is judged against: `expect:` with the overrides of the release its
+    /// servers run (`expect.samba`).
+    pub fn expectations(&self) -> Expect {
+        self.expect.for_samba(self.samba_version())
+    }
 }
 
 /// Per cluster fault and per client it cut off: node loss → address taken over (gratuitous
@@ -852,6 +955,7 @@ impl Default for Expect {
             max_stall: None,
             clock_slack: default_clock_slack(),
             failover: None,
+            samba: BTreeMap::new(),
         }
     }
 }

@@ -330,7 +330,9 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     // Faults.
     crate::fault_checks::check(plan, &server_names, &client_names, &mut problems);
 
-    if let Some(lease) = plan.expect.granted.as_ref().and_then(|g| g.lease.as_ref()) {
+    let granted = std::iter::once(plan.expect.granted.as_ref())
+        .chain(plan.expect.samba.values().map(|o| o.value.granted.as_ref()));
+    for lease in granted.flatten().filter_map(|g| g.lease.as_ref()) {
         let order_ok = ["R", "RW", "RH", "RWH"].contains(&lease.value.as_str());
         if !order_ok {
             problems.push(Problem::at(
@@ -338,6 +340,31 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
                 format!(
                     "invalid granted lease `{}`; a lease is R, RH, RW or RWH",
                     lease.value
+                ),
+            ));
+        }
+    }
+    // Per-release expectations judge a run whose servers all run one release.
+    if let Some(first) = plan.expect.samba.values().next() {
+        let mut versions: Vec<String> = plan
+            .topology
+            .servers
+            .iter()
+            .map(|s| format!("server {} {}", s.name.value, s.samba))
+            .chain(
+                plan.topology
+                    .clusters
+                    .iter()
+                    .map(|c| format!("cluster {} {}", c.name.value, c.samba)),
+            )
+            .collect();
+        if plan.samba_version().is_none() && !versions.is_empty() {
+            versions.sort();
+            problems.push(Problem::at(
+                first,
+                format!(
+                    "`expect.samba` overrides apply when every server and cluster runs one Samba release, but here they differ ({})",
+                    versions.join(", ")
                 ),
             ));
         }

@@ -27,19 +27,20 @@ pub struct Environment {
 impl Environment {
     pub fn probe(plan: &plan::Plan, fault_mechanisms: Vec<String>) -> Environment {
         let provider = plan.topology.provider;
+        let describe = |v: plan::SambaVersion| match provider {
+            plan::Provider::Netns => v.to_string(),
+            plan::Provider::Docker => format!("{v} ({})", lab::images::samba_tag(v)),
+        };
         let servers = plan
             .topology
             .servers
             .iter()
-            .map(|s| {
-                let what = match provider {
-                    plan::Provider::Netns => s.samba.to_string(),
-                    plan::Provider::Docker => {
-                        format!("{} ({})", s.samba, lab::images::samba_tag(s.samba))
-                    }
-                };
-                (s.name.value.clone(), what)
-            })
+            .map(|s| (s.name.value.clone(), describe(s.samba)))
+            .chain(plan.topology.clusters.iter().flat_map(|c| {
+                c.node_names()
+                    .into_iter()
+                    .map(move |n| (n, describe(c.samba)))
+            }))
             .collect::<std::collections::BTreeMap<String, String>>();
         let samba = match provider {
             plan::Provider::Netns => lab::capabilities::version(lab::samba::SMBD, "--version"),
@@ -74,5 +75,55 @@ impl Environment {
             seed: plan.seed,
             fault_mechanisms,
         }
+    }
+}
+
+/// Put the Samba release each server and cluster ran (environment.json's `servers`, as
+/// `--samba` may have set it) back on a stored run's plan, whose plan.yaml is the file as
+/// written: re-judging it must pick the same per-release expectations (`expect.samba`).
+/// A run without environment.json, or a node it does not name, keeps the plan's release.
+pub fn apply_recorded_releases(plan: &mut plan::Plan, results_dir: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(results_dir.join(history::results::ENVIRONMENT)) else {
+        return;
+    };
+    let Ok(env) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return;
+    };
+    let ran = |node: &str| -> Option<plan::SambaVersion> {
+        let what = env.get("servers")?.get(node)?.as_str()?;
+        what.split_whitespace().next()?.parse().ok()
+    };
+    for server in &mut plan.topology.servers {
+        if let Some(v) = ran(&server.name.value) {
+            server.samba = v;
+        }
+    }
+    for cluster in &mut plan.topology.clusters {
+        if let Some(v) = cluster.node_names().first().and_then(|n| ran(n)) {
+            cluster.samba = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_stored_run_gets_back_the_releases_it_ran() {
+        let text = "version: 1\nname: t\ntopology:\n  servers:\n    - name: fs1\n  clusters:\n    - name: ctdb\n      nodes: 2\n";
+        let mut plan = plan::parse_str("t.yaml", text).expect("plan");
+        let dir = std::env::temp_dir().join(format!("smbchaos-env-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // No environment.json: the plan's own releases stay.
+        super::apply_recorded_releases(&mut plan, &dir);
+        assert_eq!(plan.samba_version(), Some(plan::SambaVersion::V4_17));
+        std::fs::write(
+            dir.join(history::results::ENVIRONMENT),
+            r#"{"servers": {"fs1": "4.22 (smbchaos-samba:4.22-x)", "ctdb-0": "4.22 (smbchaos-samba:4.22-x)", "ctdb-1": "4.22 (smbchaos-samba:4.22-x)"}}"#,
+        )
+        .unwrap();
+        super::apply_recorded_releases(&mut plan, &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(plan.topology.servers[0].samba, plan::SambaVersion::V4_22);
+        assert_eq!(plan.topology.clusters[0].samba, plan::SambaVersion::V4_22);
     }
 }

@@ -215,7 +215,7 @@ async fn verify_servers(lab: &Lab) -> Result<(), RunError> {
 pub fn check(results_dir: &Path, plan: &plan::Plan) -> Result<Verdict, RunError> {
     // Straight from the file into the checkers' compact form: a million-op history stays
     // well under 1 GiB this way.
-    let verdict = verdict::judge_stored(&results_dir.join(results::HISTORY), &plan.expect)?;
+    let verdict = verdict::judge_stored(&results_dir.join(results::HISTORY), &plan.expectations())?;
     ResultsDir {
         path: results_dir.to_path_buf(),
     }
