@@ -163,7 +163,7 @@ async fn run_in(
     work.map_err(RunError::Workload)?;
 
     events.send(Event::Phase(Phase::Check));
-    let verdict = check(&dir.path, plan)?;
+    let (verdict, _) = check(&dir.path, plan)?;
     Ok((run_id, verdict))
 }
 
