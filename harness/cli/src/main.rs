@@ -724,8 +724,11 @@ fn preflight<'a>(plans: impl IntoIterator<Item = &'a plan::Plan>) -> Result<()> 
 fn check(dir: &Path) -> Result<u8> {
     let mut plan = plan::load(&dir.join(history::results::PLAN))?;
     run::environment::apply_recorded_releases(&mut plan, dir);
-    let verdict = runner::check(dir, &plan)?;
-    write_reports(dir);
+    let (verdict, history) = runner::check(dir, &plan)?;
+    // Drawn from the history check read: history.jsonl is parsed once.
+    if let Err(e) = report::write_with(dir, history) {
+        note!("smbchaos: warning: report for {}: {e}", dir.display());
+    }
     for j in &verdict.checkers {
         println!(
             "{}: {:?} (valid {:?}, expected {}): {}",

@@ -294,11 +294,12 @@ fn vfs_needs(plan: &plan::Plan) -> Vec<Capability> {
 
 /// Tools the plan's exec steps call that Debian packages separately from smbd.
 fn tools_called(plan: &plan::Plan) -> Vec<(&'static str, &'static str)> {
-    const TOOLS: [(&str, &str); 4] = [
+    const TOOLS: [(&str, &str); 5] = [
         ("smbclient", "smbclient"),
         ("smbtorture", "samba-testsuite"),
         ("ctdb", "ctdb"),
         ("ethtool", "ethtool"),
+        ("iperf3", "iperf3"),
     ];
     let commands: Vec<&str> = plan
         .workload
@@ -437,6 +438,12 @@ pub fn machine(plans: &[plan::Plan]) -> Vec<Capability> {
             "ethtool",
             "--version",
             "apt-get install ethtool (CTDB's 10.interface event)",
+        ),
+        (
+            "iperf3",
+            "iperf3",
+            "--version",
+            "apt-get install iperf3 (scripts/bench/iperf; plans' exec steps may use it)",
         ),
     ] {
         let v = version(program, flag);

@@ -4,6 +4,9 @@
 use std::fs::{self, File};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
@@ -17,6 +20,25 @@ pub const NETNS_RUN_DIR: &str = "/run/netns";
 pub struct NetNs {
     name: String,
     fd: OwnedFd,
+    /// The thread that runs `run`'s closures inside the namespace, started at the first call
+    /// and kept: a thread made and entered per call cost each socket, reset probe and kill
+    /// probe a few hundred microseconds, and milliseconds on a loaded machine.
+    worker: Mutex<Option<Worker>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+    thread: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("thread", &self.thread.thread().id())
+            .finish()
+    }
 }
 
 impl NetNs {
@@ -83,6 +105,7 @@ impl NetNs {
         Ok(NetNs {
             name: name.to_string(),
             fd: file.into(),
+            worker: Mutex::new(None),
         })
     }
 
@@ -101,24 +124,78 @@ impl NetNs {
             .map_err(|e| LabError::sys(format!("setns into {}", self.name), e))
     }
 
-    /// Run `f` on a fresh thread inside this namespace. Sockets made there stay in this
-    /// namespace wherever they are used afterwards.
+    /// Run `f` on this namespace's own thread (inside it) and wait for its result. Sockets
+    /// made there stay in this namespace wherever they are used afterwards. Calls from
+    /// several threads take turns; `f` must not call `run` on the same namespace.
     pub fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> Result<T, LabError> + Send + 'static,
     ) -> Result<T, LabError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        let mut worker = self.worker.lock().expect("namespace worker");
+        // A worker whose thread died (a job panicked) is replaced.
+        let job = match worker.as_ref() {
+            Some(w) => w.jobs.send(job).err().map(|mpsc::SendError(job)| job),
+            None => Some(job),
+        };
+        if let Some(job) = job {
+            let fresh = self.start_worker()?;
+            fresh.jobs.send(job).map_err(|_| {
+                LabError::Other(format!("namespace thread of {} exited", self.name))
+            })?;
+            if let Some(old) = worker.replace(fresh) {
+                let _ = old.thread.join();
+            }
+        }
+        drop(worker);
+        rx.recv()
+            .map_err(|_| LabError::Other("namespace thread panicked".into()))?
+    }
+
+    fn start_worker(&self) -> Result<Worker, LabError> {
         let fd = self
             .fd
             .try_clone()
             .map_err(|e| LabError::io("dup namespace fd", e))?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (entered_tx, entered) = mpsc::sync_channel(1);
         let name = self.name.clone();
-        std::thread::spawn(move || {
-            setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
-                .map_err(|e| LabError::sys(format!("setns into {name}"), e))?;
-            f()
-        })
-        .join()
-        .map_err(|_| LabError::Other("namespace thread panicked".into()))?
+        let thread = std::thread::Builder::new()
+            .name(format!("ns-{name}"))
+            .spawn(move || {
+                let result = setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| LabError::sys(format!("setns into {name}"), e));
+                let ok = result.is_ok();
+                let _ = entered_tx.send(result);
+                drop(fd);
+                if ok {
+                    // Ends when the namespace's handle is dropped (the sender with it).
+                    for job in queue {
+                        job();
+                    }
+                }
+            })
+            .map_err(|e| LabError::io("spawn namespace thread", e))?;
+        entered
+            .recv()
+            .map_err(|_| LabError::Other("namespace thread panicked".into()))??;
+        Ok(Worker { jobs, thread })
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let worker = self.worker.get_mut().map(Option::take).unwrap_or_default();
+        if let Some(Worker { jobs, thread }) = worker {
+            drop(jobs);
+            // Joined, so the namespace is not held past its handle; not from its own thread.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
     }
 }
 

@@ -488,3 +488,107 @@ async fn blackhole_drops_silently_no_reset() {
     assert_eq!(answered, smb2::Command::Echo);
     down(lab).await;
 }
+
+/// The one's-complement sum of `data` folded to 16 bits (RFC 1071), plus `initial`.
+fn ones_sum(data: &[u8], initial: u32) -> u32 {
+    let mut acc = initial;
+    for pair in data.chunks(2) {
+        acc += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc
+}
+
+/// Every whole IPv4/TCP frame of a pcap: (capture time in µs since the epoch, frame length,
+/// both checksums right, destination port).
+fn checked_tcp_frames(pcap: &Path) -> Vec<(u64, usize, bool, u16)> {
+    let bytes = std::fs::read(pcap).unwrap();
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let word = |o: usize| u32::from_le_bytes(bytes[at + o..at + o + 4].try_into().unwrap());
+        let (secs, micros, caplen, len) = (word(0), word(4), word(8) as usize, word(12) as usize);
+        let frame = &bytes[at + 16..(at + 16 + caplen).min(bytes.len())];
+        at += 16 + caplen;
+        let Some(t) = lab::wire::frame::tcp(frame).filter(|_| caplen == len) else {
+            continue;
+        };
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+        let ip = &frame[14..14 + ihl];
+        let tcp = &frame[14 + ihl..14 + total];
+        let pseudo = ones_sum(&frame[26..34], 6 + tcp.len() as u32);
+        let ok = ones_sum(ip, 0) == 0xffff && ones_sum(tcp, pseudo) == 0xffff;
+        out.push((
+            u64::from(secs) * 1_000_000 + u64::from(micros),
+            len,
+            ok,
+            t.dst_port,
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn bulk_data_crosses_in_offload_segments_split_only_under_impairment_checksums_right() {
+    let dir = tempfile_dir("gso");
+    let plan = plan::parse_str(
+        "gso.yaml",
+        "version: 1\nname: gso\ntopology:\n  servers: [{ name: fs1 }]\n  clients: [{ name: c1 }]\n  capture_snaplen: 70000\n",
+    )
+    .unwrap();
+    let options = LabOptions {
+        capture_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let lab = Lab::up(&plan, options).await.expect("lab up");
+    write_work_file(&lab, "c1", "f.bin", 4 << 20);
+    let put = smbclient(&lab, "c1", "put f.bin whole.bin").await;
+    assert!(put.ok, "{}", put.report);
+    let impaired_from = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    // An impairment that changes no frame's fate but needs frames: the path splits.
+    lab.impair(
+        "c1",
+        Direction::Egress,
+        Some(Impairment {
+            latency: Duration::from_micros(1),
+            ..Default::default()
+        }),
+        1,
+    )
+    .unwrap();
+    let put = smbclient(&lab, "c1", "put f.bin split.bin").await;
+    lab.impair("c1", Direction::Egress, None, 0).unwrap();
+    assert!(put.ok, "{}", put.report);
+    let counters = lab.link_counters("c1").unwrap();
+    down(lab).await; // flushes the captures
+                     // What fs1 received: MTU 9000 makes frames of at most 9014 bytes on a real link.
+    let frames = checked_tcp_frames(&dir.join("fs1.pcap"));
+    let bad = frames.iter().filter(|f| !f.2).count();
+    assert_eq!(
+        bad,
+        0,
+        "{bad} of {} captured frames with a wrong checksum",
+        frames.len()
+    );
+    let to_smbd = frames.iter().filter(|f| f.3 == 445);
+    let before = to_smbd.clone().filter(|f| f.0 < impaired_from);
+    let after: Vec<_> = to_smbd.filter(|f| f.0 >= impaired_from).collect();
+    assert!(
+        before.clone().any(|f| f.1 > 9014),
+        "no offload segment crossed the clean wire: largest frame {:?}",
+        before.map(|f| f.1).max()
+    );
+    let largest = after.iter().map(|f| f.1).max().unwrap_or(0);
+    assert!(
+        (1..=9014).contains(&largest) && after.len() > 400,
+        "impaired path: {} frames, largest {largest} bytes",
+        after.len()
+    );
+    // Counted as MTU frames either way: 8 MiB of payload is at least ~940 frames of 8948.
+    assert!(counters.egress_frames > 900, "{counters:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -121,11 +121,16 @@ fn read_positions(path: &Path, wanted: &[bool]) -> Result<Vec<(u32, Record)>, st
 /// Read what a results directory holds. Only the history is required (and may be empty or
 /// torn: an interrupted run is still reported).
 pub fn load(dir: &Path) -> Result<Input, ReportError> {
+    load_with(dir, None)
+}
+
+/// [`load`], with the compact history already read (by `check`), or None to read it.
+fn load_with(dir: &Path, history: Option<History>) -> Result<Input, ReportError> {
     let path = dir.join(results::HISTORY);
-    let (history, history_path) = if path.exists() {
-        (History::read(&path)?, Some(path))
-    } else {
-        (History::default(), None)
+    let (history, history_path) = match (history, path.exists()) {
+        (Some(h), exists) => (h, exists.then_some(path)),
+        (None, true) => (History::read(&path)?, Some(path)),
+        (None, false) => (History::default(), None),
     };
     let plan_text = read_optional(&dir.join(results::PLAN))?;
     let plan_name = plan_text
@@ -157,7 +162,16 @@ pub fn load(dir: &Path) -> Result<Input, ReportError> {
 /// Render `DIR/report.html` and `DIR/junit.xml` from what the directory holds; returns the
 /// report's path.
 pub fn write(dir: &Path) -> Result<PathBuf, ReportError> {
-    let input = load(dir)?;
+    write_input(dir, load(dir)?)
+}
+
+/// [`write`] from the compact history of DIR's history.jsonl that the caller already holds
+/// (`smbchaos check` judged it): the file is not parsed a second time.
+pub fn write_with(dir: &Path, history: History) -> Result<PathBuf, ReportError> {
+    write_input(dir, load_with(dir, Some(history))?)
+}
+
+fn write_input(dir: &Path, input: Input) -> Result<PathBuf, ReportError> {
     let junit = crate::junit::for_run(&input)
         .to_string()
         .expect("JUnit XML of plain strings serializes");

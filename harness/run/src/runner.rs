@@ -165,7 +165,7 @@ async fn run_in(
     work.map_err(RunError::Workload)?;
 
     events.send(Event::Phase(Phase::Check));
-    let verdict = check(&dir.path, plan)?;
+    let (verdict, _) = check(&dir.path, plan)?;
     Ok((run_id, verdict))
 }
 
@@ -212,10 +212,13 @@ async fn verify_servers(lab: &Lab) -> Result<(), RunError> {
 
 /// Judge a stored run: read its history file and plan's expectations, write verdict.json.
 /// `smbchaos check` calls this too, with no lab.
-pub fn check(results_dir: &Path, plan: &plan::Plan) -> Result<Verdict, RunError> {
+/// Returns the compact history it judged, for the report (`report::write_with`): the file is
+/// read once.
+pub fn check(results_dir: &Path, plan: &plan::Plan) -> Result<(Verdict, check::History), RunError> {
     // Straight from the file into the checkers' compact form: a million-op history stays
     // well under 1 GiB this way.
-    let verdict = verdict::judge_stored(&results_dir.join(results::HISTORY), &plan.expectations())?;
+    let (verdict, history) =
+        verdict::judge_stored_keeping(&results_dir.join(results::HISTORY), &plan.expectations())?;
     ResultsDir {
         path: results_dir.to_path_buf(),
     }
@@ -224,5 +227,5 @@ pub fn check(results_dir: &Path, plan: &plan::Plan) -> Result<Verdict, RunError>
         path: results_dir.to_path_buf(),
         source,
     })?;
-    Ok(verdict)
+    Ok((verdict, history))
 }

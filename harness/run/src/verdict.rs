@@ -16,14 +16,24 @@ pub fn judge_stored(
     history: &std::path::Path,
     expect: &plan::Expect,
 ) -> Result<Verdict, history::ReadError> {
-    let mut verdict = check::judge_history(&check::History::read(history)?, &expectations(expect));
+    judge_stored_keeping(history, expect).map(|(verdict, _)| verdict)
+}
+
+/// [`judge_stored`], handing back the compact history it read, so the report can be drawn
+/// from it without reading the file again.
+pub fn judge_stored_keeping(
+    history: &std::path::Path,
+    expect: &plan::Expect,
+) -> Result<(Verdict, check::History), history::ReadError> {
+    let compact = check::History::read(history)?;
+    let mut verdict = check::judge_history(&compact, &expectations(expect));
     if let Some(failover) = &expect.failover {
         // Cluster plans only: their histories are small enough to hold whole.
         let judged = judge_failover(&history::read(history)?, failover);
         verdict.outcome = verdict.outcome.and(judged.outcome);
         verdict.checkers.push(judged);
     }
-    Ok(verdict)
+    Ok((verdict, compact))
 }
 
 /// The failover checker against the plan's `expect.failover`.

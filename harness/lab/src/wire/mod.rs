@@ -9,11 +9,19 @@
 //! learnt per segment and frames (broadcasts included) only ever reach ports of the segment
 //! they came from, so nothing crosses between networks. A network's rate cap is a shaper that
 //! stays on its ports' both directions for the whole run.
+//!
+//! Frames come and go behind a virtio-net header (vnet.rs) with segmentation offload on, so
+//! a bulk transfer crosses the wire as segments of up to 64 KiB, forwarded whole with one
+//! read and one write each. Blocks act on a whole segment (each of its frames counts as
+//! dropped); a path with an impairment (a rate cap included) splits it into MTU frames first
+//! (software GSO) so loss, duplication, reordering, corruption and rate caps act frame by
+//! frame, as on a real link. Counters count MTU frames and their bytes either way.
 
 pub mod frame;
 pub mod pcap;
 pub mod shaper;
 pub mod tap;
+pub mod vnet;
 
 use std::collections::{BinaryHeap, HashMap};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -29,9 +37,11 @@ pub use shaper::{Distribution, Impairment};
 use frame::Mac;
 use pcap::Capture;
 use shaper::Shaper;
+use vnet::VnetHdr;
 
-/// Largest frame a port reads (a 64 KiB MTU plus the Ethernet header).
-const FRAME_MAX: usize = 65_536 + 14;
+/// Largest read from a port: the virtio-net header, then a 64 KiB MTU frame or segmentation
+/// offload segment plus the Ethernet header.
+const READ_MAX: usize = vnet::HDR_LEN + 65_536 + 14;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -134,6 +144,23 @@ impl Block {
 
 pub type BlockId = u64;
 
+/// One read from a TAP, as the forwarding path passes it along.
+struct Read<'a> {
+    /// The virtio-net header and the frame, as read.
+    bytes: &'a [u8],
+    hdr: VnetHdr,
+    /// MTU frames it stands for and their bytes on a wire (vnet::wire_size).
+    size: (u64, u64),
+    /// The offloaded checksum, finished, for the captures (only while capturing).
+    checksum: Option<(usize, [u8; 2])>,
+}
+
+impl Read<'_> {
+    fn frame(&self) -> &[u8] {
+        &self.bytes[vnet::HDR_LEN..]
+    }
+}
+
 struct Pending {
     at: Instant,
     seq: u64,
@@ -175,6 +202,8 @@ struct Shared {
     stop_event: OwnedFd,
     /// Look for notable frames (a lab with clusters turns this on).
     watch: AtomicBool,
+    /// Some port records a capture: finish offloaded checksums for it.
+    capturing: bool,
     observed: Mutex<Vec<Observed>>,
 }
 
@@ -205,7 +234,9 @@ impl Wire {
             return Err(std::io::Error::last_os_error());
         }
         let mut segments: Vec<String> = Vec::new();
+        let capturing = ports.iter().any(|p| p.capture.is_some());
         let shared = Arc::new(Shared {
+            capturing,
             ports: ports
                 .into_iter()
                 .enumerate()
@@ -455,7 +486,7 @@ impl Shared {
     fn read_loop(&self, index: usize) {
         let port = &self.ports[index];
         let fd = port.tap.as_raw_fd();
-        let mut buf = vec![0u8; FRAME_MAX];
+        let mut buf = vec![0u8; READ_MAX];
         while !self.stopping.load(Ordering::Relaxed) {
             // SAFETY: reads at most `buf.len()` bytes into `buf`; the TAP fd lives as long as
             // the port, which outlives this loop.
@@ -491,14 +522,30 @@ impl Shared {
         unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
     }
 
-    fn forward(&self, src: usize, frame: &[u8]) {
+    /// One read from `src`'s TAP: the virtio-net header, then the frame (or segment).
+    fn forward(&self, src: usize, read: &[u8]) {
+        let (Some(hdr), Some(frame)) = (VnetHdr::parse(read), read.get(vnet::HDR_LEN..)) else {
+            return;
+        };
+        let read = Read {
+            bytes: read,
+            hdr,
+            size: vnet::wire_size(&hdr, frame),
+            checksum: if self.capturing {
+                vnet::finished_checksum(&hdr, frame)
+            } else {
+                None
+            },
+        };
         let from = &self.ports[src];
-        from.counters.egress_frames.fetch_add(1, Ordering::Relaxed);
+        from.counters
+            .egress_frames
+            .fetch_add(read.size.0, Ordering::Relaxed);
         from.counters
             .egress_bytes
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+            .fetch_add(read.size.1, Ordering::Relaxed);
         if let Some(c) = &from.capture {
-            c.record(frame);
+            c.record_patched(frame, read.checksum);
         }
         let (Some(dst_mac), Some(src_mac)) = (frame::dst_mac(frame), frame::src_mac(frame)) else {
             return;
@@ -518,13 +565,13 @@ impl Shared {
             self.observe(src, dst, frame);
         }
         match dst {
-            Some(d) if d != src => self.send(src, d, frame),
+            Some(d) if d != src => self.send(src, d, &read),
             Some(_) => {}
             None => {
                 for d in
                     (0..self.ports.len()).filter(|d| *d != src && self.ports[*d].segment == segment)
                 {
-                    self.send(src, d, frame);
+                    self.send(src, d, &read);
                 }
             }
         }
@@ -563,12 +610,14 @@ impl Shared {
         }
     }
 
-    /// One frame from `src` to `dst`: blocks, then the source's egress shaper, then the
-    /// destination's ingress shaper.
-    fn send(&self, src: usize, dst: usize, frame: &[u8]) {
+    /// One read from `src` to `dst`: blocks, then the source's egress shaper, then the
+    /// destination's ingress shaper. Forwarded whole unless a shaper is on the path.
+    fn send(&self, src: usize, dst: usize, read: &Read) {
         if !self.faulty.load(Ordering::Relaxed) {
-            return self.deliver(dst, frame);
+            return self.deliver_read(dst, read);
         }
+        let frame = read.frame();
+        let frames = read.size.0;
         if let Some((_, _, dropped)) = self
             .blocks
             .read()
@@ -576,15 +625,33 @@ impl Shared {
             .iter()
             .find(|(_, b, _)| b.matches(src, dst, frame))
         {
-            dropped.fetch_add(1, Ordering::Relaxed);
+            dropped.fetch_add(frames, Ordering::Relaxed);
             self.ports[src]
                 .counters
                 .dropped
-                .fetch_add(1, Ordering::Relaxed);
+                .fetch_add(frames, Ordering::Relaxed);
             return;
         }
+        let shaped = self.ports[src].egress.lock().expect("shaper").is_some()
+            || self.ports[dst].ingress.lock().expect("shaper").is_some();
+        if !shaped {
+            return self.deliver_read(dst, read);
+        }
+        let Some(split) = vnet::segment(&read.hdr, frame) else {
+            self.ports[src]
+                .counters
+                .dropped
+                .fetch_add(frames, Ordering::Relaxed);
+            return;
+        };
+        for frame in split {
+            self.shape(src, dst, frame);
+        }
+    }
+
+    /// One plain MTU frame through the path's shapers, delivered now or queued for later.
+    fn shape(&self, src: usize, dst: usize, mut frame: Vec<u8>) {
         let now = Instant::now();
-        let mut frame = frame.to_vec();
         let mut times = vec![now];
         for (port, slot) in [
             (src, &self.ports[src].egress),
@@ -630,11 +697,47 @@ impl Shared {
         }
     }
 
+    /// A read as it came, header and all: one write, however many frames it stands for.
+    fn deliver_read(&self, dst: usize, read: &Read) {
+        let port = &self.ports[dst];
+        let bytes = read.bytes;
+        // SAFETY: writes `bytes.len()` bytes of `bytes` to the port's TAP, open while the port is.
+        let n = unsafe { libc::write(port.tap.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        if n == bytes.len() as isize {
+            let (frames, wire_bytes) = read.size;
+            port.counters
+                .ingress_frames
+                .fetch_add(frames, Ordering::Relaxed);
+            port.counters
+                .ingress_bytes
+                .fetch_add(wire_bytes, Ordering::Relaxed);
+            if let Some(c) = &port.capture {
+                c.record_patched(read.frame(), read.checksum);
+            }
+        } else {
+            port.counters
+                .dropped
+                .fetch_add(read.size.0, Ordering::Relaxed);
+        }
+    }
+
+    /// One plain frame (its checksums finished), behind an empty virtio-net header.
     fn deliver(&self, dst: usize, frame: &[u8]) {
         let port = &self.ports[dst];
-        // SAFETY: writes `frame.len()` bytes of `frame` to the port's TAP, open while the port is.
-        let n = unsafe { libc::write(port.tap.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
-        if n == frame.len() as isize {
+        let iov = [
+            libc::iovec {
+                iov_base: vnet::PLAIN.as_ptr() as *mut libc::c_void,
+                iov_len: vnet::HDR_LEN,
+            },
+            libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            },
+        ];
+        // SAFETY: both iovecs point at live buffers of the given lengths, which writev only
+        // reads; the TAP is open while the port is.
+        let n = unsafe { libc::writev(port.tap.as_raw_fd(), iov.as_ptr(), 2) };
+        if n == (vnet::HDR_LEN + frame.len()) as isize {
             port.counters.ingress_frames.fetch_add(1, Ordering::Relaxed);
             port.counters
                 .ingress_bytes

@@ -1,4 +1,8 @@
 //! Per-link packet capture in the classic pcap format (opens in Wireshark and tcpdump).
+//! A segmentation-offload segment is recorded as the one large frame the wire forwarded
+//! (IP total length up to 64 KiB, as a capture on a host with TSO/GRO shows), with the TCP
+//! checksum the sender's kernel left to the device finished, so every checksum in the file
+//! is right; on a path where a fault split it, the frames are recorded as split.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -27,6 +31,12 @@ impl Capture {
     }
 
     pub fn record(&self, frame: &[u8]) {
+        self.record_patched(frame, None);
+    }
+
+    /// Record `frame` with two bytes at `patch.0` replaced by `patch.1` (a finished checksum)
+    /// when they fall inside the snap length.
+    pub fn record_patched(&self, frame: &[u8], patch: Option<(usize, [u8; 2])>) {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
@@ -38,9 +48,16 @@ impl Capture {
         header[8..12].copy_from_slice(&(kept as u32).to_le_bytes());
         header[12..16].copy_from_slice(&(frame.len() as u32).to_le_bytes());
         // A capture that cannot be written must not stop the wire.
-        let _ = out
-            .write_all(&header)
-            .and_then(|()| out.write_all(&frame[..kept]));
+        let _ = match patch.filter(|(at, _)| at + 2 <= kept) {
+            Some((at, bytes)) => out
+                .write_all(&header)
+                .and_then(|()| out.write_all(&frame[..at]))
+                .and_then(|()| out.write_all(&bytes))
+                .and_then(|()| out.write_all(&frame[at + 2..kept])),
+            None => out
+                .write_all(&header)
+                .and_then(|()| out.write_all(&frame[..kept])),
+        };
     }
 
     pub fn flush(&self) {
