@@ -128,5 +128,12 @@ mod tests {
             serde_json::to_value(Effect::default()).unwrap(),
             serde_json::json!({})
         );
+        let cut = Effect {
+            bytes_discarded: 4096,
+            discarded: vec!["share/a.dat: 4096 bytes in [(0, 4096)], size 4096 -> 0".into()],
+            ..Effect::default()
+        };
+        assert!(!cut.is_none());
+        assert_eq!(cut.summary(), "1 unsynced change(s) discarded (4096 bytes)");
     }
 }
