@@ -120,7 +120,7 @@ pub struct Excuse {
 pub fn excuses(faults: &[Fault]) -> Vec<Excuse> {
     faults
         .iter()
-        .filter(|f| matches!(f.kind, "kill" | "crash" | "restart" | "stop"))
+        .filter(|f| matches!(f.kind, "kill" | "crash" | "restart" | "stop" | "power_cut"))
         .map(|f| Excuse {
             label: f.label(),
             start: f.start,

@@ -120,3 +120,23 @@ fn the_same_plans_pass_with_the_shim_loaded_and_inert() {
         assert_code(&r, 0);
     }
 }
+
+/// `strict sync = no`: smbd acknowledges write-through writes and FLUSH without an fsync, so
+/// the lossy disk's power cut takes acknowledged durable writes with it.
+#[test]
+fn strict_sync_off_loses_flushed_writes_at_a_power_cut() {
+    let r = run(
+        "plans/field/power-cut-cached-writes.yaml",
+        global("strict sync", "no"),
+    );
+    assert_code(&r, 1);
+    let why = r.checker("durability")["explanation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    r.failed("durability", "is lost");
+    assert!(
+        why.contains("(write-through)") || why.contains("(flushed by"),
+        "a durable write named lost: {why}"
+    );
+}

@@ -25,6 +25,13 @@ pub struct Effect {
     /// Cluster public addresses moved, `address: from-node -> to-node`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses_moved: Vec<String>,
+    /// Power cut: bytes written since their file's last fsync and thrown away.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bytes_discarded: u64,
+    /// Power cut: what was thrown away, one line per file or name change
+    /// (`share/path: N bytes in [a, b) ...`, `share: create path`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discarded: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -39,6 +46,8 @@ impl Effect {
             && self.frames_dropped == 0
             && self.frames_shaped == 0
             && self.addresses_moved.is_empty()
+            && self.bytes_discarded == 0
+            && self.discarded.is_empty()
     }
 
     /// Add what another step of the same fault did (a start's and a heal's effects).
@@ -51,6 +60,8 @@ impl Effect {
         self.frames_shaped += other.frames_shaped;
         self.addresses_moved
             .extend(other.addresses_moved.iter().cloned());
+        self.bytes_discarded += other.bytes_discarded;
+        self.discarded.extend(other.discarded.iter().cloned());
     }
 
     /// One line, the same on the terminal and in report.html.
@@ -74,6 +85,13 @@ impl Effect {
         }
         if !self.addresses_moved.is_empty() {
             parts.push(n(self.addresses_moved.len(), "public address(es) moved"));
+        }
+        if !self.discarded.is_empty() {
+            parts.push(format!(
+                "{} unsynced change(s) discarded ({} bytes)",
+                self.discarded.len(),
+                self.bytes_discarded
+            ));
         }
         if parts.is_empty() {
             "no effect".into()
@@ -110,5 +128,12 @@ mod tests {
             serde_json::to_value(Effect::default()).unwrap(),
             serde_json::json!({})
         );
+        let cut = Effect {
+            bytes_discarded: 4096,
+            discarded: vec!["share/a.dat: 4096 bytes in [(0, 4096)], size 4096 -> 0".into()],
+            ..Effect::default()
+        };
+        assert!(!cut.is_none());
+        assert_eq!(cut.summary(), "1 unsynced change(s) discarded (4096 bytes)");
     }
 }

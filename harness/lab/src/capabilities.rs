@@ -197,6 +197,10 @@ pub fn missing_for(plan: &plan::Plan) -> Vec<Capability> {
         need.push(tun());
     }
     need.extend(vfs_needs(plan));
+    let lossy = plan.topology.servers.iter().flat_map(|s| &s.shares);
+    if lossy.into_iter().any(|s| s.disk == plan::Disk::Lossy) {
+        need.push(fuse());
+    }
     if !plan.topology.clusters.is_empty() {
         // ctdbd, its 10.interface event (ethtool), and how the lab runs it: a mount
         // namespace of its own (unshare), the ctdb tool inside it (nsenter). On docker the
@@ -371,6 +375,24 @@ fn base() -> Vec<Capability> {
     ]
 }
 
+/// `disk: lossy` shares are FUSE mounts the harness serves (mounted directly as root;
+/// fuse3's fusermount3 is the fallback).
+fn fuse() -> Capability {
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/fuse");
+    Capability::new(
+        "FUSE",
+        dev.is_ok(),
+        dev.err()
+            .map(|e| format!("/dev/fuse: {e} (needed by `disk: lossy`)"))
+            .unwrap_or_else(|| "/dev/fuse opens".into()),
+        "a kernel with CONFIG_FUSE_FS (`modprobe fuse`) and apt-get install fuse3 (or scripts/setup)",
+        true,
+    )
+}
+
 fn tun() -> Capability {
     let tun = std::fs::OpenOptions::new()
         .read(true)
@@ -393,6 +415,7 @@ fn tun() -> Capability {
 pub fn machine(plans: &[plan::Plan]) -> Vec<Capability> {
     let mut out = base();
     out.push(tun());
+    out.push(fuse());
     let modules = SmbdModules::probe();
     let mut names: Vec<(String, String)> = HARNESS_VFS_MODULES
         .iter()

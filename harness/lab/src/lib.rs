@@ -12,6 +12,7 @@ pub mod ctdb;
 pub mod docker;
 pub mod images;
 pub mod links;
+pub mod lossy;
 pub mod netns;
 pub mod process;
 pub mod runstate;
@@ -354,6 +355,17 @@ impl Lab {
                 &self.password,
             )
             .await?;
+            for share in &server.shares {
+                if share.disk == plan::Disk::Lossy {
+                    if roots.get(&node.name).is_some_and(|r| r.is_some()) {
+                        return Err(LabError::Other(format!(
+                            "{}: share `{}` has `disk: lossy`, which needs the netns provider (the harness mounts it on the host); run without --provider docker",
+                            node.name, share.name.value
+                        )));
+                    }
+                    samba.mount_lossy(&share.name.value)?;
+                }
+            }
             let name = node.name.clone();
             starting.push(async move { samba.start().await.map(|()| (name, samba)) });
         }
@@ -1018,6 +1030,12 @@ impl Lab {
         // Closing the TAPs first lets their namespaces go as soon as they are unmounted.
         if let Some(wire) = self.wire.take() {
             wire.stop();
+        }
+        // Lossy disks are FUSE mounts inside the lab directory: unmounted before it goes.
+        for node in self.nodes.values_mut() {
+            if let Some(samba) = node.samba.as_mut() {
+                samba.get_mut().unmount_lossy();
+            }
         }
         let state = self.state.lock().expect("state lock").clone();
         state.reclaim().map(|_| ())

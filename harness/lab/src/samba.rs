@@ -71,6 +71,8 @@ pub struct SambaServer {
     /// A container's mount namespace, on a `provider: docker` node: smbd and smbpasswd are
     /// the container's (crate::docker).
     root: Option<Arc<OwnedFd>>,
+    /// `disk: lossy` shares, each a FUSE mount over the share's directory (crate::lossy).
+    lossy: Vec<(String, crate::lossy::LossyDisk)>,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
@@ -144,6 +146,7 @@ impl SambaServer {
             passdb: None,
             environment: config.environment.clone(),
             root: config.root.clone(),
+            lossy: Vec::new(),
         };
         if config.cluster.is_some() {
             return Ok(server);
@@ -395,6 +398,42 @@ impl SambaServer {
             )));
         }
         Ok(killed)
+    }
+
+    /// Put `share` on a lossy disk: its directory becomes the mount point of a FUSE
+    /// passthrough over `<node>/lossy/<share>` (owned, like the share, by the lab user).
+    pub fn mount_lossy(&mut self, share: &str) -> Result<(), LabError> {
+        let backing = self.dir.join("lossy").join(share);
+        mkdir(&backing)?;
+        let (uid, gid) = unix_user()?;
+        nix::unistd::chown(&backing, Some(uid), Some(gid))
+            .map_err(|e| LabError::sys(format!("chown {}", backing.display()), e))?;
+        let disk = crate::lossy::LossyDisk::mount(&backing, &self.share_path(share))
+            .map_err(|e| LabError::Other(e.to_string()))?;
+        self.lossy.push((share.to_string(), disk));
+        Ok(())
+    }
+
+    /// Power cut: SIGKILL every process of the node, then every lossy disk loses what was
+    /// not synced and is mounted again. smbd stays down (the heal starts it). Returns the
+    /// pids killed and, per lossy share, what was discarded.
+    pub async fn power_cut(
+        &mut self,
+    ) -> Result<(Vec<i32>, Vec<(String, crate::lossy::Discarded)>), LabError> {
+        let killed = self.kill().await?;
+        let mut discarded = Vec::new();
+        for (share, disk) in &mut self.lossy {
+            let d = disk
+                .power_cut()
+                .map_err(|e| LabError::Other(e.to_string()))?;
+            discarded.push((share.clone(), d));
+        }
+        Ok((killed, discarded))
+    }
+
+    /// Unmount the lossy disks (before the lab directory is removed).
+    pub fn unmount_lossy(&mut self) {
+        self.lossy.clear();
     }
 
     /// Kill and start again; returns the pids killed.

@@ -48,6 +48,7 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         Admin => (&["node", "command", "ban_time"], true),
         Stop | Pause => (&["node"], true),
         Crash => (&["node", "address"], true),
+        PowerCut => (&["node"], true),
         Restart => (&["node"], false),
         Random => (&["kinds", "among", "choose"], true),
     }
@@ -65,6 +66,7 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         Pause => "pause",
         Restart => "restart",
         Crash => "crash",
+        PowerCut => "power_cut",
         Moveip => "moveip",
         DropTickles => "drop_tickles",
         Admin => "admin",
@@ -169,6 +171,7 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Stop
                 | FaultKind::Restart
                 | FaultKind::Crash
+                | FaultKind::PowerCut
                 | FaultKind::Reset
                 | FaultKind::Moveip
                 | FaultKind::Admin
@@ -206,6 +209,23 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 ))
             }
             None => {}
+        }
+        if let (FaultKind::PowerCut, Some(node)) = (kind, &fault.node) {
+            let lossy = plan.topology.servers.iter().any(|s| {
+                s.name.value == node.value
+                    && s.shares
+                        .iter()
+                        .any(|sh| sh.disk == crate::model::Disk::Lossy)
+            });
+            if servers.contains(&node.as_str()) && !lossy {
+                problems.push(Problem::at(
+                    node,
+                    format!(
+                        "a `power_cut` loses what was not synced on `disk: lossy` shares, and `{}` has none; add `disk: lossy` to a share (or use `crash`)",
+                        node.value
+                    ),
+                ));
+            }
         }
         for list in [&fault.from, &fault.to, &fault.among].into_iter().flatten() {
             for n in &list.value {
@@ -437,7 +457,9 @@ fn resources(action: &Action) -> Vec<Resource> {
         | Action::Restart { node } => {
             vec![Resource::Processes(node.clone())]
         }
-        Action::Crash { node, .. } => vec![Resource::Processes(node.clone())],
+        Action::Crash { node, .. } | Action::PowerCut { node } => {
+            vec![Resource::Processes(node.clone())]
+        }
         Action::Admin { node, .. } => vec![Resource::Processes(node.clone())],
         Action::Moveip { .. } | Action::DropTickles { .. } | Action::Isolate { .. } => Vec::new(),
         Action::Impair {

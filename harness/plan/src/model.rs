@@ -282,12 +282,34 @@ pub struct Share {
     /// smb.conf options for this share (`path` is set by the harness).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// What the share's directory sits on: `plain` (the host's file system) or `lossy` (a FUSE
+    /// passthrough that a `power_cut` can take back to what was last fsynced).
+    #[serde(default, skip_serializing_if = "Disk::is_plain")]
+    pub disk: Disk,
+}
+
+/// The disk under a share.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Disk {
+    #[default]
+    Plain,
+    /// Everything written since its file's last fsync (and names created, renamed or unlinked
+    /// since their directory's) is lost at a `power_cut`.
+    Lossy,
+}
+
+impl Disk {
+    pub fn is_plain(&self) -> bool {
+        *self == Disk::Plain
+    }
 }
 
 fn default_shares() -> Vec<Share> {
     vec![Share {
         name: Spanned::new("share".to_string()),
         options: BTreeMap::new(),
+        disk: Disk::Plain,
     }]
 }
 
@@ -585,6 +607,9 @@ pub enum FaultKind {
     /// Cluster node cut off from every client (its private network still works, so CTDB
     /// sees nothing wrong); heal reconnects it.
     Isolate,
+    /// Power cut of a server: every process SIGKILLed and every `disk: lossy` share back to
+    /// what was last fsynced (the history records what was discarded); heal starts smbd.
+    PowerCut,
     /// A seeded random schedule of `kinds`, `count` times `every` interval, each held `for`.
     Random,
 }

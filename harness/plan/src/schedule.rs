@@ -96,6 +96,10 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         address: Option<std::net::Ipv4Addr>,
     },
+    /// Every process of `node` killed, its lossy disks cut.
+    PowerCut {
+        node: String,
+    },
     /// Tickle ACKs to client `node` dropped.
     DropTickles {
         node: String,
@@ -133,6 +137,7 @@ impl Action {
             Action::Pause { .. } => "pause",
             Action::Restart { .. } => "restart",
             Action::Crash { .. } => "crash",
+            Action::PowerCut { .. } => "power_cut",
             Action::Moveip { .. } => "moveip",
             Action::DropTickles { .. } => "drop_tickles",
             Action::Admin { .. } => "admin",
@@ -165,6 +170,7 @@ impl Action {
             | Action::Pause { node }
             | Action::Restart { node }
             | Action::Crash { node, .. }
+            | Action::PowerCut { node }
             | Action::Moveip { node, .. }
             | Action::DropTickles { node }
             | Action::Admin { node, .. }
@@ -333,6 +339,9 @@ fn resolve(
         FaultKind::Restart => Action::Restart {
             node: node.clone()?,
         },
+        FaultKind::PowerCut => Action::PowerCut {
+            node: node.clone()?,
+        },
         FaultKind::Crash => match fault.address.as_ref() {
             Some(a) => Action::Crash {
                 node: crate::addresses::cluster_of_public(plan, a.value)?,
@@ -385,6 +394,7 @@ fn resolve_drawn(
             node: server?,
             address: None,
         },
+        FaultKind::PowerCut => Action::PowerCut { node: server? },
         // Validation keeps these out of random schedules.
         FaultKind::Impair
         | FaultKind::Random

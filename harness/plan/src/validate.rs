@@ -64,6 +64,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     }
     crate::cluster_checks::check(plan, &mut problems);
     crate::network_checks::check(plan, &mut problems);
+    check_disks(plan, &mut problems);
     // Cluster nodes are named after their cluster, whose name stands for them in errors.
     let cluster_nodes: Vec<(Spanned<String>, Option<&Spanned<Ipv4Addr>>)> = plan
         .topology
@@ -464,6 +465,29 @@ fn phases(w: &crate::model::Workload, problems: &mut Vec<Problem>) {
                 "every phase but the last needs `for` (how long it lasts)",
             )),
             None => {}
+        }
+    }
+}
+
+/// `disk: lossy` is a FUSE mount the harness serves on the host: netns servers only.
+fn check_disks(plan: &Plan, problems: &mut Vec<Problem>) {
+    use crate::model::{Disk, Provider};
+    for cluster in &plan.topology.clusters {
+        for share in cluster.shares.iter().filter(|s| s.disk == Disk::Lossy) {
+            problems.push(Problem::at(
+                &share.name,
+                "`disk: lossy` is for a single server's share; a cluster's shares are one directory every node shares",
+            ));
+        }
+    }
+    if plan.topology.provider == Provider::Docker {
+        for server in &plan.topology.servers {
+            for share in server.shares.iter().filter(|s| s.disk == Disk::Lossy) {
+                problems.push(Problem::at(
+                    &share.name,
+                    "`disk: lossy` needs `provider: netns` (the harness mounts it on the host)",
+                ));
+            }
         }
     }
 }

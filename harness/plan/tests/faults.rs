@@ -143,3 +143,27 @@ fn repeats_must_not_overlap_themselves() {
     let e = errors("  - { kind: blackhole, node: c1, at: 0s, every: 1s, for: 2s, count: 3 }\n");
     assert!(e.contains("must be shorter than `every`"), "{e}");
 }
+
+#[test]
+fn power_cut_needs_a_lossy_share_and_lossy_needs_netns() {
+    assert_eq!(
+        errors("  - { kind: power_cut, node: fs1, at: 1s, for: 1s }\n"),
+        "f.yaml:8:30: a `power_cut` loses what was not synced on `disk: lossy` shares, and `fs1` has none; add `disk: lossy` to a share (or use `crash`)"
+    );
+    let lossy = "version: 1\nname: f\ntopology:\n  servers: [{ name: fs1, shares: [{ name: s, disk: lossy }] }]\nfaults:\n  - { kind: power_cut, node: fs1, at: 1s, for: 300ms }\n";
+    let p = parse_str("f.yaml", lossy).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        schedule(&p)[0].action,
+        Action::PowerCut { node: "fs1".into() }
+    );
+    assert!(schedule(&p)[0].action.heals());
+    let docker = lossy.replace("topology:\n", "topology:\n  provider: docker\n");
+    let e = parse_str("f.yaml", &docker).unwrap_err().to_string();
+    assert!(e.contains("`disk: lossy` needs `provider: netns`"), "{e}");
+    let bad = lossy.replace("disk: lossy", "disk: flaky");
+    let e = parse_str("f.yaml", &bad).unwrap_err().to_string();
+    assert!(
+        e.contains("unknown variant `flaky`") || e.contains("unknown value `flaky`"),
+        "{e}"
+    );
+}

@@ -490,6 +490,26 @@ async fn start(
             effect.processes_killed = lab.server(node)?.lock().await.restart().await?;
             Active::Nothing
         }
+        Action::PowerCut { node } => {
+            let (killed, discarded) = lab.server(node)?.lock().await.power_cut().await?;
+            effect.processes_killed = killed;
+            for (share, d) in discarded {
+                effect.bytes_discarded += d.bytes();
+                for f in &d.files {
+                    effect.discarded.push(format!(
+                        "{share}/{}: {} bytes in {:?}, size {} -> {}",
+                        f.path, f.bytes_written, f.ranges, f.size_before, f.size_after
+                    ));
+                }
+                effect
+                    .discarded
+                    .extend(d.names.iter().map(|n| format!("{share}: {n}")));
+            }
+            Active::Processes {
+                node: node.clone(),
+                paused: false,
+            }
+        }
         Action::Crash { node, .. } => {
             // Links first, then processes: nothing the dying node sends gets out.
             let cut = lab.partition(std::slice::from_ref(node), &others(lab, node), None)?;

@@ -184,6 +184,7 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
             | plan::Action::Stop { .. }
             | plan::Action::Restart { .. } => "signals",
             plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
+            plan::Action::PowerCut { .. } => "signals + lossy disk (FUSE) cut",
             plan::Action::Moveip { .. } => "ctdb moveip",
             plan::Action::DropTickles { .. } => "userspace wire: tickle ACKs dropped",
             plan::Action::Admin { .. } => "ctdb stop/disable/ban",
