@@ -452,7 +452,7 @@ mod tests {
                 OpType::Ok,
                 "write",
                 Some("c1"),
-                json!({}),
+                json!({ "written": 4096 }),
             ),
             1,
         );
