@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirEntryExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -21,10 +22,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
     Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, SessionACL, TimeOrNow, WriteFlags,
+    LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
+    TimeOrNow, WriteFlags,
 };
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
 use serde::Serialize;
 
 /// Old contents are saved in blocks of this size, the first time a block is overwritten.
@@ -917,14 +920,23 @@ pub enum LossyError {
 /// A mounted lossy disk: `backing` served at `mountpoint` until dropped (or cut).
 pub struct LossyDisk {
     mountpoint: PathBuf,
+    /// The mount namespace `mountpoint` is in (a container's); `None`: the harness's own.
+    mnt: Option<Arc<OwnedFd>>,
     state: Arc<Mutex<State>>,
-    session: Option<fuser::BackgroundSession>,
+    /// The session serving the mount and its FUSE connection (`/sys/fs/fuse/connections/<n>`).
+    session: Option<(fuser::BackgroundSession, u32)>,
 }
 
 impl LossyDisk {
-    /// Serve `backing` (created if missing) at `mountpoint` (an existing directory). Trash for
+    /// Serve `backing` (created if missing) at `mountpoint` (an existing directory), in the
+    /// mount namespace `mnt` (a container's, where its smbd sees the share) or, with `None`,
+    /// the harness's own. The server and `backing` stay in the harness on the host. Trash for
     /// names unlinked since their last sync lives beside `backing`, on the same file system.
-    pub fn mount(backing: &Path, mountpoint: &Path) -> Result<LossyDisk, LossyError> {
+    pub fn mount(
+        backing: &Path,
+        mountpoint: &Path,
+        mnt: Option<Arc<OwnedFd>>,
+    ) -> Result<LossyDisk, LossyError> {
         let io = |context: &str| {
             let (m, c) = (mountpoint.to_path_buf(), context.to_string());
             move |source| LossyError::Io {
@@ -955,6 +967,7 @@ impl LossyDisk {
         };
         let mut disk = LossyDisk {
             mountpoint: mountpoint.to_path_buf(),
+            mnt,
             state: Arc::new(Mutex::new(state)),
             session: None,
         };
@@ -962,19 +975,68 @@ impl LossyDisk {
         Ok(disk)
     }
 
+    /// Mount with our own mount(2) rather than fuser's: it must happen in `self.mnt`, while
+    /// /dev/fuse is opened here (a container has no /dev/fuse) and the fd is shared by threads.
     fn attach(&mut self) -> std::io::Result<()> {
-        let mut config = Config::default();
-        config.mount_options = vec![
-            MountOption::FSName("smbchaos-lossy".into()),
-            MountOption::DefaultPermissions,
-            MountOption::CUSTOM("allow_other".into()),
-        ];
-        config.acl = SessionACL::All;
+        let device = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open("/dev/fuse")?;
+        let fd = device.as_raw_fd();
+        let mountpoint = self.mountpoint.clone();
+        in_mnt(self.mnt.as_deref(), move || {
+            let mode = fs::metadata(&mountpoint)?.mode() & libc::S_IFMT;
+            let options = format!(
+                "fd={fd},rootmode={mode:o},user_id=0,group_id=0,default_permissions,allow_other"
+            );
+            Ok(nix::mount::mount(
+                Some("smbchaos-lossy"),
+                &mountpoint,
+                Some("fuse"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(options.as_str()),
+            )?)
+        })?;
         let fs = Passthrough {
             state: self.state.clone(),
         };
-        self.session = Some(fuser::spawn_mount(fs, &self.mountpoint, &config)?);
-        Ok(())
+        // The kernel sent INIT at mount: the handshake answers it (until then, any access to
+        // the mount waits). Then the connection's number is the mount's device minor.
+        let mountpoint = self.mountpoint.clone();
+        let session =
+            fuser::Session::from_fd(fs, device.into(), SessionACL::All, Config::default())
+                .and_then(fuser::Session::spawn)
+                .and_then(|session| {
+                    let dev = in_mnt(self.mnt.as_deref(), move || {
+                        Ok(fs::metadata(&mountpoint)?.dev())
+                    })?;
+                    Ok((session, nix::sys::stat::minor(dev) as u32))
+                });
+        match session {
+            Ok(session) => {
+                self.session = Some(session);
+                Ok(())
+            }
+            Err(e) => {
+                let mountpoint = self.mountpoint.clone();
+                let _ = in_mnt(self.mnt.as_deref(), move || {
+                    Ok(nix::mount::umount2(&mountpoint, MntFlags::MNT_DETACH)?)
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Abort the FUSE connection `conn` and lazily unmount `mountpoint` in its namespace.
+    fn unmount(&self, conn: u32) -> std::io::Result<()> {
+        // Abort first: a process still holding a file on the old mount gets ENOTCONN (never
+        // the discarded contents), and the session ends at once.
+        let _ = fs::write(format!("/sys/fs/fuse/connections/{conn}/abort"), "1");
+        let mountpoint = self.mountpoint.clone();
+        in_mnt(self.mnt.as_deref(), move || {
+            Ok(nix::mount::umount2(&mountpoint, MntFlags::MNT_DETACH)?)
+        })
     }
 
     pub fn mountpoint(&self) -> &Path {
@@ -1012,17 +1074,29 @@ impl LossyDisk {
     }
 
     fn detach(&mut self) {
-        if let Some(session) = self.session.take() {
-            // Abort the connection first: a process still holding a file on the old mount
-            // gets ENOTCONN (never the discarded contents), and the session ends at once
-            // instead of waiting for the last user of a lazily unmounted file system.
-            if let Ok(md) = fs::metadata(&self.mountpoint) {
-                let minor = nix::sys::stat::minor(md.dev());
-                let _ = fs::write(format!("/sys/fs/fuse/connections/{minor}/abort"), "1");
-            }
-            let _ = session.umount_and_join();
+        if let Some((session, conn)) = self.session.take() {
+            let _ = self.unmount(conn);
+            let _ = session.join();
         }
     }
+}
+
+/// Run `f` in the mount namespace `mnt` (on a thread of its own: setns(CLONE_NEWNS) needs a
+/// thread that shares no filesystem context), or here with `None`.
+fn in_mnt<T: Send>(
+    mnt: Option<&OwnedFd>,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    let Some(mnt) = mnt else { return f() };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            unshare(CloneFlags::CLONE_FS)?;
+            setns(mnt, CloneFlags::CLONE_NEWNS)?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("mount namespace thread panicked")))
+    })
 }
 
 impl Drop for LossyDisk {

@@ -112,7 +112,8 @@ impl RunState {
         // first) and before the lab directory (bind-mounted into the containers).
         crate::docker::remove(&self.containers)?;
         done.containers = self.containers.clone();
-        // A lossy disk (FUSE) whose harness died is left mounted, unreachable: unmount it.
+        // A lossy disk (FUSE) whose harness died is left mounted, unreachable: unmount it
+        // (a docker server's is in its container's mount namespace and goes with it).
         crate::lossy::unmount_under(&self.lab_dir);
         if self.lab_dir.starts_with(crate::LAB_DIR_ROOT) && self.lab_dir.exists() {
             fs::remove_dir_all(&self.lab_dir)

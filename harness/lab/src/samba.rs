@@ -408,8 +408,9 @@ impl SambaServer {
         let (uid, gid) = unix_user()?;
         nix::unistd::chown(&backing, Some(uid), Some(gid))
             .map_err(|e| LabError::sys(format!("chown {}", backing.display()), e))?;
-        let disk = crate::lossy::LossyDisk::mount(&backing, &self.share_path(share))
-            .map_err(|e| LabError::Other(e.to_string()))?;
+        let disk =
+            crate::lossy::LossyDisk::mount(&backing, &self.share_path(share), self.root.clone())
+                .map_err(|e| LabError::Other(e.to_string()))?;
         self.lossy.push((share.to_string(), disk));
         Ok(())
     }

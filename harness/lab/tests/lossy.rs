@@ -23,7 +23,7 @@ fn power_cut_discards_exactly_what_was_not_synced() {
     // A file synced before the disk is mounted is simply there.
     fs::create_dir_all(&backing).unwrap();
     fs::write(backing.join("old.txt"), b"old contents").unwrap();
-    let mut disk = LossyDisk::mount(&backing, &mnt).expect("mount");
+    let mut disk = LossyDisk::mount(&backing, &mnt, None).expect("mount");
 
     // synced.dat: 8 KiB written and fsynced, then 100 bytes overwritten and 4 KiB appended.
     let synced = OpenOptions::new()
@@ -117,7 +117,7 @@ fn power_cut_discards_exactly_what_was_not_synced() {
 #[test]
 fn truncate_and_o_trunc_are_undone() {
     let (_tmp, backing, mnt) = dirs();
-    let mut disk = LossyDisk::mount(&backing, &mnt).expect("mount");
+    let mut disk = LossyDisk::mount(&backing, &mnt, None).expect("mount");
     let f = fs::File::create(mnt.join("t.dat")).unwrap();
     f.write_all_at(&[7; 10_000], 0).unwrap();
     f.sync_all().unwrap();
@@ -179,14 +179,49 @@ use lab::{Lab, LabOptions};
 use smb2::wire::create::disposition;
 use smb2::CreateRequest;
 
-fn smb_plan(strict_sync: &str) -> plan::Plan {
+/// `docker`: the Samba version of a `provider: docker` server; `None`: a netns server.
+fn smb_plan(strict_sync: &str, docker: Option<&str>) -> plan::Plan {
+    let (provider, samba) = match docker {
+        Some(v) => (
+            "  provider: docker\n".to_string(),
+            format!("      samba: \"{v}\"\n"),
+        ),
+        None => (String::new(), String::new()),
+    };
     plan::parse_str(
         "lossy.yaml",
         &format!(
-            "version: 1\nname: lossy\ntopology:\n  servers:\n    - name: fs1\n      global: {{ strict sync: \"{strict_sync}\" }}\n      shares: [{{ name: share, disk: lossy }}]\n  clients: [{{ name: c1 }}]\n"
+            "version: 1\nname: lossy\ntopology:\n{provider}  servers:\n    - name: fs1\n{samba}      global: {{ strict sync: \"{strict_sync}\" }}\n      shares: [{{ name: share, disk: lossy }}]\n  clients: [{{ name: c1 }}]\n"
         ),
     )
     .unwrap()
+}
+
+/// Lossy-disk mount points in the mount table `mounts` (a /proc/<pid>/mounts).
+fn lossy_mounts(mounts: &str) -> Vec<String> {
+    mounts
+        .lines()
+        .filter(|l| l.starts_with("smbchaos-lossy "))
+        .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
+        .collect()
+}
+
+/// The lossy mounts the container of `node` sees, and those of the host under the lab.
+fn container_and_host_mounts(lab: &Lab, node: &str) -> (Vec<String>, Vec<String>) {
+    let name = lab::docker::container_name(lab.run_id(), node);
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{.State.Pid}}", &name])
+        .output()
+        .expect("docker inspect");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let inside = std::fs::read_to_string(format!("/proc/{pid}/mounts")).expect("container mounts");
+    let host = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    let dir = lab.dir().display().to_string();
+    let host = lossy_mounts(&host)
+        .into_iter()
+        .filter(|m| m.starts_with(&dir))
+        .collect();
+    (lossy_mounts(&inside), host)
 }
 
 async fn tree(lab: &Lab) -> smb2::Connected {
@@ -228,10 +263,21 @@ async fn read_back(t: &smb2::Tree, name: &str) -> Option<Vec<u8>> {
 }
 
 /// Writes of each kind, a power cut, smbd started again: which survived.
-async fn cut_after_writes(strict_sync: &str) -> (Vec<Option<Vec<u8>>>, lab::lossy::Discarded) {
-    let lab = Lab::up(&smb_plan(strict_sync), LabOptions::default())
+async fn cut_after_writes(
+    strict_sync: &str,
+    docker: Option<&str>,
+) -> (Vec<Option<Vec<u8>>>, lab::lossy::Discarded) {
+    let lab = Lab::up(&smb_plan(strict_sync, docker), LabOptions::default())
         .await
         .expect("lab up");
+    let share = lab.dir().join("fs1/shares/share").display().to_string();
+    if docker.is_some() {
+        // Mounted where the container's smbd sees it, not on the host.
+        assert_eq!(
+            container_and_host_mounts(&lab, "fs1"),
+            (vec![share.clone()], vec![])
+        );
+    }
     let c = tree(&lab).await;
     let t = &c.tree;
     // through.dat: 4 KiB written through, then 4 KiB more without.
@@ -279,20 +325,49 @@ async fn cut_after_writes(strict_sync: &str) -> (Vec<Option<Vec<u8>>>, lab::loss
         .start()
         .await
         .expect("smbd serves again");
+    if docker.is_some() {
+        // Mounted again, in the container, after the cut.
+        assert_eq!(
+            container_and_host_mounts(&lab, "fs1"),
+            (vec![share.clone()], vec![])
+        );
+    }
     let c = tree(&lab).await;
     let mut found = Vec::new();
     for name in ["through.dat", "flushed.dat", "cached.dat"] {
         found.push(read_back(&c.tree, name).await);
     }
     drop(c);
+    let dir = lab.dir().display().to_string();
     lab.down().await.unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        lossy_mounts(&mounts).iter().all(|m| !m.starts_with(&dir)),
+        "{mounts}"
+    );
     assert_eq!(discarded.len(), 1);
     (found, discarded.remove(0).1)
 }
 
 #[tokio::test]
 async fn power_cut_keeps_what_smbd_fsynced_and_loses_the_rest() {
-    let (found, discarded) = cut_after_writes("yes").await;
+    keeps_what_smbd_fsynced(None).await;
+}
+
+/// The same on a `provider: docker` server: the harness serves the disk on the host and
+/// mounts it in the container's mount namespace, where the image's smbd uses it.
+#[tokio::test]
+async fn docker_4_17_power_cut_keeps_what_smbd_fsynced_and_loses_the_rest() {
+    keeps_what_smbd_fsynced(Some("4.17")).await;
+}
+
+#[tokio::test]
+async fn docker_4_22_power_cut_keeps_what_smbd_fsynced_and_loses_the_rest() {
+    keeps_what_smbd_fsynced(Some("4.22")).await;
+}
+
+async fn keeps_what_smbd_fsynced(docker: Option<&str>) {
+    let (found, discarded) = cut_after_writes("yes", docker).await;
     assert_eq!(
         found[0],
         Some(vec![b'T'; 4096]),
@@ -311,7 +386,7 @@ async fn power_cut_keeps_what_smbd_fsynced_and_loses_the_rest() {
 /// FLUSH without an fsync, so a power cut loses them.
 #[tokio::test]
 async fn without_strict_sync_acknowledged_flushes_are_lost() {
-    let (found, discarded) = cut_after_writes("no").await;
+    let (found, discarded) = cut_after_writes("no", None).await;
     assert_eq!(found, vec![None, None, None], "{discarded:?}");
     assert_eq!(discarded.bytes(), 8192 + 1000 + 3000, "{discarded:?}");
 }

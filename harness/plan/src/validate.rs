@@ -469,25 +469,15 @@ fn phases(w: &crate::model::Workload, problems: &mut Vec<Problem>) {
     }
 }
 
-/// `disk: lossy` is a FUSE mount the harness serves on the host: netns servers only.
+/// `disk: lossy` is a FUSE mount under one server's share (netns or docker), not a cluster's.
 fn check_disks(plan: &Plan, problems: &mut Vec<Problem>) {
-    use crate::model::{Disk, Provider};
+    use crate::model::Disk;
     for cluster in &plan.topology.clusters {
         for share in cluster.shares.iter().filter(|s| s.disk == Disk::Lossy) {
             problems.push(Problem::at(
                 &share.name,
                 "`disk: lossy` is for a single server's share; a cluster's shares are one directory every node shares",
             ));
-        }
-    }
-    if plan.topology.provider == Provider::Docker {
-        for server in &plan.topology.servers {
-            for share in server.shares.iter().filter(|s| s.disk == Disk::Lossy) {
-                problems.push(Problem::at(
-                    &share.name,
-                    "`disk: lossy` needs `provider: netns` (the harness mounts it on the host)",
-                ));
-            }
         }
     }
 }
