@@ -130,10 +130,18 @@ impl Freezer {
 }
 
 fn remove_dir(path: &Path) -> Result<(), LabError> {
-    match fs::remove_dir(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LabError::io(format!("remove cgroup {}", path.display()), e)),
+    // A task SIGKILLed a moment ago leaves the group only once it has finished exiting (a
+    // container's processes are reaped by their shim, not by us): until then rmdir says EBUSY.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(LabError::io(format!("remove cgroup {}", path.display()), e)),
+        }
     }
 }
 

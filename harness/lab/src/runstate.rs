@@ -95,29 +95,44 @@ impl RunState {
     /// Tear down everything recorded: processes first (a namespace lingers while a process
     /// holds it), then namespaces, cgroups, the lab directory, and finally this file.
     pub fn reclaim(&self) -> Result<Reclaimed, LabError> {
+        // Every step is tried even when one fails (a busy cgroup must not leave the
+        // containers and namespaces behind); the first failure is returned at the end.
         let mut done = Reclaimed::default();
+        let mut first_error: Option<LabError> = None;
+        let mut keep = |r: Result<(), LabError>| {
+            if let Err(e) = r {
+                tracing::warn!("reclaiming a run: {e}");
+                first_error.get_or_insert(e);
+            }
+        };
         for path in &self.cgroups {
             let group = Freezer::at(path);
             done.processes += group.pids().len();
-            group.destroy()?;
+            keep(group.destroy());
         }
-        cgroup::remove_run_group(&self.run_id)?;
+        keep(cgroup::remove_run_group(&self.run_id));
         for ns in &self.namespaces {
             if netns::path_of(ns).exists() {
-                netns::delete(ns)?;
+                keep(netns::delete(ns));
                 done.namespaces.push(ns.clone());
             }
         }
         // After the namespaces (our bind mount of a container's network namespace goes
         // first) and before the lab directory (bind-mounted into the containers).
-        crate::docker::remove(&self.containers)?;
+        keep(crate::docker::remove(&self.containers));
         done.containers = self.containers.clone();
         // A lossy disk (FUSE) whose harness died is left mounted, unreachable: unmount it
         // (a docker server's is in its container's mount namespace and goes with it).
         crate::lossy::unmount_under(&self.lab_dir);
         if self.lab_dir.starts_with(crate::LAB_DIR_ROOT) && self.lab_dir.exists() {
-            fs::remove_dir_all(&self.lab_dir)
-                .map_err(|e| LabError::io(format!("remove {}", self.lab_dir.display()), e))?;
+            keep(
+                fs::remove_dir_all(&self.lab_dir)
+                    .map_err(|e| LabError::io(format!("remove {}", self.lab_dir.display()), e)),
+            );
+        }
+        if let Some(e) = first_error {
+            // The state file stays: `smbchaos clean` tries again.
+            return Err(e);
         }
         match fs::remove_file(Self::file(&self.run_id)) {
             Ok(()) => {}
