@@ -329,7 +329,9 @@ fn repeat_gives_a_pass_rate_names_what_flipped_and_applies_the_flake_rule() {
         TINY.replace("name: tiny", &format!("name: flaky\nflake_rate: {rate}")).replace(
             "run: \"sleep 0.3\"",
             &format!(
-                "run: \"n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}; [ $((n % 2)) = 0 ]\"",
+                // The sleep stays: the smbclient step must start after the fault's window
+                // (50-200 ms), or the fault, not the counter, decides the verdict.
+                "run: \"sleep 0.3; n=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}; [ $((n % 2)) = 0 ]\"",
                 c = counter.display()
             ),
         )
