@@ -11,11 +11,11 @@ use crate::connection::{Connection, Protection};
 use crate::crypto::kdf::derive_session_keys;
 use crate::crypto::signing;
 use crate::error::{Error, Result};
-use crate::ntlm::{self, ChallengeMessage, Credentials};
+use crate::ntlm::{self, Credentials};
 use crate::options::RequestOptions;
 use crate::response::Response;
 use crate::session::{Security, Session};
-use crate::session_setup::{setup_round, status_error};
+use crate::session_setup::{challenge_of, setup_round, status_error};
 use crate::spnego;
 use crate::tree::Tree;
 use crate::wire::session_setup::*;
@@ -71,22 +71,7 @@ impl Session {
             h.update(&sent1);
             h.update(&rx1.raw);
         }
-        let r1 = Response::<SessionSetupResponse>::decode(rx1, Command::SessionSetup)?;
-        let token = r1
-            .body()
-            .map(|b| b.security_buffer.clone())
-            .unwrap_or_default();
-        let malformed = |e| Error::Malformed {
-            command: Command::SessionSetup,
-            source: e,
-            header: Some(Box::new(r1.header.clone())),
-            raw: r1.raw.clone(),
-        };
-        let challenge_bytes = spnego::NegTokenResp::parse(&token)
-            .map_err(malformed)?
-            .response_token
-            .ok_or_else(|| Error::Protocol("SPNEGO response without NTLMSSP challenge".into()))?;
-        let challenge = ChallengeMessage::parse(&challenge_bytes).map_err(malformed)?;
+        let challenge = challenge_of(rx1)?;
         let (auth, session_key) =
             ntlm::authenticate_message(credentials, &challenge, rand::random());
         let req2 = SessionSetupRequest {

@@ -77,6 +77,26 @@ pub(crate) async fn setup_round(
     Ok((sent, p.wait().await?))
 }
 
+/// The NTLMSSP CHALLENGE_MESSAGE inside the first SESSION_SETUP response's SPNEGO token.
+pub(crate) fn challenge_of(rx1: Received) -> Result<ChallengeMessage> {
+    let r1 = Response::<SessionSetupResponse>::decode(rx1, Command::SessionSetup)?;
+    let token = r1
+        .body()
+        .map(|b| b.security_buffer.clone())
+        .unwrap_or_default();
+    let malformed = |e| Error::Malformed {
+        command: Command::SessionSetup,
+        source: e,
+        header: Some(Box::new(r1.header.clone())),
+        raw: r1.raw.clone(),
+    };
+    let challenge_bytes = spnego::NegTokenResp::parse(&token)
+        .map_err(malformed)?
+        .response_token
+        .ok_or_else(|| Error::Protocol("SPNEGO response without NTLMSSP challenge".into()))?;
+    ChallengeMessage::parse(&challenge_bytes).map_err(malformed)
+}
+
 pub(crate) fn status_error(rx: Received, command: Command) -> Error {
     let error = crate::wire::error_response::ErrorResponse::parse(&rx.raw).ok();
     Error::Status {
@@ -119,22 +139,7 @@ impl Connection {
             h.update(&rx1.raw);
         }
         let session_id = rx1.header.session_id;
-        let r1 = Response::<SessionSetupResponse>::decode(rx1, Command::SessionSetup)?;
-        let token = r1
-            .body()
-            .map(|b| b.security_buffer.clone())
-            .unwrap_or_default();
-        let malformed = |e| Error::Malformed {
-            command: Command::SessionSetup,
-            source: e,
-            header: Some(Box::new(r1.header.clone())),
-            raw: r1.raw.clone(),
-        };
-        let resp_tok = spnego::NegTokenResp::parse(&token).map_err(malformed)?;
-        let challenge_bytes = resp_tok
-            .response_token
-            .ok_or_else(|| Error::Protocol("SPNEGO response without NTLMSSP challenge".into()))?;
-        let challenge = ChallengeMessage::parse(&challenge_bytes).map_err(malformed)?;
+        let challenge = challenge_of(rx1)?;
 
         // Round 2: AUTHENTICATE_MESSAGE.
         let (auth, session_key) =

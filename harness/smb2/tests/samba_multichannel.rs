@@ -172,19 +172,35 @@ async fn a_channel_reset_mid_transfer_is_replayed_on_the_other() {
 
     // The lost channel replaced (the second address bound again), then reset mid-read: the
     // reads it had in flight are replayed and every MiB still matches.
-    bind_all(&lab, &mc, guid, &interfaces).await;
-    let reader = {
-        let mc = mc.clone();
-        tokio::spawn(async move { bulk_read(&mc, file_id, chunks, 8).await })
-    };
-    reset_while_busy(&lab, &mc, 2).await;
-    within("the rest of the read", Duration::from_secs(120), reader)
-        .await
-        .expect("reader");
-    let report = mc.report();
-    eprintln!("after the second reset: {report:?}");
-    assert!(report[0].up && !report[1].up && !report[2].up, "{report:?}");
-    assert!(report[2].lost > 0, "{report:?}");
+    // On the offloaded wire a channel's reads can all be answered between seeing them in
+    // flight and the reset landing; then nothing was lost and the reset is tried again on a
+    // freshly bound channel (at most six times).
+    let mut resets = 1;
+    loop {
+        bind_all(&lab, &mc, guid, &interfaces).await;
+        let reader = {
+            let mc = mc.clone();
+            tokio::spawn(async move { bulk_read(&mc, file_id, chunks, 8).await })
+        };
+        let index = 1 + resets;
+        reset_while_busy(&lab, &mc, index).await;
+        resets += 1;
+        within("the rest of the read", Duration::from_secs(120), reader)
+            .await
+            .expect("reader");
+        let report = mc.report();
+        eprintln!("after reset {resets}: {report:?}");
+        assert!(
+            report[0].up && report[1..].iter().all(|c| !c.up),
+            "{report:?}"
+        );
+        if report[index].lost > 0 || resets == 7 {
+            assert!(report[index].lost > 0, "{report:?}");
+            break;
+        }
+    }
+    // A reset that lost nothing went unnoticed by any request: only the write's and this
+    // read's losses moved the ChannelSequence on.
     assert_eq!(mc.channel_sequence(), 2);
     lab.down().await.unwrap();
 }
