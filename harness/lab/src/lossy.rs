@@ -658,6 +658,19 @@ impl Filesystem for Passthrough {
         }
     }
 
+    /// close(2) of a descriptor: not a sync. Answered so the kernel does not log ENOSYS on
+    /// every close (and nothing is made durable: only fsync does that).
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
     fn release(
         &self,
         _req: &Request,
