@@ -32,6 +32,7 @@ use smb2::wire::lock::{
 };
 use smb2::wire::read::ReadRequest;
 use smb2::wire::write::WriteRequest;
+use smb2::wire::negotiate::capabilities::SMB2_GLOBAL_CAP_MULTI_CHANNEL;
 use smb2::wire::RequestBody;
 use smb2::{
     default_negotiate_request, multichannel_negotiate_request, query_network_interfaces,
@@ -597,8 +598,16 @@ impl<'a> Client<'a> {
             .await
             .map_err(|e| e.to_string())?;
         self.watch(events, no);
+        // A server that offers no multichannel gets one channel, as real clients do.
+        let offered = negotiated.capabilities & SMB2_GLOBAL_CAP_MULTI_CHANNEL != 0;
         let mc = match &constraint {
-            Some(c) => Some(self.bind_channels(&tree, address, c, &request, &opts, no).await?),
+            Some(c) if offered => {
+                Some(self.bind_channels(&tree, address, c, &request, &opts, no).await?)
+            }
+            Some(_) => {
+                tracing::debug!(client = %self.spec.name, "the server offers no multichannel");
+                None
+            }
             None => None,
         };
         let served_by = match local {
