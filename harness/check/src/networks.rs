@@ -94,7 +94,10 @@ pub fn network_bytes(history: &[Record], bounds: &[ShareBound]) -> Checked {
         }
     }
     for (node, nets) in &per_node {
-        let parts: Vec<String> = nets.iter().map(|(n, b)| format!("{n} {}", mib(*b))).collect();
+        let parts: Vec<String> = nets
+            .iter()
+            .map(|(n, b)| format!("{n} {}", mib(*b)))
+            .collect();
         f.note(format!("{node}: {}", parts.join(", ")));
     }
     for b in bounds {
@@ -229,7 +232,11 @@ pub fn probe_latency(history: &[Record], o: &ProbeOptions) -> Checked {
             &format!("probe ops {what}"),
             held,
             &[],
-            format!("{} ok op(s) of {}'s clients (at least {MIN_PROBES} needed)", side.len(), o.probe),
+            format!(
+                "{} ok op(s) of {}'s clients (at least {MIN_PROBES} needed)",
+                side.len(),
+                o.probe
+            ),
         );
     }
     if before.len() < MIN_PROBES || during.len() < MIN_PROBES {
@@ -255,16 +262,122 @@ pub fn probe_latency(history: &[Record], o: &ProbeOptions) -> Checked {
     if let Some(min) = o.at_least {
         if slowdown < min {
             f.violation(Anomaly::ProbeLatency, &cite, || {
-                format!("the probe slowed down {slowdown:.1}x under the load, expected at least {min}x")
+                format!(
+                    "the probe slowed down {slowdown:.1}x under the load, expected at least {min}x"
+                )
             });
         }
     }
     if let Some(max) = o.at_most {
         if slowdown > max {
             f.violation(Anomaly::ProbeLatency, &cite, || {
-                format!("the probe slowed down {slowdown:.1}x under the load, expected at most {max}x")
+                format!(
+                    "the probe slowed down {slowdown:.1}x under the load, expected at most {max}x"
+                )
             });
         }
     }
     f.finish(PROBE_LATENCY, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use history::Value;
+
+    fn sample(index: u64, links: serde_json::Value) -> Record {
+        Record {
+            index,
+            time_ns: index * 1_000_000,
+            process: Process::Named("wire".into()),
+            kind: OpType::Info,
+            f: LINK_COUNTERS.into(),
+            value: Value::Observation(links),
+            ..Record::default()
+        }
+    }
+
+    fn op(index: u64, p: u64, node: &str, kind: OpType, ms: u64) -> Record {
+        Record {
+            index,
+            time_ns: ms * 1_000_000,
+            process: Process::Worker(p),
+            kind,
+            f: "write".into(),
+            node: Some(node.into()),
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn shares_come_from_the_first_and_last_sample() {
+        let h = [
+            sample(
+                0,
+                serde_json::json!({"c1.storage": {"egress_bytes": 100, "ingress_bytes": 0}, "c1.mgmt": {"egress_bytes": 50, "ingress_bytes": 50}}),
+            ),
+            sample(
+                1,
+                serde_json::json!({"c1.storage": {"egress_bytes": 700, "ingress_bytes": 100}, "c1.mgmt": {"egress_bytes": 250, "ingress_bytes": 50}}),
+            ),
+        ];
+        let bound = |at_least, at_most| ShareBound {
+            node: "c1".into(),
+            network: "mgmt".into(),
+            at_least,
+            at_most,
+        };
+        // storage 700, mgmt 200: mgmt 22 %.
+        let ok = network_bytes(&h, &[bound(Some(0.2), Some(0.25))]);
+        assert_eq!(ok.result.valid, Validity::True, "{:?}", ok.result);
+        let low = network_bytes(&h, &[bound(None, Some(0.01))]);
+        assert_eq!(low.result.valid, Validity::False);
+        assert_eq!(low.anomalies, [Anomaly::NetworkShare]);
+        assert_eq!(low.result.ops, [0, 1]);
+        assert!(
+            low.result.explanation.contains("22.2%"),
+            "{}",
+            low.result.explanation
+        );
+        let none = network_bytes(&h[..0], &[bound(Some(0.2), None)]);
+        assert_eq!(none.result.valid, Validity::Unknown);
+    }
+
+    #[test]
+    fn the_probe_is_compared_before_and_during_the_load() {
+        let mut h = Vec::new();
+        let mut i = 0;
+        let mut push = |p, node: &str, from, to| {
+            h.push(op(i, p, node, OpType::Invoke, from));
+            h.push(op(i + 1, p, node, OpType::Ok, to));
+            i += 2;
+        };
+        for t in 0..5 {
+            push(0, "admin", t * 10, t * 10 + 2); // 2 ms before
+        }
+        push(1, "c1", 100, 200);
+        push(1, "c1", 200, 400);
+        for t in 0..5 {
+            push(0, "admin", 110 + t * 40, 110 + t * 40 + 30); // 30 ms during
+        }
+        let o = |at_least, at_most| ProbeOptions {
+            probe: "admin".into(),
+            load: "c1".into(),
+            at_least,
+            at_most,
+        };
+        let r = probe_latency(&h, &o(Some(10.0), None));
+        assert_eq!(r.result.valid, Validity::True, "{:?}", r.result);
+        assert!(
+            r.result.explanation.contains("15.0x"),
+            "{}",
+            r.result.explanation
+        );
+        let r = probe_latency(&h, &o(None, Some(3.0)));
+        assert_eq!(r.result.valid, Validity::False);
+        assert_eq!(r.result.ops.len(), 5);
+        // No baseline (the load from the start): unknown, not a pass.
+        let r = probe_latency(&h[10..], &o(None, Some(3.0)));
+        assert_eq!(r.result.valid, Validity::Unknown, "{:?}", r.result);
+    }
 }

@@ -173,7 +173,11 @@ async fn main() {
                 }
                 (w, r)
             };
-            let who = ["ours, 1 channel", "ours, 2 channels", "smbclient, 1 connection"][side];
+            let who = [
+                "ours, 1 channel",
+                "ours, 2 channels",
+                "smbclient, 1 connection",
+            ][side];
             println!("run {run} {who}: write {w:.1} MiB/s, read {r:.1} MiB/s");
             results[side].0.push(w);
             results[side].1.push(r);

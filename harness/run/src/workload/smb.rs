@@ -30,9 +30,9 @@ use smb2::wire::lock::{
     LockElement, LockRequest, SMB2_LOCKFLAG_EXCLUSIVE_LOCK, SMB2_LOCKFLAG_FAIL_IMMEDIATELY,
     SMB2_LOCKFLAG_UNLOCK,
 };
+use smb2::wire::negotiate::capabilities::SMB2_GLOBAL_CAP_MULTI_CHANNEL;
 use smb2::wire::read::ReadRequest;
 use smb2::wire::write::WriteRequest;
-use smb2::wire::negotiate::capabilities::SMB2_GLOBAL_CAP_MULTI_CHANNEL;
 use smb2::wire::RequestBody;
 use smb2::{
     default_negotiate_request, multichannel_negotiate_request, query_network_interfaces,
@@ -556,8 +556,14 @@ impl<'a> Client<'a> {
                 // the first network the client may use.
                 let first = c.networks.first().map(|n| n.address);
                 if let Some(a) = self.lab.networks().iter().find_map(|n| {
-                    let inside = first.is_some_and(|f| n.cidr().parse::<smb2::Network>().is_ok_and(|m| m.contains(f)));
-                    inside.then(|| self.lab.address_on(&entry.server.value, &n.name)).flatten()
+                    let inside = first.is_some_and(|f| {
+                        n.cidr()
+                            .parse::<smb2::Network>()
+                            .is_ok_and(|m| m.contains(f))
+                    });
+                    inside
+                        .then(|| self.lab.address_on(&entry.server.value, &n.name))
+                        .flatten()
                 }) {
                     address = a;
                 }
@@ -601,9 +607,10 @@ impl<'a> Client<'a> {
         // A server that offers no multichannel gets one channel, as real clients do.
         let offered = negotiated.capabilities & SMB2_GLOBAL_CAP_MULTI_CHANNEL != 0;
         let mc = match &constraint {
-            Some(c) if offered => {
-                Some(self.bind_channels(&tree, address, c, &request, &opts, no).await?)
-            }
+            Some(c) if offered => Some(
+                self.bind_channels(&tree, address, c, &request, &opts, no)
+                    .await?,
+            ),
             Some(_) => {
                 tracing::debug!(client = %self.spec.name, "the server offers no multichannel");
                 None
