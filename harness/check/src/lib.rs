@@ -11,6 +11,8 @@
 //! | `leases` | a conflicting open completes only after the break reached the W/H holder |
 //! | `availability` | stalls per client and per fault; false only past `max_stall` |
 //! | `grants` | the server granted the lease, oplock and durability the plan requires |
+//! | `network-bytes` | the share of a node's bytes each network carried is within the plan's bounds |
+//! | `probe-latency` | a probe's slowdown while a load runs is within the plan's bounds |
 //!
 //! Each checker states what it needs to have been exercised (its preconditions, reported in
 //! the verdict): one the server refused (every open failed, no lease granted) fails the
@@ -33,6 +35,7 @@ pub mod index;
 mod intervals;
 pub mod leases;
 mod model;
+pub mod networks;
 pub mod reads;
 pub mod resume;
 mod verdict;
@@ -168,6 +171,10 @@ pub enum Anomaly {
     BreakUnexpected,
     /// any checker: what it needs exercised was refused by the server.
     PreconditionRefused,
+    /// network-bytes: a node's link to a network carried a share of its bytes outside the bounds.
+    NetworkShare,
+    /// probe-latency: the probe slowed down under the load outside the bounds.
+    ProbeLatency,
 }
 
 impl Anomaly {
@@ -202,6 +209,8 @@ impl Anomaly {
             GrantRefused => "grant-refused",
             BreakUnexpected => "break-unexpected",
             PreconditionRefused => "precondition-refused",
+            NetworkShare => "network-share",
+            ProbeLatency => "probe-latency",
         }
     }
 }

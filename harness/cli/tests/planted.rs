@@ -8,7 +8,9 @@
 //! - configuration that silently turns off what the plan is about (`smb2 leases = no`,
 //!   `durable handles = no`);
 //! - a CTDB cluster slow to notice a dead node (`KeepaliveLimit`), against a plan that
-//!   expects the takeover within seconds.
+//!   expects the takeover within seconds;
+//! - seed 004's multichannel plans with the client constraint not honoured, and with a
+//!   server that offers no multichannel.
 
 #[path = "planted/common.rs"]
 mod common;
@@ -107,6 +109,51 @@ fn a_cluster_slow_to_declare_a_node_dead_fails_failover() {
         why.contains("later than") || why.contains("no takeover seen"),
         "{why}"
     );
+}
+
+/// Seed 004 with a client that does not honour its constraint (the plan's
+/// `multichannel: { networks: [storage] }` dropped, as a client ignoring
+/// New-SmbMultichannelConstraint would): the copy spreads over the management network, and
+/// both of the constrained plan's expectations fail, citing the link counters and the
+/// probe's slowest ops.
+#[test]
+fn a_client_ignoring_its_multichannel_constraint_fails_the_constrained_plan() {
+    let r = run("plans/field/multichannel-constrained.yaml", |p| {
+        let copy = p
+            .workload
+            .clients
+            .iter_mut()
+            .find(|c| c.multichannel.is_some())
+            .expect("the plan's copy is multichannel");
+        copy.multichannel.as_mut().unwrap().value.networks.clear();
+    });
+    assert_code(&r, 1);
+    let ops = r.failed("network-bytes", "c1's bytes on mgmt");
+    r.failed("network-bytes", "expected at most 1.0%");
+    assert!(
+        ops.iter().all(|&i| r.record(i)["f"] == "link_counters"),
+        "{ops:?}"
+    );
+    let ops = r.failed("probe-latency", "expected at most 3x");
+    assert!(
+        ops.iter()
+            .all(|&i| r.record(i)["node"] == "admin" && r.record(i)["type"] == "invoke"),
+        "{ops:?}"
+    );
+}
+
+/// Seed 004 against a server with multichannel off (`server multi channel support = no`):
+/// the copy gets one channel, on the storage network, so the flood the unconstrained plan
+/// expects never happens and both its expectations fail.
+#[test]
+fn a_server_without_multichannel_fails_the_flood_plan() {
+    let r = run(
+        "plans/field/multichannel-flood.yaml",
+        global("server multi channel support", "no"),
+    );
+    assert_code(&r, 1);
+    r.failed("network-bytes", "expected at least 25.0%");
+    r.failed("probe-latency", "expected at least 5x");
 }
 
 #[test]

@@ -430,6 +430,27 @@ pub struct SmbClients {
     /// Wait this long after the workload starts before connecting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<PlanDuration>,
+    /// SMB Multichannel (3.x): after its first TREE_CONNECT each client asks the server for
+    /// its interfaces (FSCTL_QUERY_NETWORK_INTERFACE_INFO), binds further channels to its
+    /// session (one per server address it may use) and spreads its requests over them; a
+    /// request lost or unanswered on one channel is replayed on another. `{}`: every
+    /// interface the server offers; `{ networks: [storage] }`: only server addresses on those
+    /// networks (the client constraint of seed 004).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multichannel: Option<Spanned<Multichannel>>,
+}
+
+/// A client's multichannel set-up (`workload.clients[].multichannel`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Multichannel {
+    /// The networks channels may use (the client constraint); empty or absent: every
+    /// interface the server offers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Spanned<String>>,
+    /// Channels in all, the first included (default: one per usable server address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Spanned<u32>>,
 }
 
 fn default_share() -> Spanned<String> {
@@ -840,6 +861,17 @@ pub struct Expect {
     /// follow the fault. Absent: failovers are not judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverExpectation>,
+    /// Bytes per network, from the wire's link counters while the workload ran: the share of
+    /// one node's bytes (both directions, all its links) that its link to one network
+    /// carried, e.g. `[{ node: c1, network: mgmt, at_most: 1% }]`. Judged by `network-bytes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_bytes: Vec<NetworkBytes>,
+    /// How much slower a probe's ops get while a load runs: the median latency of the ops of
+    /// the workload clients on node `probe` invoked while those on node `load` are working,
+    /// over the median of the probe's ops before the load's first op. Judged by
+    /// `probe-latency`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_latency: Option<ProbeLatency>,
     /// Where one Samba release behaves differently: expectations that replace the ones above
     /// when every server and cluster of the run is on that release, e.g.
     /// `samba: { "4.22": { resume: fail } }`. A difference between releases is a finding:
@@ -941,6 +973,39 @@ impl Plan {
     }
 }
 
+/// One `expect.network_bytes` entry: bounds on the share of `node`'s bytes carried by its
+/// link to `network`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkBytes {
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub node: Spanned<String>,
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub network: Spanned<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<Spanned<Percent>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<Spanned<Percent>>,
+}
+
+/// `expect.probe_latency`: the probe's slowdown under the load, as a factor (`at_least: 5`:
+/// its median latency during the load is at least 5 times the one before).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeLatency {
+    /// The client node whose workload clients are the probe (a small request loop).
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub probe: Spanned<String>,
+    /// The client node whose workload clients are the load; give them a later `start`, so
+    /// the probe has a baseline.
+    #[schemars(pattern(r"^[a-z][a-z0-9-]{0,14}$"))]
+    pub load: Spanned<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<Spanned<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<Spanned<f64>>,
+}
+
 /// Per cluster fault and per client it cut off: node loss → address taken over (gratuitous
 /// ARP) → tickle ACK → connection reset → reconnected → first ok op.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -980,6 +1045,8 @@ impl Default for Expect {
             max_stall: None,
             clock_slack: default_clock_slack(),
             failover: None,
+            network_bytes: Vec::new(),
+            probe_latency: None,
             samba: BTreeMap::new(),
         }
     }

@@ -274,6 +274,169 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
     }
 }
 
+/// `workload.clients[].multichannel` and the expectations about networks
+/// (`expect.network_bytes`, `expect.probe_latency`).
+pub(crate) fn check_multichannel(plan: &Plan, problems: &mut Vec<Problem>) {
+    let t = &plan.topology;
+    let declared: Vec<&str> = t.networks.iter().map(|n| n.name.as_str()).collect();
+    let nodes = networks::node_networks(plan);
+    let joins_of = |node: &str| {
+        nodes
+            .iter()
+            .find(|(n, _, _)| n == node)
+            .map(|(_, j, _)| j.clone())
+    };
+    let unknown = |name: &Spanned<String>| {
+        let are = if declared.is_empty() {
+            "the plan declares no `topology.networks`".to_string()
+        } else {
+            format!("networks are: {}", declared.join(", "))
+        };
+        Problem::at(name, format!("unknown network `{}`; {are}", name.value))
+    };
+    for w in &plan.workload.clients {
+        let Some(mc) = &w.multichannel else { continue };
+        if t.clusters.iter().any(|c| c.name.value == w.server.value) {
+            problems.push(Problem::at(
+                mc,
+                format!(
+                    "`multichannel` needs a single server; `{}` is a cluster (Samba offers no multichannel to clustered shares' clients in the lab)",
+                    w.server.value
+                ),
+            ));
+            continue;
+        }
+        if matches!(
+            w.dialect,
+            crate::model::DialectChoice::Smb202 | crate::model::DialectChoice::Smb21
+        ) {
+            problems.push(Problem::at(
+                mc,
+                "`multichannel` needs an SMB 3.x dialect (binding a channel is 3.0 and later)",
+            ));
+        }
+        if let Some(c) = &mc.value.channels {
+            if c.value == 0 {
+                problems.push(Problem::at(
+                    c,
+                    "`channels` counts the first channel too: at least 1",
+                ));
+            }
+        }
+        for (i, n) in mc.value.networks.iter().enumerate() {
+            if !declared.contains(&n.as_str()) {
+                problems.push(unknown(n));
+                continue;
+            }
+            if mc.value.networks[..i].iter().any(|m| m.value == n.value) {
+                problems.push(Problem::at(
+                    n,
+                    format!("network `{}` is named twice", n.value),
+                ));
+            }
+            for node in [&w.node.value, &w.server.value] {
+                match joins_of(node) {
+                    Some(j) if !j.contains(&n.value) => problems.push(Problem::at(
+                        n,
+                        format!(
+                            "`{node}` does not join network `{}`, so no channel can use it; it joins: {}",
+                            n.value,
+                            j.join(", ")
+                        ),
+                    )),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    let percent = |p: &Spanned<crate::Percent>, problems: &mut Vec<Problem>| {
+        if !(0.0..=100.0).contains(&p.value.0) {
+            problems.push(Problem::at(p, format!("{} is outside 0-100 %", p.value)));
+        }
+    };
+    for e in &plan.expect.network_bytes {
+        match joins_of(&e.node.value) {
+            None => problems.push(Problem::at(
+                &e.node,
+                format!("unknown node `{}`", e.node.value),
+            )),
+            Some(j) => {
+                if !declared.contains(&e.network.as_str()) {
+                    problems.push(unknown(&e.network));
+                } else if !j.contains(&e.network.value) {
+                    problems.push(Problem::at(
+                        &e.network,
+                        format!(
+                            "`{}` does not join network `{}`; it joins: {}",
+                            e.node.value,
+                            e.network.value,
+                            j.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        for p in [&e.at_least, &e.at_most].into_iter().flatten() {
+            percent(p, problems);
+        }
+        match (&e.at_least, &e.at_most) {
+            (None, None) => problems.push(Problem::at(
+                &e.node,
+                "a `network_bytes` entry needs `at_least`, `at_most` or both",
+            )),
+            (Some(l), Some(m)) if l.value.0 > m.value.0 => problems.push(Problem::at(
+                l,
+                format!("`at_least` {} is above `at_most` {}", l.value, m.value),
+            )),
+            _ => {}
+        }
+    }
+    if let Some(p) = &plan.expect.probe_latency {
+        for node in [&p.probe, &p.load] {
+            if !plan
+                .workload
+                .clients
+                .iter()
+                .any(|w| w.node.value == node.value)
+            {
+                problems.push(Problem::at(
+                    node,
+                    format!(
+                        "`{}` runs no `workload.clients` entry: the probe and the load are SMB workload clients",
+                        node.value
+                    ),
+                ));
+            }
+        }
+        if p.probe.value == p.load.value {
+            problems.push(Problem::at(
+                &p.load,
+                "the probe and the load must be different nodes",
+            ));
+        }
+        for f in [&p.at_least, &p.at_most].into_iter().flatten() {
+            if !(f.value.is_finite() && f.value > 0.0) {
+                problems.push(Problem::at(
+                    f,
+                    "a slowdown factor is a number above 0 (e.g. 3 for 3 times slower)",
+                ));
+            }
+        }
+        match (&p.at_least, &p.at_most) {
+            (None, None) => problems.push(Problem::at(
+                &p.probe,
+                "`probe_latency` needs `at_least`, `at_most` or both",
+            )),
+            (Some(l), Some(m)) if l.value > m.value => problems.push(Problem::at(
+                l,
+                format!("`at_least` {} is above `at_most` {}", l.value, m.value),
+            )),
+            _ => {}
+        }
+    }
+}
+
 /// Where the first of `joins` that is declared with a subnet is written, else nowhere.
 fn subnet_of(plan: &Plan, joins: &[String]) -> (usize, usize) {
     plan.topology

@@ -64,6 +64,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
     }
     crate::cluster_checks::check(plan, &mut problems);
     crate::network_checks::check(plan, &mut problems);
+    crate::network_checks::check_multichannel(plan, &mut problems);
     check_disks(plan, &mut problems);
     // Cluster nodes are named after their cluster, whose name stands for them in errors.
     let cluster_nodes: Vec<(Spanned<String>, Option<&Spanned<Ipv4Addr>>)> = plan

@@ -230,3 +230,95 @@ fn a_cluster_public_network_must_be_one_its_nodes_join() {
         "{e}"
     );
 }
+
+const MC: &str = "topology:
+  networks:
+    - {name: storage, subnet: 198.18.1.0/24}
+    - {name: mgmt, subnet: 198.18.2.0/24}
+    - {name: backup, subnet: 198.18.3.0/24}
+  servers: [{name: fs1, networks: [storage, mgmt]}]
+  clients:
+    - {name: c1, networks: [storage, mgmt, backup]}
+    - {name: admin, networks: [mgmt]}
+";
+
+#[test]
+fn multichannel_and_its_expectations_parse() {
+    let p = parse(&format!(
+        "{MC}workload:
+  duration: 5s
+  clients:
+    - {{node: c1, server: fs1, multichannel: {{networks: [storage], channels: 2}}}}
+    - {{node: admin, server: fs1}}
+expect:
+  network_bytes:
+    - {{node: c1, network: mgmt, at_most: 1%}}
+    - {{node: c1, network: storage, at_least: 90%, at_most: 100%}}
+  probe_latency: {{probe: admin, load: c1, at_most: 2}}
+"
+    ))
+    .unwrap();
+    let mc = p.workload.clients[0].multichannel.as_ref().unwrap();
+    assert_eq!(mc.value.networks[0].value, "storage");
+    assert_eq!(mc.value.channels.as_ref().unwrap().value, 2);
+    assert_eq!(p.expect.network_bytes.len(), 2);
+    assert_eq!(
+        p.expect
+            .probe_latency
+            .as_ref()
+            .unwrap()
+            .at_most
+            .as_ref()
+            .unwrap()
+            .value,
+        2.0
+    );
+    // `{}`: every interface the server offers.
+    let p = parse(&format!(
+        "{MC}workload:\n  duration: 5s\n  clients:\n    - {{node: c1, server: fs1, multichannel: {{}}}}\n"
+    ))
+    .unwrap();
+    assert!(p.workload.clients[0]
+        .multichannel
+        .as_ref()
+        .unwrap()
+        .value
+        .networks
+        .is_empty());
+}
+
+#[test]
+fn bad_multichannel_settings_are_reported_where_they_are_written() {
+    let e = errors(&format!(
+        "{MC}workload:
+  duration: 5s
+  clients:
+    - {{node: c1, server: fs1, multichannel: {{networks: [storage, nope, backup], channels: 0}}}}
+    - {{node: admin, server: fs1, dialect: '2.1', multichannel: {{}}}}
+expect:
+  network_bytes:
+    - {{node: c1, network: nope, at_most: 1%}}
+    - {{node: admin, network: storage, at_least: 120%}}
+    - {{node: c1, network: mgmt}}
+    - {{node: ghost, network: mgmt, at_least: 50%, at_most: 10%}}
+  probe_latency: {{probe: c2, load: c1, at_least: 4, at_most: -1}}
+"
+    ));
+    for want in [
+        "n.yaml:15:66: unknown network `nope`; networks are: storage, mgmt, backup",
+        "n.yaml:15:72: `fs1` does not join network `backup`, so no channel can use it",
+        "n.yaml:15:91: `channels` counts the first channel too: at least 1",
+        "n.yaml:16:64: `multichannel` needs an SMB 3.x dialect",
+        "n.yaml:19:27: unknown network `nope`",
+        "n.yaml:20:30: `admin` does not join network `storage`; it joins: mgmt",
+        "n.yaml:20:49: 120% is outside 0-100 %",
+        "n.yaml:21:14: a `network_bytes` entry needs `at_least`, `at_most` or both",
+        "n.yaml:22:14: unknown node `ghost`",
+        "n.yaml:22:46: `at_least` 50% is above `at_most` 10%",
+        "n.yaml:23:26: `c2` runs no `workload.clients` entry",
+        "n.yaml:23:50: `at_least` 4 is above `at_most` -1",
+        "n.yaml:23:62: a slowdown factor is a number above 0",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}

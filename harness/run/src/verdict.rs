@@ -27,13 +27,73 @@ pub fn judge_stored_keeping(
 ) -> Result<(Verdict, check::History), history::ReadError> {
     let compact = check::History::read(history)?;
     let mut verdict = check::judge_history(&compact, &expectations(expect));
-    if let Some(failover) = &expect.failover {
-        // Cluster plans only: their histories are small enough to hold whole.
-        let judged = judge_failover(&history::read(history)?, failover);
-        verdict.outcome = verdict.outcome.and(judged.outcome);
-        verdict.checkers.push(judged);
+    let whole = expect.failover.is_some()
+        || !expect.network_bytes.is_empty()
+        || expect.probe_latency.is_some();
+    if whole {
+        // Cluster and seed-004 plans only: their histories are small enough to hold whole.
+        let records = history::read(history)?;
+        let mut judged = Vec::new();
+        if let Some(failover) = &expect.failover {
+            judged.push(judge_failover(&records, failover));
+        }
+        judged.extend(judge_networks(&records, expect));
+        for j in judged {
+            verdict.outcome = verdict.outcome.and(j.outcome);
+            verdict.checkers.push(j);
+        }
     }
     Ok((verdict, compact))
+}
+
+/// `network-bytes` and `probe-latency` against `expect.network_bytes` and
+/// `expect.probe_latency` (nothing when the plan has neither).
+pub fn judge_networks(history: &[Record], expect: &plan::Expect) -> Vec<Judged> {
+    let mut out = Vec::new();
+    if !expect.network_bytes.is_empty() {
+        let bounds: Vec<check::networks::ShareBound> = expect
+            .network_bytes
+            .iter()
+            .map(|b| check::networks::ShareBound {
+                node: b.node.value.clone(),
+                network: b.network.value.clone(),
+                at_least: b.at_least.as_ref().map(|p| p.value.fraction()),
+                at_most: b.at_most.as_ref().map(|p| p.value.fraction()),
+            })
+            .collect();
+        let expected = serde_json::to_string(&expect.network_bytes).unwrap_or_default();
+        out.push(judged(
+            check::networks::network_bytes(history, &bounds).result,
+            expected,
+        ));
+    }
+    if let Some(p) = &expect.probe_latency {
+        let o = check::networks::ProbeOptions {
+            probe: p.probe.value.clone(),
+            load: p.load.value.clone(),
+            at_least: p.at_least.as_ref().map(|f| f.value),
+            at_most: p.at_most.as_ref().map(|f| f.value),
+        };
+        let expected = serde_json::to_string(p).unwrap_or_default();
+        out.push(judged(
+            check::networks::probe_latency(history, &o).result,
+            expected,
+        ));
+    }
+    out
+}
+
+fn judged(result: check::CheckResult, expected: String) -> Judged {
+    let outcome = match result.valid {
+        check::Validity::True => Outcome::Pass,
+        check::Validity::False => Outcome::Fail,
+        check::Validity::Unknown => Outcome::Unknown,
+    };
+    Judged {
+        result,
+        expected,
+        outcome,
+    }
 }
 
 /// The failover checker against the plan's `expect.failover`.

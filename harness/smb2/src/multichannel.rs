@@ -6,7 +6,10 @@
 //! is replayed on another channel with SMB2_FLAGS_REPLAY_OPERATION, after
 //! the session's ChannelSequence has moved past the failed channel's; a
 //! WRITE, SET_INFO or IOCTL the server refuses with STATUS_FILE_NOT_AVAILABLE
-//! (older requests still outstanding) is replayed again (3.2.5.1.x).
+//! (older requests still outstanding) is replayed again (3.2.5.1.x). A request unanswered
+//! within its timeout while another channel is up gives its channel up (closed, so what
+//! else was in flight there is replayed too) and is replayed on another: a partitioned or
+//! black-holed network costs one request timeout, not the session.
 //!
 //! This is the one place in the crate that resends anything; the layers
 //! below still never retry. Every resend is counted in [`ChannelStats`].
@@ -378,6 +381,20 @@ impl MultiChannel {
         })
     }
 
+    /// Whether a channel other than `ch` is up.
+    fn others_up(&self, ch: &Arc<Channel>) -> bool {
+        self.channels()
+            .iter()
+            .any(|c| !Arc::ptr_eq(c, ch) && c.is_up())
+    }
+
+    /// Closes every channel's connection (their requests in flight end OutcomeUnknown).
+    pub async fn close(&self) {
+        for c in self.channels() {
+            c.connection().close().await;
+        }
+    }
+
     /// Marks `ch` failed; the first to notice moves the ChannelSequence on.
     fn fail(&self, ch: &Channel, reason: String) {
         if !ch.failed.swap(true, Ordering::AcqRel) {
@@ -396,7 +413,18 @@ impl MultiChannel {
         let mut replay = false;
         let mut not_available = 0u32;
         loop {
-            let ch = self.pick()?;
+            let ch = match self.pick() {
+                Ok(ch) => ch,
+                // Sent before, and no channel left to replay it on: its outcome is unknown.
+                Err(Error::Disconnected(reason)) if replay => {
+                    return Err(Error::OutcomeUnknown {
+                        command: B::COMMAND,
+                        message_id: 0,
+                        reason,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
             let mut o = opts.clone();
             o.channel_sequence = self.channel_sequence();
             if replay {
@@ -417,6 +445,16 @@ impl MultiChannel {
                 Err(Error::Disconnected(reason)) => {
                     // Not sent: just another channel, no replay needed for this one.
                     self.fail(&ch, reason);
+                }
+                Err(Error::Timeout { after, .. }) if self.others_up(&ch) => {
+                    // Unanswered (a silent network: a partition, a blackhole). With another
+                    // channel up, give this one up, as MS-SMB2 3.2.6.1 lets a client, and
+                    // replay there: closing it fails what else was in flight on it, which is
+                    // replayed too.
+                    ch.stats.lost.fetch_add(1, Ordering::Relaxed);
+                    self.fail(&ch, format!("a request unanswered for {after:?}"));
+                    ch.connection().close().await;
+                    replay = true;
                 }
                 Ok(resp) => {
                     let refused = resp.status() == NtStatus::STATUS_FILE_NOT_AVAILABLE

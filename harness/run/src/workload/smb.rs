@@ -30,11 +30,15 @@ use smb2::wire::lock::{
     LockElement, LockRequest, SMB2_LOCKFLAG_EXCLUSIVE_LOCK, SMB2_LOCKFLAG_FAIL_IMMEDIATELY,
     SMB2_LOCKFLAG_UNLOCK,
 };
+use smb2::wire::negotiate::capabilities::SMB2_GLOBAL_CAP_MULTI_CHANNEL;
 use smb2::wire::read::ReadRequest;
 use smb2::wire::write::WriteRequest;
+use smb2::wire::RequestBody;
 use smb2::{
-    default_negotiate_request, Connection, CreateContext, CreateRequest, Credentials, Dialect,
-    Event, FileId, Guid, NtStatus, RequestOptions, SessionSetupOptions, Tree,
+    default_negotiate_request, multichannel_negotiate_request, query_network_interfaces,
+    ChannelConstraint, ChannelSetup, Connection, CreateContext, CreateRequest, Credentials,
+    Dialect, Event, FileId, Guid, MultiChannel, NtStatus, RequestOptions, Response,
+    SessionSetupOptions, Spread, Tree,
 };
 use tokio::time::Instant;
 
@@ -281,11 +285,34 @@ enum InFlight {
 struct Channel {
     conn: Connection,
     tree: Tree,
+    /// With `multichannel`: the session over every channel bound (the first is `conn`);
+    /// reads, writes and flushes go through it.
+    mc: Option<MultiChannel>,
     session_id: u64,
     no: u64,
     dialect: Dialect,
     /// The node that accepted the connection.
     served_by: Option<String>,
+}
+
+/// Where a read, write or flush goes: the one tree, or a multichannel session.
+#[derive(Clone)]
+enum Via {
+    Tree(Tree),
+    Multi(MultiChannel),
+}
+
+impl Via {
+    async fn request<B: RequestBody>(
+        &self,
+        body: &B,
+        opts: &RequestOptions,
+    ) -> smb2::Result<Response<B::Response>> {
+        match self {
+            Via::Tree(t) => t.request(body, opts).await,
+            Via::Multi(m) => m.request(body, opts).await,
+        }
+    }
 }
 
 /// The client's open handle.
@@ -516,12 +543,32 @@ impl<'a> Client<'a> {
     async fn connect(&mut self) -> Result<Channel, String> {
         let entry = self.spec.entry;
         // A cluster's clients spread over its public addresses as DNS round-robin would.
-        let address = self.lab.service_address_from(
+        let mut address = self.lab.service_address_from(
             self.spec.node,
             &entry.server.value,
             self.spec.process as usize,
             entry.via.as_ref().map(|v| v.value),
         );
+        let constraint = self.constraint();
+        if let Some(c) = &constraint {
+            if !c.allows(address.into()) {
+                // The first channel is bound by the constraint too: the server's address on
+                // the first network the client may use.
+                let first = c.networks.first().map(|n| n.address);
+                if let Some(a) = self.lab.networks().iter().find_map(|n| {
+                    let inside = first.is_some_and(|f| {
+                        n.cidr()
+                            .parse::<smb2::Network>()
+                            .is_ok_and(|m| m.contains(f))
+                    });
+                    inside
+                        .then(|| self.lab.address_on(&entry.server.value, &n.name))
+                        .flatten()
+                }) {
+                    address = a;
+                }
+            }
+        }
         let connect = self
             .lab
             .connect(self.spec.node, SocketAddr::from((address, 445)));
@@ -534,7 +581,11 @@ impl<'a> Client<'a> {
         self.conn_count += 1;
         let no = self.conn_count;
         let opts = self.options();
-        let request = default_negotiate_request(&dialects(entry.dialect), self.client_guid, false);
+        let mut request =
+            default_negotiate_request(&dialects(entry.dialect), self.client_guid, false);
+        if constraint.is_some() {
+            request = multichannel_negotiate_request(request);
+        }
         let negotiated = conn
             .negotiate(&request, &opts)
             .await
@@ -553,18 +604,105 @@ impl<'a> Client<'a> {
             .await
             .map_err(|e| e.to_string())?;
         self.watch(events, no);
+        // A server that offers no multichannel gets one channel, as real clients do.
+        let offered = negotiated.capabilities & SMB2_GLOBAL_CAP_MULTI_CHANNEL != 0;
+        let mc = match &constraint {
+            Some(c) if offered => Some(
+                self.bind_channels(&tree, address, c, &request, &opts, no)
+                    .await?,
+            ),
+            Some(_) => {
+                tracing::debug!(client = %self.spec.name, "the server offers no multichannel");
+                None
+            }
+            None => None,
+        };
         let served_by = match local {
             Some(local) => self.lab.serving_node(&entry.server.value, local).await,
             None => None,
         };
         Ok(Channel {
             served_by,
+            mc,
             conn,
             session_id: session.id(),
             tree,
             no,
             dialect: negotiated.dialect_revision,
         })
+    }
+
+    /// With `multichannel`: the server addresses channels may use, from the plan's networks
+    /// (its `networks`, else every network the client node and the server share).
+    fn constraint(&self) -> Option<ChannelConstraint> {
+        let mc = self.spec.entry.multichannel.as_ref()?;
+        let names: Vec<String> = if mc.value.networks.is_empty() {
+            self.lab
+                .shared_networks(self.spec.node, &self.spec.entry.server.value)
+        } else {
+            mc.value.networks.iter().map(|n| n.value.clone()).collect()
+        };
+        let networks = names
+            .iter()
+            .filter_map(|name| self.lab.networks().iter().find(|n| &n.name == name))
+            .filter_map(|n| n.cidr().parse().ok())
+            .collect();
+        Some(ChannelConstraint { networks })
+    }
+
+    /// Asks the server for its interfaces and binds one further channel per address the
+    /// constraint allows (up to `channels` in all), each NEGOTIATEd like the first.
+    async fn bind_channels(
+        &self,
+        tree: &Tree,
+        address: std::net::Ipv4Addr,
+        constraint: &ChannelConstraint,
+        negotiate: &smb2::wire::negotiate::NegotiateRequest,
+        opts: &RequestOptions,
+        no: u64,
+    ) -> Result<MultiChannel, String> {
+        let entry = self.spec.entry;
+        let interfaces = query_network_interfaces(tree)
+            .await
+            .map_err(|e| format!("FSCTL_QUERY_NETWORK_INTERFACE_INFO: {e}"))?;
+        let mc = MultiChannel::new(tree.clone(), (address, 445).into(), Spread::RoundRobin);
+        let (user, password) = self.lab.credentials();
+        let credentials = Credentials::new(user, password);
+        let channels = entry
+            .multichannel
+            .as_ref()
+            .and_then(|m| m.value.channels.as_ref())
+            .map_or(usize::MAX, |c| c.value as usize);
+        let timeout = opts.timeout.unwrap_or(Duration::from_secs(5));
+        let (lab, node) = (self.lab, self.spec.node);
+        let connect = |a: SocketAddr| async move {
+            match tokio::time::timeout(timeout, lab.connect(node, a)).await {
+                Ok(r) => r.map_err(std::io::Error::other),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "TCP connect timed out",
+                )),
+            }
+        };
+        let events = mc
+            .add_channels(
+                &interfaces,
+                &ChannelSetup {
+                    channels,
+                    constraint,
+                    port: 445,
+                    negotiate,
+                    credentials: &credentials,
+                },
+                connect,
+            )
+            .await
+            .map_err(|e| format!("binding a channel: {e}"))?;
+        for ev in events {
+            self.watch(ev, no);
+        }
+        tracing::debug!(client = %self.spec.name, channels = ?mc.report(), "multichannel");
+        Ok(mc)
     }
 
     /// Record break notifications when they arrive (the leases checker compares that time with
@@ -674,6 +812,9 @@ impl<'a> Client<'a> {
         self.cached.clear();
         if let Some(ch) = self.channel.take() {
             ch.conn.close().await;
+            if let Some(mc) = &ch.mc {
+                mc.close().await;
+            }
             let mut smb = self.smb();
             smb.conn = Some(ch.no);
             self.record(
@@ -1035,7 +1176,10 @@ impl<'a> Client<'a> {
         // Connected with a handle, or this is not the time for an op: the connection is lost.
         let (Some(file_id), Some(tree)) = (
             self.handle.as_ref().map(|h| h.file_id),
-            self.channel.as_ref().map(|c| c.tree.clone()),
+            self.channel.as_ref().map(|c| match &c.mc {
+                Some(mc) => Via::Multi(mc.clone()),
+                None => Via::Tree(c.tree.clone()),
+            }),
         ) else {
             return Ok(true);
         };
