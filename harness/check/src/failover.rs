@@ -19,7 +19,8 @@ use crate::{CheckResult, Validity};
 
 pub const NAME: &str = "failover";
 /// Fault kinds that take a node (or an address) away from its clients.
-const CLUSTER_FAULTS: [&str; 5] = ["crash", "kill", "stop", "moveip", "admin"];
+/// `client_move` takes no node away: it tells every witness client to leave.
+const CLUSTER_FAULTS: [&str; 6] = ["crash", "kill", "stop", "moveip", "admin", "client_move"];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailoverOptions {
@@ -27,6 +28,11 @@ pub struct FailoverOptions {
     /// Some(true): a tickle ACK must follow the takeover; Some(false): none may.
     pub tickle: Option<bool>,
     pub reconnect_within: Option<Duration>,
+    /// From the fault to each cut-off client's first witness notification.
+    pub witness_within: Option<Duration>,
+    /// From the fault to the next registration of each client whose witness the lost node
+    /// held.
+    pub reregister_within: Option<Duration>,
 }
 
 /// One failover, each step in seconds after the node was lost.
@@ -47,6 +53,14 @@ pub struct Failover {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClientSteps {
+    /// The first witness notification (`witness_notify`) after the fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness_s: Option<f64>,
+    /// The client's witness was on the lost node: when it registered again elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness_lost: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reregistered_s: Option<f64>,
     pub reset_s: Option<f64>,
     pub reconnected_s: Option<f64>,
     pub first_ok_s: Option<f64>,
@@ -171,6 +185,9 @@ fn follow(
     // was not cut off by it, whatever happened to it later.
     let mut served_by: BTreeMap<String, String> = BTreeMap::new();
     let mut conn_at_reset: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    // Each client's witness interface when the fault began (its last registration).
+    let mut witness_at: BTreeMap<String, String> = BTreeMap::new();
+    let moves_everyone = fault == "client_move";
     for r in history {
         let Process::Worker(_) = r.process else {
             continue;
@@ -178,16 +195,43 @@ fn follow(
         let Some(client) = r.smb.client.clone() else {
             continue;
         };
+        let registered = match &r.value {
+            history::Value::WitnessRegister(w) if w.error.is_none() => Some(w),
+            _ => None,
+        };
         if r.time_ns < at {
             if let Some(n) = &r.smb.served_by {
-                served_by.insert(client, n.clone());
+                served_by.insert(client.clone(), n.clone());
+            }
+            if let Some(w) = registered {
+                witness_at.insert(client, w.witness.clone());
             }
             continue;
         }
-        if served_by.get(&client).is_some_and(|n| *n != node) {
+        // A client whose witness the lost node held must register elsewhere, whichever
+        // node served its SMB connection.
+        if let Some(w) = witness_at.get(&client) {
+            if f.addresses.contains(w) {
+                let steps = f.clients.entry(client.clone()).or_default();
+                steps.witness_lost = Some(w.clone());
+                if let Some(reg) = registered {
+                    if steps.reregistered_s.is_none() && reg.witness != *w {
+                        steps.reregistered_s = Some(secs(r.time_ns, at));
+                    }
+                }
+            }
+        }
+        if !moves_everyone && served_by.get(&client).is_some_and(|n| *n != node) {
             continue;
         }
         let steps = f.clients.entry(client.clone()).or_default();
+        if r.f == "witness_notify" && steps.witness_s.is_none() {
+            steps.witness_s = Some(secs(r.time_ns, at));
+            continue;
+        }
+        if history::ops::Op::of(&r.f).is_event() && r.f != "disconnect" {
+            continue;
+        }
         if r.f == "disconnect" && steps.reset_s.is_none() {
             steps.reset_s = Some(secs(r.time_ns, at));
             conn_at_reset.insert(client, r.smb.conn);
@@ -203,7 +247,8 @@ fn follow(
             steps.first_ok_s = Some(secs(r.time_ns, at));
         }
     }
-    f.clients.retain(|_, s| s.reset_s.is_some());
+    f.clients
+        .retain(|_, s| s.reset_s.is_some() || s.witness_lost.is_some());
     f.node = node;
     f
 }
@@ -233,9 +278,28 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
             _ => {}
         }
         for (client, steps) in &f.clients {
-            if let Some(p) = late("first ok op", steps.first_ok_s, opts.reconnect_within) {
-                mine.push(format!("{client}: {p}"));
+            if steps.reset_s.is_some() {
+                if let Some(p) = late("first ok op", steps.first_ok_s, opts.reconnect_within) {
+                    mine.push(format!("{client}: {p}"));
+                }
+                if let Some(p) = late("witness notification", steps.witness_s, opts.witness_within)
+                {
+                    mine.push(format!("{client}: {p}"));
+                }
             }
+            if let Some(w) = &steps.witness_lost {
+                let what = format!("registration elsewhere (its witness {w} was lost)");
+                if let Some(p) = late(&what, steps.reregistered_s, opts.reregister_within) {
+                    mine.push(format!("{client}: {p}"));
+                }
+            }
+        }
+        if opts.reregister_within.is_some() && !f.clients.values().any(|s| s.witness_lost.is_some())
+        {
+            mine.push("no client's witness was on the lost node: no re-registration to judge".into());
+        }
+        if opts.witness_within.is_some() && !f.clients.values().any(|s| s.reset_s.is_some()) {
+            mine.push("no client was cut off: no witness notification to judge".into());
         }
         if !mine.is_empty() {
             valid = Validity::False;
@@ -243,8 +307,11 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
             problems.push(format!("{label}: {}", mine.join("; ")));
         }
     }
-    let judged =
-        opts.takeover_within.is_some() || opts.tickle.is_some() || opts.reconnect_within.is_some();
+    let judged = opts.takeover_within.is_some()
+        || opts.tickle.is_some()
+        || opts.reconnect_within.is_some()
+        || opts.witness_within.is_some()
+        || opts.reregister_within.is_some();
     if all.is_empty() && judged {
         valid = Validity::Unknown;
         problems.push("no cluster fault in the history: nothing to judge".into());

@@ -980,6 +980,10 @@ pub struct FailoverExpectation {
     /// `witness: true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness_within: Option<PlanDuration>,
+    /// From the fault to each witness client's next registration when the lost node held
+    /// the witness interface it was registered through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reregister_within: Option<PlanDuration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

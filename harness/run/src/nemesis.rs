@@ -446,6 +446,20 @@ async fn start(
             detail.to = Some(node.clone());
             Active::Nothing
         }
+        Action::ClientMove { node, address } => {
+            // The registrations `net witness` moves: what the cluster has when it starts.
+            let listed = lab
+                .server(node)?
+                .lock()
+                .await
+                .net_witness(&["list"])
+                .await?;
+            lab.cluster_client_move(node, *address).await?;
+            effect.clients_moved = registrations(&listed);
+            detail.node = Some(node.clone());
+            detail.to = Some(address.to_string());
+            Active::Nothing
+        }
         Action::Kill {
             node,
             serving: Some(client),
@@ -703,4 +717,18 @@ pub fn planned(plan: &plan::Plan) -> Duration {
         .map(|s| s.at + s.hold.unwrap_or_default())
         .max()
         .unwrap_or_default()
+}
+
+/// The registration lines of `net witness list` (each names a registration's UUID), with
+/// runs of spaces made one.
+fn registrations(listed: &str) -> Vec<String> {
+    listed
+        .lines()
+        .filter(|l| {
+            l.split_whitespace().any(|w| {
+                w.len() == 36 && w.chars().filter(|c| *c == '-').count() == 4
+            })
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
