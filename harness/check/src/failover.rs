@@ -214,10 +214,10 @@ fn follow(
             if f.addresses.contains(w) {
                 let steps = f.clients.entry(client.clone()).or_default();
                 steps.witness_lost = Some(w.clone());
-                if let Some(reg) = registered {
-                    if steps.reregistered_s.is_none() && reg.witness != *w {
-                        steps.reregistered_s = Some(secs(r.time_ns, at));
-                    }
+                // Registered again, through whichever interface answered (the lost
+                // node's address itself may have moved to a live node by then).
+                if registered.is_some() && steps.reregistered_s.is_none() {
+                    steps.reregistered_s = Some(secs(r.time_ns, at));
                 }
             }
         }
@@ -288,7 +288,7 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
                 }
             }
             if let Some(w) = &steps.witness_lost {
-                let what = format!("registration elsewhere (its witness {w} was lost)");
+                let what = format!("registration again (its witness {w} was lost)");
                 if let Some(p) = late(&what, steps.reregistered_s, opts.reregister_within) {
                     mine.push(format!("{client}: {p}"));
                 }

@@ -447,14 +447,15 @@ async fn start(
             Active::Nothing
         }
         Action::ClientMove { node, address } => {
-            // The registrations `net witness` moves: what the cluster has when it starts.
+            lab.cluster_client_move(node, *address).await?;
+            // The registrations it moved: Samba keeps a moved registration listed until it
+            // drops it, 5 s after the client's next AsyncNotify.
             let listed = lab
                 .server(node)?
                 .lock()
                 .await
                 .net_witness(&["list"])
                 .await?;
-            lab.cluster_client_move(node, *address).await?;
             effect.clients_moved = registrations(&listed);
             detail.node = Some(node.clone());
             detail.to = Some(address.to_string());
