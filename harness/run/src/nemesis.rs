@@ -447,15 +447,18 @@ async fn start(
             Active::Nothing
         }
         Action::ClientMove { node, address } => {
-            lab.cluster_client_move(node, *address).await?;
-            // The registrations it moved: Samba keeps a moved registration listed until it
-            // drops it, 5 s after the client's next AsyncNotify.
+            let began = std::time::Instant::now();
+            // The registrations it will move (a client told to move unregisters at once,
+            // so they are listed before), then the move itself: the failover timeline runs
+            // from the move (`cut_after_ns`), not from the listing.
             let listed = lab
                 .server(node)?
                 .lock()
                 .await
                 .net_witness(&["list"])
                 .await?;
+            detail.cut_after_ns = Some(began.elapsed().as_nanos() as u64);
+            lab.cluster_client_move(node, *address).await?;
             effect.clients_moved = registrations(&listed);
             detail.node = Some(node.clone());
             detail.to = Some(address.to_string());

@@ -261,7 +261,9 @@ impl WitnessLoop<'_> {
             .filter_map(|i| i.ipv4())
             .filter(|a| *a != address)
             .collect();
-        candidates.sort_by_key(|a| shunned.contains(a));
+        // The lowest address first (a plan can tell which node holds a client's witness),
+        // any that just failed this client last.
+        candidates.sort_by_key(|a| (shunned.contains(a), *a));
         let Some(&at) = candidates.first() else {
             return self.failed(
                 address,
