@@ -296,7 +296,9 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
         }
         if opts.reregister_within.is_some() && !f.clients.values().any(|s| s.witness_lost.is_some())
         {
-            mine.push("no client's witness was on the lost node: no re-registration to judge".into());
+            mine.push(
+                "no client's witness was on the lost node: no re-registration to judge".into(),
+            );
         }
         if opts.witness_within.is_some() && !f.clients.values().any(|s| s.reset_s.is_some()) {
             mine.push("no client was cut off: no witness notification to judge".into());
@@ -547,6 +549,7 @@ mod tests {
             takeover_within: Some(Duration::from_secs(t)),
             tickle: Some(true),
             reconnect_within: Some(Duration::from_secs(r)),
+            ..Default::default()
         };
         assert_eq!(failover(&history(), &within(5, 7)).valid, Validity::True);
         let late = failover(&history(), &within(3, 5));
@@ -569,5 +572,131 @@ mod tests {
         assert_eq!(failover(&[], &within(5, 7)).valid, Validity::Unknown);
         // A failing failover cites the fault's start record.
         assert_eq!(late.ops, vec![3]);
+    }
+
+    /// A witness client: registered through 198.19.0.11 before the crash, notified at
+    /// +1.2 s (before the takeover), then reset.
+    fn with_witness(mut h: Vec<Record>, notified_ms: u64) -> Vec<Record> {
+        let mut reg = client(
+            rec(
+                100,
+                600,
+                Process::Worker(0),
+                OpType::Info,
+                "witness_register",
+                Some("c1"),
+                json!({ "witness": "198.19.0.11", "address": "198.19.0.10", "took_ms": 5 }),
+            ),
+            1,
+        );
+        reg.smb.conn = None;
+        h.insert(2, reg);
+        let mut n = client(
+            rec(
+                101,
+                notified_ms,
+                Process::Worker(0),
+                OpType::Info,
+                "witness_notify",
+                Some("c1"),
+                json!({ "message_type": "resource_change",
+                        "resources": [{ "name": "198.19.0.10", "state": "unavailable" }],
+                        "move_to": "198.19.0.11" }),
+            ),
+            1,
+        );
+        n.smb.conn = None;
+        let at = h
+            .iter()
+            .position(|r| r.time_ns > notified_ms * 1_000_000)
+            .unwrap();
+        h.insert(at, n);
+        h
+    }
+
+    #[test]
+    fn the_witness_step_is_judged() {
+        let opts = FailoverOptions {
+            witness_within: Some(Duration::from_secs(2)),
+            ..Default::default()
+        };
+        let h = with_witness(history(), 2200);
+        let t = &timelines(&h)[0];
+        assert_eq!(t.clients["c1/0"].witness_s, Some(1.2));
+        assert_eq!(failover(&h, &opts).valid, Validity::True);
+        // Notified too late, or never: fails, citing the crash.
+        let late = failover(&with_witness(history(), 4000), &opts);
+        assert_eq!(late.valid, Validity::False, "{}", late.explanation);
+        assert!(late
+            .explanation
+            .contains("witness notification after 3.00s"));
+        assert_eq!(late.ops, vec![3]);
+        let none = failover(&history(), &opts);
+        assert_eq!(none.valid, Validity::False);
+        assert!(none.explanation.contains("no witness notification seen"));
+    }
+
+    #[test]
+    fn a_lost_witness_must_be_registered_again() {
+        // The crash takes 198.19.0.11, the client's witness, with ctdb-2; the client's SMB
+        // connection (ctdb-1's address) is not cut off by it.
+        let mut h = with_witness(history(), 2200);
+        h.insert(
+            0,
+            rec(
+                99,
+                50,
+                named("cluster"),
+                OpType::Info,
+                "address_moved",
+                Some("ctdb-2"),
+                json!({ "address": "198.19.0.11", "to": "ctdb-2" }),
+            ),
+        );
+        for r in &mut h {
+            if r.f == "crash" && r.kind == OpType::Ok {
+                r.value = history::Value::read_for(
+                    "crash",
+                    OpType::Ok,
+                    Some("nemesis"),
+                    &json!({ "fault": 0, "occurrence": 0, "phase": "start", "action": {},
+                             "detail": { "node": "ctdb-2", "cut_after_ns": 0 } })
+                    .to_string(),
+                )
+                .unwrap();
+            }
+        }
+        let opts = FailoverOptions {
+            reregister_within: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let never = failover(&h, &opts);
+        assert_eq!(never.valid, Validity::False, "{}", never.explanation);
+        assert!(
+            never.explanation.contains("registration again"),
+            "{}",
+            never.explanation
+        );
+        let mut again = client(
+            rec(
+                102,
+                4000,
+                Process::Worker(0),
+                OpType::Info,
+                "witness_register",
+                Some("c1"),
+                json!({ "witness": "198.19.0.12", "address": "198.19.0.10", "took_ms": 9 }),
+            ),
+            1,
+        );
+        again.smb.conn = None;
+        h.push(again);
+        let t = &timelines(&h)[0];
+        assert_eq!(
+            t.clients["c1/0"].witness_lost.as_deref(),
+            Some("198.19.0.11")
+        );
+        assert_eq!(t.clients["c1/0"].reregistered_s, Some(3.0));
+        assert_eq!(failover(&h, &opts).valid, Validity::True);
     }
 }

@@ -93,7 +93,10 @@ impl Effect {
             parts.push(n(self.addresses_moved.len(), "public address(es) moved"));
         }
         if !self.clients_moved.is_empty() {
-            parts.push(n(self.clients_moved.len(), "witness client(s) told to move"));
+            parts.push(n(
+                self.clients_moved.len(),
+                "witness client(s) told to move",
+            ));
         }
         if !self.discarded.is_empty() {
             parts.push(format!(

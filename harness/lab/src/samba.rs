@@ -295,7 +295,9 @@ impl SambaServer {
                 .spawn()
                 .map_err(|e| {
                     LabError::io(
-                        format!("start {SAMBA_DCERPCD} (Samba 4.20 or later is needed for witness)"),
+                        format!(
+                            "start {SAMBA_DCERPCD} (Samba 4.20 or later is needed for witness)"
+                        ),
                         e,
                     )
                 })?;
@@ -316,7 +318,13 @@ impl SambaServer {
             .kill_on_drop(true);
         let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
             .await
-            .map_err(|_| LabError::Other(format!("`net witness {}` on {}: no end within 30 s", args.join(" "), self.name)))?
+            .map_err(|_| {
+                LabError::Other(format!(
+                    "`net witness {}` on {}: no end within 30 s",
+                    args.join(" "),
+                    self.name
+                ))
+            })?
             .map_err(|e| LabError::io(format!("run {NET} on {}", self.name), e))?;
         let text = format!(
             "{}{}",

@@ -68,8 +68,7 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
             }
         }
         if cluster.witness.value
-            && (plan.topology.provider != Provider::Docker
-                || cluster.samba < SambaVersion::V4_22)
+            && (plan.topology.provider != Provider::Docker || cluster.samba < SambaVersion::V4_22)
         {
             problems.push(Problem::at(
                 &cluster.witness,

@@ -729,9 +729,8 @@ fn registrations(listed: &str) -> Vec<String> {
     listed
         .lines()
         .filter(|l| {
-            l.split_whitespace().any(|w| {
-                w.len() == 36 && w.chars().filter(|c| *c == '-').count() == 4
-            })
+            l.split_whitespace()
+                .any(|w| w.len() == 36 && w.chars().filter(|c| *c == '-').count() == 4)
         })
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect()

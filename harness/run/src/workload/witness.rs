@@ -255,9 +255,7 @@ impl WitnessLoop<'_> {
         // Another node's interface (WITNESS_IF), available, not one that just failed us.
         let mut candidates: Vec<Ipv4Addr> = interfaces
             .iter()
-            .filter(|i| {
-                i.is_witness_interface() && i.state == witness::swn::if_state::AVAILABLE
-            })
+            .filter(|i| i.is_witness_interface() && i.state == witness::swn::if_state::AVAILABLE)
             .filter_map(|i| i.ipv4())
             .filter(|a| *a != address)
             .collect();
@@ -459,12 +457,16 @@ fn notify_value(resp: &NotifyResponse, to: Option<Ipv4Addr>) -> WitnessNotify {
                     other => format!("{other:#x}"),
                 },
             }),
-            Notification::ClientMove(a) | Notification::ShareMove(a) | Notification::IpChange(a) => {
-                resources.extend(a.iter().map(|i| WitnessResource {
-                    name: i.ipv4().map_or_else(|| i.ipv6.to_string(), |v| v.to_string()),
+            Notification::ClientMove(a)
+            | Notification::ShareMove(a)
+            | Notification::IpChange(a) => resources.extend(a.iter().map(|i| {
+                WitnessResource {
+                    name: i
+                        .ipv4()
+                        .map_or_else(|| i.ipv6.to_string(), |v| v.to_string()),
                     state: addr_state(i.flags),
-                }))
-            }
+                }
+            })),
         }
     }
     WitnessNotify {
@@ -491,10 +493,22 @@ mod tests {
     #[test]
     fn where_a_notification_sends_the_client() {
         let (a, w) = (Ipv4Addr::new(198, 19, 0, 10), Ipv4Addr::new(198, 19, 0, 11));
-        assert_eq!(destination(&change(resource_state::UNAVAILABLE, "198.19.0.10"), a, w), Some(w));
-        assert_eq!(destination(&change(resource_state::AVAILABLE, "198.19.0.10"), a, w), Some(a));
-        assert_eq!(destination(&change(resource_state::UNAVAILABLE, "198.19.0.12"), a, w), None);
-        assert_eq!(destination(&change(resource_state::UNAVAILABLE, "CTDB"), a, w), Some(w));
+        assert_eq!(
+            destination(&change(resource_state::UNAVAILABLE, "198.19.0.10"), a, w),
+            Some(w)
+        );
+        assert_eq!(
+            destination(&change(resource_state::AVAILABLE, "198.19.0.10"), a, w),
+            Some(a)
+        );
+        assert_eq!(
+            destination(&change(resource_state::UNAVAILABLE, "198.19.0.12"), a, w),
+            None
+        );
+        assert_eq!(
+            destination(&change(resource_state::UNAVAILABLE, "CTDB"), a, w),
+            Some(w)
+        );
         let moved = NotifyResponse {
             message_type: notify_type::CLIENT_MOVE,
             messages: vec![Notification::ClientMove(vec![witness::IpAddrInfo {
@@ -503,7 +517,10 @@ mod tests {
                 ipv6: std::net::Ipv6Addr::UNSPECIFIED,
             }])],
         };
-        assert_eq!(destination(&moved, a, w), Some(Ipv4Addr::new(198, 19, 0, 12)));
+        assert_eq!(
+            destination(&moved, a, w),
+            Some(Ipv4Addr::new(198, 19, 0, 12))
+        );
         let v = notify_value(&moved, destination(&moved, a, w));
         assert_eq!(v.resources[0].state, "v4 online");
         assert_eq!(v.move_to.as_deref(), Some("198.19.0.12"));
