@@ -4,7 +4,8 @@
 //! cluster's NetBIOS name is not the one clients register for (RegisterEx's NetName, which
 //! Samba checks), so no client is ever registered and no notification ever comes — what a
 //! client sees of a cluster whose witness is off. Needs root, Docker and the Samba 4.22
-//! image, like the plans themselves.
+//! image, like the plans themselves. A cluster slow to declare a node dead fails the
+//! no-witness plan's bounds.
 
 #[path = "planted/common.rs"]
 mod common;
@@ -27,8 +28,10 @@ fn cites_the_fault(r: &Run, kind: &str) {
     );
 }
 
-/// Without a registration the silent death is found out only at the request timeout: the
-/// witness bound and the 12 s resume bound both fail.
+/// Without a registration no notification comes: the witness bound fails. (The resume bound
+/// may hold or not: without the witness the client is back at its request timeout, or
+/// sooner when a request still unacknowledged at the crash is retransmitted to the new
+/// owner and draws an RST — 9.7 s in one run.)
 #[test]
 fn silent_death_without_a_working_witness_fails_its_bounds() {
     let r = run("plans/cluster/silent-death-witness.yaml", witness_refuses);
@@ -36,7 +39,6 @@ fn silent_death_without_a_working_witness_fails_its_bounds() {
     cites_the_fault(&r, "crash");
     let why = r.checker("failover")["explanation"].as_str().unwrap();
     assert!(why.contains("no witness notification seen"), "{why}");
-    assert!(why.contains("first ok op"), "{why}");
     assert!(
         r.history.iter().any(|x| x["f"] == "witness_register"
             && x["value"]["error"]
@@ -58,15 +60,23 @@ fn client_move_without_a_working_witness_fails() {
     r.failed("fault-effects", "");
 }
 
-/// The no-witness plan's resume bound fails for a client whose timeout is longer than the
-/// plan allows for (it is still waiting when the workload ends).
+/// The no-witness plan's bounds fail on a cluster slow to declare the node dead (25
+/// keepalives instead of 3; the crash held 25 s so the node's return does not end it).
 #[test]
-fn silent_death_no_witness_fails_for_a_slower_client() {
+fn silent_death_no_witness_fails_on_a_cluster_slow_to_take_over() {
     let r = run("plans/cluster/silent-death-no-witness.yaml", |p| {
-        p.workload.clients[0].request_timeout = "40s".parse().unwrap();
+        p.topology.clusters[0]
+            .tunables
+            .insert("KeepaliveLimit".into(), 25);
+        let crash = &mut p.faults[1];
+        let hold = crash.hold.as_mut().expect("the plan's crash has a `for`");
+        hold.value = "25s".parse().unwrap();
     });
     assert_code(&r, 1);
     cites_the_fault(&r, "crash");
     let why = r.checker("failover")["explanation"].as_str().unwrap();
-    assert!(why.contains("first ok op"), "{why}");
+    assert!(
+        why.contains("takeover after") || why.contains("no takeover seen"),
+        "{why}"
+    );
 }
