@@ -19,7 +19,8 @@ use crate::{CheckResult, Validity};
 
 pub const NAME: &str = "failover";
 /// Fault kinds that take a node (or an address) away from its clients.
-const CLUSTER_FAULTS: [&str; 5] = ["crash", "kill", "stop", "moveip", "admin"];
+/// `client_move` takes no node away: it tells every witness client to leave.
+const CLUSTER_FAULTS: [&str; 6] = ["crash", "kill", "stop", "moveip", "admin", "client_move"];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailoverOptions {
@@ -27,6 +28,11 @@ pub struct FailoverOptions {
     /// Some(true): a tickle ACK must follow the takeover; Some(false): none may.
     pub tickle: Option<bool>,
     pub reconnect_within: Option<Duration>,
+    /// From the fault to each cut-off client's first witness notification.
+    pub witness_within: Option<Duration>,
+    /// From the fault to the next registration of each client whose witness the lost node
+    /// held.
+    pub reregister_within: Option<Duration>,
 }
 
 /// One failover, each step in seconds after the node was lost.
@@ -47,6 +53,14 @@ pub struct Failover {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ClientSteps {
+    /// The first witness notification (`witness_notify`) after the fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness_s: Option<f64>,
+    /// The client's witness was on the lost node: when it registered again elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness_lost: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reregistered_s: Option<f64>,
     pub reset_s: Option<f64>,
     pub reconnected_s: Option<f64>,
     pub first_ok_s: Option<f64>,
@@ -171,6 +185,9 @@ fn follow(
     // was not cut off by it, whatever happened to it later.
     let mut served_by: BTreeMap<String, String> = BTreeMap::new();
     let mut conn_at_reset: BTreeMap<String, Option<u64>> = BTreeMap::new();
+    // Each client's witness interface when the fault began (its last registration).
+    let mut witness_at: BTreeMap<String, String> = BTreeMap::new();
+    let moves_everyone = fault == "client_move";
     for r in history {
         let Process::Worker(_) = r.process else {
             continue;
@@ -178,16 +195,43 @@ fn follow(
         let Some(client) = r.smb.client.clone() else {
             continue;
         };
+        let registered = match &r.value {
+            history::Value::WitnessRegister(w) if w.error.is_none() => Some(w),
+            _ => None,
+        };
         if r.time_ns < at {
             if let Some(n) = &r.smb.served_by {
-                served_by.insert(client, n.clone());
+                served_by.insert(client.clone(), n.clone());
+            }
+            if let Some(w) = registered {
+                witness_at.insert(client, w.witness.clone());
             }
             continue;
         }
-        if served_by.get(&client).is_some_and(|n| *n != node) {
+        // A client whose witness the lost node held must register elsewhere, whichever
+        // node served its SMB connection.
+        if let Some(w) = witness_at.get(&client) {
+            if f.addresses.contains(w) {
+                let steps = f.clients.entry(client.clone()).or_default();
+                steps.witness_lost = Some(w.clone());
+                // Registered again, through whichever interface answered (the lost
+                // node's address itself may have moved to a live node by then).
+                if registered.is_some() && steps.reregistered_s.is_none() {
+                    steps.reregistered_s = Some(secs(r.time_ns, at));
+                }
+            }
+        }
+        if !moves_everyone && served_by.get(&client).is_some_and(|n| *n != node) {
             continue;
         }
         let steps = f.clients.entry(client.clone()).or_default();
+        if r.f == "witness_notify" && steps.witness_s.is_none() {
+            steps.witness_s = Some(secs(r.time_ns, at));
+            continue;
+        }
+        if history::ops::Op::of(&r.f).is_event() && r.f != "disconnect" {
+            continue;
+        }
         if r.f == "disconnect" && steps.reset_s.is_none() {
             steps.reset_s = Some(secs(r.time_ns, at));
             conn_at_reset.insert(client, r.smb.conn);
@@ -203,7 +247,8 @@ fn follow(
             steps.first_ok_s = Some(secs(r.time_ns, at));
         }
     }
-    f.clients.retain(|_, s| s.reset_s.is_some());
+    f.clients
+        .retain(|_, s| s.reset_s.is_some() || s.witness_lost.is_some());
     f.node = node;
     f
 }
@@ -233,9 +278,30 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
             _ => {}
         }
         for (client, steps) in &f.clients {
-            if let Some(p) = late("first ok op", steps.first_ok_s, opts.reconnect_within) {
-                mine.push(format!("{client}: {p}"));
+            if steps.reset_s.is_some() {
+                if let Some(p) = late("first ok op", steps.first_ok_s, opts.reconnect_within) {
+                    mine.push(format!("{client}: {p}"));
+                }
+                if let Some(p) = late("witness notification", steps.witness_s, opts.witness_within)
+                {
+                    mine.push(format!("{client}: {p}"));
+                }
             }
+            if let Some(w) = &steps.witness_lost {
+                let what = format!("registration again (its witness {w} was lost)");
+                if let Some(p) = late(&what, steps.reregistered_s, opts.reregister_within) {
+                    mine.push(format!("{client}: {p}"));
+                }
+            }
+        }
+        if opts.reregister_within.is_some() && !f.clients.values().any(|s| s.witness_lost.is_some())
+        {
+            mine.push(
+                "no client's witness was on the lost node: no re-registration to judge".into(),
+            );
+        }
+        if opts.witness_within.is_some() && !f.clients.values().any(|s| s.reset_s.is_some()) {
+            mine.push("no client was cut off: no witness notification to judge".into());
         }
         if !mine.is_empty() {
             valid = Validity::False;
@@ -243,8 +309,11 @@ pub fn failover(history: &[Record], opts: &FailoverOptions) -> CheckResult {
             problems.push(format!("{label}: {}", mine.join("; ")));
         }
     }
-    let judged =
-        opts.takeover_within.is_some() || opts.tickle.is_some() || opts.reconnect_within.is_some();
+    let judged = opts.takeover_within.is_some()
+        || opts.tickle.is_some()
+        || opts.reconnect_within.is_some()
+        || opts.witness_within.is_some()
+        || opts.reregister_within.is_some();
     if all.is_empty() && judged {
         valid = Validity::Unknown;
         problems.push("no cluster fault in the history: nothing to judge".into());
@@ -480,6 +549,7 @@ mod tests {
             takeover_within: Some(Duration::from_secs(t)),
             tickle: Some(true),
             reconnect_within: Some(Duration::from_secs(r)),
+            ..Default::default()
         };
         assert_eq!(failover(&history(), &within(5, 7)).valid, Validity::True);
         let late = failover(&history(), &within(3, 5));
@@ -502,5 +572,131 @@ mod tests {
         assert_eq!(failover(&[], &within(5, 7)).valid, Validity::Unknown);
         // A failing failover cites the fault's start record.
         assert_eq!(late.ops, vec![3]);
+    }
+
+    /// A witness client: registered through 198.19.0.11 before the crash, notified at
+    /// +1.2 s (before the takeover), then reset.
+    fn with_witness(mut h: Vec<Record>, notified_ms: u64) -> Vec<Record> {
+        let mut reg = client(
+            rec(
+                100,
+                600,
+                Process::Worker(0),
+                OpType::Info,
+                "witness_register",
+                Some("c1"),
+                json!({ "witness": "198.19.0.11", "address": "198.19.0.10", "took_ms": 5 }),
+            ),
+            1,
+        );
+        reg.smb.conn = None;
+        h.insert(2, reg);
+        let mut n = client(
+            rec(
+                101,
+                notified_ms,
+                Process::Worker(0),
+                OpType::Info,
+                "witness_notify",
+                Some("c1"),
+                json!({ "message_type": "resource_change",
+                        "resources": [{ "name": "198.19.0.10", "state": "unavailable" }],
+                        "move_to": "198.19.0.11" }),
+            ),
+            1,
+        );
+        n.smb.conn = None;
+        let at = h
+            .iter()
+            .position(|r| r.time_ns > notified_ms * 1_000_000)
+            .unwrap();
+        h.insert(at, n);
+        h
+    }
+
+    #[test]
+    fn the_witness_step_is_judged() {
+        let opts = FailoverOptions {
+            witness_within: Some(Duration::from_secs(2)),
+            ..Default::default()
+        };
+        let h = with_witness(history(), 2200);
+        let t = &timelines(&h)[0];
+        assert_eq!(t.clients["c1/0"].witness_s, Some(1.2));
+        assert_eq!(failover(&h, &opts).valid, Validity::True);
+        // Notified too late, or never: fails, citing the crash.
+        let late = failover(&with_witness(history(), 4000), &opts);
+        assert_eq!(late.valid, Validity::False, "{}", late.explanation);
+        assert!(late
+            .explanation
+            .contains("witness notification after 3.00s"));
+        assert_eq!(late.ops, vec![3]);
+        let none = failover(&history(), &opts);
+        assert_eq!(none.valid, Validity::False);
+        assert!(none.explanation.contains("no witness notification seen"));
+    }
+
+    #[test]
+    fn a_lost_witness_must_be_registered_again() {
+        // The crash takes 198.19.0.11, the client's witness, with ctdb-2; the client's SMB
+        // connection (ctdb-1's address) is not cut off by it.
+        let mut h = with_witness(history(), 2200);
+        h.insert(
+            0,
+            rec(
+                99,
+                50,
+                named("cluster"),
+                OpType::Info,
+                "address_moved",
+                Some("ctdb-2"),
+                json!({ "address": "198.19.0.11", "to": "ctdb-2" }),
+            ),
+        );
+        for r in &mut h {
+            if r.f == "crash" && r.kind == OpType::Ok {
+                r.value = history::Value::read_for(
+                    "crash",
+                    OpType::Ok,
+                    Some("nemesis"),
+                    &json!({ "fault": 0, "occurrence": 0, "phase": "start", "action": {},
+                             "detail": { "node": "ctdb-2", "cut_after_ns": 0 } })
+                    .to_string(),
+                )
+                .unwrap();
+            }
+        }
+        let opts = FailoverOptions {
+            reregister_within: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let never = failover(&h, &opts);
+        assert_eq!(never.valid, Validity::False, "{}", never.explanation);
+        assert!(
+            never.explanation.contains("registration again"),
+            "{}",
+            never.explanation
+        );
+        let mut again = client(
+            rec(
+                102,
+                4000,
+                Process::Worker(0),
+                OpType::Info,
+                "witness_register",
+                Some("c1"),
+                json!({ "witness": "198.19.0.12", "address": "198.19.0.10", "took_ms": 9 }),
+            ),
+            1,
+        );
+        again.smb.conn = None;
+        h.push(again);
+        let t = &timelines(&h)[0];
+        assert_eq!(
+            t.clients["c1/0"].witness_lost.as_deref(),
+            Some("198.19.0.11")
+        );
+        assert_eq!(t.clients["c1/0"].reregistered_s, Some(3.0));
+        assert_eq!(failover(&h, &opts).valid, Validity::True);
     }
 }

@@ -32,6 +32,9 @@ pub struct Effect {
     /// (`share/path: N bytes in [a, b) ...`, `share: create path`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub discarded: Vec<String>,
+    /// Witness `client_move`: the registrations told to move (`net witness list` lines).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients_moved: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -48,6 +51,7 @@ impl Effect {
             && self.addresses_moved.is_empty()
             && self.bytes_discarded == 0
             && self.discarded.is_empty()
+            && self.clients_moved.is_empty()
     }
 
     /// Add what another step of the same fault did (a start's and a heal's effects).
@@ -62,6 +66,8 @@ impl Effect {
             .extend(other.addresses_moved.iter().cloned());
         self.bytes_discarded += other.bytes_discarded;
         self.discarded.extend(other.discarded.iter().cloned());
+        self.clients_moved
+            .extend(other.clients_moved.iter().cloned());
     }
 
     /// One line, the same on the terminal and in report.html.
@@ -85,6 +91,12 @@ impl Effect {
         }
         if !self.addresses_moved.is_empty() {
             parts.push(n(self.addresses_moved.len(), "public address(es) moved"));
+        }
+        if !self.clients_moved.is_empty() {
+            parts.push(n(
+                self.clients_moved.len(),
+                "witness client(s) told to move",
+            ));
         }
         if !self.discarded.is_empty() {
             parts.push(format!(

@@ -23,6 +23,18 @@
 //!   `smb.lease` holds the key and the state being broken.
 //! - `oplock_break`: `value: {new_level}`, `smb.file_id`.
 //! - `disconnect`: the client's connection `smb.conn` dropped. `value: {reason}`.
+//! - `witness_register` (clients with `witness: true`): a registration with the cluster's
+//!   Witness service ended. `value: {witness, address, took_ms, error}`: the witness interface
+//!   it went to, the address registered (the one the SMB connection uses), and the error
+//!   when it failed (`error` absent: registered, an AsyncNotify is now outstanding).
+//! - `witness_notify`: an AsyncNotify answered. `value: {message_type, resources,
+//!   move_to}`: `resource_change`, `client_move`, `share_move` or `ip_change`; per message the
+//!   resource (an address or name) and its state, and where the client was told to go.
+//! - `witness_move`: the client gave up its connection because the witness told it to.
+//!   `value: {from, to, message_type}`.
+//! - `witness_lost`: the registration ended without a notification (the witness's
+//!   association closed, an AsyncNotify unanswered past its timeout, ERROR_NOT_FOUND).
+//!   `value: {witness, reason}`; the client registers again elsewhere.
 //!
 //! After every fault is healed, an independent reader records, per file, one `ok` record with
 //! process `"final"` and f `final_read`: `value: {size, runs, unstable}`, `smb.path`. It reads
@@ -70,12 +82,16 @@ pub enum Op {
     Exec,
     /// The workload's generator entered a phase (process `generator`).
     Phase,
+    WitnessRegister,
+    WitnessNotify,
+    WitnessMove,
+    WitnessLost,
     /// A fault kind, `link_counters`, ...: anything else; its name is the record's own `f`.
     Other,
 }
 
 impl Op {
-    const NAMED: [(Op, &'static str); 16] = [
+    const NAMED: [(Op, &'static str); 20] = [
         (Op::Open, "open"),
         (Op::Reconnect, "reconnect"),
         (Op::Write, "write"),
@@ -92,6 +108,10 @@ impl Op {
         (Op::FinalRead, "final_read"),
         (Op::Exec, "exec"),
         (Op::Phase, "phase"),
+        (Op::WitnessRegister, "witness_register"),
+        (Op::WitnessNotify, "witness_notify"),
+        (Op::WitnessMove, "witness_move"),
+        (Op::WitnessLost, "witness_lost"),
     ];
 
     /// The op a record's `f` names (`Other` for fault kinds and observations).
@@ -114,7 +134,15 @@ impl Op {
     pub fn is_event(self) -> bool {
         matches!(
             self,
-            Op::LeaseBreak | Op::OplockBreak | Op::Disconnect | Op::FinalRead | Op::Phase
+            Op::LeaseBreak
+                | Op::OplockBreak
+                | Op::Disconnect
+                | Op::FinalRead
+                | Op::Phase
+                | Op::WitnessRegister
+                | Op::WitnessNotify
+                | Op::WitnessMove
+                | Op::WitnessLost
         )
     }
 }

@@ -285,6 +285,58 @@ pub struct Disconnect {
     pub reason: String,
 }
 
+/// `witness_register` (an event): a registration with the Witness service ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessRegister {
+    /// The witness interface's address the client registered through.
+    pub witness: String,
+    /// The address registered for (the SMB connection's).
+    pub address: String,
+    pub took_ms: u64,
+    /// Why it failed; absent: registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One resource of a `witness_notify`: an address or name and its new state
+/// (`available`, `unavailable`, `unknown`; for moves: the address flags, e.g. `v4 online`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessResource {
+    pub name: String,
+    pub state: String,
+}
+
+/// `witness_notify` (an event): an AsyncNotify answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessNotify {
+    /// `resource_change`, `client_move`, `share_move`, `ip_change`.
+    pub message_type: String,
+    pub resources: Vec<WitnessResource>,
+    /// Where the client goes because of it, if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub move_to: Option<String>,
+}
+
+/// `witness_move` (an event): the client dropped its connection to go where the witness said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessMove {
+    pub from: String,
+    pub to: String,
+    pub message_type: String,
+}
+
+/// `witness_lost` (an event): a registration ended without a notification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessLost {
+    pub witness: String,
+    pub reason: String,
+}
+
 /// `final_read` (process `final`): one file as the independent reader found it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -421,6 +473,10 @@ pub enum Value {
     /// Boxed: a nemesis step is several times the size of an op's value.
     Fault(Box<FaultStep>),
     Phase(PhaseStart),
+    WitnessRegister(WitnessRegister),
+    WitnessNotify(WitnessNotify),
+    WitnessMove(WitnessMove),
+    WitnessLost(WitnessLost),
     /// Outside the op and fault vocabulary: the observers' records (`wire`, `cluster`) and
     /// link counters, in the lab's own JSON.
     Observation(serde_json::Value),
@@ -442,7 +498,8 @@ from_types! {
     ReadInvoke => ReadInvoke, ReadOk => ReadOk, LockInvoke => Lock, LeaseBreak => LeaseBreak,
     LeaseBreakAck => LeaseBreakAck, OplockBreak => OplockBreak, Disconnect => Disconnect,
     FinalRead => FinalRead, ExecInvoke => ExecInvoke, ExecDone => ExecDone,
-    PhaseStart => Phase,
+    PhaseStart => Phase, WitnessRegister => WitnessRegister, WitnessNotify => WitnessNotify,
+    WitnessMove => WitnessMove, WitnessLost => WitnessLost,
 }
 
 impl From<FaultStep> for Value {
@@ -473,6 +530,10 @@ pub enum Shape {
     ExecDone,
     Fault,
     Phase,
+    WitnessRegister,
+    WitnessNotify,
+    WitnessMove,
+    WitnessLost,
     Observation,
 }
 
@@ -500,6 +561,10 @@ impl Shape {
             (Op::Exec, Invoke) => Shape::ExecInvoke,
             (Op::Exec, _) => Shape::ExecDone,
             (Op::Phase, _) => Shape::Phase,
+            (Op::WitnessRegister, _) => Shape::WitnessRegister,
+            (Op::WitnessNotify, _) => Shape::WitnessNotify,
+            (Op::WitnessMove, _) => Shape::WitnessMove,
+            (Op::WitnessLost, _) => Shape::WitnessLost,
             (Op::Other, _) => Shape::Observation,
             _ => Shape::Empty,
         }
@@ -531,6 +596,10 @@ impl Shape {
             Shape::ExecDone => typed::<ExecDone, D>(d),
             Shape::Fault => typed::<FaultStep, D>(d),
             Shape::Phase => typed::<PhaseStart, D>(d),
+            Shape::WitnessRegister => typed::<WitnessRegister, D>(d),
+            Shape::WitnessNotify => typed::<WitnessNotify, D>(d),
+            Shape::WitnessMove => typed::<WitnessMove, D>(d),
+            Shape::WitnessLost => typed::<WitnessLost, D>(d),
             Shape::Observation => Ok(match serde_json::Value::deserialize(d)? {
                 serde_json::Value::Null => Value::None,
                 v => Value::Observation(v),
@@ -559,6 +628,10 @@ impl Shape {
             Shape::ExecDone => "an exec completion",
             Shape::Fault => "a nemesis step",
             Shape::Phase => "a phase",
+            Shape::WitnessRegister => "a witness_register",
+            Shape::WitnessNotify => "a witness_notify",
+            Shape::WitnessMove => "a witness_move",
+            Shape::WitnessLost => "a witness_lost",
             Shape::Observation => "an observation",
         }
     }
@@ -637,6 +710,10 @@ impl Serialize for Value {
             Value::ExecDone(x) => x.serialize(s),
             Value::Fault(x) => x.serialize(s),
             Value::Phase(x) => x.serialize(s),
+            Value::WitnessRegister(x) => x.serialize(s),
+            Value::WitnessNotify(x) => x.serialize(s),
+            Value::WitnessMove(x) => x.serialize(s),
+            Value::WitnessLost(x) => x.serialize(s),
             Value::Observation(x) => x.serialize(s),
         }
     }
@@ -705,6 +782,32 @@ mod tests {
                         }),
                         ..FaultDetail::default()
                     }),
+                }
+                .into(),
+            ),
+            (
+                "witness_notify",
+                OpType::Info,
+                None,
+                WitnessNotify {
+                    message_type: "client_move".into(),
+                    resources: vec![WitnessResource {
+                        name: "198.19.0.11".into(),
+                        state: "v4 online".into(),
+                    }],
+                    move_to: Some("198.19.0.11".into()),
+                }
+                .into(),
+            ),
+            (
+                "witness_register",
+                OpType::Info,
+                None,
+                WitnessRegister {
+                    witness: "198.19.0.11".into(),
+                    address: "198.19.0.10".into(),
+                    took_ms: 12,
+                    error: None,
                 }
                 .into(),
             ),

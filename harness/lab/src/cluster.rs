@@ -410,6 +410,26 @@ impl Lab {
         }
     }
 
+    /// `net witness client-move --witness-new-ip=<address>` on `node` (a witness cluster's):
+    /// every registration with the cluster's Witness service is told to move. Returns
+    /// `net`'s output.
+    pub async fn cluster_client_move(
+        &self,
+        node: &str,
+        address: Ipv4Addr,
+    ) -> Result<String, LabError> {
+        self.cluster_of(node)
+            .ok_or_else(|| LabError::NoSuchNode(node.into()))?;
+        let server = self.server(node)?.lock().await;
+        server
+            .net_witness(&[
+                "client-move",
+                "--witness-net-name=.*",
+                &format!("--witness-new-ip={address}"),
+            ])
+            .await
+    }
+
     /// `ctdb <command>` on the node's own ctdbd (`stop`, `disable`, `ban <secs>`; and their
     /// undoing: `continue`, `enable`, `unban`).
     pub async fn cluster_admin(&self, node: &str, command: &[&str]) -> Result<(), LabError> {

@@ -458,6 +458,7 @@ impl Lab {
                     netbios: &netbios,
                     shares_dir: &shares_dir,
                     ctdbd_socket: &ctdb.socket(),
+                    witness: spec.witness.value,
                 }),
             };
             let samba = SambaServer::prepare(
@@ -1117,6 +1118,13 @@ fn docker_roots(plan: &plan::Plan) -> Result<BTreeMap<String, Option<docker::Roo
                         .map(|c| ("cluster", &c.name.value, c.samba)),
                 );
             for (what, name, version) in versions {
+                if let Some(c) = topology.clusters.iter().find(|c| c.witness.value) {
+                    return Err(LabError::Other(format!(
+                        "cluster {} runs the Witness service (`witness: true`), which needs Samba 4.20 or later: the netns provider runs the host's own Samba ({}); use `provider: docker` with `samba: \"4.22\"` (or `smbchaos run --provider docker --samba 4.22`)",
+                        c.name.value,
+                        plan::SambaVersion::default()
+                    )));
+                }
                 if version != plan::SambaVersion::default() {
                     return Err(LabError::Other(format!(
                         "{what} {name} asks for Samba {version}: the netns provider runs the host's own smbd and ctdbd ({}); run it in containers with `provider: docker` (or `smbchaos run --provider docker`)",
@@ -1127,6 +1135,16 @@ fn docker_roots(plan: &plan::Plan) -> Result<BTreeMap<String, Option<docker::Roo
             Ok(BTreeMap::new())
         }
         plan::Provider::Docker => {
+            if let Some(c) = topology
+                .clusters
+                .iter()
+                .find(|c| c.witness.value && c.samba < plan::SambaVersion::V4_22)
+            {
+                return Err(LabError::Other(format!(
+                    "cluster {} runs the Witness service (`witness: true`), which Samba has from 4.20 on, and it asks for Samba {}: use `samba: \"4.22\"` (or `smbchaos run --samba 4.22`)",
+                    c.name.value, c.samba
+                )));
+            }
             if topology.wire == plan::WireKind::Kernel {
                 return Err(LabError::Other(
                     "provider: docker joins nodes to the userspace wire; remove `wire: kernel`"

@@ -21,6 +21,10 @@ use crate::{process, LabError};
 const TEMPLATE: &str = include_str!("../../../containers/samba/smb.conf.in");
 pub const SMBD: &str = "/usr/sbin/smbd";
 pub const SMBPASSWD: &str = "/usr/bin/smbpasswd";
+/// The DCE/RPC server that runs rpcd_witness (Samba 4.20+), started by the harness on a
+/// cluster node with `witness: true` (`rpc start on demand helpers = no`).
+pub const SAMBA_DCERPCD: &str = "/usr/libexec/samba/samba-dcerpcd";
+pub const NET: &str = "/usr/bin/net";
 /// The Unix account every lab Samba user maps to.
 pub const UNIX_USER: &str = "smbchaos";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -73,6 +77,9 @@ pub struct SambaServer {
     root: Option<Arc<OwnedFd>>,
     /// `disk: lossy` shares, each a FUSE mount over the share's directory (crate::lossy).
     lossy: Vec<(String, crate::lossy::LossyDisk)>,
+    /// A cluster node running the Witness service: samba-dcerpcd beside smbd.
+    witness: bool,
+    dcerpcd: Option<tokio::process::Child>,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
@@ -92,6 +99,8 @@ pub struct ClusterSide<'a> {
     pub netbios: &'a str,
     pub shares_dir: &'a Path,
     pub ctdbd_socket: &'a Path,
+    /// Run samba-dcerpcd (rpcd_witness) beside smbd.
+    pub witness: bool,
 }
 
 impl SambaServer {
@@ -147,6 +156,8 @@ impl SambaServer {
             environment: config.environment.clone(),
             root: config.root.clone(),
             lossy: Vec::new(),
+            witness: config.cluster.as_ref().is_some_and(|c| c.witness),
+            dcerpcd: None,
         };
         if config.cluster.is_some() {
             return Ok(server);
@@ -186,9 +197,41 @@ impl SambaServer {
         &self.freezer
     }
 
-    /// Start smbd and wait until it serves every share.
+    /// Start smbd (and samba-dcerpcd on a witness node) and wait until it serves every share.
     pub async fn start(&mut self) -> Result<(), LabError> {
         self.spawn_smbd()?;
+        if self.witness {
+            self.spawn_dcerpcd()?;
+        }
+        let ready = self.wait_ready_inner().await;
+        if self.witness && ready.is_ok() {
+            self.wait_endpoint_mapper().await?;
+        }
+        ready
+    }
+
+    /// samba-dcerpcd's endpoint mapper accepts connections on the node's address.
+    async fn wait_endpoint_mapper(&mut self) -> Result<(), LabError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let target = SocketAddr::from((self.address, 135));
+        loop {
+            match connect_in(&self.ns, target).await {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(LabError::NotReady {
+                        node: self.name.clone(),
+                        detail: format!(
+                            "samba-dcerpcd's endpoint mapper (witness) not listening on {target} within {READY_TIMEOUT:?}: {e}; see {}",
+                            self.log_dir().join("dcerpcd.stdout").display()
+                        ),
+                    })
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    async fn wait_ready_inner(&mut self) -> Result<(), LabError> {
         if let Some(passdb) = self.passdb.take() {
             passdb
                 .await
@@ -223,6 +266,81 @@ impl SambaServer {
             .map_err(|e| LabError::io(format!("start {SMBD} (is samba installed?)"), e))?;
         self.smbd = Some(child);
         Ok(())
+    }
+
+    /// samba-dcerpcd with every RPC helper started at once (`--libexec-rpcds`): its endpoint
+    /// mapper on 135 and rpcd_witness. A running one is left alone (a heal that restarts
+    /// only smbd).
+    fn spawn_dcerpcd(&mut self) -> Result<(), LabError> {
+        if let Some(child) = self.dcerpcd.as_mut() {
+            if matches!(child.try_wait(), Ok(None)) {
+                return Ok(());
+            }
+        }
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir().join("dcerpcd.stdout"))
+            .map_err(|e| LabError::io("open samba-dcerpcd output log", e))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| LabError::io("dup samba-dcerpcd output log", e))?;
+        let child =
+            process::command_in_root(&self.ns, &self.freezer, self.root.as_ref(), SAMBA_DCERPCD)?
+                .args(["--libexec-rpcds", "--foreground", "--no-process-group"])
+                .arg(format!("--configfile={}", self.conf_path().display()))
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .map_err(|e| {
+                    LabError::io(
+                        format!(
+                            "start {SAMBA_DCERPCD} (Samba 4.20 or later is needed for witness)"
+                        ),
+                        e,
+                    )
+                })?;
+        self.dcerpcd = Some(child);
+        Ok(())
+    }
+
+    /// `net witness <args>` with this node's smb.conf, as the node runs it; its output.
+    pub async fn net_witness(&self, args: &[&str]) -> Result<String, LabError> {
+        let mut cmd = match &self.root {
+            Some(root) => process::command_in_root(&self.ns, &self.freezer, Some(root), NET)?,
+            None => tokio::process::Command::new(NET),
+        };
+        cmd.arg(format!("--configfile={}", self.conf_path().display()))
+            .arg("witness")
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+            .await
+            .map_err(|_| {
+                LabError::Other(format!(
+                    "`net witness {}` on {}: no end within 30 s",
+                    args.join(" "),
+                    self.name
+                ))
+            })?
+            .map_err(|e| LabError::io(format!("run {NET} on {}", self.name), e))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() {
+            return Err(LabError::Other(format!(
+                "`net witness {}` on {} failed ({}): {}",
+                args.join(" "),
+                self.name,
+                out.status,
+                text.trim()
+            )));
+        }
+        Ok(text)
     }
 
     /// Wait until smbd serves every share: a session as the lab user is set up and each share's
@@ -358,6 +476,9 @@ impl SambaServer {
             .await
             .map_err(|e| LabError::Other(e.to_string()))??;
         if let Some(mut child) = self.smbd.take() {
+            let _ = child.wait().await;
+        }
+        if let Some(mut child) = self.dcerpcd.take() {
             let _ = child.wait().await;
         }
         Ok(killed)
@@ -499,6 +620,10 @@ fn render(name: &str, dir: &Path, shares_dir: &Path, config: &SambaConfig<'_>) -
     if let Some(c) = &config.cluster {
         let _ = writeln!(conf, "\tclustering = yes");
         let _ = writeln!(conf, "\tctdbd socket = {}", c.ctdbd_socket.display());
+        if c.witness {
+            // samba-dcerpcd is started by the harness, with every helper (rpcd_witness).
+            let _ = writeln!(conf, "\trpc start on demand helpers = no");
+        }
     }
     for (key, value) in config.global {
         let _ = writeln!(conf, "\t{key} = {value}");

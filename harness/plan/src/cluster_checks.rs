@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::addresses::{in_lab_network, public_addresses, LAB_BROADCAST, LAB_NETWORK};
 use crate::error::Problem;
-use crate::model::{AdminCommand, Cluster, FaultKind, Plan, SmbClients};
+use crate::model::{AdminCommand, Cluster, FaultKind, Plan, Provider, SambaVersion, SmbClients};
 
 /// Cluster names become node-name prefixes (`<name>-<n>`, at most 15 characters).
 pub const MAX_CLUSTER_NAME_LEN: usize = 12;
@@ -66,6 +66,17 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                     format!("public address {v} is already a public address of cluster `{first}`"),
                 ));
             }
+        }
+        if cluster.witness.value
+            && (plan.topology.provider != Provider::Docker || cluster.samba < SambaVersion::V4_22)
+        {
+            problems.push(Problem::at(
+                &cluster.witness,
+                format!(
+                    "cluster `{}` runs the Witness service, which Samba has from 4.20 on; this cluster runs Samba {} on the {} provider: add `samba: \"4.22\"` to the cluster and `provider: docker` to the topology",
+                    name.value, cluster.samba, plan.topology.provider
+                ),
+            ));
         }
         for key in cluster.tunables.keys() {
             if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -129,6 +140,46 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                 Some(_) => {}
             }
         }
+        if *fault.kind == FaultKind::ClientMove {
+            match fault.node.as_ref().map(|n| (n, cluster_of(n))) {
+                Some((_, Some(cluster))) => {
+                    if !cluster.witness.value {
+                        problems.push(Problem::at(
+                            &fault.kind,
+                            format!(
+                                "a `client_move` fault tells witness clients to move, and cluster `{}` runs no Witness service: add `witness: true` to it",
+                                cluster.name.value
+                            ),
+                        ));
+                    }
+                    let publics = &public_addresses(plan)[&cluster.name.value];
+                    match &fault.address {
+                        None => problems.push(Problem::at(
+                            &fault.kind,
+                            "a `client_move` fault needs `address`: the public address clients are told to move to",
+                        )),
+                        Some(a) if !publics.contains(&a.value) => problems.push(Problem::at(
+                            a,
+                            format!(
+                                "{} is not a public address of cluster `{}`; they are: {}",
+                                a.value,
+                                cluster.name.value,
+                                list(publics)
+                            ),
+                        )),
+                        Some(_) => {}
+                    }
+                }
+                Some((node, None)) => problems.push(Problem::at(
+                    node,
+                    format!(
+                        "a `client_move` fault runs `net witness client-move` on a cluster node, and `{}` is not one",
+                        node.value
+                    ),
+                )),
+                None => {}
+            }
+        }
         if *fault.kind == FaultKind::Moveip {
             let Some(node) = &fault.node else { continue };
             let named = plan
@@ -164,6 +215,35 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                 Some(_) => {}
             }
         }
+    }
+}
+
+/// A client with `witness: true` needs a cluster that runs the Witness service.
+pub(crate) fn check_witness(plan: &Plan, c: &SmbClients, problems: &mut Vec<Problem>) {
+    if !c.witness.value {
+        return;
+    }
+    match plan
+        .topology
+        .clusters
+        .iter()
+        .find(|k| k.name.value == c.server.value)
+    {
+        None => problems.push(Problem::at(
+            &c.witness,
+            format!(
+                "`witness: true` registers with a cluster's Witness service, and `{}` is not a cluster: name a cluster with `witness: true` as `server`",
+                c.server.value
+            ),
+        )),
+        Some(k) if !k.witness.value => problems.push(Problem::at(
+            &c.witness,
+            format!(
+                "`witness: true` registers with cluster `{}`'s Witness service, and it runs none: add `witness: true` to the cluster (Samba 4.20 or later: `samba: \"4.22\"`, `provider: docker`)",
+                k.name.value
+            ),
+        )),
+        Some(_) => {}
     }
 }
 

@@ -43,6 +43,7 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         ),
         Kill => (&["node", "serving", "process"], true),
         Moveip => (&["node", "address"], false),
+        ClientMove => (&["node", "address"], false),
         DropTickles => (&["node"], true),
         Isolate => (&["node", "address"], true),
         Admin => (&["node", "command", "ban_time"], true),
@@ -68,6 +69,7 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         Crash => "crash",
         PowerCut => "power_cut",
         Moveip => "moveip",
+        ClientMove => "client_move",
         DropTickles => "drop_tickles",
         Admin => "admin",
         Isolate => "isolate",
@@ -174,6 +176,7 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::PowerCut
                 | FaultKind::Reset
                 | FaultKind::Moveip
+                | FaultKind::ClientMove
                 | FaultKind::Admin
                 | FaultKind::Isolate
         );
@@ -408,6 +411,7 @@ fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
                     FaultKind::Impair
                         | FaultKind::Random
                         | FaultKind::Moveip
+                        | FaultKind::ClientMove
                         | FaultKind::DropTickles
                         | FaultKind::Admin
                         | FaultKind::Isolate
@@ -461,7 +465,10 @@ fn resources(action: &Action) -> Vec<Resource> {
             vec![Resource::Processes(node.clone())]
         }
         Action::Admin { node, .. } => vec![Resource::Processes(node.clone())],
-        Action::Moveip { .. } | Action::DropTickles { .. } | Action::Isolate { .. } => Vec::new(),
+        Action::Moveip { .. }
+        | Action::ClientMove { .. }
+        | Action::DropTickles { .. }
+        | Action::Isolate { .. } => Vec::new(),
         Action::Impair {
             node,
             direction,

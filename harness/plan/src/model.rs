@@ -259,6 +259,15 @@ pub struct Cluster {
     /// The Samba release (smbd and ctdbd) every node runs (`"4.22"` needs `provider: docker`).
     #[serde(default)]
     pub samba: SambaVersion,
+    /// Run the Witness service (MS-SWN: `samba-dcerpcd --libexec-rpcds` with rpcd_witness,
+    /// `rpc start on demand helpers = no`) on every node, so clients with `witness: true` can
+    /// register. Needs Samba 4.20 or later: `samba: "4.22"` and `provider: docker`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub witness: Spanned<bool>,
+}
+
+fn is_false(b: &Spanned<bool>) -> bool {
+    !b.value
 }
 
 fn default_cluster_nodes() -> Spanned<u32> {
@@ -438,6 +447,13 @@ pub struct SmbClients {
     /// networks (the client constraint of seed 004).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multichannel: Option<Spanned<Multichannel>>,
+    /// Register with the cluster's Witness service (MS-SWN) as Windows clients do:
+    /// GetInterfaceList, RegisterEx on a node other than the one serving the connection,
+    /// AsyncNotify kept outstanding; on a RESOURCE_CHANGE, CLIENT_MOVE or SHARE_MOVE the
+    /// connection is dropped at once and the client reconnects where it is told (reclaiming
+    /// its durable handle as after any lost connection). Needs a cluster with `witness: true`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub witness: Spanned<bool>,
 }
 
 /// A client's multichannel set-up (`workload.clients[].multichannel`).
@@ -628,6 +644,10 @@ pub enum FaultKind {
     /// Cluster node cut off from every client (its private network still works, so CTDB
     /// sees nothing wrong); heal reconnects it.
     Isolate,
+    /// Witness: `net witness client-move --witness-new-ip=<address>` inside cluster node
+    /// `node` (a cluster with `witness: true`): every client registered with the cluster's
+    /// witness service is told to move to `address`. No heal.
+    ClientMove,
     /// Power cut of a server: every process SIGKILLed and every `disk: lossy` share back to
     /// what was last fsynced (the history records what was discarded); heal starts smbd.
     PowerCut,
@@ -1021,6 +1041,14 @@ pub struct FailoverExpectation {
     /// From the fault to each cut-off client's first ok op.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect_within: Option<PlanDuration>,
+    /// From the fault to each cut-off client's first witness notification (clients with
+    /// `witness: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_within: Option<PlanDuration>,
+    /// From the fault to each witness client's next registration when the lost node held
+    /// the witness interface it was registered through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reregister_within: Option<PlanDuration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

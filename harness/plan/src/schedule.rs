@@ -109,6 +109,11 @@ pub enum Action {
         node: String,
         address: std::net::Ipv4Addr,
     },
+    /// `net witness client-move --witness-new-ip=address` on cluster node `node`.
+    ClientMove {
+        node: String,
+        address: std::net::Ipv4Addr,
+    },
     /// `ctdb stop|disable|ban` on `node`.
     Admin {
         node: String,
@@ -139,6 +144,7 @@ impl Action {
             Action::Crash { .. } => "crash",
             Action::PowerCut { .. } => "power_cut",
             Action::Moveip { .. } => "moveip",
+            Action::ClientMove { .. } => "client_move",
             Action::DropTickles { .. } => "drop_tickles",
             Action::Admin { .. } => "admin",
             Action::Isolate { .. } => "isolate",
@@ -152,6 +158,7 @@ impl Action {
             Action::Reset { .. }
                 | Action::Restart { .. }
                 | Action::Moveip { .. }
+                | Action::ClientMove { .. }
                 | Action::Kill {
                     serving: Some(_),
                     ..
@@ -172,6 +179,7 @@ impl Action {
             | Action::Crash { node, .. }
             | Action::PowerCut { node }
             | Action::Moveip { node, .. }
+            | Action::ClientMove { node, .. }
             | Action::DropTickles { node }
             | Action::Admin { node, .. }
             | Action::Isolate { node, .. } => Some(node),
@@ -311,6 +319,10 @@ fn resolve(
             node: node.clone()?,
             address: fault.address.as_ref()?.value,
         },
+        FaultKind::ClientMove => Action::ClientMove {
+            node: node.clone()?,
+            address: fault.address.as_ref()?.value,
+        },
         FaultKind::Stop => Action::Stop {
             node: node.clone()?,
         },
@@ -399,6 +411,7 @@ fn resolve_drawn(
         FaultKind::Impair
         | FaultKind::Random
         | FaultKind::Moveip
+        | FaultKind::ClientMove
         | FaultKind::DropTickles
         | FaultKind::Admin
         | FaultKind::Isolate => {

@@ -260,6 +260,7 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
                     .map(|k| (&k.name, &k.shares))
             });
         crate::cluster_checks::check_via(plan, c, &mut problems);
+        crate::cluster_checks::check_witness(plan, c, &mut problems);
         match service {
             None => problems.push(Problem::at(
                 &c.server,

@@ -126,3 +126,53 @@ fn admin_and_isolate_faults_are_checked() {
         assert!(e.contains(want), "{want:?} not in:\n{e}");
     }
 }
+
+/// Witness needs Samba 4.20+: a witness cluster on 4.17 or netns, a witness client of a
+/// cluster without it (or of a plain server), and a `client_move` on such a cluster are
+/// refused where they are written, with the fix.
+#[test]
+fn witness_needs_a_4_22_docker_cluster_running_it() {
+    let good = "topology:\n  provider: docker\n  clusters:\n    - {name: ctdb, samba: \"4.22\", witness: true}\n  clients: [{name: c1}]\nworkload:\n  duration: 1s\n  clients:\n    - {node: c1, server: ctdb, witness: true}\nfaults:\n  - {kind: client_move, node: ctdb-1, address: 198.19.0.12, at: 1s}\n";
+    let p = parse(good).unwrap();
+    assert!(p.topology.clusters[0].witness.value);
+    assert!(p.workload.clients[0].witness.value);
+
+    let e = errors(&good.replace("samba: \"4.22\", ", ""));
+    assert!(
+        e.contains("c.yaml:6:")
+            && e.contains("Witness service, which Samba has from 4.20 on")
+            && e.contains("add `samba: \"4.22\"`"),
+        "{e}"
+    );
+    let e = errors(&good.replace("  provider: docker\n", ""));
+    assert!(
+        e.contains("on the netns provider") && e.contains("`provider: docker`"),
+        "{e}"
+    );
+
+    let no_service = good.replace(", witness: true}\n  clients", "}\n  clients");
+    let e = errors(&no_service);
+    assert!(
+        e.contains("c.yaml:11:") && e.contains("add `witness: true` to the cluster"),
+        "{e}"
+    );
+    assert!(
+        e.contains("runs no Witness service"),
+        "client_move too: {e}"
+    );
+
+    let plain = "topology:\n  servers: [{name: fs1}]\n  clients: [{name: c1}]\nworkload:\n  duration: 1s\n  clients:\n    - {node: c1, server: fs1, witness: true}\n";
+    let e = errors(plain);
+    assert!(
+        e.contains("c.yaml:9:") && e.contains("`fs1` is not a cluster"),
+        "{e}"
+    );
+
+    let e = errors(&good.replace("198.19.0.12", "198.19.0.99"));
+    assert!(e.contains("198.19.0.99 is not a public address"), "{e}");
+    let e = errors(&good.replace("node: ctdb-1, address", "node: c1, address"));
+    assert!(
+        e.contains("`c1` is not one") || e.contains("not a server"),
+        "{e}"
+    );
+}

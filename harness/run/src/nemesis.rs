@@ -446,6 +446,24 @@ async fn start(
             detail.to = Some(node.clone());
             Active::Nothing
         }
+        Action::ClientMove { node, address } => {
+            let began = std::time::Instant::now();
+            // The registrations it will move (a client told to move unregisters at once,
+            // so they are listed before), then the move itself: the failover timeline runs
+            // from the move (`cut_after_ns`), not from the listing.
+            let listed = lab
+                .server(node)?
+                .lock()
+                .await
+                .net_witness(&["list"])
+                .await?;
+            detail.cut_after_ns = Some(began.elapsed().as_nanos() as u64);
+            lab.cluster_client_move(node, *address).await?;
+            effect.clients_moved = registrations(&listed);
+            detail.node = Some(node.clone());
+            detail.to = Some(address.to_string());
+            Active::Nothing
+        }
         Action::Kill {
             node,
             serving: Some(client),
@@ -703,4 +721,17 @@ pub fn planned(plan: &plan::Plan) -> Duration {
         .map(|s| s.at + s.hold.unwrap_or_default())
         .max()
         .unwrap_or_default()
+}
+
+/// The registration lines of `net witness list` (each names a registration's UUID), with
+/// runs of spaces made one.
+fn registrations(listed: &str) -> Vec<String> {
+    listed
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .any(|w| w.len() == 36 && w.chars().filter(|c| *c == '-').count() == 4)
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }

@@ -186,6 +186,7 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
             plan::Action::Crash { .. } => "signals + userspace wire: frame drops",
             plan::Action::PowerCut { .. } => "signals + lossy disk (FUSE) cut",
             plan::Action::Moveip { .. } => "ctdb moveip",
+            plan::Action::ClientMove { .. } => "net witness client-move",
             plan::Action::DropTickles { .. } => "userspace wire: tickle ACKs dropped",
             plan::Action::Admin { .. } => "ctdb stop/disable/ban",
             plan::Action::Isolate { .. } => "userspace wire: frame drops",

@@ -102,6 +102,8 @@ pub fn judge_failover(history: &[Record], expect: &plan::FailoverExpectation) ->
         takeover_within: expect.takeover_within.map(|d| d.as_duration()),
         tickle: expect.tickle.map(|t| t == plan::TickleExpectation::Sent),
         reconnect_within: expect.reconnect_within.map(|d| d.as_duration()),
+        witness_within: expect.witness_within.map(|d| d.as_duration()),
+        reregister_within: expect.reregister_within.map(|d| d.as_duration()),
     };
     let result = check::failover::failover(history, &opts);
     let outcome = match result.valid {

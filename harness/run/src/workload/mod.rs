@@ -4,6 +4,7 @@
 mod exec;
 pub mod final_read;
 mod smb;
+mod witness;
 
 use std::sync::Arc;
 

@@ -119,9 +119,30 @@ pub async fn run_clients(
     let start = Instant::now();
     let deadline = start + duration.value.as_duration();
     let specs = specs(plan);
-    let runs = specs.iter().map(|spec| {
+    let runs = specs.iter().map(|spec| async move {
         let generator = Phases::from_plan(&plan.workload, spec.entry, start);
-        Client::new(lab, spec, history, events).run(generator, deadline)
+        let mut client = Client::new(lab, spec, history, events);
+        if !spec.entry.witness.value {
+            return client.run(generator, deadline).await;
+        }
+        let (link, watcher) = super::witness::pair(
+            lab,
+            history,
+            spec.process,
+            spec.node,
+            spec.name.clone(),
+            &spec.entry.server.value,
+            spec.entry.share.value.clone(),
+        );
+        client.witness = Some(link);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let run = async move {
+            let r = client.run(generator, deadline).await;
+            let _ = stop_tx.send(true);
+            r
+        };
+        let (r, ()) = futures::join!(run, watcher.run(stop_rx));
+        r
     });
     let (results, phases) = futures::join!(
         futures::future::join_all(runs),
@@ -356,6 +377,8 @@ struct Client<'a> {
     /// ChannelSequence (3.x): incremented with every new connection, as MS-SMB2 clients do
     /// when they resend after a failover.
     channel_sequence: u16,
+    /// `witness: true`: where the witness says to connect, and the connection it may drop.
+    witness: Option<super::witness::WitnessLink>,
 }
 
 /// A break notification, kept until the client loop acknowledges it.
@@ -397,6 +420,7 @@ impl<'a> Client<'a> {
             in_flight: None,
             reclaim_until: None,
             channel_sequence: 0,
+            witness: None,
         }
     }
 
@@ -569,6 +593,12 @@ impl<'a> Client<'a> {
                 }
             }
         }
+        // A client the witness moved stays where it was told.
+        let address = self
+            .witness
+            .as_ref()
+            .and_then(|w| w.home())
+            .unwrap_or(address);
         let connect = self
             .lab
             .connect(self.spec.node, SocketAddr::from((address, 445)));
@@ -617,6 +647,9 @@ impl<'a> Client<'a> {
             }
             None => None,
         };
+        if let Some(w) = &self.witness {
+            w.connected(address, conn.clone());
+        }
         let served_by = match local {
             Some(local) => self.lab.serving_node(&entry.server.value, local).await,
             None => None,
@@ -810,6 +843,9 @@ impl<'a> Client<'a> {
         // Cached data is only good while the lease is known to be held.
         self.may_cache = false;
         self.cached.clear();
+        if let Some(w) = &self.witness {
+            w.disconnected();
+        }
         if let Some(ch) = self.channel.take() {
             ch.conn.close().await;
             if let Some(mc) = &ch.mc {
