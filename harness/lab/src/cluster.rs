@@ -110,22 +110,42 @@ impl Lab {
     /// is clustered: once is enough), start every smbd, and wait until ready.
     pub(crate) async fn start_cluster(&self, name: &str) -> Result<(), LabError> {
         let cluster = &self.clusters[name];
+        let began = Instant::now();
         for ctdb in &cluster.ctdb {
             ctdb.lock().await.start()?;
         }
-        self.wait_cluster_healthy(name, HEALTHY_TIMEOUT).await?;
+        // smbd needs ctdbd's databases, not a healthy node: it starts once every node has
+        // finished its first recovery (runstate STARTUP), as CTDB's own 50.samba event starts
+        // it in the "startup" event, so smbd's start overlaps the seconds CTDB then waits
+        // before its first monitor event marks the node healthy.
+        self.wait_cluster_started(name, HEALTHY_TIMEOUT).await?;
+        tracing::debug!(cluster = name, "ctdb recovered after {:?}", began.elapsed());
         let (smbpasswd, first) = {
             let first = self.server(&cluster.nodes[0])?.lock().await;
             (first.smbpasswd()?, first.conf_path())
         };
         samba::add_user(smbpasswd, &first, &self.user, &self.password).await?;
+        tracing::debug!(cluster = name, "user added after {:?}", began.elapsed());
         // One node's smbd at a time: clustered smbds starting together contend for the
         // version lock in a clustered database (`smbd_claim_version: g_lock_lock failed:
         // NT_STATUS_POSSIBLE_DEADLOCK ... refusing to start`), seen once in CI.
         for n in &cluster.nodes {
             self.server(n)?.lock().await.start().await?;
+            tracing::debug!(
+                cluster = name,
+                "smbd of {n} serving after {:?}",
+                began.elapsed()
+            );
         }
-        self.wait_public_ready(name).await
+        self.wait_cluster_healthy(name, HEALTHY_TIMEOUT).await?;
+        tracing::debug!(cluster = name, "ctdb healthy after {:?}", began.elapsed());
+        self.wait_public_ready(name).await?;
+        tracing::debug!(
+            cluster = name,
+            "every public address answers after {:?}",
+            began.elapsed()
+        );
+        Ok(())
     }
 
     /// `ctdb -X status` and `ctdb ip` as the best-informed running node sees them: the view
@@ -190,6 +210,39 @@ impl Lab {
             node: name.to_string(),
             detail: format!(
                 "cluster not healthy (every node OK, every public address hosted) within {timeout:?}; last seen: {seen}"
+            ),
+        })
+    }
+
+    /// Wait until every node's ctdbd has finished its first recovery (runstate STARTUP or
+    /// RUNNING): its databases can be attached and written, so smbd and smbpasswd can start.
+    async fn wait_cluster_started(&self, name: &str, timeout: Duration) -> Result<(), LabError> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = String::from("no answer yet");
+        while Instant::now() < deadline {
+            let mut started = 0;
+            for ctdb in &self.clusters[name].ctdb {
+                // `ctdb runstate A B` fails unless the node is in one of them.
+                match ctdb
+                    .lock()
+                    .await
+                    .ctl(&["runstate", "startup", "running"])
+                    .await
+                {
+                    Ok(_) => started += 1,
+                    Err(e) => seen = e.to_string(),
+                }
+            }
+            if started == self.clusters[name].ctdb.len() {
+                return Ok(());
+            }
+            self.check_ctdbd_alive(name).await?;
+            tokio::time::sleep(POLL).await;
+        }
+        Err(LabError::NotReady {
+            node: name.to_string(),
+            detail: format!(
+                "ctdbd not past its first recovery on every node within {timeout:?}; last seen: {seen}"
             ),
         })
     }
