@@ -717,7 +717,11 @@ impl<'a> Client<'a> {
                 }
                 Reclaim::Lost => return Ok(false),
                 Reclaim::NotFound if Instant::now() < window => {
-                    tokio::time::sleep(backoff).await;
+                    // The last try is at the window's end, not a whole backoff past it.
+                    tokio::time::sleep(
+                        backoff.min(window.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
                     backoff = (backoff * 2).min(BACKOFF.1);
                 }
                 Reclaim::NotFound | Reclaim::Refused | Reclaim::NoHandle => break,
