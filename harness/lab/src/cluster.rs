@@ -118,7 +118,9 @@ impl Lab {
         // finished its first recovery (runstate STARTUP), as CTDB's own 50.samba event starts
         // it in the "startup" event, so smbd's start overlaps the seconds CTDB then waits
         // before its first monitor event marks the node healthy.
-        self.wait_cluster_started(name, HEALTHY_TIMEOUT).await?;
+        let all: Vec<usize> = (0..cluster.nodes.len()).collect();
+        self.wait_cluster_started(name, &all, HEALTHY_TIMEOUT)
+            .await?;
         tracing::debug!(cluster = name, "ctdb recovered after {:?}", began.elapsed());
         let (smbpasswd, first) = {
             let first = self.server(&cluster.nodes[0])?.lock().await;
@@ -216,24 +218,25 @@ impl Lab {
 
     /// Wait until every node's ctdbd has finished its first recovery (runstate STARTUP or
     /// RUNNING): its databases can be attached and written, so smbd and smbpasswd can start.
-    async fn wait_cluster_started(&self, name: &str, timeout: Duration) -> Result<(), LabError> {
+    async fn wait_cluster_started(
+        &self,
+        name: &str,
+        pnns: &[usize],
+        timeout: Duration,
+    ) -> Result<(), LabError> {
         let deadline = Instant::now() + timeout;
         let mut seen = String::from("no answer yet");
         while Instant::now() < deadline {
             let mut started = 0;
-            for ctdb in &self.clusters[name].ctdb {
+            for &pnn in pnns {
+                let mut ctdb = self.clusters[name].ctdb[pnn].lock().await;
                 // `ctdb runstate A B` fails unless the node is in one of them.
-                match ctdb
-                    .lock()
-                    .await
-                    .ctl(&["runstate", "startup", "running"])
-                    .await
-                {
+                match ctdb.ctl(&["runstate", "startup", "running"]).await {
                     Ok(_) => started += 1,
                     Err(e) => seen = e.to_string(),
                 }
             }
-            if started == self.clusters[name].ctdb.len() {
+            if started == pnns.len() {
                 return Ok(());
             }
             self.check_ctdbd_alive(name).await?;
@@ -374,8 +377,8 @@ impl Lab {
         Ok(())
     }
 
-    /// Start whatever of the node is not running (ctdbd, then smbd once the cluster is
-    /// healthy again) and verify the whole cluster ready.
+    /// Start whatever of the node is not running (ctdbd, then smbd once the node's ctdbd has
+    /// finished its first recovery, as at `lab up`) and verify the whole cluster ready.
     pub async fn cluster_restore_node(&self, node: &str) -> Result<(), LabError> {
         let (cluster, pnn) = self
             .cluster_of(node)
@@ -387,7 +390,7 @@ impl Lab {
                 ctdb.start()?;
             }
         }
-        self.wait_cluster_healthy(&cluster.name, HEALTHY_TIMEOUT)
+        self.wait_cluster_started(&cluster.name, &[pnn], HEALTHY_TIMEOUT)
             .await?;
         {
             let mut samba = self.server(node)?.lock().await;

@@ -232,8 +232,9 @@ fn classify(e: &smb2::Error) -> (OpType, String, bool) {
     }
 }
 
-/// How long a resilient client keeps retrying a reclaim refused as "not found".
-const RECLAIM_WINDOW: Duration = Duration::from_secs(2);
+/// How long a resilient client keeps retrying a reclaim refused as "not found" (the race of
+/// README Finding 3 lasts tens of ms; a refusal after a node crash lasts for ever).
+const RECLAIM_WINDOW: Duration = Duration::from_secs(1);
 
 enum Reclaim {
     Done,
