@@ -64,6 +64,9 @@ pub struct ClientSteps {
     pub reset_s: Option<f64>,
     pub reconnected_s: Option<f64>,
     pub first_ok_s: Option<f64>,
+    /// Durable reclaims (DH2C/DHnC) refused between the reset and the first ok op: where the
+    /// time after the reconnect went when the client then had to open the file afresh.
+    pub reclaims_refused: u32,
 }
 
 /// Every cluster failover in the history, with its steps.
@@ -243,6 +246,9 @@ fn follow(
         if steps.reconnected_s.is_none() && r.smb.conn > *old_conn {
             steps.reconnected_s = Some(secs(r.time_ns, at));
         }
+        if steps.first_ok_s.is_none() && r.kind == OpType::Fail && r.f == "reconnect" {
+            steps.reclaims_refused += 1;
+        }
         if steps.first_ok_s.is_none() && r.kind == OpType::Ok && r.f != "disconnect" {
             steps.first_ok_s = Some(secs(r.time_ns, at));
         }
@@ -389,7 +395,8 @@ mod tests {
     }
 
     /// A crash of ctdb-1 (holding 198.19.0.10) at 1 s: GARP by ctdb-0 at +4 s, tickle at
-    /// +4.01 s, the client reset at +4.02 s, reconnected at +4.05 s, first ok op at +6 s.
+    /// +4.01 s, the client reset at +4.02 s, reconnected at +4.05 s, its DH2C refused, first ok
+    /// op (a fresh open) at +6 s.
     fn history() -> Vec<Record> {
         vec![
             rec(
@@ -476,6 +483,18 @@ mod tests {
             client(
                 rec(
                     8,
+                    5060,
+                    Process::Worker(2),
+                    OpType::Fail,
+                    "reconnect",
+                    Some("c1"),
+                    json!(null),
+                ),
+                2,
+            ),
+            client(
+                rec(
+                    9,
                     7000,
                     Process::Worker(2),
                     OpType::Ok,
@@ -502,7 +521,10 @@ mod tests {
         assert!(near(f.takeover_s, 4.0) && near(f.tickle_s, 4.01), "{f:?}");
         let c = &f.clients["c1/0"];
         assert!(
-            near(c.reset_s, 4.02) && near(c.reconnected_s, 4.05) && near(c.first_ok_s, 6.0),
+            near(c.reset_s, 4.02)
+                && near(c.reconnected_s, 4.05)
+                && near(c.first_ok_s, 6.0)
+                && c.reclaims_refused == 1,
             "{c:?}"
         );
     }

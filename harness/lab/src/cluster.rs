@@ -110,22 +110,44 @@ impl Lab {
     /// is clustered: once is enough), start every smbd, and wait until ready.
     pub(crate) async fn start_cluster(&self, name: &str) -> Result<(), LabError> {
         let cluster = &self.clusters[name];
+        let began = Instant::now();
         for ctdb in &cluster.ctdb {
             ctdb.lock().await.start()?;
         }
-        self.wait_cluster_healthy(name, HEALTHY_TIMEOUT).await?;
+        // smbd needs ctdbd's databases, not a healthy node: it starts once every node has
+        // finished its first recovery (runstate STARTUP), as CTDB's own 50.samba event starts
+        // it in the "startup" event, so smbd's start overlaps the seconds CTDB then waits
+        // before its first monitor event marks the node healthy.
+        let all: Vec<usize> = (0..cluster.nodes.len()).collect();
+        self.wait_cluster_started(name, &all, HEALTHY_TIMEOUT)
+            .await?;
+        tracing::debug!(cluster = name, "ctdb recovered after {:?}", began.elapsed());
         let (smbpasswd, first) = {
             let first = self.server(&cluster.nodes[0])?.lock().await;
             (first.smbpasswd()?, first.conf_path())
         };
         samba::add_user(smbpasswd, &first, &self.user, &self.password).await?;
+        tracing::debug!(cluster = name, "user added after {:?}", began.elapsed());
         // One node's smbd at a time: clustered smbds starting together contend for the
         // version lock in a clustered database (`smbd_claim_version: g_lock_lock failed:
         // NT_STATUS_POSSIBLE_DEADLOCK ... refusing to start`), seen once in CI.
         for n in &cluster.nodes {
             self.server(n)?.lock().await.start().await?;
+            tracing::debug!(
+                cluster = name,
+                "smbd of {n} serving after {:?}",
+                began.elapsed()
+            );
         }
-        self.wait_public_ready(name).await
+        self.wait_cluster_healthy(name, HEALTHY_TIMEOUT).await?;
+        tracing::debug!(cluster = name, "ctdb healthy after {:?}", began.elapsed());
+        self.wait_public_ready(name).await?;
+        tracing::debug!(
+            cluster = name,
+            "every public address answers after {:?}",
+            began.elapsed()
+        );
+        Ok(())
     }
 
     /// `ctdb -X status` and `ctdb ip` as the best-informed running node sees them: the view
@@ -190,6 +212,40 @@ impl Lab {
             node: name.to_string(),
             detail: format!(
                 "cluster not healthy (every node OK, every public address hosted) within {timeout:?}; last seen: {seen}"
+            ),
+        })
+    }
+
+    /// Wait until every node's ctdbd has finished its first recovery (runstate STARTUP or
+    /// RUNNING): its databases can be attached and written, so smbd and smbpasswd can start.
+    async fn wait_cluster_started(
+        &self,
+        name: &str,
+        pnns: &[usize],
+        timeout: Duration,
+    ) -> Result<(), LabError> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = String::from("no answer yet");
+        while Instant::now() < deadline {
+            let mut started = 0;
+            for &pnn in pnns {
+                let mut ctdb = self.clusters[name].ctdb[pnn].lock().await;
+                // `ctdb runstate A B` fails unless the node is in one of them.
+                match ctdb.ctl(&["runstate", "startup", "running"]).await {
+                    Ok(_) => started += 1,
+                    Err(e) => seen = e.to_string(),
+                }
+            }
+            if started == pnns.len() {
+                return Ok(());
+            }
+            self.check_ctdbd_alive(name).await?;
+            tokio::time::sleep(POLL).await;
+        }
+        Err(LabError::NotReady {
+            node: name.to_string(),
+            detail: format!(
+                "ctdbd not past its first recovery on every node within {timeout:?}; last seen: {seen}"
             ),
         })
     }
@@ -321,20 +377,20 @@ impl Lab {
         Ok(())
     }
 
-    /// Start whatever of the node is not running (ctdbd, then smbd once the cluster is
-    /// healthy again) and verify the whole cluster ready.
+    /// Start whatever of the node is not running (ctdbd, then smbd once the node's ctdbd has
+    /// finished its first recovery, as at `lab up`) and verify the whole cluster ready.
     pub async fn cluster_restore_node(&self, node: &str) -> Result<(), LabError> {
         let (cluster, pnn) = self
             .cluster_of(node)
             .ok_or_else(|| LabError::NoSuchNode(node.into()))?;
-        let _restoring = Restoring::new(&cluster.restoring);
+        let restoring = Restoring::new(&cluster.restoring);
         {
             let mut ctdb = cluster.ctdb[pnn].lock().await;
             if !ctdb.is_running() {
                 ctdb.start()?;
             }
         }
-        self.wait_cluster_healthy(&cluster.name, HEALTHY_TIMEOUT)
+        self.wait_cluster_started(&cluster.name, &[pnn], HEALTHY_TIMEOUT)
             .await?;
         {
             let mut samba = self.server(node)?.lock().await;
@@ -345,26 +401,42 @@ impl Lab {
                 samba.start().await?;
             }
         }
-        self.check_cluster(&cluster.name).await
+        // This node is back; the cluster is judged once no other heal is restoring a node
+        // (a rolling restart under load overlaps them: judged at once, this heal failed on
+        // the next node's smbd, killed by its own restart meanwhile).
+        drop(restoring);
+        self.verify_cluster(&cluster.name).await
     }
 
     /// Healthy, every smbd serving, every public address answering TREE_CONNECT — once no
     /// other heal is still bringing a node of the cluster back.
     pub async fn verify_cluster(&self, name: &str) -> Result<(), LabError> {
         let restoring = &self.clusters[name].restoring;
+        let busy = || restoring.load(std::sync::atomic::Ordering::SeqCst) > 0;
         let deadline = Instant::now() + HEALTHY_TIMEOUT;
-        while restoring.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-            if Instant::now() > deadline {
-                return Err(LabError::NotReady {
-                    node: name.to_string(),
-                    detail: format!(
-                        "another heal was still restoring a node after {HEALTHY_TIMEOUT:?}"
-                    ),
-                });
+        loop {
+            while busy() {
+                if Instant::now() > deadline {
+                    return Err(LabError::NotReady {
+                        node: name.to_string(),
+                        detail: format!(
+                            "another heal was still restoring a node after {HEALTHY_TIMEOUT:?}"
+                        ),
+                    });
+                }
+                tokio::time::sleep(POLL).await;
             }
-            tokio::time::sleep(POLL).await;
+            match self.check_cluster(name).await {
+                // A restart began while this looked: judge once it is over.
+                Err(e) if busy() && Instant::now() < deadline => {
+                    tracing::info!(
+                        cluster = name,
+                        "a node restarted during the check ({e}): checking again after it"
+                    );
+                }
+                done => return done,
+            }
         }
-        self.check_cluster(name).await
     }
 
     async fn check_cluster(&self, name: &str) -> Result<(), LabError> {

@@ -191,16 +191,12 @@ impl CtdbNode {
         script.push_str("exec ");
         script.push_str(CTDBD);
         script.push_str(" --interactive");
-        let out = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_dir().join("ctdbd.stderr"))
-            .map_err(|e| LabError::io("open ctdbd output log", e))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| LabError::io("dup ctdbd output log", e))?;
+        // ctdbd --interactive logs to stderr without timestamps: each line is stamped with
+        // the wall clock as it arrives, so a failover can be timed inside CTDB (node declared
+        // dead, election, recovery, takeover run) against the pcap and the history.
+        let log = self.log_dir().join("ctdbd.stderr");
         // `unshare` and `sh` exec: the child's pid ends up being ctdbd's.
-        let child = process::command_in_root(
+        let mut child = process::command_in_root(
             &self.ns,
             &self.freezer,
             self.root.as_ref(),
@@ -209,10 +205,24 @@ impl CtdbNode {
         .args(["--mount", "--propagation", "slave", "/bin/sh", "-c"])
         .arg(script)
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| LabError::io(format!("start {CTDBD} (is ctdb installed?)"), e))?;
+        for out in [
+            child.stdout.take().map(|o| Box::new(o) as Output),
+            child.stderr.take().map(|e| Box::new(e) as Output),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .map_err(|e| LabError::io("open ctdbd output log", e))?;
+            tokio::spawn(stamp_lines(out, file));
+        }
         self.child = Some(child);
         Ok(())
     }
@@ -294,6 +304,44 @@ impl CtdbNode {
             let _ = child.wait().await;
         }
     }
+}
+
+type Output = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+
+/// Copy `from` to `to` line by line, each line prefixed with the UTC time of day it arrived
+/// (`HH:MM:SS.micros`), until `from` ends (ctdbd exited).
+async fn stamp_lines(from: Output, mut to: fs::File) {
+    use std::io::Write as _;
+    use tokio::io::AsyncBufReadExt as _;
+    let mut from = tokio::io::BufReader::new(from);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match from.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut stamped = time_of_day(std::time::SystemTime::now()).into_bytes();
+        stamped.push(b' ');
+        stamped.extend_from_slice(&line);
+        if !stamped.ends_with(b"\n") {
+            stamped.push(b'\n');
+        }
+        let _ = to.write_all(&stamped);
+    }
+}
+
+/// `HH:MM:SS.micros` (UTC) of `t`.
+fn time_of_day(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_micros()
+    )
 }
 
 /// `ctdb <args>` against ctdbd `pid` of node `name`, inside its mount namespace. Callers that
@@ -408,5 +456,11 @@ mod tests {
             ClusterStatus::parse("garbage\npnn:", "1 2 3\nx y"),
             ClusterStatus::default()
         );
+    }
+
+    #[test]
+    fn stamps_time_of_day() {
+        let t = std::time::UNIX_EPOCH + Duration::from_micros(86_400_000_000 * 3 + 3_723_000_042);
+        assert_eq!(time_of_day(t), "01:02:03.000042");
     }
 }

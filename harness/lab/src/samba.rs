@@ -80,6 +80,8 @@ pub struct SambaServer {
     /// A cluster node running the Witness service: samba-dcerpcd beside smbd.
     witness: bool,
     dcerpcd: Option<tokio::process::Child>,
+    /// A CTDB cluster node's smbd (`clustering = yes`).
+    clustered: bool,
 }
 
 /// The smb.conf options of one server, as the plan gives them.
@@ -158,6 +160,7 @@ impl SambaServer {
             lossy: Vec::new(),
             witness: config.cluster.as_ref().is_some_and(|c| c.witness),
             dcerpcd: None,
+            clustered: config.cluster.is_some(),
         };
         if config.cluster.is_some() {
             return Ok(server);
@@ -366,6 +369,21 @@ impl SambaServer {
             match connect_in(&self.ns, target).await {
                 Ok(stream) => match self.connect_shares(stream).await {
                     Ok(()) => return Ok(()),
+                    // A clustered smbd answered TREE_CONNECT with STATUS_NO_MEMORY on a
+                    // loaded machine (twice in one plan-set run, nothing in its log) and
+                    // served the same share in every other run: asked again until the
+                    // deadline, and reported if it persists.
+                    Err(Refused { share, error })
+                        if self.clustered
+                            && matches!(
+                                &error.error,
+                                smb2::Error::Status { status, .. }
+                                    if *status == smb2::NtStatus::STATUS_NO_MEMORY
+                            ) =>
+                    {
+                        last = format!("{share}: {}", error.error);
+                        tracing::warn!(node = %self.name, "clustered smbd: TREE_CONNECT to {share}: {}; asking again", error.error);
+                    }
                     Err(Refused { share, error }) => {
                         return Err(self.share_unavailable(share, error));
                     }

@@ -257,8 +257,9 @@ fn classify(e: &smb2::Error) -> (OpType, String, bool) {
     }
 }
 
-/// How long a resilient client keeps retrying a reclaim refused as "not found".
-const RECLAIM_WINDOW: Duration = Duration::from_secs(2);
+/// How long a resilient client keeps retrying a reclaim refused as "not found" (the race of
+/// README Finding 3 lasts tens of ms; a refusal after a node crash lasts for ever).
+const RECLAIM_WINDOW: Duration = Duration::from_secs(1);
 
 enum Reclaim {
     Done,
@@ -894,7 +895,11 @@ impl<'a> Client<'a> {
                 }
                 Reclaim::Lost => return Ok(false),
                 Reclaim::NotFound if Instant::now() < window => {
-                    tokio::time::sleep(backoff).await;
+                    // The last try is at the window's end, not a whole backoff past it.
+                    tokio::time::sleep(
+                        backoff.min(window.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
                     backoff = (backoff * 2).min(BACKOFF.1);
                 }
                 Reclaim::NotFound | Reclaim::Refused | Reclaim::NoHandle => break,
