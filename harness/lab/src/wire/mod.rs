@@ -18,8 +18,11 @@
 //! frame, as on a real link. Counters count MTU frames and their bytes either way.
 
 pub mod frame;
+pub mod hold;
+pub mod message;
 pub mod pcap;
 pub mod shaper;
+pub mod smb_match;
 pub mod tap;
 pub mod vnet;
 
