@@ -101,7 +101,10 @@ impl MessageReport {
         };
         let mut out = Vec::new();
         if self.encrypted {
-            out.push("an encrypted message went by: nothing in an encrypted session can be matched".into());
+            out.push(
+                "an encrypted message went by: nothing in an encrypted session can be matched"
+                    .into(),
+            );
         }
         let Some(m) = &self.matched else {
             return out;
@@ -112,7 +115,11 @@ impl MessageReport {
             if m.response { "response" } else { "request" },
             m.message_id,
             m.status,
-            if m.element > 0 { format!(", compound element {}", m.element) } else { String::new() },
+            if m.element > 0 {
+                format!(", compound element {}", m.element)
+            } else {
+                String::new()
+            },
             m.connection,
             rel(Some(m.at)),
         ));
@@ -123,7 +130,11 @@ impl MessageReport {
                 self.held.bytes,
                 rel(self.held.first),
                 rel(self.released_at),
-                if self.discarded { ", then dropped" } else { ", then released in order" }
+                if self.discarded {
+                    ", then dropped"
+                } else {
+                    ", then released in order"
+                }
             ));
         }
         if self.rewritten > 0 {
@@ -136,7 +147,10 @@ impl MessageReport {
             out.push(format!("not dropped: {why}"));
         }
         if self.reset_at.is_some() {
-            out.push(format!("connection reset both ways at {}", rel(self.reset_at)));
+            out.push(format!(
+                "connection reset both ways at {}",
+                rel(self.reset_at)
+            ));
         }
         out
     }
@@ -152,13 +166,19 @@ type Flow = (Ipv4Addr, u16, Ipv4Addr, u16);
 #[derive(Debug)]
 enum Fired {
     /// Queueing every segment of `flow` (hold; delay until `until`).
-    Holding { until: Option<Instant> },
+    Holding {
+        until: Option<Instant>,
+    },
     /// Delay over: everything passes.
     Released,
     /// Rewrite every segment covering sequence number `at` (the frame's type byte).
-    Dropping { at: u32 },
+    Dropping {
+        at: u32,
+    },
     /// Reset once a segment reaching `end` (the frame's end) has been delivered.
-    ResetAt { end: u32 },
+    ResetAt {
+        end: u32,
+    },
     Done,
 }
 
@@ -355,9 +375,8 @@ impl RuleState {
                         Fate::Rewritten(b)
                     }
                     None => {
-                        self.report.missed = Some(
-                            "the frame's first byte went by in an earlier segment".into(),
-                        );
+                        self.report.missed =
+                            Some("the frame's first byte went by in an earlier segment".into());
                         self.fired = Some((flow, Fired::Done));
                         Fate::Pass
                     }
@@ -414,7 +433,13 @@ fn rewrite(bytes: &[u8], seg: &Segment, at: u32) -> Option<Vec<u8>> {
         // The changed byte's 16-bit word, counted from the TCP header (even offsets are
         // high bytes; the pseudo-header is 12 bytes, so parity is the same).
         let high = (seg.payload_at + off - seg.tcp_at) % 2 == 0;
-        let word = |b: u8| if high { u16::from(b) << 8 } else { u16::from(b) };
+        let word = |b: u8| {
+            if high {
+                u16::from(b) << 8
+            } else {
+                u16::from(b)
+            }
+        };
         let sum = u32::from(!hc) + u32::from(!word(old)) + u32::from(word(0x85));
         let folded = vnet::sum(&[], sum);
         out[csum_at..csum_at + 2].copy_from_slice(&(!folded).to_be_bytes());
@@ -438,11 +463,23 @@ fn resets(
     vec![
         (
             dst,
-            rst(smac, dmac, (t.src, t.src_port), (t.dst, t.dst_port), seg_end),
+            rst(
+                smac,
+                dmac,
+                (t.src, t.src_port),
+                (t.dst, t.dst_port),
+                seg_end,
+            ),
         ),
         (
             src,
-            rst(dmac, smac, (t.dst, t.dst_port), (t.src, t.src_port), seg.ack),
+            rst(
+                dmac,
+                smac,
+                (t.dst, t.dst_port),
+                (t.src, t.src_port),
+                seg.ack,
+            ),
         ),
     ]
 }
@@ -565,7 +602,10 @@ mod tests {
         };
         assert_eq!(go(&mut r, 40000, &w1), Fate::Pass);
         // A failing status does not count.
-        assert_eq!(go(&mut r, 40000, &message(9, true, 0xc000_0022, 9, 0)), Fate::Pass);
+        assert_eq!(
+            go(&mut r, 40000, &message(9, true, 0xc000_0022, 9, 0)),
+            Fate::Pass
+        );
         assert_eq!(go(&mut r, 40000, &w2), Fate::Held);
         assert_eq!(go(&mut r, 40000, &[]), Fate::Held); // a pure ACK after it: held too
         assert_eq!(go(&mut r, 40001, &other), Fate::Pass); // another connection
@@ -573,13 +613,20 @@ mod tests {
         assert_eq!(held.len(), 2);
         assert_eq!(report.matched.as_ref().unwrap().message_id, 6);
         assert!(report.acted() && report.held.frames == 2 && !report.discarded);
-        assert!(report.lines()[0].starts_with("WRITE response MessageId 6"), "{:?}", report.lines());
+        assert!(
+            report.lines()[0].starts_with("WRITE response MessageId 6"),
+            "{:?}",
+            report.lines()
+        );
     }
 
     #[test]
     fn delay_releases_when_due() {
         let now = Instant::now();
-        let mut r = RuleState::new(rule(MessageAction::Delay(Duration::from_millis(50)), 1), now);
+        let mut r = RuleState::new(
+            rule(MessageAction::Delay(Duration::from_millis(50)), 1),
+            now,
+        );
         let b = read(true, 40000, 1, 1, &message(9, true, 0, 3, 0));
         assert_eq!(r.process(now, 0, 1, &b, (1, 1)), Fate::Held);
         assert!(r.due(now).is_empty());
@@ -604,7 +651,11 @@ mod tests {
         let f = &out[vnet::HDR_LEN..];
         assert_eq!(f[54 + at], 0x85);
         assert_eq!(&f[54..54 + at], &p[..at]);
-        assert_eq!(tcp_sum(f), 0, "checksum over the rewritten segment must verify");
+        assert_eq!(
+            tcp_sum(f),
+            0,
+            "checksum over the rewritten segment must verify"
+        );
         let Fate::Rewritten(again) = r.process(now, 0, 1, &b, (1, 1)) else {
             panic!("retransmission not rewritten");
         };
@@ -627,8 +678,14 @@ mod tests {
         };
         let to_client = frame::segment(&rsts[0].1).unwrap();
         let to_server = frame::segment(&rsts[1].1).unwrap();
-        assert_eq!((rsts[0].0, to_client.seq, to_client.tcp.dst_port), (1, 10 + m.len() as u32, 40000));
-        assert_eq!((rsts[1].0, to_server.seq, to_server.tcp.dst_port), (0, 999, 445));
+        assert_eq!(
+            (rsts[0].0, to_client.seq, to_client.tcp.dst_port),
+            (1, 10 + m.len() as u32, 40000)
+        );
+        assert_eq!(
+            (rsts[1].0, to_server.seq, to_server.tcp.dst_port),
+            (0, 999, 445)
+        );
         for (_, f) in &rsts {
             assert_eq!(tcp_sum(f), 0);
             assert_eq!(vnet::sum(&f[14..34], 0), 0xffff);

@@ -460,7 +460,9 @@ mod tests {
                     bytes[4..8].copy_from_slice(&PROTOCOL_ID);
                 }
                 let seq = if rng.random_bool(0.5) {
-                    s.next_seq().unwrap_or(0).wrapping_add(rng.random_range(0..3))
+                    s.next_seq()
+                        .unwrap_or(0)
+                        .wrapping_add(rng.random_range(0..3))
                 } else {
                     rng.random()
                 };
@@ -473,7 +475,11 @@ mod tests {
             cuts.sort();
             let seq0: u32 = rng.random();
             let mut s = Stream::from_syn(seq0.wrapping_sub(1));
-            assert_eq!(ids(&feed(&mut s, seq0, &valid, &cuts)), want, "cuts {cuts:?}");
+            assert_eq!(
+                ids(&feed(&mut s, seq0, &valid, &cuts)),
+                want,
+                "cuts {cuts:?}"
+            );
         }
     }
 }
