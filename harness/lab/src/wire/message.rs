@@ -432,7 +432,7 @@ fn rewrite(bytes: &[u8], seg: &Segment, at: u32) -> Option<Vec<u8>> {
         let hc = u16::from_be_bytes([*out.get(csum_at)?, *out.get(csum_at + 1)?]);
         // The changed byte's 16-bit word, counted from the TCP header (even offsets are
         // high bytes; the pseudo-header is 12 bytes, so parity is the same).
-        let high = (seg.payload_at + off - seg.tcp_at) % 2 == 0;
+        let high = (seg.payload_at + off - seg.tcp_at).is_multiple_of(2);
         let word = |b: u8| {
             if high {
                 u16::from(b) << 8

@@ -257,7 +257,7 @@ impl Stream {
                         // NextCommand is 8-byte aligned and moves forward, or ends the chain.
                         *next_at = match header.next_command {
                             0 => None,
-                            n if n < HEADER_LEN as u32 || n % 8 != 0 => None,
+                            n if n < HEADER_LEN as u32 || !n.is_multiple_of(8) => None,
                             n => off.checked_add(n),
                         };
                     }
