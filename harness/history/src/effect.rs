@@ -32,6 +32,14 @@ pub struct Effect {
     /// (`share/path: N bytes in [a, b) ...`, `share: create path`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub discarded: Vec<String>,
+    /// Hold, message faults: frames held back on the wire (delivered or dropped at the
+    /// release, as `messages` says).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_held: u64,
+    /// Message faults: the message matched (command, MessageId, connection, when) and what
+    /// was done to it (held from/until, dropped, reset), one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -48,6 +56,8 @@ impl Effect {
             && self.addresses_moved.is_empty()
             && self.bytes_discarded == 0
             && self.discarded.is_empty()
+            && self.frames_held == 0
+            && self.messages.is_empty()
     }
 
     /// Add what another step of the same fault did (a start's and a heal's effects).
@@ -62,6 +72,8 @@ impl Effect {
             .extend(other.addresses_moved.iter().cloned());
         self.bytes_discarded += other.bytes_discarded;
         self.discarded.extend(other.discarded.iter().cloned());
+        self.frames_held += other.frames_held;
+        self.messages.extend(other.messages.iter().cloned());
     }
 
     /// One line, the same on the terminal and in report.html.
@@ -92,6 +104,12 @@ impl Effect {
                 self.discarded.len(),
                 self.bytes_discarded
             ));
+        }
+        if self.frames_held > 0 {
+            parts.push(n(self.frames_held as usize, "frame(s) held"));
+        }
+        if let Some(m) = self.messages.first() {
+            parts.push(m.clone());
         }
         if parts.is_empty() {
             "no effect".into()

@@ -1140,6 +1140,10 @@ impl Drop for Lab {
 pub struct Hold(Vec<wire::BlockId>);
 
 impl Hold {
+    pub fn merge(holds: Vec<Hold>) -> Hold {
+        Hold(holds.into_iter().flat_map(|h| h.0).collect())
+    }
+
     /// The (from, to, network) links this hold holds.
     pub fn links(&self, lab: &Lab) -> Vec<(String, String, String)> {
         let Some(wire) = lab.wire.as_ref() else {

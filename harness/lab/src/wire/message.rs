@@ -74,8 +74,9 @@ pub struct Matched {
 pub struct MessageReport {
     pub armed_at: Option<Instant>,
     pub matched: Option<Matched>,
-    /// Matching messages seen (up to the Nth).
+    /// Matching messages seen (up to the Nth), and the N.
     pub seen: u32,
+    pub nth: u32,
     /// Connections followed.
     pub connections: usize,
     /// An encrypted (transform header) message went by on a followed path: nothing in it
@@ -245,6 +246,7 @@ impl RuleState {
             self.report.discarded = discard;
         }
         self.report.held = self.queue.stats();
+        self.report.nth = self.rule.nth;
         self.report.connections = self.streams.len();
         (if discard { Vec::new() } else { held }, self.report)
     }
