@@ -113,7 +113,11 @@ impl MessageReport {
         out.push(format!(
             "{} {} MessageId {} (status 0x{:08x}{}) on {} matched at {}",
             command_name(m.command),
-            if m.response { "response" } else { "request" },
+            match (m.response, m.message_id) {
+                (true, u64::MAX) => "notification",
+                (true, _) => "response",
+                _ => "request",
+            },
             m.message_id,
             m.status,
             if m.element > 0 {
