@@ -310,9 +310,7 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                 f.node == holder_node
                     || (f.kind == "message" && (f.peer == holder_node || f.peer.is_empty()))
             };
-            let faulted = faults
-                .iter()
-                .any(|f| f.overlaps(t_i, t_c) && !at_holder(f));
+            let faulted = faults.iter().any(|f| f.overlaps(t_i, t_c) && !at_holder(f));
             // The holder's own path was cut (blackholed, partitioned, paused) while the open
             // waited: the server may give up on it (Samba: no TCP ACK within 6 x RTO), and the
             // break it had queued then reaches the holder only after the heal. That late

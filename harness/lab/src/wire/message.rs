@@ -111,7 +111,7 @@ impl MessageReport {
             return out;
         };
         out.push(format!(
-            "{} {} MessageId {} (status 0x{:08x}{}) on {} matched at {}",
+            "{} {} MessageId {}{}{} on {} matched at {}",
             command_name(m.command),
             match (m.response, m.message_id) {
                 (true, u64::MAX) => "notification",
@@ -119,7 +119,11 @@ impl MessageReport {
                 _ => "request",
             },
             m.message_id,
-            m.status,
+            if m.response {
+                format!(" status 0x{:08x}", m.status)
+            } else {
+                String::new()
+            },
             if m.element > 0 {
                 format!(", compound element {}", m.element)
             } else {
