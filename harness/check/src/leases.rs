@@ -26,6 +26,8 @@ const SHARING_VIOLATION: &str = "STATUS_SHARING_VIOLATION";
 pub struct LeaseOptions {
     /// The server's oplock/lease break acknowledgement timeout (Samba, Windows: 35 s).
     pub break_timeout_ns: u64,
+    /// A conflicting open that met an unacknowledged break waited at least this long.
+    pub break_wait_ns: Option<u64>,
     pub clock_slack_ns: u64,
     pub breaks: BreakPolicy,
 }
@@ -48,6 +50,7 @@ impl Default for LeaseOptions {
     fn default() -> Self {
         LeaseOptions {
             break_timeout_ns: 35_000_000_000,
+            break_wait_ns: None,
             clock_slack_ns: 1_000_000_000,
             breaks: BreakPolicy::Any,
         }
@@ -386,6 +389,23 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             }
             if let Some((_, b)) = arrival {
                 cite.push(b);
+            }
+            let unacknowledged =
+                arrival.is_none_or(|(at, _)| !breaks.is_some_and(|b| b.acked_after(at)));
+            if let Some(min) = options.break_wait_ns {
+                if unacknowledged && delay.saturating_add(slack) < min && !faulted {
+                    found.violation(Anomaly::BreakGivenUp, &cite, || {
+                        format!(
+                            "open {} of {} by {} completed {} after it was invoked, although holder {}'s {what} break was never acknowledged: the server gave up on the holder before the {} the plan expects it to wait",
+                            o.index(),
+                            name(path),
+                            name(client),
+                            secs(delay),
+                            name(h.client),
+                            secs(min)
+                        )
+                    });
+                }
             }
             if delay > options.break_timeout_ns.saturating_add(slack) && !faulted {
                 found.violation(Anomaly::BreakTimeoutExceeded, &cite, || {

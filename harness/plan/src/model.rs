@@ -926,6 +926,11 @@ pub struct Expect {
     /// The server's lease/oplock break timeout: a conflicting open waits at most this long.
     #[serde(default = "default_break_timeout")]
     pub break_timeout: PlanDuration,
+    /// A conflicting open that meets a holder who never acknowledges the break (a break the
+    /// wire dropped, a holder that stays reachable) waits at least this long: the server
+    /// waits out its break timeout instead of giving up early. Absent: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_wait: Option<PlanDuration>,
     /// Whether the plan is about a lease/oplock break: `required` (a conflicting open must
     /// meet a holder to break; a server that granted nothing to break fails the plan) or
     /// `none` (nothing is cached, so any break fails). Absent: whatever happens is judged.
@@ -1081,6 +1086,7 @@ impl Default for Expect {
             resume: None,
             conflicting_open: None,
             expired_status: default_expired_status(),
+            break_wait: None,
             break_timeout: default_break_timeout(),
             breaks: None,
             granted: None,
