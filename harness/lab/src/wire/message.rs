@@ -411,6 +411,11 @@ impl RuleState {
             && self.rule.status.is_none_or(|s| s == h.status)
     }
 
+    /// Has the rule fired (so frames it queued may still be released)?
+    pub fn fired(&self) -> bool {
+        self.fired.is_some()
+    }
+
     /// When a delayed rule wants to be woken.
     pub fn wake_at(&self) -> Option<Instant> {
         match &self.fired {

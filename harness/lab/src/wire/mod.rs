@@ -777,8 +777,27 @@ impl Shared {
                 Fate::PassThenReset(rsts) => after.extend(rsts),
             }
         }
-        // Delivered under the rules' lock: nothing a rule releases can overtake it.
-        match &rewritten {
+        // Once a rule has fired, deliver under the rules' lock: nothing it releases can then
+        // overtake this frame. An idle rule holds nothing, so the lock goes first (both
+        // directions of a connection are forwarded by different threads).
+        if !rules.iter().any(|(_, r)| r.fired()) {
+            drop(rules);
+            return self.send_rewritten(src, dst, read, rewritten.as_deref(), after);
+        }
+        self.send_rewritten(src, dst, read, rewritten.as_deref(), after);
+        drop(rules);
+    }
+
+    /// A read on its way, as it came or rewritten, then any frames to follow it.
+    fn send_rewritten(
+        &self,
+        src: usize,
+        dst: usize,
+        read: &Read,
+        rewritten: Option<&[u8]>,
+        after: Vec<(usize, Vec<u8>)>,
+    ) {
+        match rewritten {
             None => self.send_shaped(src, dst, read),
             Some(bytes) => {
                 let r = Read {
@@ -797,7 +816,6 @@ impl Shared {
         for (port, f) in after {
             self.deliver(port, &f);
         }
-        drop(rules);
     }
 
     /// Ask the scheduler thread to release delayed messages at `at`.

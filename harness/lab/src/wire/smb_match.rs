@@ -24,8 +24,6 @@ pub const COMPRESSION_ID: [u8; 4] = [0xfc, b'S', b'M', b'B'];
 pub const HEADER_LEN: usize = 64;
 /// SMB2_FLAGS_SERVER_TO_REDIR.
 pub const FLAG_RESPONSE: u32 = 0x1;
-/// How much of a message is kept to find its compound elements' headers.
-const KEEP: usize = 64 * 1024;
 
 /// The fields of an SMB2 sync or async header a fault matches on (MS-SMB2 2.2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,14 +81,16 @@ enum State {
     Unsynced,
     /// Reading a frame header (4 bytes) that began at `start`.
     FrameHeader { start: u32, have: [u8; 4], n: usize },
-    /// Inside a frame of `len` bytes whose header began at `start`; `read` of them so far,
-    /// the first `KEEP` kept in `buf`; headers found up to element `next_element`, whose
-    /// header is at offset `next_at` of the message (None: the chain is done).
+    /// Inside a frame of `len` bytes whose header began at `start`; `read` of them so far.
+    /// The header of compound element `element` is at offset `next_at` of the message (None:
+    /// the chain is done); `hdr` holds its first `hdr_have` bytes. Only header bytes are
+    /// copied, never a message's data.
     Body {
         start: u32,
         len: u32,
         read: u32,
-        buf: Vec<u8>,
+        hdr: [u8; HEADER_LEN],
+        hdr_have: usize,
         next_at: Option<u32>,
         element: u32,
     },
@@ -179,7 +179,6 @@ impl Stream {
         }
         let mut at = 0usize;
         while at < payload.len() {
-            let here = seq.wrapping_add(at as u32);
             match &mut self.state {
                 State::Unsynced => return,
                 State::FrameHeader { start, have, n } => {
@@ -206,7 +205,8 @@ impl Stream {
                                 start,
                                 len,
                                 read: 0,
-                                buf: Vec::new(),
+                                hdr: [0; HEADER_LEN],
+                                hdr_have: 0,
                                 next_at: Some(0),
                                 element: 0,
                             }
@@ -217,27 +217,39 @@ impl Stream {
                     start,
                     len,
                     read,
-                    buf,
+                    hdr,
+                    hdr_have,
                     next_at,
                     element,
                 } => {
                     let take = ((*len - *read) as usize).min(payload.len() - at);
                     let chunk = &payload[at..at + take];
-                    let keep = KEEP.saturating_sub(buf.len()).min(take);
-                    buf.extend_from_slice(&chunk[..keep]);
+                    // The message offsets this chunk covers.
+                    let (from, to) = (*read as usize, *read as usize + take);
                     *read += take as u32;
                     at += take;
                     let frame_end = start.wrapping_add(4).wrapping_add(*len);
                     // Every header now complete, along the NextCommand chain.
                     while let Some(off) = *next_at {
-                        let off_us = off as usize;
-                        let Some(h) = buf.get(off_us..off_us.saturating_add(HEADER_LEN)) else {
-                            // Not here yet, or beyond what is kept (or beyond the frame).
-                            if off_us.saturating_add(HEADER_LEN) > (*len as usize).min(KEEP) {
-                                *next_at = None;
-                            }
+                        let off = off as usize;
+                        if off.saturating_add(HEADER_LEN) > *len as usize {
+                            *next_at = None; // a chain pointing past the frame
                             break;
-                        };
+                        }
+                        // Copy what this chunk has of the header's missing bytes.
+                        let want = off + *hdr_have;
+                        if want < from || want >= to {
+                            break;
+                        }
+                        let n = (HEADER_LEN - *hdr_have).min(to - want);
+                        hdr[*hdr_have..*hdr_have + n]
+                            .copy_from_slice(&chunk[want - from..want - from + n]);
+                        *hdr_have += n;
+                        if *hdr_have < HEADER_LEN {
+                            break;
+                        }
+                        *hdr_have = 0;
+                        let h = &hdr[..];
                         if off == 0 && (h[..4] == TRANSFORM_ID || h[..4] == COMPRESSION_ID) {
                             out.push(Seen::Transformed);
                             *next_at = None;
@@ -258,10 +270,9 @@ impl Stream {
                         *next_at = match header.next_command {
                             0 => None,
                             n if n < HEADER_LEN as u32 || !n.is_multiple_of(8) => None,
-                            n => off.checked_add(n),
+                            n => (off as u32).checked_add(n),
                         };
                     }
-                    let _ = here;
                     if *read == *len {
                         self.state = State::FrameHeader {
                             start: seq.wrapping_add(at as u32),
