@@ -45,7 +45,10 @@ impl Fault<'_> {
     /// Faults that cut a connection without telling either end (no RST, no FIN): the server
     /// learns of the loss late (TCP timeout, or the client's PreviousSessionId).
     pub fn is_silent(&self) -> bool {
-        matches!(self.kind, "blackhole" | "partition" | "pause" | "impair")
+        matches!(
+            self.kind,
+            "blackhole" | "partition" | "pause" | "impair" | "hold" | "message"
+        )
     }
 
     /// A reset that destroys the server's end of `client_node`'s connections: the server

@@ -26,6 +26,8 @@ const SHARING_VIOLATION: &str = "STATUS_SHARING_VIOLATION";
 pub struct LeaseOptions {
     /// The server's oplock/lease break acknowledgement timeout (Samba, Windows: 35 s).
     pub break_timeout_ns: u64,
+    /// A conflicting open that met an unacknowledged break waited at least this long.
+    pub break_wait_ns: Option<u64>,
     pub clock_slack_ns: u64,
     pub breaks: BreakPolicy,
 }
@@ -48,6 +50,7 @@ impl Default for LeaseOptions {
     fn default() -> Self {
         LeaseOptions {
             break_timeout_ns: 35_000_000_000,
+            break_wait_ns: None,
             clock_slack_ns: 1_000_000_000,
             breaks: BreakPolicy::Any,
         }
@@ -304,17 +307,19 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             // A fault on the opener may delay it for reasons of its own; a fault on the holder
             // (blackholed, paused) is exactly what the break timeout bounds.
             let holder_node = name(h.client).split('/').next().unwrap_or_default();
-            let faulted = faults
-                .iter()
-                .any(|f| f.overlaps(t_i, t_c) && f.node != holder_node);
+            // A message fault aimed at the holder's connection (a dropped or held break) is a
+            // fault on the holder, whatever server it names.
+            let at_holder = |f: &crate::faults::Fault| {
+                f.node == holder_node
+                    || (f.kind == "message" && (f.peer == holder_node || f.peer.is_empty()))
+            };
+            let faulted = faults.iter().any(|f| f.overlaps(t_i, t_c) && !at_holder(f));
             // The holder's own path was cut (blackholed, partitioned, paused) while the open
             // waited: the server may give up on it (Samba: no TCP ACK within 6 x RTO), and the
             // break it had queued then reaches the holder only after the heal. That late
             // arrival is the give-up, not an open let through unbroken.
             let holder_cut = faults.iter().any(|f| {
-                f.is_silent()
-                    && f.overlaps(t_i, t_c)
-                    && (f.node == holder_node || f.node.is_empty())
+                f.is_silent() && f.overlaps(t_i, t_c) && (at_holder(f) || f.node.is_empty())
             });
             let arrival = breaks.and_then(|b| b.first_arrival_from(t_i));
             let what = if h.lease != NONE { "lease" } else { "oplock" };
@@ -360,7 +365,9 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
                         .and_then(|c| alive.get(&(h.client, c)))
                         .is_some_and(|&t| t > t_c);
                     judged += 1;
-                    if !alive_after {
+                    // A break the wire kept from a live holder (a `message` fault) is the
+                    // holder that never answers: only the delay is judged.
+                    if !alive_after || holder_cut {
                         // The holder was unreachable or gone (no break got through, nothing
                         // proves its connection alive): the server gave up on it. Only the
                         // delay is judged, against the break timeout below.
@@ -382,6 +389,23 @@ pub(crate) fn check(index: &Index, faults: &[Fault], options: &LeaseOptions) -> 
             }
             if let Some((_, b)) = arrival {
                 cite.push(b);
+            }
+            let unacknowledged =
+                arrival.is_none_or(|(at, _)| !breaks.is_some_and(|b| b.acked_after(at)));
+            if let Some(min) = options.break_wait_ns {
+                if unacknowledged && delay.saturating_add(slack) < min && !faulted {
+                    found.violation(Anomaly::BreakGivenUp, &cite, || {
+                        format!(
+                            "open {} of {} by {} completed {} after it was invoked, although holder {}'s {what} break was never acknowledged: the server gave up on the holder before the {} the plan expects it to wait",
+                            o.index(),
+                            name(path),
+                            name(client),
+                            secs(delay),
+                            name(h.client),
+                            secs(min)
+                        )
+                    });
+                }
             }
             if delay > options.break_timeout_ns.saturating_add(slack) && !faulted {
                 found.violation(Anomaly::BreakTimeoutExceeded, &cite, || {

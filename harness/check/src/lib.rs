@@ -150,6 +150,9 @@ pub enum Anomaly {
     BreakMissing,
     /// leases: a conflicting open waited longer than the break timeout.
     BreakTimeoutExceeded,
+    /// A conflicting open completed sooner than `break_wait` after meeting a holder that
+    /// never acknowledged its break: the server gave up on the holder early.
+    BreakGivenUp,
     /// availability: a client made no progress for longer than `max_stall`.
     StallExceeded,
     /// fault-effects: a fault the plan requires to land did nothing.
@@ -199,6 +202,7 @@ impl Anomaly {
             BreakLate => "break-late",
             BreakMissing => "break-missing",
             BreakTimeoutExceeded => "break-timeout-exceeded",
+            BreakGivenUp => "break-given-up",
             StallExceeded => "stall-exceeded",
             FaultMissed => "fault-missed",
             ReadAlien => "read-alien",

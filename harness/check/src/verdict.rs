@@ -79,6 +79,8 @@ pub struct Expectations {
     /// The status of a reconnect after the durable timeout.
     pub expired_status: String,
     pub break_timeout: Duration,
+    /// Unacknowledged breaks: the least a conflicting open must have waited.
+    pub break_wait: Option<Duration>,
     /// Whether the plan is about a lease/oplock break.
     pub breaks: BreakPolicy,
     /// What the server must grant (None: not judged).
@@ -98,6 +100,7 @@ impl Default for Expectations {
             conflicting_open: ConflictPolicy::Either,
             expired_status: resume::OBJECT_NAME_NOT_FOUND.into(),
             break_timeout: Duration::from_secs(35),
+            break_wait: None,
             breaks: BreakPolicy::Any,
             granted: None,
             max_stall: None,
@@ -194,6 +197,7 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
 
     let options = LeaseOptions {
         break_timeout_ns: nanos(expect.break_timeout),
+        break_wait_ns: expect.break_wait.map(nanos),
         clock_slack_ns: slack,
         breaks: expect.breaks,
     };
@@ -206,8 +210,15 @@ pub fn judge_history(history: &History, expect: &Expectations) -> Verdict {
     checkers.push(invariant_checked(
         leases,
         format!(
-            "breaks first, within {}{breaks}",
-            secs(nanos(expect.break_timeout))
+            "breaks first, within {}{}{breaks}",
+            secs(nanos(expect.break_timeout)),
+            expect
+                .break_wait
+                .map(|w| format!(
+                    ", unacknowledged ones waited out for at least {}",
+                    secs(nanos(w))
+                ))
+                .unwrap_or_default()
         ),
     ));
 

@@ -187,3 +187,27 @@ fn strict_sync_off_loses_flushed_writes_at_a_power_cut() {
         "a durable write named lost: {why}"
     );
 }
+
+/// `break_wait` can fail: the same plan with the holder made unreachable (blackholed) instead
+/// of silent. Samba then gives up on it after ~6 x RTO (finding 1) and the conflicting open
+/// completes in about a second: the leases checker must name it.
+#[test]
+fn a_server_giving_up_on_the_holder_early_fails_break_wait() {
+    let r = run("plans/field/break-dropped-reachable.yaml", |p| {
+        let f = &mut p.faults[0];
+        f.kind.value = plan::FaultKind::Blackhole;
+        f.node = Some(plan::Spanned::from("c1".to_string()));
+        f.peer = None;
+        f.message = None;
+        f.action = None;
+        f.hold = Some(plan::Spanned::from(
+            "9s".parse::<plan::PlanDuration>().unwrap(),
+        ));
+    });
+    assert_code(&r, 1);
+    let ops = r.failed(
+        "leases",
+        "the server gave up on the holder before the 30.0s",
+    );
+    assert!(ops.iter().any(|&i| r.record(i)["f"] == "open"), "{ops:?}");
+}

@@ -35,6 +35,14 @@ pub struct Effect {
     /// Witness `client_move`: the registrations told to move (`net witness list` lines).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clients_moved: Vec<String>,
+    /// Hold, message faults: frames held back on the wire (delivered or dropped at the
+    /// release, as `messages` says).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub frames_held: u64,
+    /// Message faults: the message matched (command, MessageId, connection, when) and what
+    /// was done to it (held from/until, dropped, reset), one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -52,6 +60,8 @@ impl Effect {
             && self.bytes_discarded == 0
             && self.discarded.is_empty()
             && self.clients_moved.is_empty()
+            && self.frames_held == 0
+            && self.messages.is_empty()
     }
 
     /// Add what another step of the same fault did (a start's and a heal's effects).
@@ -68,6 +78,8 @@ impl Effect {
         self.discarded.extend(other.discarded.iter().cloned());
         self.clients_moved
             .extend(other.clients_moved.iter().cloned());
+        self.frames_held += other.frames_held;
+        self.messages.extend(other.messages.iter().cloned());
     }
 
     /// One line, the same on the terminal and in report.html.
@@ -104,6 +116,12 @@ impl Effect {
                 self.discarded.len(),
                 self.bytes_discarded
             ));
+        }
+        if self.frames_held > 0 {
+            parts.push(n(self.frames_held as usize, "frame(s) held"));
+        }
+        if let Some(m) = self.messages.first() {
+            parts.push(m.clone());
         }
         if parts.is_empty() {
             "no effect".into()

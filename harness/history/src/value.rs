@@ -446,6 +446,13 @@ pub struct FaultDetail {
     /// The client nodes an isolation cut the node off from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<Vec<String>>,
+    /// A message fault: the MessageId of the message it acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<u64>,
+    /// What a step could not do and why (a message fault on an encrypted session, a drop
+    /// whose frame had gone by).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<Vec<String>>,
 }
 
 /// A record's `value`.

@@ -843,6 +843,94 @@ impl Lab {
         Ok(dropped)
     }
 
+    /// Queue every frame from `from` to `to` (one way; with `tcp_port`, only TCP segments to
+    /// or from that port) until `release` (turmoil's `hold`).
+    pub fn hold_on(
+        &self,
+        from: &[String],
+        to: &[String],
+        tcp_port: Option<u16>,
+        network: Option<&str>,
+    ) -> Result<Hold, LabError> {
+        let block = wire::Block {
+            from: self.ports(from, network)?,
+            to: self.ports(to, network)?,
+            tcp_port,
+            tickles_only: false,
+        };
+        Ok(Hold(vec![self.wire()?.hold(block)]))
+    }
+
+    /// End a hold: what it held is delivered in order (or thrown away with `discard`), and
+    /// the wire verified to hold nothing of it. Returns what it held.
+    pub fn release(&self, hold: Hold, discard: bool) -> Result<wire::hold::HoldStats, LabError> {
+        let wire = self.wire()?;
+        let mut total = wire::hold::HoldStats::default();
+        for id in &hold.0 {
+            if let Some(s) = wire.release(*id, discard) {
+                total.frames += s.frames;
+                total.bytes += s.bytes;
+                total.first = match (total.first, s.first) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        if wire.holds().iter().any(|(id, _)| hold.0.contains(id)) {
+            return Err(LabError::Other(format!(
+                "release did not take: hold {:?} still on the wire",
+                hold.0
+            )));
+        }
+        Ok(total)
+    }
+
+    /// Arm an SMB message rule between `server` and `peers` (every other node when empty):
+    /// `rule`'s `from`/`to` are filled in here, requests going from the peers to the server,
+    /// responses the other way.
+    pub fn arm_message(
+        &self,
+        server: &str,
+        peers: &[String],
+        mut rule: wire::message::MessageRule,
+    ) -> Result<Armed, LabError> {
+        let peers: Vec<String> = if peers.is_empty() {
+            self.nodes
+                .keys()
+                .filter(|n| *n != server)
+                .cloned()
+                .collect()
+        } else {
+            peers.to_vec()
+        };
+        let server_ports = self.ports(&[server.to_string()], None)?;
+        let peer_ports = self.ports(&peers, None)?;
+        (rule.from, rule.to) = if rule.responses {
+            (server_ports, peer_ports)
+        } else {
+            (peer_ports, server_ports)
+        };
+        Ok(Armed(self.wire()?.arm(rule)))
+    }
+
+    /// Disarm a message rule: what it holds is delivered in order (or thrown away with
+    /// `discard`), and the wire verified to hold nothing of it. Returns what it did.
+    pub fn disarm(
+        &self,
+        armed: Armed,
+        discard: bool,
+    ) -> Result<wire::message::MessageReport, LabError> {
+        let wire = self.wire()?;
+        let report = wire.disarm(armed.0, discard).unwrap_or_default();
+        if wire.rules().contains(&armed.0) {
+            return Err(LabError::Other(format!(
+                "disarm did not take: message rule {} still on the wire",
+                armed.0
+            )));
+        }
+        Ok(report)
+    }
+
     /// Impair (or with `None`, stop impairing) one direction of every link of a node.
     pub fn impair(
         &self,
@@ -1047,6 +1135,47 @@ impl Drop for Lab {
         }
     }
 }
+
+/// What `hold_on` installed, for `release` to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold(Vec<wire::BlockId>);
+
+impl Hold {
+    pub fn merge(holds: Vec<Hold>) -> Hold {
+        Hold(holds.into_iter().flat_map(|h| h.0).collect())
+    }
+
+    /// The (from, to, network) links this hold holds.
+    pub fn links(&self, lab: &Lab) -> Vec<(String, String, String)> {
+        let Some(wire) = lab.wire.as_ref() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (_, block) in wire
+            .holds()
+            .into_iter()
+            .filter(|(id, _)| self.0.contains(id))
+        {
+            for f in &block.from {
+                for t in &block.to {
+                    let link = (
+                        wire.node_name(*f).to_string(),
+                        wire.node_name(*t).to_string(),
+                        wire.network_name(*f).to_string(),
+                    );
+                    if !out.contains(&link) {
+                        out.push(link);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What `arm_message` armed, for `disarm` to remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Armed(wire::BlockId);
 
 /// What `cut`/`partition` installed, for `repair` to remove.
 #[derive(Debug, Clone, PartialEq, Eq)]

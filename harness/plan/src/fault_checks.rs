@@ -50,6 +50,14 @@ fn keys_of(kind: FaultKind) -> (&'static [&'static str], bool) {
         Stop | Pause => (&["node"], true),
         Crash => (&["node", "address"], true),
         PowerCut => (&["node"], true),
+        Hold => (
+            &["node", "peer", "port", "network", "direction", "release"],
+            true,
+        ),
+        Message => (
+            &["node", "peer", "message", "action", "delay", "release"],
+            true,
+        ),
         Restart => (&["node"], false),
         Random => (&["kinds", "among", "choose"], true),
     }
@@ -73,6 +81,8 @@ pub fn kind_name(kind: FaultKind) -> &'static str {
         DropTickles => "drop_tickles",
         Admin => "admin",
         Isolate => "isolate",
+        Hold => "hold",
+        Message => "message",
         Random => "random",
     }
 }
@@ -110,6 +120,10 @@ fn present(f: &Fault) -> Vec<(&'static str, (usize, usize))> {
         ("reorder_gap", at(&f.reorder_gap)),
         ("corrupt", at(&f.corrupt)),
         ("rate", at(&f.rate)),
+        ("message", at(&f.message)),
+        ("action", at(&f.action)),
+        ("delay", at(&f.delay)),
+        ("release", at(&f.release)),
         ("for", at(&f.hold)),
         ("every", at(&f.every)),
         ("count", at(&f.count)),
@@ -179,6 +193,7 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::ClientMove
                 | FaultKind::Admin
                 | FaultKind::Isolate
+                | FaultKind::Message
         );
         let names_cluster = |n: &Spanned<String>| {
             plan.topology
@@ -257,6 +272,8 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
                 | FaultKind::Crash
                 | FaultKind::DropTickles
                 | FaultKind::Isolate
+                | FaultKind::Hold
+                | FaultKind::Message
         ) || (kind == FaultKind::Random
             && fault.kinds.as_ref().is_some_and(|k| {
                 k.value.iter().any(|k| {
@@ -280,6 +297,20 @@ pub(crate) fn check(plan: &Plan, servers: &[&str], clients: &[&str], problems: &
         }
         if kind == FaultKind::Random {
             check_random(fault, problems);
+        }
+        if kind == FaultKind::Message {
+            check_message(plan, fault, problems);
+        }
+        if let (FaultKind::Message, Some(peer)) = (kind, &fault.peer) {
+            if servers.contains(&peer.as_str()) {
+                problems.push(Problem::at(
+                    peer,
+                    format!(
+                        "a `message` fault's `peer` is a client, and `{}` is a server",
+                        peer.value
+                    ),
+                ));
+            }
         }
         if let Some(hold) = &fault.hold {
             if hold.is_zero() {
@@ -398,6 +429,143 @@ fn check_impair(fault: &Fault, problems: &mut Vec<Problem>) {
     }
 }
 
+/// NTSTATUS names a `message` fault's `status` may use (or any value as `0x` hex).
+const STATUSES: &[(&str, u32)] = &[
+    ("STATUS_SUCCESS", 0),
+    ("STATUS_PENDING", 0x0000_0103),
+    ("STATUS_NOTIFY_ENUM_DIR", 0x0000_010c),
+    ("STATUS_BUFFER_OVERFLOW", 0x8000_0005),
+    ("STATUS_NO_MORE_FILES", 0x8000_0006),
+    ("STATUS_UNSUCCESSFUL", 0xc000_0001),
+    ("STATUS_INVALID_PARAMETER", 0xc000_000d),
+    ("STATUS_END_OF_FILE", 0xc000_0011),
+    ("STATUS_MORE_PROCESSING_REQUIRED", 0xc000_0016),
+    ("STATUS_ACCESS_DENIED", 0xc000_0022),
+    ("STATUS_OBJECT_NAME_NOT_FOUND", 0xc000_0034),
+    ("STATUS_OBJECT_NAME_COLLISION", 0xc000_0035),
+    ("STATUS_SHARING_VIOLATION", 0xc000_0043),
+    ("STATUS_FILE_LOCK_CONFLICT", 0xc000_0054),
+    ("STATUS_LOCK_NOT_GRANTED", 0xc000_0055),
+    ("STATUS_INSUFFICIENT_RESOURCES", 0xc000_009a),
+    ("STATUS_IO_TIMEOUT", 0xc000_00b5),
+    ("STATUS_FILE_CLOSED", 0xc000_0128),
+    ("STATUS_CANCELLED", 0xc000_0120),
+    ("STATUS_NETWORK_NAME_DELETED", 0xc000_00c9),
+    ("STATUS_USER_SESSION_DELETED", 0xc000_0203),
+    ("STATUS_NETWORK_SESSION_EXPIRED", 0xc000_035c),
+    ("STATUS_FILE_NOT_AVAILABLE", 0xc000_0467),
+];
+
+/// A `status:` as a plan writes it: a name from STATUSES (any case) or `0x` hex.
+pub fn parse_status(s: &str) -> Option<u32> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    STATUSES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, v)| *v)
+}
+
+/// The smb.conf options in force for `node`'s shares (its `global`, then each share's).
+fn smb_conf_of<'a>(plan: &'a Plan, node: &str) -> Vec<(&'a String, &'a String)> {
+    let mut out = Vec::new();
+    for s in plan
+        .topology
+        .servers
+        .iter()
+        .filter(|s| s.name.value == node)
+    {
+        out.extend(s.global.iter());
+        out.extend(s.shares.iter().flat_map(|sh| sh.options.iter()));
+    }
+    for c in &plan.topology.clusters {
+        if c.node_names().iter().any(|n| n == node) {
+            out.extend(c.global.iter());
+            out.extend(c.shares.iter().flat_map(|sh| sh.options.iter()));
+        }
+    }
+    out
+}
+
+fn check_message(plan: &Plan, fault: &Fault, problems: &mut Vec<Problem>) {
+    let Some(m) = &fault.message else {
+        problems.push(Problem::at(
+            &fault.kind,
+            "a `message` fault needs `message` (e.g. `{ command: write, sent_by: server }`)",
+        ));
+        return;
+    };
+    let Some(action) = &fault.action else {
+        problems.push(Problem::at(
+            &fault.kind,
+            "a `message` fault needs `action`: hold, delay, drop or reset",
+        ));
+        return;
+    };
+    if let Some(status) = &m.value.status {
+        if m.value.sent_by == crate::model::SentBy::Client {
+            problems.push(Problem::at(
+                status,
+                "`status` matches responses: add `sent_by: server` (requests carry no status)",
+            ));
+        }
+        if parse_status(&status.value).is_none() {
+            problems.push(Problem::at(
+                status,
+                format!(
+                    "unknown status `{}`: give it as hex (`0xC0000034`) or one of {}",
+                    status.value,
+                    STATUSES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(nth) = &m.value.nth {
+        if nth.value == 0 {
+            problems.push(Problem::at(nth, "`nth` counts from 1"));
+        }
+    }
+    use crate::model::MessageFaultAction as A;
+    match (action.value, &fault.delay) {
+        (A::Delay, None) => problems.push(Problem::at(action, "`action: delay` needs `delay`")),
+        (A::Delay, Some(d)) if d.is_zero() => {
+            problems.push(Problem::at(d, "`delay` must be longer than 0s"))
+        }
+        (A::Delay, Some(_)) | (_, None) => {}
+        (_, Some(d)) => problems.push(Problem::at(d, "`delay` applies only to `action: delay`")),
+    }
+    if let (false, Some(r)) = (action.value == A::Hold, &fault.release) {
+        problems.push(Problem::at(r, "`release` applies only to `action: hold`"));
+    }
+    // Nothing inside an encrypted session can be matched: refuse a server that requires it.
+    if let Some(node) = &fault.node {
+        for (k, v) in smb_conf_of(plan, &node.value) {
+            let key = k
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            let value = v.trim().to_lowercase();
+            if (key == "smb encrypt" || key == "server smb encrypt")
+                && matches!(value.as_str(), "required" | "mandatory" | "force")
+            {
+                problems.push(Problem::at(
+                    &fault.kind,
+                    format!(
+                        "a `message` fault reads SMB2 headers on the wire, and `{}` sets `{k} = {v}`: every message of its sessions is encrypted (transform header 0xFD 'S' 'M' 'B'), so none can be matched; use `hold`, `blackhole` or `impair`, or drop the option",
+                        node.value
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
     match &fault.kinds {
         None => problems.push(Problem::at(&fault.kind, "a `random` fault needs `kinds`")),
@@ -415,6 +583,8 @@ fn check_random(fault: &Fault, problems: &mut Vec<Problem>) {
                         | FaultKind::DropTickles
                         | FaultKind::Admin
                         | FaultKind::Isolate
+                        | FaultKind::Hold
+                        | FaultKind::Message
                 ) {
                     problems.push(Problem::at(
                         kinds,
@@ -469,6 +639,8 @@ fn resources(action: &Action) -> Vec<Resource> {
         | Action::ClientMove { .. }
         | Action::DropTickles { .. }
         | Action::Isolate { .. } => Vec::new(),
+        // Holds and message rules compose: each queues or rewrites what it matches.
+        Action::Hold { .. } | Action::Message { .. } => Vec::new(),
         Action::Impair {
             node,
             direction,

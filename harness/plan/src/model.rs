@@ -651,8 +651,102 @@ pub enum FaultKind {
     /// Power cut of a server: every process SIGKILLed and every `disk: lossy` share back to
     /// what was last fsynced (the history records what was discarded); heal starts smbd.
     PowerCut,
+    /// Hold `node`'s frames (to or from `peer` only, if given; only TCP `port`, if given;
+    /// `direction` egress, ingress or both) on the wire instead of dropping them, as turmoil's
+    /// `hold`; the heal releases them in order (`release: deliver`, the default) or throws
+    /// them away (`release: drop`: TCP retransmits).
+    Hold,
+    /// Act on one SMB2 message between server `node` and client `peer` (any client if
+    /// absent): the `nth` (default 1st) one since the fault started that matches `message`
+    /// (`command`, `sent_by`, and a response's `status`), found by following the TCP stream.
+    /// `action`: `hold` it and everything after it on its connection until the heal,
+    /// `delay` it so by `delay`, `drop` it (the receiver's TCP acknowledges it, the receiver
+    /// never hears of it), or `reset` the connection right after it. Unencrypted sessions only.
+    Message,
     /// A seeded random schedule of `kinds`, `count` times `every` interval, each held `for`.
     Random,
+}
+
+/// Which SMB2 messages a `message` fault acts on.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageMatch {
+    /// The SMB2 command (MS-SMB2 2.2.1.2), e.g. `write`, `create`, `oplock_break` (lease and
+    /// oplock break notifications and acknowledgments).
+    pub command: Spanned<Smb2Command>,
+    /// `client`: requests (default); `server`: responses and notifications.
+    #[serde(default)]
+    pub sent_by: SentBy,
+    /// Responses only: this NTSTATUS, by name (`STATUS_SUCCESS`) or as hex (`0xC0000034`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Spanned<String>>,
+    /// Act on the Nth matching message since the fault started (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nth: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Smb2Command {
+    Negotiate,
+    SessionSetup,
+    Logoff,
+    TreeConnect,
+    TreeDisconnect,
+    Create,
+    Close,
+    Flush,
+    Read,
+    Write,
+    Lock,
+    Ioctl,
+    Cancel,
+    Echo,
+    QueryDirectory,
+    ChangeNotify,
+    QueryInfo,
+    SetInfo,
+    OplockBreak,
+}
+
+impl Smb2Command {
+    /// The command code (MS-SMB2 2.2.1.2).
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SentBy {
+    #[default]
+    Client,
+    Server,
+}
+
+/// What a `message` fault does to the message it matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFaultAction {
+    /// Queue it and everything after it on its connection direction until the heal.
+    Hold,
+    /// Queue it and everything after it on its connection direction for `delay`.
+    Delay,
+    /// Turn it into a keep-alive frame of the same length: acknowledged, never heard of.
+    Drop,
+    /// Reset the connection (an RST each way) right after it.
+    Reset,
+}
+
+/// What the heal of a `hold` (or a `message` fault's hold) does with the held frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Release {
+    /// Deliver them, in the order they came.
+    #[default]
+    Deliver,
+    /// Throw them away.
+    Drop,
 }
 
 /// Which daemon of a cluster node a `kill` fault kills.
@@ -805,6 +899,19 @@ pub struct Fault {
     /// Bandwidth cap, e.g. `10mbit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Spanned<Rate>>,
+    /// message: which SMB2 message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Spanned<MessageMatch>>,
+    /// message: what to do to it (`hold`, `delay`, `drop`, `reset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Spanned<MessageFaultAction>>,
+    /// message with `action: delay`: how long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Spanned<PlanDuration>>,
+    /// hold, message with `action: hold`: what the heal does with the held frames (`deliver`,
+    /// the default, or `drop`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<Spanned<Release>>,
     pub at: Spanned<PlanDuration>,
     #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub hold: Option<Spanned<PlanDuration>>,
@@ -860,6 +967,11 @@ pub struct Expect {
     /// The server's lease/oplock break timeout: a conflicting open waits at most this long.
     #[serde(default = "default_break_timeout")]
     pub break_timeout: PlanDuration,
+    /// A conflicting open that meets a holder who never acknowledges the break (a break the
+    /// wire dropped, a holder that stays reachable) waits at least this long: the server
+    /// waits out its break timeout instead of giving up early. Absent: not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_wait: Option<PlanDuration>,
     /// Whether the plan is about a lease/oplock break: `required` (a conflicting open must
     /// meet a holder to break; a server that granted nothing to break fails the plan) or
     /// `none` (nothing is cached, so any break fails). Absent: whatever happens is judged.
@@ -1067,6 +1179,7 @@ impl Default for Expect {
             resume: None,
             conflicting_open: None,
             expired_status: default_expired_status(),
+            break_wait: None,
             break_timeout: default_break_timeout(),
             breaks: None,
             granted: None,

@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::model::{
-    AdminCommand, Choose, ClusterProcess, DelayDistribution, Fault, FaultKind, LinkDirection, Plan,
-    ResetSide,
+    AdminCommand, Choose, ClusterProcess, DelayDistribution, Fault, FaultKind, LinkDirection,
+    MessageFaultAction, Plan, Release, ResetSide, SentBy, Smb2Command,
 };
 
 /// Default server-side port of a reset.
@@ -121,6 +121,33 @@ pub enum Action {
         #[serde(skip_serializing_if = "Option::is_none")]
         ban_time: Option<Duration>,
     },
+    /// `node`'s frames (with `peer` only, TCP `port` only) held in one or both directions.
+    Hold {
+        node: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        network: Option<String>,
+        direction: LinkDirection,
+        release: Release,
+    },
+    /// The `nth` SMB2 `command` sent by `sent_by` between server `node` and `peer`.
+    Message {
+        node: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        command: Smb2Command,
+        sent_by: SentBy,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<u32>,
+        nth: u32,
+        action: MessageFaultAction,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delay: Option<Duration>,
+        release: Release,
+    },
     /// Cluster node `node` cut off from every client.
     Isolate {
         /// With `address`, the cluster's name: the node is the one hosting it at the start.
@@ -148,6 +175,8 @@ impl Action {
             Action::DropTickles { .. } => "drop_tickles",
             Action::Admin { .. } => "admin",
             Action::Isolate { .. } => "isolate",
+            Action::Hold { .. } => "hold",
+            Action::Message { .. } => "message",
         }
     }
 
@@ -182,7 +211,9 @@ impl Action {
             | Action::ClientMove { node, .. }
             | Action::DropTickles { node }
             | Action::Admin { node, .. }
-            | Action::Isolate { node, .. } => Some(node),
+            | Action::Isolate { node, .. }
+            | Action::Hold { node, .. }
+            | Action::Message { node, .. } => Some(node),
             Action::Partition { .. } => None,
         }
     }
@@ -323,6 +354,35 @@ fn resolve(
             node: node.clone()?,
             address: fault.address.as_ref()?.value,
         },
+        FaultKind::Hold => Action::Hold {
+            node: node.clone()?,
+            peer,
+            port: fault.port.as_ref().map(|p| p.value),
+            network,
+            direction: fault
+                .direction
+                .as_ref()
+                .map(|d| d.value)
+                .unwrap_or_default(),
+            release: fault.release.as_ref().map(|r| r.value).unwrap_or_default(),
+        },
+        FaultKind::Message => {
+            let m = &fault.message.as_ref()?.value;
+            Action::Message {
+                node: node.clone()?,
+                peer,
+                command: m.command.value,
+                sent_by: m.sent_by,
+                status: match &m.status {
+                    Some(s) => Some(crate::fault_checks::parse_status(&s.value)?),
+                    None => None,
+                },
+                nth: m.nth.as_ref().map(|n| n.value).unwrap_or(1),
+                action: fault.action.as_ref()?.value,
+                delay: fault.delay.as_ref().map(|d| d.value.as_duration()),
+                release: fault.release.as_ref().map(|r| r.value).unwrap_or_default(),
+            }
+        }
         FaultKind::Stop => Action::Stop {
             node: node.clone()?,
         },
@@ -414,7 +474,9 @@ fn resolve_drawn(
         | FaultKind::ClientMove
         | FaultKind::DropTickles
         | FaultKind::Admin
-        | FaultKind::Isolate => {
+        | FaultKind::Isolate
+        | FaultKind::Hold
+        | FaultKind::Message => {
             let _ = servers;
             return None;
         }

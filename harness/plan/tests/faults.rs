@@ -167,3 +167,75 @@ fn power_cut_needs_a_lossy_share_on_any_provider() {
         "{e}"
     );
 }
+
+#[test]
+fn message_faults_schedule_what_they_name() {
+    let p = plan(
+        "  - kind: message\n    node: fs1\n    peer: c1\n    message: { command: write, sent_by: server, status: STATUS_SUCCESS, nth: 3 }\n    action: hold\n    release: drop\n    at: 1s\n    for: 2s\n  - { kind: message, node: fs1, message: { command: oplock_break, sent_by: server }, action: delay, delay: 300ms, at: 1s }\n  - { kind: hold, node: c1, peer: fs1, direction: egress, port: 445, at: 0s, for: 1s }\n",
+    );
+    let s = schedule(&p);
+    let json = serde_json::to_value(&s[1].action).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"kind": "message", "node": "fs1", "peer": "c1", "command": "write",
+            "sent_by": "server", "status": 0, "nth": 3, "action": "hold", "release": "drop"})
+    );
+    assert!(matches!(
+        &s[2].action,
+        Action::Message { delay: Some(d), nth: 1, .. } if *d == Duration::from_millis(300)
+    ));
+    assert!(matches!(
+        &s[0].action,
+        Action::Hold {
+            port: Some(445),
+            ..
+        }
+    ));
+    assert!(s.iter().all(|o| o.action.heals()));
+}
+
+#[test]
+fn message_faults_refuse_what_cannot_match() {
+    let e = errors("  - { kind: message, node: c1, message: { command: create, status: 0xC0000034, nth: 0 }, action: delay, release: drop, at: 0s }\n");
+    for want in [
+        "f.yaml:8:28: a `message` fault acts on a server, and `c1` is a client",
+        "`status` matches responses: add `sent_by: server`",
+        "`nth` counts from 1",
+        "`action: delay` needs `delay`",
+        "`release` applies only to `action: hold`",
+    ] {
+        assert!(e.contains(want), "{want}\n{e}");
+    }
+    let e = errors("  - { kind: message, node: fs1, message: { command: write, sent_by: server, status: STATUS_NOPE }, action: drop, at: 0s }\n");
+    assert!(
+        e.contains("unknown status `STATUS_NOPE`: give it as hex"),
+        "{e}"
+    );
+    let e = errors(
+        "  - { kind: message, node: fs1, message: { command: wrte }, action: drop, at: 0s }\n",
+    );
+    assert!(e.starts_with("f.yaml:8:"), "{e}");
+    let e = errors("  - { kind: message, node: fs1, action: drop, at: 0s }\n");
+    assert!(e.contains("needs `message`"), "{e}");
+    let e =
+        errors("  - { kind: random, kinds: [message], every: 2s, count: 2, for: 1s, at: 0s }\n");
+    assert!(e.contains("`message` cannot be drawn at random"), "{e}");
+}
+
+#[test]
+fn a_message_fault_against_a_server_that_requires_encryption_is_refused_where_it_is() {
+    let yaml = "version: 1\nname: f\ntopology:\n  servers:\n    - name: fs1\n      global: { \"server smb encrypt\": required }\n  clients: [{ name: c1 }]\nfaults:\n  - { kind: message, node: fs1, message: { command: write }, action: drop, at: 0s }\n";
+    let e = parse_str("enc.yaml", yaml).unwrap_err().to_string();
+    assert!(
+        e.starts_with("enc.yaml:9:13: a `message` fault reads SMB2 headers on the wire, and `fs1` sets `server smb encrypt = required`"),
+        "{e}"
+    );
+    // A share that requires it is refused the same way; `desired` is not.
+    let share = yaml.replace(
+        "global: { \"server smb encrypt\": required }",
+        "shares: [{ name: share, options: { \"smb encrypt\": mandatory } }]",
+    );
+    assert!(parse_str("enc.yaml", &share).is_err());
+    let desired = yaml.replace("required", "desired");
+    parse_str("enc.yaml", &desired).unwrap();
+}

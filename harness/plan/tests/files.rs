@@ -301,7 +301,7 @@ fn misspelt_step_kind() {
 fn unknown_fault_kind() {
     assert_bad(
         "fault_kind.yaml",
-        &["bad/fault_kind.yaml:7:11: unknown value `explode`, expected one of `reset`, `blackhole`, `partition`, `impair`, `kill`, `stop`, `pause`, `restart`, `crash`, `moveip`, `drop_tickles`, `admin`, `isolate`, `client_move`, `power_cut`, `random`"],
+        &["bad/fault_kind.yaml:7:11: unknown value `explode`, expected one of `reset`, `blackhole`, `partition`, `impair`, `kill`, `stop`, `pause`, `restart`, `crash`, `moveip`, `drop_tickles`, `admin`, `isolate`, `client_move`, `power_cut`, `hold`, `message`, `random`"],
     );
 }
 

@@ -66,6 +66,18 @@ enum Active {
         node: String,
         cut: Cut,
     },
+    /// Frames held on the wire, released (or dropped) at the heal.
+    Held {
+        hold: lab::Hold,
+        discard: bool,
+    },
+    /// An SMB message rule armed between `node` and `peers`.
+    Armed {
+        armed: lab::Armed,
+        discard: bool,
+        node: String,
+        peers: Vec<String>,
+    },
 }
 
 /// How long a node taken out (`ctdb stop`, `disable`, `ban`) may take to give up its addresses.
@@ -367,6 +379,74 @@ async fn start(
             }
         }
         Action::DropTickles { node } => Active::Cut(lab.drop_tickles(std::slice::from_ref(node))?),
+        Action::Hold {
+            node,
+            peer,
+            port,
+            network,
+            direction,
+            release,
+        } => {
+            let far = peer
+                .clone()
+                .map(|p| vec![p])
+                .unwrap_or_else(|| others(lab, node));
+            let me = std::slice::from_ref(node);
+            let mut holds = Vec::new();
+            for d in directions(*direction) {
+                holds.push(match d {
+                    lab::wire::Direction::Egress => {
+                        lab.hold_on(me, &far, *port, network.as_deref())?
+                    }
+                    lab::wire::Direction::Ingress => {
+                        lab.hold_on(&far, me, *port, network.as_deref())?
+                    }
+                });
+            }
+            Active::Held {
+                hold: lab::Hold::merge(holds),
+                discard: *release == plan::Release::Drop,
+            }
+        }
+        Action::Message {
+            node,
+            peer,
+            command,
+            sent_by,
+            status,
+            nth,
+            action,
+            delay,
+            release,
+        } => {
+            use lab::wire::message::MessageAction as W;
+            let rule = lab::wire::message::MessageRule {
+                from: Vec::new(),
+                to: Vec::new(),
+                server_port: plan::schedule::SMB_PORT,
+                responses: *sent_by == plan::SentBy::Server,
+                command: command.code(),
+                status: *status,
+                nth: *nth,
+                action: match action {
+                    plan::MessageFaultAction::Hold => W::Hold,
+                    plan::MessageFaultAction::Delay => W::Delay(delay.unwrap_or_default()),
+                    plan::MessageFaultAction::Drop => W::Drop,
+                    plan::MessageFaultAction::Reset => W::Reset,
+                },
+            };
+            let peers: Vec<String> = peer.iter().cloned().collect();
+            Active::Armed {
+                armed: lab.arm_message(node, &peers, rule)?,
+                discard: *release == plan::Release::Drop,
+                node: node.clone(),
+                peers: if peers.is_empty() {
+                    lab.client_nodes()
+                } else {
+                    peers
+                },
+            }
+        }
         Action::Admin {
             node,
             command,
@@ -663,6 +743,50 @@ async fn heal(lab: &Lab, active: Active) -> Result<(Effect, FaultDetail), LabErr
             effect.frames_dropped = lab.repair(cut)?;
             lab.server(&node)?.lock().await.start().await?;
             verify_links(lab, &links).await?
+        }
+        Active::Held { hold, discard } => {
+            let links = hold.links(lab);
+            effect.frames_held = lab.release(hold, discard)?.frames;
+            verify_links(lab, &links).await?
+        }
+        Active::Armed {
+            armed,
+            discard,
+            node,
+            peers,
+        } => {
+            let report = lab.disarm(armed, discard)?;
+            effect.frames_held = report.held.frames;
+            let mut notes = Vec::new();
+            if report.acted() {
+                effect.messages = report.lines();
+            } else {
+                notes.push(match report.matched {
+                    Some(_) => "matched, but could not act".to_string(),
+                    None => format!(
+                        "no matching message went by ({} seen of the {} needed, on {} connection(s))",
+                        report.seen, report.nth, report.connections
+                    ),
+                });
+                notes.extend(report.lines());
+            }
+            if report.encrypted {
+                notes.push("an encrypted session went by: it cannot be matched".into());
+            }
+            let links: Vec<(String, String, String)> = peers
+                .iter()
+                .flat_map(|p| {
+                    lab.shared_networks(&node, p)
+                        .into_iter()
+                        .map(|n| (p.clone(), node.clone(), n))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            FaultDetail {
+                message_id: report.matched.as_ref().map(|m| m.message_id),
+                notes: (!notes.is_empty()).then_some(notes),
+                ..verify_links(lab, &links).await?
+            }
         }
     };
     Ok((effect, detail))

@@ -190,6 +190,10 @@ fn fault_mechanisms(plan: &plan::Plan) -> Vec<String> {
             plan::Action::DropTickles { .. } => "userspace wire: tickle ACKs dropped",
             plan::Action::Admin { .. } => "ctdb stop/disable/ban",
             plan::Action::Isolate { .. } => "userspace wire: frame drops",
+            plan::Action::Hold { .. } => "userspace wire: frames held and released",
+            plan::Action::Message { .. } => {
+                "userspace wire: SMB2 messages matched on the followed TCP stream"
+            }
         };
         if !out.iter().any(|m| m == mechanism) {
             out.push(mechanism.to_string());

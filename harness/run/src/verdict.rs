@@ -141,6 +141,7 @@ pub fn expectations(expect: &plan::Expect) -> check::Expectations {
         },
         expired_status: expect.expired_status.clone(),
         break_timeout: expect.break_timeout.as_duration(),
+        break_wait: expect.break_wait.as_ref().map(|w| w.as_duration()),
         breaks: match expect.breaks {
             None => check::BreakPolicy::Any,
             Some(plan::BreakExpectation::Required) => check::BreakPolicy::Required,

@@ -31,13 +31,27 @@ pub fn frame_header(len: usize) -> [u8; 4] {
     (len as u32).to_be_bytes()
 }
 
-/// Reads one frame; EOF before the first byte is [`FrameError::Eof`].
+/// RFC 1002's session keep-alive frame type: skipped with its payload, as smbd and
+/// Samba's own client skip any frame whose type is not zero.
+pub const KEEPALIVE: u8 = 0x85;
+
+/// Reads one frame (skipping keep-alives); EOF before the first byte is [`FrameError::Eof`].
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, FrameError> {
     let mut h = [0u8; 4];
-    match r.read_exact(&mut h).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Eof),
-        Err(e) => return Err(e.into()),
+    loop {
+        match r.read_exact(&mut h).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Eof),
+            Err(e) => return Err(e.into()),
+        }
+        if h[0] != KEEPALIVE {
+            break;
+        }
+        let skip = u64::from(u32::from_be_bytes([0, h[1], h[2], h[3]]));
+        let skipped = tokio::io::copy(&mut (&mut *r).take(skip), &mut tokio::io::sink()).await?;
+        if skipped < skip {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
     }
     let len = parse_frame_header(h)?;
     // Read into spare capacity: no zeroing of a 1 MiB READ response first.
@@ -112,5 +126,20 @@ mod tests {
         assert_eq!(read_frame(&mut r).await.unwrap(), b"next");
         assert_eq!(read_frame(&mut r).await.unwrap(), &big[..5000]);
         assert!(matches!(read_frame(&mut r).await, Err(FrameError::Eof)));
+    }
+
+    #[tokio::test]
+    async fn keepalive_frames_are_skipped_with_their_payload() {
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        // What the wire's `drop` leaves of a message: type 0x85, the same length.
+        a.write_all(&[KEEPALIVE, 0, 0, 3, 0xfe, b'S', b'M'])
+            .await
+            .unwrap();
+        a.write_all(&[KEEPALIVE, 0, 0, 0]).await.unwrap();
+        write_frame(&mut a, b"after").await.unwrap();
+        a.write_all(&[KEEPALIVE, 0, 0, 9, 1]).await.unwrap();
+        drop(a);
+        assert_eq!(read_frame(&mut b).await.unwrap(), b"after");
+        assert!(matches!(read_frame(&mut b).await, Err(FrameError::Io(_))));
     }
 }

@@ -50,6 +50,50 @@ pub fn tcp(frame: &[u8]) -> Option<Tcp> {
     })
 }
 
+/// A TCP segment's place in its stream: sequence and acknowledgment numbers, and where its
+/// payload is in the frame (bounded by the IP total length, so Ethernet padding is not payload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub tcp: Tcp,
+    pub seq: u32,
+    pub ack: u32,
+    /// Offset of the TCP header in the frame.
+    pub tcp_at: usize,
+    /// Offset of the payload in the frame.
+    pub payload_at: usize,
+    pub payload_len: usize,
+}
+
+pub fn segment(frame: &[u8]) -> Option<Segment> {
+    let tcp = tcp(frame)?;
+    let ip = frame.get(14..)?;
+    let ihl = usize::from(ip.first()? & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+    let tcp_at = 14 + ihl;
+    let seg = frame.get(tcp_at..)?;
+    let doff = usize::from(seg.get(12)? >> 4) * 4;
+    if doff < 20 {
+        return None;
+    }
+    let payload_at = tcp_at + doff;
+    // A segmentation-offload segment's length is the frame's; a plain frame's is the IP total
+    // length (a short frame is padded to 60 bytes).
+    let end = if total == 0 {
+        frame.len()
+    } else {
+        (14 + total).min(frame.len())
+    };
+    let u32be = |i: usize| Some(u32::from_be_bytes(seg.get(i..i + 4)?.try_into().ok()?));
+    Some(Segment {
+        tcp,
+        seq: u32be(4)?,
+        ack: u32be(8)?,
+        tcp_at,
+        payload_at,
+        payload_len: end.checked_sub(payload_at)?,
+    })
+}
+
 /// A frame the cluster's story is told by: CTDB's gratuitous ARPs and tickle ACKs, and the
 /// RSTs of SMB connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -18,8 +18,11 @@
 //! frame, as on a real link. Counters count MTU frames and their bytes either way.
 
 pub mod frame;
+pub mod hold;
+pub mod message;
 pub mod pcap;
 pub mod shaper;
+pub mod smb_match;
 pub mod tap;
 pub mod vnet;
 
@@ -35,6 +38,8 @@ use serde::Serialize;
 pub use shaper::{Distribution, Impairment};
 
 use frame::Mac;
+use hold::{Held, HoldQueue, HoldStats};
+use message::{Fate, MessageReport, MessageRule, RuleState};
 use pcap::Capture;
 use shaper::Shaper;
 use vnet::VnetHdr;
@@ -161,6 +166,9 @@ impl Read<'_> {
     }
 }
 
+/// A `Pending` with this port is a wake-up for delayed messages, not a frame.
+const WAKE: usize = usize::MAX;
+
 struct Pending {
     at: Instant,
     seq: u64,
@@ -193,7 +201,13 @@ struct Shared {
     /// Active blocks, each with the frames it has dropped (its effect).
     blocks: RwLock<Vec<(BlockId, Block, Arc<AtomicU64>)>>,
     next_block: AtomicU64,
-    /// Any block or shaper active: the fast path skips all fault logic when false.
+    /// Active holds (frames queued, not dropped), with their queues.
+    holds: Mutex<Vec<(BlockId, Block, HoldQueue)>>,
+    /// Armed SMB message rules.
+    rules: Mutex<Vec<(BlockId, RuleState)>>,
+    /// Any hold or rule active (checked before taking their locks).
+    queueing: AtomicBool,
+    /// Any block, shaper, hold or rule active: the fast path skips all fault logic when false.
     faulty: AtomicBool,
     queue: Mutex<BinaryHeap<Pending>>,
     queued: Condvar,
@@ -269,6 +283,9 @@ impl Wire {
             macs: RwLock::new(HashMap::new()),
             blocks: RwLock::new(Vec::new()),
             next_block: AtomicU64::new(1),
+            holds: Mutex::new(Vec::new()),
+            rules: Mutex::new(Vec::new()),
+            queueing: AtomicBool::new(false),
             faulty: AtomicBool::new(false),
             queue: Mutex::new(BinaryHeap::new()),
             queued: Condvar::new(),
@@ -360,6 +377,86 @@ impl Wire {
         removed
     }
 
+    /// Queue frames matching `block` instead of forwarding them, until `release` (turmoil's
+    /// `hold`).
+    pub fn hold(&self, block: Block) -> BlockId {
+        let id = self.shared.next_block.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .holds
+            .lock()
+            .expect("holds")
+            .push((id, block, HoldQueue::default()));
+        self.shared.refresh_faulty();
+        id
+    }
+
+    /// End a hold: what it held is delivered in order (or thrown away with `discard`);
+    /// returns what it held, or None if it was not there. Delivery happens before any later
+    /// frame of the path can pass.
+    pub fn release(&self, id: BlockId, discard: bool) -> Option<HoldStats> {
+        let mut holds = self.shared.holds.lock().expect("holds");
+        let at = holds.iter().position(|(h, _, _)| *h == id)?;
+        let (_, _, mut queue) = holds.remove(at);
+        let held = queue.take();
+        if !discard {
+            for h in &held {
+                self.shared.deliver_held(h);
+            }
+        }
+        drop(holds);
+        self.shared.refresh_faulty();
+        Some(queue.stats())
+    }
+
+    /// The paths held now.
+    pub fn holds(&self) -> Vec<(BlockId, Block)> {
+        self.shared
+            .holds
+            .lock()
+            .expect("holds")
+            .iter()
+            .map(|(id, b, _)| (*id, b.clone()))
+            .collect()
+    }
+
+    /// Arm an SMB message rule (message.rs) until `disarm`.
+    pub fn arm(&self, rule: MessageRule) -> BlockId {
+        let id = self.shared.next_block.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .rules
+            .lock()
+            .expect("rules")
+            .push((id, RuleState::new(rule, Instant::now())));
+        self.shared.refresh_faulty();
+        id
+    }
+
+    /// Disarm a rule: what it holds is delivered in order (or thrown away with `discard`)
+    /// before any later frame passes; its report, or None if it was not armed.
+    pub fn disarm(&self, id: BlockId, discard: bool) -> Option<MessageReport> {
+        let mut rules = self.shared.rules.lock().expect("rules");
+        let at = rules.iter().position(|(r, _)| *r == id)?;
+        let (_, state) = rules.remove(at);
+        let (held, report) = state.finish(Instant::now(), discard);
+        for h in &held {
+            self.shared.deliver_held(h);
+        }
+        drop(rules);
+        self.shared.refresh_faulty();
+        Some(report)
+    }
+
+    /// The rules armed now.
+    pub fn rules(&self) -> Vec<BlockId> {
+        self.shared
+            .rules
+            .lock()
+            .expect("rules")
+            .iter()
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     pub fn blocks(&self) -> Vec<(BlockId, Block)> {
         self.shared
             .blocks
@@ -436,6 +533,8 @@ impl Wire {
             return true;
         }
         self.shared.blocks.read().expect("blocks").is_empty()
+            && self.shared.holds.lock().expect("holds").is_empty()
+            && self.shared.rules.lock().expect("rules").is_empty()
             && self.shared.ports.iter().all(|p| {
                 [&p.egress, &p.ingress].iter().all(|slot| {
                     slot.lock().expect("shaper").as_ref().map(|s| &s.config) == p.base.as_ref()
@@ -480,7 +579,11 @@ impl Shared {
                 || p.ingress.lock().expect("shaper").is_some()
         });
         let any_block = !self.blocks.read().expect("blocks").is_empty();
-        self.faulty.store(any_shaper || any_block, Ordering::SeqCst);
+        let queueing = !self.holds.lock().expect("holds").is_empty()
+            || !self.rules.lock().expect("rules").is_empty();
+        self.queueing.store(queueing, Ordering::SeqCst);
+        self.faulty
+            .store(any_shaper || any_block || queueing, Ordering::SeqCst);
     }
 
     fn read_loop(&self, index: usize) {
@@ -632,6 +735,136 @@ impl Shared {
                 .fetch_add(frames, Ordering::Relaxed);
             return;
         }
+        if self.queueing.load(Ordering::Relaxed) {
+            return self.send_queueing(src, dst, read);
+        }
+        self.send_shaped(src, dst, read)
+    }
+
+    /// Holds first (a held path queues the read), then SMB message rules, which may queue
+    /// it, rewrite it, or follow it with resets.
+    fn send_queueing(&self, src: usize, dst: usize, read: &Read) {
+        let frame = read.frame();
+        {
+            let mut holds = self.holds.lock().expect("holds");
+            if let Some((_, _, q)) = holds
+                .iter_mut()
+                .find(|(_, b, _)| b.matches(src, dst, frame))
+            {
+                q.push(Held {
+                    dst,
+                    bytes: read.bytes.to_vec(),
+                    size: read.size,
+                });
+                return;
+            }
+        }
+        let mut rewritten: Option<Vec<u8>> = None;
+        let mut after: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut rules = self.rules.lock().expect("rules");
+        let now = Instant::now();
+        for (_, rule) in rules.iter_mut().filter(|(_, r)| r.applies(src, dst)) {
+            let bytes = rewritten.as_deref().unwrap_or(read.bytes);
+            match rule.process(now, src, dst, bytes, read.size) {
+                Fate::Pass => {}
+                Fate::Held => {
+                    if let Some(at) = rule.wake_at() {
+                        self.wake(at);
+                    }
+                    return;
+                }
+                Fate::Rewritten(b) => rewritten = Some(b),
+                Fate::PassThenReset(rsts) => after.extend(rsts),
+            }
+        }
+        // Once a rule has fired, deliver under the rules' lock: nothing it releases can then
+        // overtake this frame. An idle rule holds nothing, so the lock goes first (both
+        // directions of a connection are forwarded by different threads).
+        if !rules.iter().any(|(_, r)| r.fired()) {
+            drop(rules);
+            return self.send_rewritten(src, dst, read, rewritten.as_deref(), after);
+        }
+        self.send_rewritten(src, dst, read, rewritten.as_deref(), after);
+        drop(rules);
+    }
+
+    /// A read on its way, as it came or rewritten, then any frames to follow it.
+    fn send_rewritten(
+        &self,
+        src: usize,
+        dst: usize,
+        read: &Read,
+        rewritten: Option<&[u8]>,
+        after: Vec<(usize, Vec<u8>)>,
+    ) {
+        match rewritten {
+            None => self.send_shaped(src, dst, read),
+            Some(bytes) => {
+                let r = Read {
+                    bytes,
+                    hdr: read.hdr,
+                    size: read.size,
+                    checksum: if self.capturing {
+                        vnet::finished_checksum(&read.hdr, &bytes[vnet::HDR_LEN..])
+                    } else {
+                        None
+                    },
+                };
+                self.send_shaped(src, dst, &r)
+            }
+        }
+        for (port, f) in after {
+            self.deliver(port, &f);
+        }
+    }
+
+    /// Ask the scheduler thread to release delayed messages at `at`.
+    fn wake(&self, at: Instant) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.queue.lock().expect("queue").push(Pending {
+            at,
+            seq,
+            port: WAKE,
+            frame: Vec::new(),
+        });
+        self.queued.notify_one();
+    }
+
+    /// Delayed messages whose time has come go out, in order, before anything later.
+    fn release_due(&self) {
+        let mut rules = self.rules.lock().expect("rules");
+        let now = Instant::now();
+        for (_, rule) in rules.iter_mut() {
+            for h in rule.due(now) {
+                self.deliver_held(&h);
+            }
+        }
+        drop(rules);
+    }
+
+    /// A held read, as it was read: header and all.
+    fn deliver_held(&self, h: &Held) {
+        let Some(hdr) = VnetHdr::parse(&h.bytes) else {
+            return;
+        };
+        let frame = &h.bytes[vnet::HDR_LEN..];
+        let read = Read {
+            bytes: &h.bytes,
+            hdr,
+            size: h.size,
+            checksum: if self.capturing {
+                vnet::finished_checksum(&hdr, frame)
+            } else {
+                None
+            },
+        };
+        self.deliver_read(h.dst, &read);
+    }
+
+    /// The path's shapers, or straight through when none is set.
+    fn send_shaped(&self, src: usize, dst: usize, read: &Read) {
+        let frame = read.frame();
+        let frames = read.size.0;
         let shaped = self.ports[src].egress.lock().expect("shaper").is_some()
             || self.ports[dst].ingress.lock().expect("shaper").is_some();
         if !shaped {
@@ -762,7 +995,11 @@ impl Shared {
                 Some(at) if at <= now => {
                     let p = queue.pop().expect("peeked");
                     drop(queue);
-                    self.deliver(p.port, &p.frame);
+                    if p.port == WAKE {
+                        self.release_due();
+                    } else {
+                        self.deliver(p.port, &p.frame);
+                    }
                     queue = self.queue.lock().expect("queue");
                 }
                 Some(at) => queue = self.queued.wait_timeout(queue, at - now).expect("queue").0,
