@@ -151,6 +151,22 @@ impl SambaServer {
         if config.cluster.is_some() {
             return Ok(server);
         }
+        // On the host's Samba the harness writes the passdb itself (crate::passdb): no
+        // `smbpasswd` exec on the way to ready. A container's smbd gets its own smbpasswd's,
+        // and so does a plan that picks another passdb backend.
+        if server.root.is_none() && !config.global.contains_key("passdb backend") {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32);
+            crate::passdb::write(
+                &server.dir.join("private").join("passdb.tdb"),
+                &netbios_name(name, config),
+                user,
+                password,
+                now,
+            )?;
+            return Ok(server);
+        }
         let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
         let command = server.smbpasswd()?;
         Ok(SambaServer {
@@ -188,13 +204,21 @@ impl SambaServer {
 
     /// Start smbd and wait until it serves every share.
     pub async fn start(&mut self) -> Result<(), LabError> {
+        let started = Instant::now();
         self.spawn_smbd()?;
         if let Some(passdb) = self.passdb.take() {
             passdb
                 .await
                 .map_err(|e| LabError::Other(format!("smbpasswd task: {e}")))??;
+            tracing::debug!(
+                "{}: smbpasswd done after {:?}",
+                self.name,
+                started.elapsed()
+            );
         }
-        self.wait_ready().await
+        let ready = self.wait_ready().await;
+        tracing::debug!("{}: smbd ready after {:?}", self.name, started.elapsed());
+        ready
     }
 
     fn spawn_smbd(&mut self) -> Result<(), LabError> {
@@ -490,9 +514,18 @@ pub async fn connect_in(ns: &NetNs, target: SocketAddr) -> Result<tokio::net::Tc
         .map_err(|e| LabError::io(format!("connect to {target} from {}", ns.name()), e))
 }
 
+/// The server's NetBIOS name: the plan's `netbios name`, else the node's (a cluster's: the
+/// cluster's), upper case, at most 15 characters.
+fn netbios_name(name: &str, config: &SambaConfig<'_>) -> String {
+    let name = match config.global.get("netbios name") {
+        Some(n) => n.as_str(),
+        None => config.cluster.as_ref().map_or(name, |c| c.netbios),
+    };
+    name.to_uppercase().chars().take(15).collect()
+}
+
 fn render(name: &str, dir: &Path, shares_dir: &Path, config: &SambaConfig<'_>) -> String {
-    let name = config.cluster.as_ref().map_or(name, |c| c.netbios);
-    let netbios: String = name.to_uppercase().chars().take(15).collect();
+    let netbios = netbios_name(name, config);
     let mut conf = TEMPLATE
         .replace("@DIR@", &dir.display().to_string())
         .replace("@NETBIOS@", &netbios);
