@@ -375,14 +375,40 @@ impl SambaServer {
     }
 
     /// SIGKILL every process of the node. Returns the pids killed.
+    ///
+    /// The signals go out right here, the main smbd's first (it holds the listening socket,
+    /// so its death is the kill's first effect at a client); no thread is started. Then the
+    /// group is thawed if it was frozen (a frozen process dies only once thawed) and the
+    /// call waits, without blocking the runtime, until every process is gone.
     pub async fn kill(&mut self) -> Result<Vec<i32>, LabError> {
+        const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+        if let Some(pid) = self.smbd.as_ref().and_then(|c| c.id()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
         let killed = self.pids();
-        let freezer = self.freezer.clone();
-        tokio::task::spawn_blocking(move || freezer.kill_all(Duration::from_secs(10)))
-            .await
-            .map_err(|e| LabError::Other(e.to_string()))??;
+        if !self.freezer.path().exists() {
+            self.smbd = None;
+            return Ok(killed);
+        }
+        self.freezer.signal_all(Signal::SIGKILL);
+        if self.freezer.is_frozen() {
+            self.freezer.thaw()?;
+        }
         if let Some(mut child) = self.smbd.take() {
-            let _ = child.wait().await;
+            let _ = tokio::time::timeout(KILL_TIMEOUT, child.wait()).await;
+        }
+        // The main smbd is reaped; its children (and a fork caught mid-way) may still be
+        // exiting. Polling paces the wait: the effect has landed already.
+        let deadline = Instant::now() + KILL_TIMEOUT;
+        while self.freezer.signal_all(Signal::SIGKILL) > 0 {
+            if Instant::now() > deadline {
+                return Err(LabError::Other(format!(
+                    "processes {:?} of {} survived SIGKILL",
+                    self.pids(),
+                    self.name
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Ok(killed)
     }
