@@ -623,7 +623,14 @@ impl planset::Reporter for Terminal {
         // The run's directory is rendered whatever happened to the run.
         if let Some(renderer) = self.renderer.take() {
             if let Ok(Some(dir)) = renderer.await {
-                write_reports(&dir);
+                // The history the verdict came from, when it is this directory's.
+                let history = match end {
+                    PlanEnd::Judged {
+                        results, history, ..
+                    } if *results == dir => history.take(),
+                    _ => None,
+                };
+                write_reports(&dir, history);
             }
         }
         let (path, version) = (&planned.path, self.version);
@@ -642,7 +649,9 @@ impl planset::Reporter for Terminal {
         };
         self.matrix.push((path.clone(), version, ended));
         match end {
-            PlanEnd::Judged { verdict, results } => {
+            PlanEnd::Judged {
+                verdict, results, ..
+            } => {
                 for j in &verdict.checkers {
                     if j.outcome != Outcome::Pass {
                         println!(
@@ -687,8 +696,14 @@ impl planset::Reporter for Terminal {
 
 /// report.html and junit.xml; a run's verdict does not depend on them, so trouble here is a
 /// warning, not a failed run.
-fn write_reports(dir: &Path) {
-    if let Err(e) = report::write(dir) {
+/// Given the compact history `check` judged, the report is drawn from it; without one (a
+/// run that errored before its verdict) history.jsonl is read.
+fn write_reports(dir: &Path, history: Option<check::History>) {
+    let written = match history {
+        Some(history) => report::write_with(dir, history),
+        None => report::write(dir),
+    };
+    if let Err(e) = written {
         note!("smbchaos: warning: report for {}: {e}", dir.display());
     }
 }

@@ -105,6 +105,8 @@ async fn main() {
     }
     report("partition", partitions);
 
+    // FAULT_LATENCY_KILL=group: kill as the harness did before (for a side-by-side).
+    let group_first = std::env::var("FAULT_LATENCY_KILL").is_ok_and(|v| v == "group");
     let mut kills = Vec::new();
     for _ in 0..n {
         let t0 = Instant::now();
@@ -123,6 +125,15 @@ async fn main() {
             }
         };
         let kill = async {
+            if group_first {
+                // The kill before the listener-first one: the whole group from a
+                // blocking-pool thread, then the main smbd reaped.
+                let freezer = lab.node("fs1").unwrap().freezer.clone();
+                tokio::task::spawn_blocking(move || freezer.kill_all(Duration::from_secs(10)))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
             lab.server("fs1")
                 .unwrap()
                 .lock()

@@ -14,6 +14,7 @@ pub mod images;
 pub mod links;
 pub mod lossy;
 pub mod netns;
+mod passdb;
 pub mod process;
 pub mod runstate;
 pub mod samba;
@@ -195,6 +196,7 @@ impl Lab {
         plan: &plan::Plan,
         capture_dir: Option<&Path>,
     ) -> Result<(), LabError> {
+        let t0 = std::time::Instant::now();
         let attachments = plan::attachments(plan);
         let topology = &plan.topology;
         let switch = match topology.wire {
@@ -303,6 +305,7 @@ impl Lab {
                         .map_err(|e| LabError::io("set ip_forward=0", e))
                 })?;
             }
+            tracing::debug!("lab up: node {name} made after {:?}", t0.elapsed());
             let node_dir = self.dir.join(name);
             std::fs::create_dir_all(node_dir.join("work"))
                 .map_err(|e| LabError::io(format!("create {}", node_dir.display()), e))?;
@@ -329,6 +332,7 @@ impl Lab {
             }
             self.wire = Some(wire);
         }
+        tracing::debug!("lab up: wire started after {:?}", t0.elapsed());
         // Servers start concurrently: readiness is what takes the time.
         let mut starting = Vec::new();
         for server in &plan.topology.servers {

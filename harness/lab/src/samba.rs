@@ -165,6 +165,22 @@ impl SambaServer {
         if config.cluster.is_some() {
             return Ok(server);
         }
+        // On the host's Samba the harness writes the passdb itself (crate::passdb): no
+        // `smbpasswd` exec on the way to ready. A container's smbd gets its own smbpasswd's,
+        // and so does a plan that picks another passdb backend.
+        if server.root.is_none() && !config.global.contains_key("passdb backend") {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as u32);
+            crate::passdb::write(
+                &server.dir.join("private").join("passdb.tdb"),
+                &netbios_name(name, config),
+                user,
+                password,
+                now,
+            )?;
+            return Ok(server);
+        }
         let (conf, user, password) = (server.conf_path(), user.to_string(), password.to_string());
         let command = server.smbpasswd()?;
         Ok(SambaServer {
@@ -202,6 +218,7 @@ impl SambaServer {
 
     /// Start smbd (and samba-dcerpcd on a witness node) and wait until it serves every share.
     pub async fn start(&mut self) -> Result<(), LabError> {
+        let started = Instant::now();
         self.spawn_smbd()?;
         if self.witness {
             self.spawn_dcerpcd()?;
@@ -239,8 +256,15 @@ impl SambaServer {
             passdb
                 .await
                 .map_err(|e| LabError::Other(format!("smbpasswd task: {e}")))??;
+            tracing::debug!(
+                "{}: smbpasswd done after {:?}",
+                self.name,
+                started.elapsed()
+            );
         }
-        self.wait_ready().await
+        let ready = self.wait_ready().await;
+        tracing::debug!("{}: smbd ready after {:?}", self.name, started.elapsed());
+        ready
     }
 
     fn spawn_smbd(&mut self) -> Result<(), LabError> {
@@ -487,14 +511,40 @@ impl SambaServer {
     }
 
     /// SIGKILL every process of the node. Returns the pids killed.
+    ///
+    /// The signals go out right here, the main smbd's first (it holds the listening socket,
+    /// so its death is the kill's first effect at a client); no thread is started. Then the
+    /// group is thawed if it was frozen (a frozen process dies only once thawed) and the
+    /// call waits, without blocking the runtime, until every process is gone.
     pub async fn kill(&mut self) -> Result<Vec<i32>, LabError> {
+        const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+        if let Some(pid) = self.smbd.as_ref().and_then(|c| c.id()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
         let killed = self.pids();
-        let freezer = self.freezer.clone();
-        tokio::task::spawn_blocking(move || freezer.kill_all(Duration::from_secs(10)))
-            .await
-            .map_err(|e| LabError::Other(e.to_string()))??;
+        if !self.freezer.path().exists() {
+            self.smbd = None;
+            return Ok(killed);
+        }
+        self.freezer.signal_all(Signal::SIGKILL);
+        if self.freezer.is_frozen() {
+            self.freezer.thaw()?;
+        }
         if let Some(mut child) = self.smbd.take() {
-            let _ = child.wait().await;
+            let _ = tokio::time::timeout(KILL_TIMEOUT, child.wait()).await;
+        }
+        // The main smbd is reaped; its children (and a fork caught mid-way) may still be
+        // exiting. Polling paces the wait: the effect has landed already.
+        let deadline = Instant::now() + KILL_TIMEOUT;
+        while self.freezer.signal_all(Signal::SIGKILL) > 0 {
+            if Instant::now() > deadline {
+                return Err(LabError::Other(format!(
+                    "processes {:?} of {} survived SIGKILL",
+                    self.pids(),
+                    self.name
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         if let Some(mut child) = self.dcerpcd.take() {
             let _ = child.wait().await;
@@ -629,9 +679,18 @@ pub async fn connect_in(ns: &NetNs, target: SocketAddr) -> Result<tokio::net::Tc
         .map_err(|e| LabError::io(format!("connect to {target} from {}", ns.name()), e))
 }
 
+/// The server's NetBIOS name: the plan's `netbios name`, else the node's (a cluster's: the
+/// cluster's), upper case, at most 15 characters.
+fn netbios_name(name: &str, config: &SambaConfig<'_>) -> String {
+    let name = match config.global.get("netbios name") {
+        Some(n) => n.as_str(),
+        None => config.cluster.as_ref().map_or(name, |c| c.netbios),
+    };
+    name.to_uppercase().chars().take(15).collect()
+}
+
 fn render(name: &str, dir: &Path, shares_dir: &Path, config: &SambaConfig<'_>) -> String {
-    let name = config.cluster.as_ref().map_or(name, |c| c.netbios);
-    let netbios: String = name.to_uppercase().chars().take(15).collect();
+    let netbios = netbios_name(name, config);
     let mut conf = TEMPLATE
         .replace("@DIR@", &dir.display().to_string())
         .replace("@NETBIOS@", &netbios);

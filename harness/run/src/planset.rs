@@ -34,8 +34,12 @@ impl Planned {
 
 /// How one plan ended.
 pub enum PlanEnd {
-    /// Judged: the verdict and where the results are.
-    Judged { verdict: Verdict, results: PathBuf },
+    /// Judged: the verdict, where the results are, and the history it was drawn from.
+    Judged {
+        verdict: Verdict,
+        results: PathBuf,
+        history: JudgedHistory,
+    },
     /// The harness could not run or finish it (the lab is not what the plan says, a heal did
     /// not take, ...): never judged.
     Errored(String),
@@ -43,7 +47,27 @@ pub enum PlanEnd {
     Interrupted(&'static str),
 }
 
+/// The compact history a run's verdict was drawn from, handed to the reporter with the
+/// verdict so report.html is rendered from it (`report::write_with`) rather than from a
+/// second parse of history.jsonl. Whoever takes it first has it.
+pub struct JudgedHistory(std::sync::Mutex<Option<check::History>>);
+
+impl JudgedHistory {
+    pub fn take(&self) -> Option<check::History> {
+        self.0.lock().ok().and_then(|mut h| h.take())
+    }
+}
+
 impl PlanEnd {
+    /// A run the runner finished and judged.
+    pub fn judged(done: runner::Finished) -> PlanEnd {
+        PlanEnd::Judged {
+            verdict: done.verdict,
+            results: done.results,
+            history: JudgedHistory(std::sync::Mutex::new(Some(done.history))),
+        }
+    }
+
     pub fn outcome(&self) -> Outcome {
         match self {
             PlanEnd::Judged { verdict, .. } => verdict.outcome,
@@ -84,7 +108,7 @@ pub async fn run_set<R: Reporter>(
         let started = Instant::now();
         let end = tokio::select! {
             r = runner::run(&planned.plan, &planned.text, options, &events) => match r {
-                Ok(done) => PlanEnd::Judged { verdict: done.verdict, results: done.results },
+                Ok(done) => PlanEnd::judged(done),
                 Err(e) => PlanEnd::Errored(e.to_string()),
             },
             sig = &mut cancel => PlanEnd::Interrupted(sig),

@@ -38,6 +38,9 @@ pub struct RunOptions {
 pub struct Finished {
     pub verdict: Verdict,
     pub results: PathBuf,
+    /// The compact history the verdict was drawn from: the report is rendered from it, so
+    /// a run parses its history.jsonl once.
+    pub history: check::History,
 }
 
 /// Run one validated plan. `plan_text` is stored with the results as the plan that ran.
@@ -74,7 +77,7 @@ pub async fn run(
 
     let result = run_in(plan, &dir, events).await;
     let (run_id, outcome) = match &result {
-        Ok((run_id, verdict)) => (run_id.as_str(), Ok(verdict.outcome)),
+        Ok((run_id, verdict, _)) => (run_id.as_str(), Ok(verdict.outcome)),
         Err(e) => ("", Err(e.to_string())),
     };
     match outcome {
@@ -85,7 +88,7 @@ pub async fn run(
             .write_status(&status(false, None, Some(e), run_id))
             .map_err(io)?,
     }
-    let (_, verdict) = result?;
+    let (_, verdict, history) = result?;
     events.send(Event::Finished {
         outcome: verdict.outcome,
         results: dir.path.clone(),
@@ -93,6 +96,7 @@ pub async fn run(
     Ok(Finished {
         verdict,
         results: dir.path,
+        history,
     })
 }
 
@@ -100,7 +104,7 @@ async fn run_in(
     plan: &plan::Plan,
     dir: &ResultsDir,
     events: &Events,
-) -> Result<(String, Verdict), RunError> {
+) -> Result<(String, Verdict, check::History), RunError> {
     let io = |source| RunError::Results {
         path: dir.path.clone(),
         source,
@@ -165,8 +169,8 @@ async fn run_in(
     work.map_err(RunError::Workload)?;
 
     events.send(Event::Phase(Phase::Check));
-    let (verdict, _) = check(&dir.path, plan)?;
-    Ok((run_id, verdict))
+    let (verdict, history) = check(&dir.path, plan)?;
+    Ok((run_id, verdict, history))
 }
 
 /// How the plan's faults are injected, for environment.json.

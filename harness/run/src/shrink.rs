@@ -299,7 +299,7 @@ impl<R: Reporter> Search<'_, R> {
         let t = Instant::now();
         let end = tokio::select! {
             r = runner::run(&planned.plan, &planned.text, &self.options, &events) => match r {
-                Ok(done) => PlanEnd::Judged { verdict: done.verdict, results: done.results },
+                Ok(done) => PlanEnd::judged(done),
                 Err(e) => PlanEnd::Errored(e.to_string()),
             },
             sig = &mut self.cancel => PlanEnd::Interrupted(sig),
@@ -309,7 +309,9 @@ impl<R: Reporter> Search<'_, R> {
         self.reporter.ended(&planned, &end, took).await;
         self.longest = self.longest.max(took);
         let (kept, outcome, failing, results) = match end {
-            PlanEnd::Judged { verdict, results } => {
+            PlanEnd::Judged {
+                verdict, results, ..
+            } => {
                 let failing = Failing::of(&verdict);
                 (
                     fails_like(&self.target, &failing),

@@ -301,7 +301,7 @@ pub async fn run_sweep<R: Reporter>(
             let t = Instant::now();
             let end = tokio::select! {
                 r = runner::run(&this.plan, &this.text, options, &events) => match r {
-                    Ok(done) => PlanEnd::Judged { verdict: done.verdict, results: done.results },
+                    Ok(done) => PlanEnd::judged(done),
                     Err(e) => PlanEnd::Errored(e.to_string()),
                 },
                 sig = &mut cancel => PlanEnd::Interrupted(sig),
@@ -323,7 +323,9 @@ pub async fn run_sweep<R: Reporter>(
                 harness_rss_kib: rss,
             };
             match end {
-                PlanEnd::Judged { verdict, results } => {
+                PlanEnd::Judged {
+                    verdict, results, ..
+                } => {
                     run.failing = Failing::of(&verdict);
                     run.results = Some(results);
                 }
