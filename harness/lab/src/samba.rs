@@ -223,7 +223,7 @@ impl SambaServer {
         if self.witness {
             self.spawn_dcerpcd()?;
         }
-        let ready = self.wait_ready_inner().await;
+        let ready = self.wait_ready_inner(started).await;
         if self.witness && ready.is_ok() {
             self.wait_endpoint_mapper().await?;
         }
@@ -251,7 +251,7 @@ impl SambaServer {
         }
     }
 
-    async fn wait_ready_inner(&mut self) -> Result<(), LabError> {
+    async fn wait_ready_inner(&mut self, started: Instant) -> Result<(), LabError> {
         if let Some(passdb) = self.passdb.take() {
             passdb
                 .await
