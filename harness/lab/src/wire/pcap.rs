@@ -207,3 +207,100 @@ fn ring_file(stem: &Path, seq: u64) -> PathBuf {
     name.push(format!(".{seq:06}.pcap"));
     PathBuf::from(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (record count, bytes) of a pcap file, checking its header and that it ends on a
+    /// record boundary.
+    fn records(path: &Path) -> (usize, u64) {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "{}", path.display());
+        let mut at = FILE_HEADER as usize;
+        let mut n = 0;
+        while at < bytes.len() {
+            let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            at += RECORD_HEADER as usize + caplen;
+            n += 1;
+        }
+        assert_eq!(at, bytes.len(), "{}: a torn record", path.display());
+        (n, bytes.len() as u64)
+    }
+
+    fn frame(i: u32) -> Vec<u8> {
+        let mut f = vec![0u8; 200];
+        f[..4].copy_from_slice(&i.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn a_ring_keeps_the_newest_files_each_within_its_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c1.lab.pcap");
+        let limit = Limit::share(3 * 4096, 1, 3);
+        assert_eq!(limit.file_bytes, 4096);
+        let c = Capture::create_limited(&path, 128, Some(limit)).unwrap();
+        for i in 0..1000 {
+            c.record(&frame(i));
+        }
+        c.flush();
+        let files = c.files();
+        assert_eq!(files.len(), 3);
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        // 28 records of 144 bytes fit in 4096 with the header: 1000 frames make 36 files.
+        assert_eq!(
+            names,
+            ["c1.lab.000033.pcap", "c1.lab.000034.pcap", "c1.lab.000035.pcap"]
+        );
+        let mut on_disk: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        on_disk.sort_by_key(|e| e.file_name());
+        assert_eq!(on_disk.len(), 3, "older files deleted");
+        let mut total = 0;
+        for f in &files {
+            let (n, bytes) = records(f);
+            assert!(n > 0 && bytes <= 4096, "{}: {n} records, {bytes} B", f.display());
+            total += n;
+        }
+        // The newest frame is the last record of the newest file.
+        let last = std::fs::read(&files[2]).unwrap();
+        let tail = &last[last.len() - 128..];
+        assert_eq!(&tail[..4], &999u32.to_be_bytes());
+        assert_eq!(c.dropped(), 0);
+        assert_eq!(total, 1000 - 33 * 28, "the newest 76 frames kept");
+    }
+
+    #[test]
+    fn one_file_stops_when_full_and_keeps_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fs1.pcap");
+        let c = Capture::create_limited(&path, 128, Some(Limit::share(4096, 1, 1))).unwrap();
+        for i in 0..100 {
+            c.record(&frame(i));
+        }
+        c.flush();
+        let (n, bytes) = records(&path);
+        assert_eq!((n, bytes), (28, 24 + 28 * 144));
+        assert_eq!(c.dropped(), 72);
+        let first = std::fs::read(&path).unwrap();
+        assert_eq!(&first[40..44], &0u32.to_be_bytes());
+        assert_eq!(c.files(), [path]);
+    }
+
+    #[test]
+    fn a_frame_bigger_than_a_file_is_dropped_not_written_past_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fs1.pcap");
+        let c = Capture::create_limited(&path, 65535, Some(Limit::share(2 * 1000, 1, 2))).unwrap();
+        c.record(&vec![0u8; 5000]);
+        c.record(&frame(1));
+        c.flush();
+        assert_eq!(c.dropped(), 1);
+        let (n, bytes) = records(&c.files()[0]);
+        assert_eq!(n, 1);
+        assert!(bytes <= 1000);
+    }
+}
