@@ -599,8 +599,116 @@ fn the_index_shows_every_run_per_plan_failures_first_in_chromium() {
         .filter(|l| l.ends_with("/report.html"))
         .collect();
     assert_eq!(reports.len(), 4, "{links:?}");
+    // No cluster in these plans: no failover figures.
+    assert_eq!(cells(&dom, "takeover"), ["–"; 4]);
     for l in reports {
         assert!(results.join(l).is_file(), "{l} does not exist");
     }
     eprintln!("screenshot: {}", dir.join("index.png").display());
+}
+
+/// A two-node cluster whose client's node crashes: the failover checker times the takeover
+/// and the client's first ok op after it.
+const CLUSTER_FAILOVER: &str = r#"version: 1
+name: index-failover
+seed: 7
+topology:
+  clusters:
+    - name: ctdb
+      nodes: 2
+      public_addresses: [198.19.0.10, 198.19.0.11]
+      tunables: { NoIPFailback: 1 }
+  clients:
+    - name: c1
+workload:
+  duration: 16s
+  clients:
+    - node: c1
+      server: ctdb
+      via: 198.19.0.10
+      start: 1s
+      mix: { write: 2, read: 1 }
+      rate: 50
+      request_timeout: 10s
+faults:
+  - { kind: crash, address: 198.19.0.10, at: 2s, for: 4s, require_effect: true }
+expect:
+  durability: hold
+  failover:
+    takeover_within: 10s
+    reconnect_within: 14s
+"#;
+
+/// The text of every `<td class="n NAME"...>` cell of the page, in order.
+fn cells(dom: &str, name: &str) -> Vec<String> {
+    dom.split(&format!(r#"class="n {name}""#))
+        .skip(1)
+        .map(|s| {
+            let s = &s[s.find('>').unwrap() + 1..];
+            s[..s.find("</td>").unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_index_shows_a_cluster_runs_takeover_and_first_ok_from_the_failover_checker() {
+    let _one = one_at_a_time();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nightly-index-failover");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let results = dir.join("results");
+    let r = results.to_str().unwrap();
+    let plan = write(&dir, "failover.yaml", CLUSTER_FAILOVER);
+    // Pass or fail (a loaded machine can be slow to take over), the index must say what the
+    // failover checker saw.
+    let out = smbchaos(&["-q", "run", "--results", r, &plan], LAB_RUN);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        text(&out)
+    );
+    let run = std::fs::read_dir(results.join("index-failover"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("verdict.json").is_file() && !p.is_symlink())
+        .expect("a run directory");
+    let verdict = json(&run.join("verdict.json"));
+    let failover = verdict["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["checker"] == "failover")
+        .expect("the failover checker judged the run");
+    let explanation = failover["explanation"].as_str().unwrap();
+    let timeline: Value = serde_json::from_str(
+        explanation
+            .split_once("timeline: ")
+            .expect("a timeline in the explanation")
+            .1,
+    )
+    .unwrap();
+    let timeline = timeline.as_array().unwrap();
+    assert_eq!(timeline.len(), 1, "one crash, one failover: {explanation}");
+    let takeover = timeline[0]["takeover_s"]
+        .as_f64()
+        .expect("CTDB took the address over");
+    let first_ok = timeline[0]["clients"]["c1/0"]["first_ok_s"].as_f64();
+
+    let out = smbchaos(&["index", r], NO_LAB);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let page = results.join("index.html");
+    let (dom, console) = open(&page, &dir.join("index.png"));
+    assert!(console.is_empty(), "console: {console:?}");
+    assert_eq!(cells(&dom, "takeover"), [format!("{takeover:.2} s")]);
+    let expected = match first_ok {
+        Some(s) => format!("{s:.2} s"),
+        None => "never (1)".to_string(),
+    };
+    assert_eq!(cells(&dom, "first-ok"), [expected]);
+    assert!(first_ok.is_none_or(|s| s > takeover), "first ok before the takeover?");
+    eprintln!(
+        "takeover {takeover:.2} s, first ok {first_ok:?}; screenshot: {}",
+        dir.join("index.png").display()
+    );
 }

@@ -334,3 +334,43 @@ pub fn render(runs: &[IndexedRun]) -> Markup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use check::failover::{ClientSteps, Failover};
+
+    fn failover(takeover: Option<f64>, first_ok: &[Option<f64>]) -> Failover {
+        Failover {
+            takeover_s: takeover,
+            clients: first_ok
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let steps = ClientSteps {
+                        first_ok_s: *s,
+                        ..ClientSteps::default()
+                    };
+                    (format!("c1/{i}"), steps)
+                })
+                .collect(),
+            ..Failover::default()
+        }
+    }
+
+    #[test]
+    fn failover_figures_are_the_longest_step_and_count_the_steps_never_reached() {
+        let f = FailoverFigures::of(&[
+            failover(Some(3.9), &[Some(7.4), None]),
+            failover(Some(4.4), &[Some(6.0)]),
+            failover(None, &[None]),
+        ]);
+        assert_eq!(f.failovers, 3);
+        assert_eq!((f.takeover, f.no_takeover), (Some(4.4), 1));
+        assert_eq!((f.first_ok, f.no_first_ok), (Some(7.4), 2));
+        assert_eq!(step(f.takeover, f.no_takeover), "4.40 s, never (1)");
+        assert_eq!(step(None, 2), "never (2)");
+        assert_eq!(step(Some(1.234), 0), "1.23 s");
+        assert_eq!(FailoverFigures::of(&[]).takeover, None);
+    }
+}
