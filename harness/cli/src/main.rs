@@ -276,7 +276,10 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         entries.sort();
         for path in entries {
             if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "schema" && n != "long") {
+                if path
+                    .file_name()
+                    .is_some_and(|n| n != "schema" && n != "long")
+                {
                     walk(&path, out)?;
                 }
             } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {

@@ -662,11 +662,7 @@ fn the_index_shows_a_cluster_runs_takeover_and_first_ok_from_the_failover_checke
     // Pass or fail (a loaded machine can be slow to take over), the index must say what the
     // failover checker saw.
     let out = smbchaos(&["-q", "run", "--results", r, &plan], LAB_RUN);
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{}",
-        text(&out)
-    );
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
     let run = std::fs::read_dir(results.join("index-failover"))
         .unwrap()
         .flatten()
@@ -706,9 +702,99 @@ fn the_index_shows_a_cluster_runs_takeover_and_first_ok_from_the_failover_checke
         None => "never (1)".to_string(),
     };
     assert_eq!(cells(&dom, "first-ok"), [expected]);
-    assert!(first_ok.is_none_or(|s| s > takeover), "first ok before the takeover?");
+    assert!(
+        first_ok.is_none_or(|s| s > takeover),
+        "first ok before the takeover?"
+    );
     eprintln!(
         "takeover {takeover:.2} s, first ok {first_ok:?}; screenshot: {}",
         dir.join("index.png").display()
     );
+}
+
+// ---------------------------------------------------------------- capture limits
+
+/// Four seconds of two clients as fast as the server answers: several MiB of capture
+/// unbounded, held to 1 MiB in a ring of three files a link.
+const CAPPED: &str = r#"version: 1
+name: capped
+seed: 3
+topology:
+  servers: [{name: fs1}]
+  clients: [{name: c1}]
+  capture_limit: { max_bytes: 1MiB, rotate: 3 }
+workload:
+  duration: 4s
+  clients:
+    - { node: c1, server: fs1, count: 2, mix: { write: 2, read: 2 } }
+faults:
+  - { kind: reset, node: fs1, at: 2s }
+expect:
+  durability: hold
+"#;
+
+#[test]
+fn a_capped_capture_stays_under_its_cap_in_rotated_files_tcpdump_reads() {
+    let _one = one_at_a_time();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nightly-capped");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let results = dir.join("results");
+    let plan = write(&dir, "capped.yaml", CAPPED);
+    let out = smbchaos(
+        &["-q", "run", "--results", results.to_str().unwrap(), &plan],
+        LAB_RUN,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = results.join("capped/latest");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(run.join("pcap"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let total: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
+    assert!(
+        total <= 1 << 20,
+        "{total} bytes of pcap over the 1MiB cap: {names:?}"
+    );
+    // Two captured links (c1, fs1), three files each: the oldest were deleted as the ring
+    // turned, so neither starts at 000000.
+    for link in ["c1", "fs1"] {
+        let mine: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with(&format!("{link}.")))
+            .collect();
+        assert_eq!(mine.len(), 3, "{link}: {names:?}");
+        assert!(
+            !mine.iter().any(|n| n.ends_with(".000000.pcap")),
+            "{link}: the ring never turned (too little traffic for the test?): {names:?}"
+        );
+    }
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for (f, name) in files.iter().zip(&names) {
+        assert!(
+            f.metadata().unwrap().len() <= (1 << 20) / 2 / 3,
+            "{name} over its share"
+        );
+        let out = output_within(
+            Command::new("tcpdump").arg("-nr").arg(f),
+            "tcpdump -r",
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "tcpdump -r {name}: {err}");
+        assert!(!err.contains("truncated"), "tcpdump -r {name}: {err}");
+        let packets = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert!(packets > 100, "{name}: {packets} packets");
+        assert!(
+            report.contains(&format!(r#"href="pcap/{name}""#)),
+            "report.html does not link {name}"
+        );
+    }
+    eprintln!("{total} bytes of pcap in {names:?}");
 }

@@ -72,7 +72,10 @@ fn plan_files(dir: &Path) -> Vec<PathBuf> {
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            if path.file_name().is_some_and(|n| n != "schema" && n != "long") {
+            if path
+                .file_name()
+                .is_some_and(|n| n != "schema" && n != "long")
+            {
                 out.extend(plan_files(&path));
             }
         } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {

@@ -213,9 +213,10 @@ impl Lab {
             .flatten()
             .filter(|l| self.network(&l.network).capture)
             .count();
-        let capture_limit = topology.capture_limit.as_ref().map(|l| {
-            wire::pcap::Limit::share(l.value.max_bytes.0, captured_links, l.value.rotate)
-        });
+        let capture_limit = topology
+            .capture_limit
+            .as_ref()
+            .map(|l| wire::pcap::Limit::share(l.value.max_bytes.0, captured_links, l.value.rotate));
         if let Some(dir) = capture_dir.filter(|_| topology.capture_snaplen > 0) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;

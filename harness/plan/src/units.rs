@@ -238,7 +238,10 @@ mod tests {
         assert!("10 MB/s".parse::<Rate>().unwrap_err().contains("10mbit"));
         assert!("0kbit".parse::<Rate>().is_err());
         assert_eq!("200MiB".parse::<ByteSize>().unwrap().0, 200 << 20);
-        assert_eq!("1.5 GiB".parse::<ByteSize>().unwrap().to_string(), "1536MiB");
+        assert_eq!(
+            "1.5 GiB".parse::<ByteSize>().unwrap().to_string(),
+            "1536MiB"
+        );
         assert_eq!("500MB".parse::<ByteSize>().unwrap().0, 500_000_000);
         assert_eq!("4096".parse::<ByteSize>().unwrap().0, 4096);
         assert!("lots".parse::<ByteSize>().unwrap_err().contains("200MiB"));

@@ -58,7 +58,10 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         if !(1..=1000).contains(&limit.value.rotate) {
             problems.push(Problem::at(
                 limit,
-                format!("capture_limit rotate {} is outside 1..=1000", limit.value.rotate),
+                format!(
+                    "capture_limit rotate {} is outside 1..=1000",
+                    limit.value.rotate
+                ),
             ));
         }
     }

@@ -216,7 +216,12 @@ mod tests {
     /// record boundary.
     fn records(path: &Path) -> (usize, u64) {
         let bytes = std::fs::read(path).unwrap();
-        assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "{}", path.display());
+        assert_eq!(
+            &bytes[..4],
+            &0xa1b2_c3d4u32.to_le_bytes(),
+            "{}",
+            path.display()
+        );
         let mut at = FILE_HEADER as usize;
         let mut n = 0;
         while at < bytes.len() {
@@ -254,7 +259,11 @@ mod tests {
         // 28 records of 144 bytes fit in 4096 with the header: 1000 frames make 36 files.
         assert_eq!(
             names,
-            ["c1.lab.000033.pcap", "c1.lab.000034.pcap", "c1.lab.000035.pcap"]
+            [
+                "c1.lab.000033.pcap",
+                "c1.lab.000034.pcap",
+                "c1.lab.000035.pcap"
+            ]
         );
         let mut on_disk: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         on_disk.sort_by_key(|e| e.file_name());
@@ -262,7 +271,11 @@ mod tests {
         let mut total = 0;
         for f in &files {
             let (n, bytes) = records(f);
-            assert!(n > 0 && bytes <= 4096, "{}: {n} records, {bytes} B", f.display());
+            assert!(
+                n > 0 && bytes <= 4096,
+                "{}: {n} records, {bytes} B",
+                f.display()
+            );
             total += n;
         }
         // The newest frame is the last record of the newest file.
