@@ -263,7 +263,9 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
-/// Expand directories into the *.yaml plans under them (sorted), keep files as given.
+/// Expand directories into the *.yaml plans under them (sorted), keep files as given. Below a
+/// directory given, `schema/` (the JSON Schema) and `long/` (long runs, named on purpose) are
+/// skipped.
 fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -274,7 +276,10 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         entries.sort();
         for path in entries {
             if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "schema") {
+                if path
+                    .file_name()
+                    .is_some_and(|n| n != "schema" && n != "long")
+                {
                     walk(&path, out)?;
                 }
             } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {

@@ -599,8 +599,202 @@ fn the_index_shows_every_run_per_plan_failures_first_in_chromium() {
         .filter(|l| l.ends_with("/report.html"))
         .collect();
     assert_eq!(reports.len(), 4, "{links:?}");
+    // No cluster in these plans: no failover figures.
+    assert_eq!(cells(&dom, "takeover"), ["–"; 4]);
     for l in reports {
         assert!(results.join(l).is_file(), "{l} does not exist");
     }
     eprintln!("screenshot: {}", dir.join("index.png").display());
+}
+
+/// A two-node cluster whose client's node crashes: the failover checker times the takeover
+/// and the client's first ok op after it.
+const CLUSTER_FAILOVER: &str = r#"version: 1
+name: index-failover
+seed: 7
+topology:
+  clusters:
+    - name: ctdb
+      nodes: 2
+      public_addresses: [198.19.0.10, 198.19.0.11]
+      tunables: { NoIPFailback: 1 }
+  clients:
+    - name: c1
+workload:
+  duration: 16s
+  clients:
+    - node: c1
+      server: ctdb
+      via: 198.19.0.10
+      start: 1s
+      mix: { write: 2, read: 1 }
+      rate: 50
+      request_timeout: 10s
+faults:
+  - { kind: crash, address: 198.19.0.10, at: 2s, for: 4s, require_effect: true }
+expect:
+  durability: hold
+  failover:
+    takeover_within: 10s
+    reconnect_within: 14s
+"#;
+
+/// The text of every `<td class="n NAME"...>` cell of the page, in order.
+fn cells(dom: &str, name: &str) -> Vec<String> {
+    dom.split(&format!(r#"class="n {name}""#))
+        .skip(1)
+        .map(|s| {
+            let s = &s[s.find('>').unwrap() + 1..];
+            s[..s.find("</td>").unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_index_shows_a_cluster_runs_takeover_and_first_ok_from_the_failover_checker() {
+    let _one = one_at_a_time();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nightly-index-failover");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let results = dir.join("results");
+    let r = results.to_str().unwrap();
+    let plan = write(&dir, "failover.yaml", CLUSTER_FAILOVER);
+    // Pass or fail (a loaded machine can be slow to take over), the index must say what the
+    // failover checker saw.
+    let out = smbchaos(&["-q", "run", "--results", r, &plan], LAB_RUN);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let run = std::fs::read_dir(results.join("index-failover"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("verdict.json").is_file() && !p.is_symlink())
+        .expect("a run directory");
+    let verdict = json(&run.join("verdict.json"));
+    let failover = verdict["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["checker"] == "failover")
+        .expect("the failover checker judged the run");
+    let explanation = failover["explanation"].as_str().unwrap();
+    let timeline: Value = serde_json::from_str(
+        explanation
+            .split_once("timeline: ")
+            .expect("a timeline in the explanation")
+            .1,
+    )
+    .unwrap();
+    let timeline = timeline.as_array().unwrap();
+    assert_eq!(timeline.len(), 1, "one crash, one failover: {explanation}");
+    let takeover = timeline[0]["takeover_s"]
+        .as_f64()
+        .expect("CTDB took the address over");
+    let first_ok = timeline[0]["clients"]["c1/0"]["first_ok_s"].as_f64();
+
+    let out = smbchaos(&["index", r], NO_LAB);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let page = results.join("index.html");
+    let (dom, console) = open(&page, &dir.join("index.png"));
+    assert!(console.is_empty(), "console: {console:?}");
+    assert_eq!(cells(&dom, "takeover"), [format!("{takeover:.2} s")]);
+    let expected = match first_ok {
+        Some(s) => format!("{s:.2} s"),
+        None => "never (1)".to_string(),
+    };
+    assert_eq!(cells(&dom, "first-ok"), [expected]);
+    assert!(
+        first_ok.is_none_or(|s| s > takeover),
+        "first ok before the takeover?"
+    );
+    eprintln!(
+        "takeover {takeover:.2} s, first ok {first_ok:?}; screenshot: {}",
+        dir.join("index.png").display()
+    );
+}
+
+// ---------------------------------------------------------------- capture limits
+
+/// Four seconds of two clients as fast as the server answers: several MiB of capture
+/// unbounded, held to 1 MiB in a ring of three files a link.
+const CAPPED: &str = r#"version: 1
+name: capped
+seed: 3
+topology:
+  servers: [{name: fs1}]
+  clients: [{name: c1}]
+  capture_limit: { max_bytes: 1MiB, rotate: 3 }
+workload:
+  duration: 4s
+  clients:
+    - { node: c1, server: fs1, count: 2, mix: { write: 2, read: 2 } }
+faults:
+  - { kind: reset, node: fs1, at: 2s }
+expect:
+  durability: hold
+"#;
+
+#[test]
+fn a_capped_capture_stays_under_its_cap_in_rotated_files_tcpdump_reads() {
+    let _one = one_at_a_time();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nightly-capped");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let results = dir.join("results");
+    let plan = write(&dir, "capped.yaml", CAPPED);
+    let out = smbchaos(
+        &["-q", "run", "--results", results.to_str().unwrap(), &plan],
+        LAB_RUN,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = results.join("capped/latest");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(run.join("pcap"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let total: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
+    assert!(
+        total <= 1 << 20,
+        "{total} bytes of pcap over the 1MiB cap: {names:?}"
+    );
+    // Two captured links (c1, fs1), three files each: the oldest were deleted as the ring
+    // turned, so neither starts at 000000.
+    for link in ["c1", "fs1"] {
+        let mine: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with(&format!("{link}.")))
+            .collect();
+        assert_eq!(mine.len(), 3, "{link}: {names:?}");
+        assert!(
+            !mine.iter().any(|n| n.ends_with(".000000.pcap")),
+            "{link}: the ring never turned (too little traffic for the test?): {names:?}"
+        );
+    }
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for (f, name) in files.iter().zip(&names) {
+        assert!(
+            f.metadata().unwrap().len() <= (1 << 20) / 2 / 3,
+            "{name} over its share"
+        );
+        let out = output_within(
+            Command::new("tcpdump").arg("-nr").arg(f),
+            "tcpdump -r",
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "tcpdump -r {name}: {err}");
+        assert!(!err.contains("truncated"), "tcpdump -r {name}: {err}");
+        let packets = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert!(packets > 100, "{name}: {packets} packets");
+        assert!(
+            report.contains(&format!(r#"href="pcap/{name}""#)),
+            "report.html does not link {name}"
+        );
+    }
+    eprintln!("{total} bytes of pcap in {names:?}");
 }

@@ -60,7 +60,8 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-/// `*.yaml` under `dir`, sorted, skipping `schema/` (the JSON Schema, not plans).
+/// `*.yaml` under `dir`, sorted, skipping `schema/` (the JSON Schema, not plans) and `long/`
+/// (30-minute runs, started by `scripts/bench/long-run`).
 fn plan_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -71,7 +72,10 @@ fn plan_files(dir: &Path) -> Vec<PathBuf> {
     entries.sort();
     for path in entries {
         if path.is_dir() {
-            if path.file_name().is_some_and(|n| n != "schema") {
+            if path
+                .file_name()
+                .is_some_and(|n| n != "schema" && n != "long")
+            {
                 out.extend(plan_files(&path));
             }
         } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {

@@ -209,6 +209,16 @@ impl Lab {
             plan::WireKind::Userspace => None,
         };
         let mut ports = Vec::new();
+        // capture_limit: the run's bytes shared evenly by every captured link.
+        let captured_links = attachments
+            .values()
+            .flatten()
+            .filter(|l| self.network(&l.network).capture)
+            .count();
+        let capture_limit = topology
+            .capture_limit
+            .as_ref()
+            .map(|l| wire::pcap::Limit::share(l.value.max_bytes.0, captured_links, l.value.rotate));
         if let Some(dir) = capture_dir.filter(|_| topology.capture_snaplen > 0) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| LabError::io(format!("create {}", dir.display()), e))?;
@@ -273,9 +283,10 @@ impl Lab {
                             Some(dir) => {
                                 let path = dir.join(self.pcap_name(name, &net.name));
                                 Some(
-                                    wire::pcap::Capture::create(
+                                    wire::pcap::Capture::create_limited(
                                         &path,
                                         topology.capture_snaplen as usize,
+                                        capture_limit,
                                     )
                                     .map_err(|e| {
                                         LabError::io(format!("create {}", path.display()), e)

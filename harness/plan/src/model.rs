@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::duration::PlanDuration;
 pub use crate::spanned::Spanned;
-pub use crate::units::{Percent, Rate};
+pub use crate::units::{ByteSize, Percent, Rate};
 
 /// One test: a topology, a workload, faults and what is expected of them.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -72,6 +72,11 @@ pub struct Topology {
     /// Bytes kept of each captured frame in the per-link pcap files; 0 turns capture off.
     #[serde(default = "default_snaplen")]
     pub capture_snaplen: u32,
+    /// Bounds on the pcap files for long runs: at most `max_bytes` of capture for the whole
+    /// run, shared evenly by the captured links, kept in up to `rotate` files per link.
+    /// Absent: no bound but `capture_snaplen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_limit: Option<Spanned<CaptureLimit>>,
     /// What a server node (and each cluster node) is: `netns` (default: the host's own smbd
     /// and ctdbd in a network namespace) or `docker` (a container from an image built by
     /// `smbchaos images build`, joined to the same userspace wire). Clients are namespaces
@@ -106,6 +111,25 @@ pub struct Network {
 
 fn yes() -> bool {
     true
+}
+
+/// How much packet capture a run may write (`capture_limit: { max_bytes: 200MiB, rotate: 4 }`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureLimit {
+    /// Most bytes of pcap files the run keeps, all links together (each captured link gets an
+    /// even share). At least 1MiB.
+    pub max_bytes: ByteSize,
+    /// Files per link. 1 (default): a link's capture stops when its share is full, keeping
+    /// the run's start. More: a ring, like `tcpdump -C -W`: the share is split into this many
+    /// files; when the newest is full the next starts (`<link>.1.pcap`, `<link>.2.pcap`, ...)
+    /// and the oldest is deleted, keeping the run's end.
+    #[serde(default = "one_file")]
+    pub rotate: u32,
+}
+
+fn one_file() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

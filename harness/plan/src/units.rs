@@ -136,6 +136,91 @@ impl JsonSchema for Rate {
     }
 }
 
+/// A size in bytes as written: `200MiB`, `1GiB`, `64KiB`, `500MB` (powers of 1000), `512B`
+/// or a bare number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+const SIZE_FORMS: &str = "write a size like 200MiB, 1GiB, 500MB or a number of bytes";
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        let units: [(&str, f64); 9] = [
+            ("kib", 1024.0),
+            ("mib", 1024.0 * 1024.0),
+            ("gib", 1024.0 * 1024.0 * 1024.0),
+            ("tib", 1024.0 * 1024.0 * 1024.0 * 1024.0),
+            ("kb", 1e3),
+            ("mb", 1e6),
+            ("gb", 1e9),
+            ("tb", 1e12),
+            ("b", 1.0),
+        ];
+        let (number, scale) = units
+            .iter()
+            .find_map(|(unit, scale)| t.strip_suffix(unit).map(|n| (n.trim(), *scale)))
+            .unwrap_or((t.as_str(), 1.0));
+        match number.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 && v * scale < 1.8e19 => {
+                Ok(ByteSize((v * scale) as u64))
+            }
+            _ => Err(format!("invalid size `{s}`; {SIZE_FORMS}")),
+        }
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        const K: u64 = 1024;
+        match b {
+            0 => write!(f, "0B"),
+            _ if b.is_multiple_of(K * K * K) => write!(f, "{}GiB", b / (K * K * K)),
+            _ if b.is_multiple_of(K * K) => write!(f, "{}MiB", b / (K * K)),
+            _ if b.is_multiple_of(K) => write!(f, "{}KiB", b / K),
+            _ => write!(f, "{b}B"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(v) => Ok(ByteSize(v)),
+            Raw::Text(t) => t.parse().map_err(de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size: 200MiB, 1GiB, 500MB (powers of 1000), 512B or a number of bytes",
+            "anyOf": [
+                { "type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*([kKmMgGtT][iI]?)?[bB]?\s*$" },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +237,14 @@ mod tests {
         assert_eq!("1.5gbit".parse::<Rate>().unwrap().to_string(), "1500mbit");
         assert!("10 MB/s".parse::<Rate>().unwrap_err().contains("10mbit"));
         assert!("0kbit".parse::<Rate>().is_err());
+        assert_eq!("200MiB".parse::<ByteSize>().unwrap().0, 200 << 20);
+        assert_eq!(
+            "1.5 GiB".parse::<ByteSize>().unwrap().to_string(),
+            "1536MiB"
+        );
+        assert_eq!("500MB".parse::<ByteSize>().unwrap().0, 500_000_000);
+        assert_eq!("4096".parse::<ByteSize>().unwrap().0, 4096);
+        assert!("lots".parse::<ByteSize>().unwrap_err().contains("200MiB"));
+        assert!("-1MiB".parse::<ByteSize>().is_err());
     }
 }

@@ -45,6 +45,26 @@ pub(crate) fn check(plan: &Plan, servers_at: Option<(usize, usize)>) -> Vec<Prob
         ));
     }
 
+    if let Some(limit) = &plan.topology.capture_limit {
+        if limit.value.max_bytes.0 < 1 << 20 {
+            problems.push(Problem::at(
+                limit,
+                format!(
+                    "capture_limit max_bytes {} is below 1MiB",
+                    limit.value.max_bytes
+                ),
+            ));
+        }
+        if !(1..=1000).contains(&limit.value.rotate) {
+            problems.push(Problem::at(
+                limit,
+                format!(
+                    "capture_limit rotate {} is outside 1..=1000",
+                    limit.value.rotate
+                ),
+            ));
+        }
+    }
     if let Some(rate) = &plan.flake_rate {
         if !(0.0..=100.0).contains(&rate.value.0) {
             problems.push(Problem::at(

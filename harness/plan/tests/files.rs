@@ -269,7 +269,7 @@ fn misspelt_top_level_key() {
 fn misspelt_topology_key() {
     assert_bad(
         "topology_key.yaml",
-        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `networks`, `servers`, `clusters`, `clients`, `wire`, `mtu`, `capture_snaplen`, `provider`"],
+        &["bad/topology_key.yaml:4:3: unknown key `serverz`, expected one of `networks`, `servers`, `clusters`, `clients`, `wire`, `mtu`, `capture_snaplen`, `capture_limit`, `provider`"],
     );
 }
 
@@ -525,5 +525,26 @@ fn phases_need_lengths_and_must_begin_in_time() {
             "bad/phases.yaml:15:7: a phase's `rate` must be above 0",
             "bad/phases.yaml:16:7: phase 3 begins at 6s, when the workload's duration is over",
         ],
+    );
+}
+
+#[test]
+fn capture_limit_reads_sizes_and_refuses_a_tiny_cap_or_no_files() {
+    let plan = smbchaos_plan::load(&dir("good").join("capture_limit.yaml")).unwrap();
+    let limit = plan.topology.capture_limit.as_ref().unwrap();
+    assert_eq!(limit.value.max_bytes.0, 200 << 20);
+    assert_eq!(limit.value.rotate, 4);
+    assert_bad(
+        "capture_limit.yaml",
+        &[
+            "bad/capture_limit.yaml:6:18: capture_limit max_bytes 512KiB is below 1MiB",
+            "bad/capture_limit.yaml:6:18: capture_limit rotate 0 is outside 1..=1000",
+        ],
+    );
+    let err = bad("capture_limit_size.yaml").to_string();
+    assert!(
+        err.starts_with("bad/capture_limit_size.yaml:6:")
+            && err.contains("invalid size `200 MegaBytes`; write a size like 200MiB"),
+        "{err}"
     );
 }

@@ -1,6 +1,8 @@
 //! `index.html` over a results root: the nights side by side. Per plan, its runs over time
 //! (verdict, duration, the longest stall and the longest recovery after a fault — the
 //! failover time as a client saw it), each linked to its report.html; failing runs first.
+//! A cluster run adds the failover checker's figures: per node loss, the takeover (node lost →
+//! its address answered by another node) and the clients' first ok op after it.
 //! One self-contained page, like report.html.
 
 use std::path::{Path, PathBuf};
@@ -34,6 +36,46 @@ pub struct IndexedRun {
     pub recovery: Option<f64>,
     pub faults: usize,
     pub has_report: bool,
+    /// The failover checker's figures, for a run in which a cluster moved addresses.
+    pub failover: Option<FailoverFigures>,
+}
+
+/// A run's cluster failovers (`check::failover::timelines`), each step timed from the node's
+/// loss: the longest of each, and how many failovers never reached that step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailoverFigures {
+    pub failovers: usize,
+    /// The longest node loss → address taken over, seconds.
+    pub takeover: Option<f64>,
+    /// Failovers in which no takeover was seen.
+    pub no_takeover: usize,
+    /// The longest node loss → a cut-off client's first ok op, seconds.
+    pub first_ok: Option<f64>,
+    /// Cut-off clients (over all failovers) that never had an ok op again.
+    pub no_first_ok: usize,
+}
+
+impl FailoverFigures {
+    pub fn of(timelines: &[check::failover::Failover]) -> FailoverFigures {
+        let mut f = FailoverFigures {
+            failovers: timelines.len(),
+            ..FailoverFigures::default()
+        };
+        let max = |a: Option<f64>, b: f64| Some(a.map_or(b, |a| a.max(b)));
+        for t in timelines {
+            match t.takeover_s {
+                Some(s) => f.takeover = max(f.takeover, s),
+                None => f.no_takeover += 1,
+            }
+            for steps in t.clients.values() {
+                match steps.first_ok_s {
+                    Some(s) => f.first_ok = max(f.first_ok, s),
+                    None => f.no_first_ok += 1,
+                }
+            }
+        }
+        f
+    }
 }
 
 impl IndexedRun {
@@ -102,6 +144,19 @@ fn indexed(root: &Path, dir: &Path) -> Option<IndexedRun> {
                 .collect()
         })
         .unwrap_or_default();
+    // Cluster runs only (their histories are small): the failover checker needs the records
+    // whole, so read them again only when a cluster moved an address.
+    let clustered = input
+        .history
+        .recs
+        .iter()
+        .any(|r| input.history.f_name(r) == "address_moved");
+    let failover = match (clustered, &input.history_path) {
+        (true, Some(path)) => history::read(path)
+            .ok()
+            .map(|records| FailoverFigures::of(&check::failover::timelines(&records))),
+        _ => None,
+    };
     let env = input.environment.as_ref();
     let rel = dir.strip_prefix(root).unwrap_or(dir);
     Some(IndexedRun {
@@ -122,6 +177,7 @@ fn indexed(root: &Path, dir: &Path) -> Option<IndexedRun> {
         recovery: recovery.map(ns),
         faults: model.faults.len(),
         has_report: dir.join(results::REPORT).is_file(),
+        failover,
     })
 }
 
@@ -154,6 +210,15 @@ document.body.setAttribute('data-ready','1');})();
 
 fn secs(v: Option<f64>) -> String {
     v.map(|s| format!("{s:.2} s")).unwrap_or_else(|| "–".into())
+}
+
+/// The longest of a failover step, and how many never reached it.
+fn step(v: Option<f64>, missing: usize) -> String {
+    match (v, missing) {
+        (v, 0) => secs(v),
+        (None, m) => format!("never ({m})"),
+        (Some(_), m) => format!("{}, never ({m})", secs(v)),
+    }
 }
 
 fn link(run: &IndexedRun) -> String {
@@ -236,7 +301,10 @@ pub fn render(runs: &[IndexedRun]) -> Markup {
                             tr {
                                 th { "run (UTC)" } th { "verdict" } th { "failing checkers" } th { "seed" }
                                 th { "duration" } th { "faults" } th { "longest stall" }
-                                th { "longest recovery" } th { "Samba" }
+                                th { "longest recovery" }
+                                th title="cluster runs: node lost → its address taken over, the longest of the run's failovers" { "takeover" }
+                                th title="cluster runs: node lost → a cut-off client's first ok op, the longest" { "failover to first ok" }
+                                th { "Samba" }
                             }
                             @for r in v.iter().rev() {
                                 tr class=(if r.bad() { "bad" } else { "pass" }) {
@@ -248,6 +316,13 @@ pub fn render(runs: &[IndexedRun]) -> Markup {
                                     td class="n" { (r.faults) }
                                     td class="n" { (secs(r.stall)) }
                                     td class="n" { (secs(r.recovery)) }
+                                    @match &r.failover {
+                                        Some(f) => {
+                                            td class="n takeover" title=(format!("{} failover(s)", f.failovers)) { (step(f.takeover, f.no_takeover)) }
+                                            td class="n first-ok" { (step(f.first_ok, f.no_first_ok)) }
+                                        }
+                                        None => { td class="n takeover" { "–" } td class="n first-ok" { "–" } }
+                                    }
                                     td { (r.samba.clone().unwrap_or_default()) }
                                 }
                             }
@@ -257,5 +332,45 @@ pub fn render(runs: &[IndexedRun]) -> Markup {
                 script { (PreEscaped(SCRIPT)) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use check::failover::{ClientSteps, Failover};
+
+    fn failover(takeover: Option<f64>, first_ok: &[Option<f64>]) -> Failover {
+        Failover {
+            takeover_s: takeover,
+            clients: first_ok
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let steps = ClientSteps {
+                        first_ok_s: *s,
+                        ..ClientSteps::default()
+                    };
+                    (format!("c1/{i}"), steps)
+                })
+                .collect(),
+            ..Failover::default()
+        }
+    }
+
+    #[test]
+    fn failover_figures_are_the_longest_step_and_count_the_steps_never_reached() {
+        let f = FailoverFigures::of(&[
+            failover(Some(3.9), &[Some(7.4), None]),
+            failover(Some(4.4), &[Some(6.0)]),
+            failover(None, &[None]),
+        ]);
+        assert_eq!(f.failovers, 3);
+        assert_eq!((f.takeover, f.no_takeover), (Some(4.4), 1));
+        assert_eq!((f.first_ok, f.no_first_ok), (Some(7.4), 2));
+        assert_eq!(step(f.takeover, f.no_takeover), "4.40 s, never (1)");
+        assert_eq!(step(None, 2), "never (2)");
+        assert_eq!(step(Some(1.234), 0), "1.23 s");
+        assert_eq!(FailoverFigures::of(&[]).takeover, None);
     }
 }
