@@ -1165,27 +1165,32 @@ impl Hold {
         let Some(wire) = lab.wire.as_ref() else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for (_, block) in wire
-            .holds()
-            .into_iter()
-            .filter(|(id, _)| self.0.contains(id))
-        {
-            for f in &block.from {
-                for t in &block.to {
-                    let link = (
-                        wire.node_name(*f).to_string(),
-                        wire.node_name(*t).to_string(),
-                        wire.network_name(*f).to_string(),
-                    );
-                    if !out.contains(&link) {
-                        out.push(link);
-                    }
+        block_links(wire, wire.holds(), &self.0)
+    }
+}
+
+/// The (from, to, network) links that the wire's rules `ids` (blocks or holds) act on.
+fn block_links(
+    wire: &wire::Wire,
+    rules: Vec<(wire::BlockId, wire::Block)>,
+    ids: &[wire::BlockId],
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (_, block) in rules.into_iter().filter(|(id, _)| ids.contains(id)) {
+        for f in &block.from {
+            for t in &block.to {
+                let link = (
+                    wire.node_name(*f).to_string(),
+                    wire.node_name(*t).to_string(),
+                    wire.network_name(*f).to_string(),
+                );
+                if !out.contains(&link) {
+                    out.push(link);
                 }
             }
         }
-        out
     }
+    out
 }
 
 /// What `arm_message` armed, for `disarm` to remove.
@@ -1217,26 +1222,7 @@ impl Cut {
         let Some(wire) = lab.wire.as_ref() else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for (_, block) in wire
-            .blocks()
-            .into_iter()
-            .filter(|(id, _)| self.0.contains(id))
-        {
-            for f in &block.from {
-                for t in &block.to {
-                    let link = (
-                        wire.node_name(*f).to_string(),
-                        wire.node_name(*t).to_string(),
-                        wire.network_name(*f).to_string(),
-                    );
-                    if !out.contains(&link) {
-                        out.push(link);
-                    }
-                }
-            }
-        }
-        out
+        block_links(wire, wire.blocks(), &self.0)
     }
 }
 
