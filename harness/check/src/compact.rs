@@ -145,6 +145,9 @@ pub enum Val {
         heal: bool,
         /// A reset's `action.side` is `client`: the server's socket survives it.
         client_side: bool,
+        /// A message fault's `action.action` is `reset`: it sends an RST to both ends at
+        /// once, so neither learns of the loss late.
+        message_reset: bool,
         /// `action.peer`: only connections with this node.
         peer: Sym,
         /// `detail.effect` of a completed step: Some(true) when it did something, Some(false)
@@ -543,6 +546,8 @@ impl History {
                 occurrence: step.occurrence,
                 heal: step.phase == FaultPhase::Heal,
                 client_side: step.action_str("side") == Some("client"),
+                message_reset: step.action_str("kind") == Some("message")
+                    && step.action_str("action") == Some("reset"),
                 peer: self.opt(step.action_str("peer")),
                 effect: step
                     .detail
@@ -653,6 +658,7 @@ mod tests {
                 occurrence: 1,
                 heal: true,
                 client_side: false,
+                message_reset: false,
                 peer: NONE,
                 effect: None,
                 require_effect: false,

@@ -19,6 +19,9 @@ pub struct Fault<'a> {
     pub heal: u64,
     /// A reset of the client's end only.
     pub client_side: bool,
+    /// A message fault that resets the connection (RSTs to both ends) instead of holding,
+    /// delaying or dropping.
+    pub message_reset: bool,
     /// Only connections with this node (empty: all of `node`'s).
     pub peer: &'a str,
     /// What its completed steps recorded: Some(true) when any did something, Some(false)
@@ -45,17 +48,18 @@ impl Fault<'_> {
     /// Faults that cut a connection without telling either end (no RST, no FIN): the server
     /// learns of the loss late (TCP timeout, or the client's PreviousSessionId).
     pub fn is_silent(&self) -> bool {
-        matches!(
-            self.kind,
-            "blackhole" | "partition" | "pause" | "impair" | "hold" | "message"
-        )
+        match self.kind {
+            "blackhole" | "partition" | "pause" | "impair" | "hold" => true,
+            "message" => !self.message_reset,
+            _ => false,
+        }
     }
 
     /// A reset that destroys the server's end of `client_node`'s connections: the server
     /// learns of the loss at once, whatever else happens on the wire.
     pub fn resets_server_end(&self, client_node: &str) -> bool {
         let reaches = self.node == client_node || self.peer.is_empty() || self.peer == client_node;
-        self.kind == "reset" && !self.client_side && reaches
+        (self.kind == "reset" && !self.client_side || self.message_reset) && reaches
     }
 
     pub fn overlaps(&self, from: u64, to: u64) -> bool {
@@ -72,6 +76,7 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
             occurrence,
             heal,
             client_side,
+            message_reset,
             peer,
             require_effect,
             heals,
@@ -95,6 +100,7 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
                 started: u64::MAX,
                 heal: u64::MAX,
                 client_side,
+                message_reset,
                 peer: index.name(peer),
                 landed: None,
                 require_effect,
@@ -131,4 +137,42 @@ pub fn faults<'a>(index: &Index<'a>) -> Vec<Fault<'a>> {
         .collect();
     out.sort_by_key(|f| f.start);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fault(kind: &'static str, message_reset: bool) -> Fault<'static> {
+        Fault {
+            kind,
+            node: "fs1",
+            id: (0, 0),
+            start: 0,
+            started: 0,
+            heal: 1,
+            client_side: false,
+            message_reset,
+            peer: "c1",
+            landed: Some(true),
+            require_effect: true,
+            heals: true,
+            steps: Vec::new(),
+        }
+    }
+
+    /// A message fault that resets tells both ends at once: not silent, and the server's end
+    /// is gone; one that holds, delays or drops is silent and leaves the server's end.
+    #[test]
+    fn a_message_reset_is_a_reset_and_other_message_faults_are_silent() {
+        let reset = fault("message", true);
+        assert!(!reset.is_silent());
+        assert!(reset.resets_server_end("c1"));
+        assert!(!reset.resets_server_end("c2"));
+        let hold = fault("message", false);
+        assert!(hold.is_silent());
+        assert!(!hold.resets_server_end("c1"));
+        assert!(fault("hold", false).is_silent());
+        assert!(fault("reset", false).resets_server_end("c1"));
+    }
 }
