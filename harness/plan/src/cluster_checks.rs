@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use crate::addresses::{in_lab_network, public_addresses, LAB_BROADCAST, LAB_NETWORK};
 use crate::error::Problem;
-use crate::model::{AdminCommand, Cluster, FaultKind, Plan, Provider, SambaVersion, SmbClients};
+use crate::model::{
+    AdminCommand, Cluster, Fault, FaultKind, Plan, Provider, SambaVersion, SmbClients,
+};
 
 /// Cluster names become node-name prefixes (`<name>-<n>`, at most 15 characters).
 pub const MAX_CLUSTER_NAME_LEN: usize = 12;
@@ -152,23 +154,7 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                             ),
                         ));
                     }
-                    let publics = &public_addresses(plan)[&cluster.name.value];
-                    match &fault.address {
-                        None => problems.push(Problem::at(
-                            &fault.kind,
-                            "a `client_move` fault needs `address`: the public address clients are told to move to",
-                        )),
-                        Some(a) if !publics.contains(&a.value) => problems.push(Problem::at(
-                            a,
-                            format!(
-                                "{} is not a public address of cluster `{}`; they are: {}",
-                                a.value,
-                                cluster.name.value,
-                                list(publics)
-                            ),
-                        )),
-                        Some(_) => {}
-                    }
+                    check_public_address(plan, fault, cluster, "a `client_move` fault needs `address`: the public address clients are told to move to", problems);
                 }
                 Some((node, None)) => problems.push(Problem::at(
                     node,
@@ -197,23 +183,13 @@ pub(crate) fn check(plan: &Plan, problems: &mut Vec<Problem>) {
                 ));
                 continue;
             };
-            let publics = &public_addresses(plan)[&cluster.name.value];
-            match &fault.address {
-                None => problems.push(Problem::at(
-                    &fault.kind,
-                    "a `moveip` fault needs `address`: the public address to move",
-                )),
-                Some(a) if !publics.contains(&a.value) => problems.push(Problem::at(
-                    a,
-                    format!(
-                        "{} is not a public address of cluster `{}`; they are: {}",
-                        a.value,
-                        cluster.name.value,
-                        list(publics)
-                    ),
-                )),
-                Some(_) => {}
-            }
+            check_public_address(
+                plan,
+                fault,
+                cluster,
+                "a `moveip` fault needs `address`: the public address to move",
+                problems,
+            );
         }
     }
 }
@@ -286,6 +262,31 @@ pub fn cluster_of<'a>(plan: &'a Plan, node: &str) -> Option<&'a Cluster> {
         .clusters
         .iter()
         .find(|c| c.node_names().iter().any(|n| n == node))
+}
+
+/// A fault's `address` is one of `cluster`'s public addresses (`missing`: the error when
+/// it has none).
+fn check_public_address(
+    plan: &Plan,
+    fault: &Fault,
+    cluster: &Cluster,
+    missing: &str,
+    problems: &mut Vec<Problem>,
+) {
+    let publics = &public_addresses(plan)[&cluster.name.value];
+    match &fault.address {
+        None => problems.push(Problem::at(&fault.kind, missing)),
+        Some(a) if !publics.contains(&a.value) => problems.push(Problem::at(
+            a,
+            format!(
+                "{} is not a public address of cluster `{}`; they are: {}",
+                a.value,
+                cluster.name.value,
+                list(publics)
+            ),
+        )),
+        Some(_) => {}
+    }
 }
 
 fn list(addresses: &[std::net::Ipv4Addr]) -> String {

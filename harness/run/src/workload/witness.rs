@@ -298,16 +298,7 @@ impl WitnessLoop<'_> {
             }
         };
         shunned.retain(|a| *a != at);
-        self.record(
-            Op::WitnessRegister,
-            WitnessRegister {
-                witness: at.to_string(),
-                address: address.to_string(),
-                took_ms: began.elapsed().as_millis() as u64,
-                error: None,
-            }
-            .into(),
-        );
+        self.registered(at, address, began, None);
         loop {
             let notify = tokio::time::timeout(
                 Duration::from_secs(NOTIFY_TIMEOUT_S.into()) + NOTIFY_SLACK,
@@ -369,17 +360,22 @@ impl WitnessLoop<'_> {
     }
 
     fn failed(&self, at: Ipv4Addr, address: Ipv4Addr, began: Instant, error: String) -> Ended {
+        self.registered(at, address, began, Some(error));
+        Ended::Lost
+    }
+
+    /// The `witness_register` record of one attempt through witness `at` for `address`.
+    fn registered(&self, at: Ipv4Addr, address: Ipv4Addr, began: Instant, error: Option<String>) {
         self.record(
             Op::WitnessRegister,
             WitnessRegister {
                 witness: at.to_string(),
                 address: address.to_string(),
                 took_ms: began.elapsed().as_millis() as u64,
-                error: Some(error),
+                error,
             }
             .into(),
         );
-        Ended::Lost
     }
 
     fn lost(&self, at: Ipv4Addr, shunned: &mut Vec<Ipv4Addr>, reason: String) -> Ended {
