@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{late_response, opts, smbclient, within};
+use common::{late_response, opts, retransmits, smbclient, within};
 use lab::wire::{Direction, Impairment};
 use lab::{Lab, LabOptions};
 
@@ -75,29 +75,6 @@ async fn down(lab: Lab) {
 fn write_work_file(lab: &Lab, client: &str, name: &str, len: usize) {
     let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
     std::fs::write(lab.node(client).unwrap().dir.join("work").join(name), data).unwrap();
-}
-
-/// TCP retransmissions so far in `node`'s namespace (Tcp RetransSegs of /proc/net/snmp).
-fn retransmits(lab: &Lab, node: &str) -> u64 {
-    lab.node(node)
-        .unwrap()
-        .ns
-        .run(|| {
-            let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp")
-                .map_err(|e| lab::LabError::io("snmp", e))?;
-            let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
-            let (names, values) = (tcp.next().unwrap_or(""), tcp.next().unwrap_or(""));
-            let at = names
-                .split_whitespace()
-                .position(|n| n == "RetransSegs")
-                .unwrap_or(0);
-            Ok(values
-                .split_whitespace()
-                .nth(at)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0))
-        })
-        .unwrap()
 }
 
 #[tokio::test]

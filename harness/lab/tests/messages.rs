@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{late_response, opts, within};
+use common::{late_response, opts, retransmits, within};
 use lab::wire::message::{MessageAction, MessageReport, MessageRule};
 use lab::{Lab, LabOptions};
 
@@ -74,29 +74,6 @@ fn matched_id(report: &MessageReport) -> u64 {
         .as_ref()
         .unwrap_or_else(|| panic!("the rule matched nothing: {report:?}"))
         .message_id
-}
-
-/// Segments `node`'s TCP retransmitted so far (Tcp RetransSegs).
-fn retransmits(lab: &Lab, node: &str) -> u64 {
-    lab.node(node)
-        .unwrap()
-        .ns
-        .run(|| {
-            let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp")
-                .map_err(|e| lab::LabError::io("snmp", e))?;
-            let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
-            let (names, values) = (tcp.next().unwrap_or(""), tcp.next().unwrap_or(""));
-            let at = names
-                .split_whitespace()
-                .position(|n| n == "RetransSegs")
-                .unwrap_or(0);
-            Ok(values
-                .split_whitespace()
-                .nth(at)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0))
-        })
-        .unwrap()
 }
 
 #[tokio::test]

@@ -149,3 +149,26 @@ pub async fn late_response(
         other => panic!("{what}: the connection's next event is {other:?}, not the response to MessageId {message_id}"),
     }
 }
+
+/// TCP segments retransmitted so far in `node`'s namespace (Tcp RetransSegs of
+/// /proc/net/snmp). Panics when the counter cannot be read: a test asserting "no
+/// retransmission" must not pass on a counter it never saw.
+pub fn retransmits(lab: &Lab, node: &str) -> u64 {
+    let snmp = lab
+        .node(node)
+        .unwrap()
+        .ns
+        .run(|| {
+            std::fs::read_to_string("/proc/thread-self/net/snmp")
+                .map_err(|e| lab::LabError::io("snmp", e))
+        })
+        .unwrap();
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next().unwrap_or(""), tcp.next().unwrap_or(""));
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RetransSegs")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Tcp RetransSegs in {node}'s /proc/net/snmp:\n{snmp}"))
+}
