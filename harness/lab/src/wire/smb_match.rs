@@ -341,6 +341,26 @@ pub fn command_name(code: u16) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The plan's command names (`message.command`) carry MS-SMB2's codes: each agrees with
+    /// the SMB client's own table (the plan crate keeps its own enum: it has no SMB client).
+    #[test]
+    fn plan_command_codes_are_the_smb2_clients() {
+        for code in 0u16..=18 {
+            let name = format!("{:?}", smb2::wire::header::Command::from(code));
+            let snake: String = name
+                .chars()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    let sep = (i > 0 && c.is_uppercase()).then_some('_');
+                    sep.into_iter().chain(c.to_lowercase())
+                })
+                .collect();
+            let planned: plan::Smb2Command = serde_json::from_value(snake.clone().into())
+                .unwrap_or_else(|e| panic!("{snake} is not a plan command: {e}"));
+            assert_eq!(planned.code(), code, "{snake}");
+        }
+    }
+
     /// A frame: the direct-TCP header, then each header (64 bytes, `NextCommand` chained)
     /// followed by `body` bytes of each element.
     pub(crate) fn frame(elements: &[(u16, u32, u64)], body: usize) -> Vec<u8> {
